@@ -1,0 +1,1 @@
+export { ClickIdCodec, parseKeys, type ClickIdClaims, type ClickIdKey, type VerifyResult } from "./click-id.ts";

@@ -1,0 +1,19 @@
+import { type Static, type TProperties, Type as t } from "@sinclair/typebox";
+
+/** The variables every service reads (docs/internals.md), plus the service's own. */
+export function serviceEnv<P extends TProperties>(defaultPort: number, own: P) {
+  return t.Object({
+    PORT: t.Integer({ minimum: 1, maximum: 65535, default: defaultPort }),
+    DATABASE_URL: t.String({ pattern: "^postgres(ql)?://" }),
+    DATABASE_POOL_MAX: t.Integer({ minimum: 1, maximum: 200, default: 10 }),
+    NATS_URL: t.String({ minLength: 1 }),
+    BUS_PREFIX: t.String({ pattern: "^[A-Za-z0-9_]*$", default: "" }),
+    LOG_LEVEL: t.Union([t.Literal("debug"), t.Literal("info"), t.Literal("warn"), t.Literal("error")], {
+      default: "info",
+    }),
+    SHUTDOWN_TIMEOUT_MS: t.Integer({ minimum: 0, default: 10_000 }),
+    ...own,
+  });
+}
+
+export type ServiceEnv = Static<ReturnType<typeof serviceEnv<{}>>>;

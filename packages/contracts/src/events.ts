@@ -1,0 +1,92 @@
+import { Type as t } from "@sinclair/typebox";
+
+/**
+ * Payloads on the bus. Each is validated by its consumer: a message that does not match is a
+ * permanent failure (dead-lettered with the reason), never a crash loop.
+ * Decimal amounts travel as strings so no float ever touches money.
+ */
+const Decimal = t.String({ pattern: "^-?\\d{1,14}(\\.\\d{1,6})?$" });
+const Id = t.String({ pattern: "^\\d{1,19}$" });
+const Currency = t.String({ pattern: "^[A-Z]{3}$" });
+export const ConversionStatus = t.Union([
+  t.Literal("pending"),
+  t.Literal("approved"),
+  t.Literal("rejected"),
+  t.Literal("reversed"),
+]);
+export type ConversionStatus = typeof ConversionStatus.static;
+
+export const ClickRecorded = t.Object({
+  click_id: t.String(),
+  clicked_at: t.String({ format: "date-time" }),
+  link_id: Id,
+  offer_id: Id,
+  affiliate_id: Id,
+  brand_id: Id,
+  is_unique: t.Boolean(),
+});
+export type ClickRecorded = typeof ClickRecorded.static;
+
+/** One message per committed batch of clicks (the click service writes clicks in batches). */
+export const ClicksRecorded = t.Object({ clicks: t.Array(ClickRecorded) });
+export type ClicksRecorded = typeof ClicksRecorded.static;
+
+export const PostbackReceived = t.Object({
+  receipt_id: Id,
+  advertiser_id: Id,
+  brand_id: Id,
+  source: t.Union([t.Literal("s2s"), t.Literal("pixel"), t.Literal("import")]),
+  click_id: t.Union([t.String(), t.Null()]),
+  txid: t.Union([t.String(), t.Null()]),
+  event: t.String(),
+  status: t.Union([ConversionStatus, t.Null()]),
+  amount: t.Union([Decimal, t.Null()]),
+  payout: t.Union([Decimal, t.Null()]),
+  currency: t.Union([Currency, t.Null()]),
+  occurred_at: t.Union([t.String({ format: "date-time" }), t.Null()]),
+  received_at: t.String({ format: "date-time" }),
+});
+export type PostbackReceived = typeof PostbackReceived.static;
+
+/** A conversion was created or changed status; `seq` orders the changes of one conversion. */
+export const ConversionChanged = t.Object({
+  conversion_id: Id,
+  seq: t.Integer({ minimum: 1 }),
+  status: ConversionStatus,
+  previous_status: t.Union([ConversionStatus, t.Null()]),
+  advertiser_id: Id,
+  brand_id: Id,
+  offer_id: Id,
+  affiliate_id: Id,
+  click_id: t.String(),
+  txid: t.Union([t.String(), t.Null()]),
+  event: t.String(),
+  amount: t.Union([Decimal, t.Null()]),
+  payout_override: t.Union([Decimal, t.Null()]),
+  currency: Currency,
+  occurred_at: t.String({ format: "date-time" }),
+});
+export type ConversionChanged = typeof ConversionChanged.static;
+
+/** A ledger entry was booked for a conversion change; delivery tells the affiliate. */
+export const CommissionBooked = t.Object({
+  conversion_id: Id,
+  seq: t.Integer({ minimum: 1 }),
+  entry_id: Id,
+  entry_type: t.Union([t.Literal("commission"), t.Literal("reversal"), t.Literal("adjustment")]),
+  status: ConversionStatus,
+  affiliate_id: Id,
+  offer_id: Id,
+  brand_id: Id,
+  click_id: t.String(),
+  txid: t.Union([t.String(), t.Null()]),
+  event: t.String(),
+  amount: t.Union([Decimal, t.Null()]),
+  payout: Decimal,
+  currency: Currency,
+  occurred_at: t.String({ format: "date-time" }),
+});
+export type CommissionBooked = typeof CommissionBooked.static;
+
+export const ConfigChanged = t.Object({ resource: t.String(), id: t.Union([t.String(), t.Null()]) });
+export type ConfigChanged = typeof ConfigChanged.static;

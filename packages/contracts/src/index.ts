@@ -1,0 +1,3 @@
+export * from "./events.ts";
+export * from "./macros.ts";
+export * from "./money.ts";
