@@ -68,12 +68,16 @@ export const ConversionChanged = t.Object({
 });
 export type ConversionChanged = typeof ConversionChanged.static;
 
-/** A ledger entry was booked for a conversion change; delivery tells the affiliate. */
+/**
+ * Commission has settled a conversion change (with a new ledger entry, or none when the change
+ * moves no money, e.g. pending → approved); delivery tells the affiliate. `payout` is the
+ * conversion's payout after this change.
+ */
 export const CommissionBooked = t.Object({
   conversion_id: Id,
   seq: t.Integer({ minimum: 1 }),
-  entry_id: Id,
-  entry_type: t.Union([t.Literal("commission"), t.Literal("reversal"), t.Literal("adjustment")]),
+  entry_id: t.Union([Id, t.Null()]),
+  entry_type: t.Union([t.Literal("commission"), t.Literal("reversal"), t.Literal("adjustment"), t.Null()]),
   status: ConversionStatus,
   affiliate_id: Id,
   offer_id: Id,

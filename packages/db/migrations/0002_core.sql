@@ -262,3 +262,25 @@ create table delivery_attempts (
   response_excerpt text
 );
 create index delivery_attempts_delivery on delivery_attempts (delivery_id);
+
+-- Postbacks attribution refused, with a reason code reports group by.
+create table attribution_rejections (
+  receipt_id bigint primary key,
+  advertiser_id bigint not null,
+  event text not null,
+  reason text not null,
+  at timestamptz not null default now()
+);
+
+-- Click counts per hour and link, maintained by attribution from CLICKS events (idempotently,
+-- through the inbox), so reports never scan raw clicks.
+create table click_stats_hourly (
+  hour timestamptz not null,
+  link_id bigint not null,
+  offer_id bigint not null,
+  affiliate_id bigint not null,
+  brand_id bigint not null,
+  clicks bigint not null default 0,
+  unique_clicks bigint not null default 0,
+  primary key (hour, link_id)
+);

@@ -15,7 +15,7 @@ function app(checks: Record<string, () => Promise<unknown>>, draining = false) {
   return { server, registry };
 }
 
-const get = (a: Elysia, path: string) => a.handle(new Request(`http://local${path}`));
+const get = (a: { handle(r: Request): Promise<Response> }, path: string) => a.handle(new Request(`http://local${path}`));
 
 describe("observability plugin", () => {
   test("RED metrics use the route template, not the raw path", async () => {

@@ -38,7 +38,7 @@ export function observability(options: {
     .wrap((fn, request) => {
       const path = new URL(request.url).pathname;
       if (INFRA_PATHS.has(path)) return fn;
-      const parent = propagation.extract(context.active(), Object.fromEntries(request.headers));
+      const parent = propagation.extract(context.active(), Object.fromEntries(request.headers.entries()));
       const span = tracer().startSpan(`${request.method}`, { kind: SpanKind.SERVER }, parent);
       const ctx = trace.setSpan(parent, span);
       return (...args: unknown[]) =>

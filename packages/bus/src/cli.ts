@@ -1,0 +1,58 @@
+import { loadConfigOrExit, t } from "@roundtrip/config";
+import { connectBus } from "./connection.ts";
+import { listDeadLetters, replayDeadLetter } from "./deadletter.ts";
+import { provision } from "./provision.ts";
+
+const USAGE = `usage: bun packages/bus/src/cli.ts <command>
+  provision                create or update every stream and durable consumer (idempotent)
+  dead-letters [limit]     list dead letters, oldest first (JSON lines)
+  replay <seq>             re-publish dead letter <seq> to its original subject and remove it`;
+
+const env = loadConfigOrExit(
+  t.Object({
+    NATS_URL: t.String({ minLength: 1 }),
+    BUS_PREFIX: t.String({ pattern: "^[A-Za-z0-9_]*$", default: "" }),
+    // R3 in a 3-node cluster; 1 on a single server.
+    BUS_REPLICAS: t.Integer({ minimum: 1, maximum: 5, default: 1 }),
+  }),
+  "bus",
+);
+
+const [command, arg] = process.argv.slice(2);
+if (command !== "provision" && command !== "dead-letters" && command !== "replay") {
+  console.error(USAGE);
+  process.exit(64); // EX_USAGE
+}
+
+// A provisioning job may start before the broker answers: wait for it rather than fail the rollout.
+const bus = await connectBus({
+  url: env.NATS_URL,
+  prefix: env.BUS_PREFIX,
+  name: "roundtrip-bus-cli",
+  waitOnFirstConnect: true,
+});
+try {
+  if (command === "provision") {
+    const { streams, consumers } = await provision(bus, { overrides: { replicas: env.BUS_REPLICAS } });
+    console.log(`provisioned streams ${streams.join(", ")}; consumers ${consumers.join(", ")}`);
+  } else if (command === "dead-letters") {
+    for (const dl of await listDeadLetters(bus, { limit: arg ? Number(arg) : 100 }))
+      console.log(JSON.stringify(dl));
+  } else {
+    const seq = Number(arg);
+    if (!Number.isInteger(seq) || seq < 1) {
+      console.error(USAGE);
+      process.exitCode = 64;
+    } else {
+      const ack = await replayDeadLetter(bus, seq);
+      console.log(
+        `replayed dead letter ${seq} as ${ack.stream}#${ack.seq}${ack.duplicate ? " (duplicate)" : ""}`,
+      );
+    }
+  }
+} catch (err) {
+  console.error(`bus ${command}: ${(err as Error).message}`);
+  process.exitCode = 1;
+} finally {
+  await bus.close();
+}

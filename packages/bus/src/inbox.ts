@@ -1,0 +1,51 @@
+import type { Sql, Tx } from "@roundtrip/db";
+
+export type InboxKey = {
+  /** The durable consumer name: one message can be handled once per consumer. */
+  consumer: string;
+  /** The delivery's `msgId` (Nats-Msg-Id). */
+  messageId: string;
+};
+
+/**
+ * Runs `effect` at most once per (consumer, messageId): the inbox row and the effect commit in one
+ * transaction. A redelivery after a crash between commit and ack finds the row and returns
+ * `{ duplicate: true }` without running the effect. Two replicas handling the same message at once
+ * serialise on the primary key: the second waits for the first to commit, then sees a duplicate
+ * (or, if the first rolled back, does the work itself).
+ */
+export async function handleOnce<T>(
+  sql: Sql,
+  key: InboxKey,
+  effect: (tx: Tx) => Promise<T>,
+): Promise<{ duplicate: boolean; result?: T }> {
+  return (await sql.begin(async (tx) => {
+    const inserted = await tx`
+      insert into bus_inbox (consumer, message_id, handled_at)
+      values (${key.consumer}, ${key.messageId}, now())
+      on conflict do nothing
+      returning 1 as ok`;
+    if (inserted.length === 0) return { duplicate: true };
+    return { duplicate: false, result: await effect(tx) };
+  })) as { duplicate: boolean; result?: T };
+}
+
+/**
+ * Inbox rows only need to outlive redeliveries (minutes; a replay gets a new message id), so a
+ * week is generous. Deletes in bounded batches so it never holds long locks.
+ */
+export async function pruneInbox(
+  sql: Sql,
+  options: { olderThanMs?: number; batch?: number } = {},
+): Promise<number> {
+  const seconds = (options.olderThanMs ?? 7 * 24 * 3_600_000) / 1_000;
+  const batch = options.batch ?? 5_000;
+  const rows = await sql`
+    delete from bus_inbox
+    where ctid in (
+      select ctid from bus_inbox
+      where handled_at < now() - ${seconds} * interval '1 second'
+      limit ${batch}
+    )`;
+  return rows.count;
+}

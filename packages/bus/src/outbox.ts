@@ -1,0 +1,227 @@
+import { context } from "@opentelemetry/api";
+import type { Sql, Tx } from "@roundtrip/db";
+import type { Registry } from "prom-client";
+import { encodeJson } from "./codec.ts";
+import type { Bus } from "./connection.ts";
+import { pruneInbox } from "./inbox.ts";
+import { type Logger, stderrLogger } from "./logger.ts";
+import { busMetrics } from "./metrics.ts";
+import { publishRaw } from "./publish.ts";
+import type { Subject } from "./topology.ts";
+import { captureTraceHeaders, extractContext, TRACE_HEADERS, toNatsHeaders } from "./tracing.ts";
+
+/** NOTIFY channel; notifications are delivered at commit, so the relay never sees uncommitted rows. */
+export const OUTBOX_CHANNEL = "bus_outbox";
+
+export type OutboxMessage = {
+  subject: Subject;
+  payload: object;
+  /** Defaults to `outbox:<row id>`; pass a business-derived id when the event has one. */
+  msgId?: string;
+  headers?: Record<string, string>;
+};
+
+/**
+ * Records an event in the caller's transaction, so it exists if and only if the change it
+ * describes committed. The relay publishes it after commit.
+ */
+export async function enqueue(tx: Tx, message: OutboxMessage): Promise<{ id: string; msgId: string }> {
+  const headers = { ...message.headers, ...captureTraceHeaders() };
+  // Normalised exactly as on the wire (BigInt → string), since the client's JSON encoding would throw on BigInt.
+  const payload = JSON.parse(encodeJson(message.payload));
+  // One round trip; the notification is queued now and delivered when the caller commits.
+  const [row] = await tx<{ id: string }[]>`
+    with inserted as (
+      insert into bus_outbox (subject, msg_id, payload, headers)
+      values (${message.subject}, ${message.msgId ?? null}, ${tx.json(payload)}, ${tx.json(headers)})
+      returning id
+    )
+    select id, pg_notify(${OUTBOX_CHANNEL}, '') from inserted`;
+  const id = String((row as { id: string }).id);
+  return { id, msgId: message.msgId ?? outboxMsgId(id) };
+}
+
+export const outboxMsgId = (id: string) => `outbox:${id}`;
+
+export type OutboxRelayOptions = {
+  /** Fallback poll when no notification arrives (lost LISTEN connection, other writers). Default 1000. */
+  intervalMs?: number;
+  /** Rows per transaction. Default 100. */
+  batchSize?: number;
+  /** Published rows older than this are deleted. Default 1 day. */
+  retentionMs?: number;
+  /** Inbox rows older than this are deleted by the same housekeeping. Default 7 days; 0 disables. */
+  inboxRetentionMs?: number;
+  registry?: Registry;
+  logger?: Logger;
+};
+
+export type OutboxRelay = {
+  /**
+   * Publishes what is unpublished now and waits for this relay's own passes; resolves with the
+   * number of rows this call published. Rows another replica holds are that replica's to finish.
+   */
+  flush(): Promise<number>;
+  /** Stops listening and polling; waits for a pass in progress. */
+  stop(): Promise<void>;
+};
+
+type Row = {
+  id: string;
+  subject: string;
+  msg_id: string | null;
+  body: string;
+  headers: Record<string, string>;
+};
+
+const HOUSEKEEPING_EVERY_MS = 60_000;
+
+/**
+ * Publishes outbox rows. Every replica may run one: rows are claimed with FOR UPDATE SKIP LOCKED,
+ * so replicas split the backlog instead of racing for it. A row whose publish failed, or whose
+ * PubAck or `published_at` update was lost, is simply published again on a later pass; its stable
+ * msgId makes the stream drop the repeat inside the duplicate window, and consumers' inboxes make
+ * it harmless after that.
+ */
+export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions = {}): OutboxRelay {
+  const intervalMs = options.intervalMs ?? 1_000;
+  const batchSize = options.batchSize ?? 100;
+  const retentionSeconds = (options.retentionMs ?? 24 * 3_600_000) / 1_000;
+  const inboxRetentionMs = options.inboxRetentionMs ?? 7 * 24 * 3_600_000;
+  const log = options.logger ?? stderrLogger;
+  const registry = options.registry ?? bus.registry;
+  const metrics = busMetrics(registry);
+
+  let stopped = false;
+  let running: Promise<unknown> | undefined;
+  let again = false;
+  let lastHousekeeping = 0;
+
+  // One batch in one transaction: the row locks are held while publishing (milliseconds), which is
+  // what keeps two replicas from publishing the same row at the same moment.
+  async function publishBatch(): Promise<{ published: number; claimed: number; failed: number }> {
+    return (await sql.begin(async (tx) => {
+      const rows = await tx<Row[]>`
+        select id, subject, msg_id, payload::text as body, headers
+        from bus_outbox
+        where published_at is null
+        order by id
+        limit ${batchSize}
+        for update skip locked`;
+      if (rows.length === 0) return { published: 0, claimed: 0, failed: 0 };
+      const results = await Promise.allSettled(rows.map((row) => publishRow(row)));
+      const done = rows.filter((_, i) => results[i]?.status === "fulfilled").map((r) => r.id);
+      const failed = results.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
+      if (failed.length > 0) {
+        log.warn("outbox: publish failed; will retry", { failed: failed.length, err: failed[0]?.reason });
+      }
+      if (done.length > 0) await tx`update bus_outbox set published_at = now() where id in ${tx(done)}`;
+      return { published: done.length, claimed: rows.length, failed: failed.length };
+    })) as { published: number; claimed: number; failed: number };
+  }
+
+  function publishRow(row: Row): Promise<unknown> {
+    const stored = row.headers ?? {};
+    const extra = Object.fromEntries(
+      Object.entries(stored).filter(([k]) => !TRACE_HEADERS.has(k.toLowerCase())),
+    );
+    // The publish span continues the trace of the request that enqueued the row.
+    const parent = extractContext(toNatsHeaders(stored), context.active());
+    return context.with(parent, () =>
+      publishRaw(bus, row.subject, new TextEncoder().encode(row.body), {
+        msgId: row.msg_id ?? outboxMsgId(row.id),
+        headers: extra,
+        registry,
+      }),
+    );
+  }
+
+  async function drain(): Promise<number> {
+    let total = 0;
+    while (!stopped) {
+      const { published, claimed, failed } = await publishBatch();
+      total += published;
+      // A failure ends the pass: the next one (notification or interval) retries, no hot loop.
+      if (failed > 0 || claimed < batchSize) break;
+    }
+    return total;
+  }
+
+  async function housekeeping(): Promise<void> {
+    const [stats] = await sql<{ backlog: number; oldest: number | null }[]>`
+      select count(*)::int as backlog,
+             extract(epoch from now() - min(created_at))::float8 as oldest
+      from bus_outbox
+      where published_at is null`;
+    metrics?.outboxBacklog.set(stats?.backlog ?? 0);
+    metrics?.outboxOldestAge.set(Math.max(0, stats?.oldest ?? 0));
+    if (Date.now() - lastHousekeeping < HOUSEKEEPING_EVERY_MS) return;
+    lastHousekeeping = Date.now();
+    await sql`
+      delete from bus_outbox
+      where id in (
+        select id from bus_outbox
+        where published_at < now() - ${retentionSeconds} * interval '1 second'
+        limit 5000
+      )`;
+    if (inboxRetentionMs > 0) await pruneInbox(sql, { olderThanMs: inboxRetentionMs });
+  }
+
+  // Coalesces wake-ups: at most one pass runs, and a wake during a pass causes exactly one more.
+  function kick(): void {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        try {
+          await drain();
+        } catch (err) {
+          log.warn("outbox: relay pass failed", { err });
+          break;
+        }
+      } while (again && !stopped);
+    })().finally(() => {
+      running = undefined;
+    });
+  }
+
+  const timer = setInterval(() => {
+    kick();
+    housekeeping().catch((err) => log.warn("outbox: housekeeping failed", { err }));
+  }, intervalMs);
+
+  // LISTEN runs on its own connection; the client re-listens after reconnecting and calls the
+  // onlisten callback again, where a pass catches up on anything committed meanwhile.
+  const listening = sql
+    .listen(
+      OUTBOX_CHANNEL,
+      () => kick(),
+      () => kick(),
+    )
+    .catch((err) => {
+      log.warn("outbox: LISTEN failed; relying on the interval", { err });
+      return undefined;
+    });
+
+  return {
+    async flush() {
+      while (running) await running;
+      const n = await drain();
+      // A pass woken meanwhile may hold rows this drain skipped (SKIP LOCKED): let it finish.
+      while (running) await running;
+      await housekeeping().catch((err) => log.warn("outbox: housekeeping failed", { err }));
+      return n;
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      const meta = await listening;
+      await meta?.unlisten().catch(() => {});
+      while (running) await running;
+    },
+  };
+}

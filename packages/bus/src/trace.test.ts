@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { context, propagation, SpanKind, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import type { TestDatabase } from "@roundtrip/db";
+import { consume } from "./consume.ts";
+import { enqueue, startOutboxRelay } from "./outbox.ts";
+import { publish } from "./publish.ts";
+import { type TestBus, testBus, testDatabase, waitFor } from "./test-support.ts";
+import { subjects } from "./topology.ts";
+
+const exporter = new InMemorySpanExporter();
+let t: TestBus;
+let db: TestDatabase;
+
+beforeAll(async () => {
+  // What a service's telemetry start-up does: real SDK, W3C propagation, async context. Whatever an
+  // earlier test file in this process registered is cleared first (the API refuses re-registration).
+  trace.disable();
+  propagation.disable();
+  context.disable();
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(
+    new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
+  );
+  t = await testBus({ consumers: { "delivery-commissions": { backoffMs: [200, 400], maxDeliver: 4 } } });
+  db = await testDatabase("bus_trace");
+});
+
+afterAll(async () => {
+  await t.cleanup();
+  await db.drop();
+  trace.disable();
+  propagation.disable();
+  context.disable();
+});
+
+const spans = () => exporter.getFinishedSpans();
+
+describe("trace context across the bus", () => {
+  test("the consumer span continues the producer span's trace, and handler spans are its children", async () => {
+    exporter.reset();
+    let handlerSpanId = "";
+    const c = consume(t.bus, {
+      consumer: "delivery-commissions",
+      handler: async (d) => {
+        // Anything the handler starts (queries, HTTP calls, publishes) hangs under the CONSUMER span.
+        trace.getTracer("test").startActiveSpan("handler work", (s) => {
+          handlerSpanId = s.spanContext().spanId;
+          s.end();
+        });
+        expect(trace.getActiveSpan()?.spanContext().spanId).toBe(d.span.spanContext().spanId);
+      },
+    });
+    await publish(t.bus, subjects.commissionBooked(), { entry_id: "1" }, { msgId: "commission:1" });
+    await waitFor(() => handlerSpanId, Boolean, { what: "the handler" });
+    await c.stop();
+
+    const producer = spans().find((s) => s.name === "publish commissions.booked");
+    const consumer = spans().find((s) => s.name === "process commissions.booked");
+    const work = spans().find((s) => s.name === "handler work");
+    expect(producer?.kind).toBe(SpanKind.PRODUCER);
+    expect(consumer?.kind).toBe(SpanKind.CONSUMER);
+    expect(consumer?.spanContext().traceId).toBe(producer?.spanContext().traceId as string);
+    expect(consumer?.parentSpanContext?.spanId).toBe(producer?.spanContext().spanId as string);
+    expect(work?.parentSpanContext?.spanId).toBe(consumer?.spanContext().spanId as string);
+    expect(producer?.attributes["messaging.destination.name"]).toBe(`${t.prefix}.commissions.booked`);
+    expect(producer?.attributes["messaging.message.id"]).toBe("commission:1");
+    expect(consumer?.attributes["messaging.consumer.group.name"]).toBe("delivery-commissions");
+  });
+
+  test("through the outbox, the trace of the request that enqueued the event continues", async () => {
+    exporter.reset();
+    let consumerTraceId = "";
+    const c = consume(t.bus, {
+      consumer: "delivery-commissions",
+      handler: async (d) => {
+        consumerTraceId = d.span.spanContext().traceId;
+      },
+    });
+    const relay = startOutboxRelay(t.bus, db.sql, { intervalMs: 60_000 });
+    try {
+      const requestTraceId = await trace
+        .getTracer("test")
+        .startActiveSpan("POST /postback", async (request) => {
+          await db.sql.begin((tx) =>
+            enqueue(tx, { subject: subjects.commissionBooked(), payload: { entry_id: "2" } }),
+          );
+          request.end();
+          return request.spanContext().traceId;
+        });
+      await relay.flush();
+      await waitFor(() => consumerTraceId, Boolean, { what: "the consumer" });
+      expect(consumerTraceId).toBe(requestTraceId);
+      const producer = spans().find((s) => s.name === "publish commissions.booked");
+      expect(producer?.spanContext().traceId).toBe(requestTraceId);
+    } finally {
+      await relay.stop();
+      await c.stop();
+    }
+  });
+});

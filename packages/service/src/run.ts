@@ -1,0 +1,74 @@
+import { type Bus, connectBus, provision } from "@roundtrip/bus";
+import { loadConfigOrExit, type ServiceEnv, type serviceEnv } from "@roundtrip/config";
+import { createSql, type Sql } from "@roundtrip/db";
+import {
+  createLogger,
+  createRegistry,
+  type Logger,
+  observability,
+  onShutdown,
+  type Registry,
+  startTracing,
+} from "@roundtrip/telemetry";
+import type { Static } from "@sinclair/typebox";
+import { type AnyElysia, Elysia } from "elysia";
+
+type EnvSchema = ReturnType<typeof serviceEnv>;
+
+export type ServiceContext<E> = { env: E; sql: Sql; bus: Bus; logger: Logger; registry: Registry };
+
+/** What a service hands back: its HTTP app and the background work it runs beside it. */
+export type ServiceParts = {
+  app: AnyElysia;
+  /** Started before the HTTP server listens: caches loaded, consumers and relays running. */
+  start?: () => Promise<void> | void;
+  /** Stops intake of background work and waits for in-flight work; called on SIGTERM before connections close. */
+  stop?: () => Promise<void> | void;
+};
+
+/**
+ * The one way a service process starts: environment validated (exit 78 naming the variable),
+ * tracing, one registry, one PostgreSQL pool, one NATS connection, streams provisioned
+ * idempotently, `/healthz` `/readyz` `/metrics`, and a SIGTERM drain in the right order:
+ * readiness off → HTTP intake stopped → background work drained → connections closed.
+ */
+export async function runService<S extends EnvSchema>(
+  name: string,
+  schema: S,
+  build: (ctx: ServiceContext<Static<S>>) => ServiceParts | Promise<ServiceParts>,
+): Promise<void> {
+  const env = loadConfigOrExit(schema, name) as Static<S>;
+  const base = env as unknown as ServiceEnv;
+  const tracing = startTracing(name);
+  const logger = createLogger(name, base.LOG_LEVEL);
+  const registry = createRegistry(name);
+  const sql = createSql(base.DATABASE_URL, { max: base.DATABASE_POOL_MAX, application: `roundtrip-${name}` });
+  const bus = await connectBus({ url: base.NATS_URL, prefix: base.BUS_PREFIX, name: `roundtrip-${name}` });
+  await provision(bus);
+
+  const parts = await build({ env, sql, bus, logger, registry });
+  let draining = false;
+  // The observability plugin goes first: Elysia applies hooks only to routes registered after them.
+  const app = new Elysia()
+    .use(
+      observability({
+        registry,
+        draining: () => draining,
+        checks: { postgres: () => sql`select 1`, nats: () => bus.nc.flush() },
+      }),
+    )
+    .use(parts.app);
+  // Caches are loaded and consumers running before the first request can arrive.
+  await parts.start?.();
+  const server = Bun.serve({ port: base.PORT, fetch: app.fetch, maxRequestBodySize: 1024 * 1024 * 8 });
+  logger.info("listening", { port: server.port });
+
+  onShutdown(logger, base.SHUTDOWN_TIMEOUT_MS, [
+    ["readiness off", () => (draining = true)],
+    ["http intake", () => server.stop(false)],
+    ["background work", () => parts.stop?.()],
+    ["nats", () => bus.close()],
+    ["postgres", () => sql.end({ timeout: 5 })],
+    ["tracing", () => tracing.shutdown()],
+  ]);
+}

@@ -1,0 +1,28 @@
+import { type Bus, publish, subjects } from "@roundtrip/bus";
+import type { Tx } from "@roundtrip/db";
+
+/** Every configuration change leaves who, when, what, before and after, in the same transaction. */
+export async function audit(
+  tx: Tx,
+  entry: { actor: string; action: string; resource: string; id: string | null; before?: unknown; after?: unknown },
+): Promise<void> {
+  await tx`
+    insert into audit_log (actor, action, resource, resource_id, before, after)
+    values (${entry.actor}, ${entry.action}, ${entry.resource}, ${entry.id},
+            ${entry.before === undefined ? null : tx.json(redact(entry.before) as never)},
+            ${entry.after === undefined ? null : tx.json(redact(entry.after) as never)})`;
+}
+
+/** Tells the click and gateway caches to refresh; they also refresh on a timer, so a lost notice only delays. */
+export async function announce(bus: Bus, resource: string, id: string | null): Promise<void> {
+  await publish(bus, subjects.configChanged(resource), { resource, id }, { msgId: crypto.randomUUID() });
+}
+
+const SECRET_FIELDS = new Set(["token", "token_hash", "key", "key_hash", "secret", "secrets"]);
+
+function redact(value: unknown): unknown {
+  if (!value || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, SECRET_FIELDS.has(k) ? "***" : v]),
+  );
+}

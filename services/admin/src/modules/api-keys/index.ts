@@ -1,0 +1,63 @@
+import type { Sql } from "@roundtrip/db";
+import { HttpError } from "@roundtrip/service";
+import { Elysia, t } from "elysia";
+import { actor, assertAdmin, authentication, hashKey, newApiKey } from "../../auth.ts";
+import { audit } from "../../changes.ts";
+import { Id, IdParams, listRows, Page } from "../common.ts";
+
+export const ApiKeyCreate = t.Object({
+  name: t.String({ minLength: 1, maxLength: 200 }),
+  role: t.Union([t.Literal("admin"), t.Literal("manager"), t.Literal("analyst"), t.Literal("affiliate")]),
+  affiliate_id: t.Optional(Id),
+});
+
+export function apiKeys(sql: Sql) {
+  return new Elysia({ prefix: "/v1/api-keys", tags: ["api-keys"] })
+    .use(authentication(sql))
+    .get(
+      "/",
+      ({ query, principal }) => {
+        assertAdmin(principal);
+        return listRows(sql, "api_keys", {}, query);
+      },
+      { query: t.Object(Page) },
+    )
+    .post(
+      "/",
+      async ({ body, principal, set }) => {
+        assertAdmin(principal);
+        if ((body.role === "affiliate") !== (body.affiliate_id !== undefined)) {
+          throw new HttpError(400, "invalid_request", "affiliate keys need affiliate_id, other roles must not have it", "affiliate_id");
+        }
+        const key = newApiKey();
+        const row = await sql.begin(async (tx) => {
+          const [created] = await tx`
+            insert into api_keys (name, role, affiliate_id, key_hash, key_prefix)
+            values (${body.name}, ${body.role}, ${body.affiliate_id ?? null}, ${hashKey(key)}, ${key.slice(0, 8)})
+            returning id, name, role, affiliate_id, key_prefix, created_at`;
+          if (!created) throw new Error("insert returned nothing");
+          await audit(tx, { actor: actor(principal), action: "create", resource: "api-keys", id: created.id, after: created });
+          return created;
+        });
+        set.status = 201;
+        // The key itself is shown once, here.
+        return { ...row, key };
+      },
+      { body: ApiKeyCreate },
+    )
+    .delete(
+      "/:id",
+      async ({ params, principal }) => {
+        assertAdmin(principal);
+        return sql.begin(async (tx) => {
+          const [revoked] = await tx`
+            update api_keys set revoked_at = coalesce(revoked_at, now()) where id = ${params.id}
+            returning id, name, role, revoked_at`;
+          if (!revoked) throw new HttpError(404, "not_found", "no such api key", "id");
+          await audit(tx, { actor: actor(principal), action: "revoke", resource: "api-keys", id: params.id, after: revoked });
+          return revoked;
+        });
+      },
+      { params: IdParams },
+    );
+}

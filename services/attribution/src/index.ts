@@ -1,0 +1,61 @@
+import { consume, handleOnce, startOutboxRelay } from "@roundtrip/bus";
+import { ClickIdCodec } from "@roundtrip/clickid";
+import { serviceEnv, t } from "@roundtrip/config";
+import { ClicksRecorded, PostbackReceived } from "@roundtrip/contracts";
+import { runService } from "@roundtrip/service";
+import { counter } from "@roundtrip/telemetry";
+import { Value } from "@sinclair/typebox/value";
+import { Elysia } from "elysia";
+import { countClicks } from "./click-stats.ts";
+import { attribute } from "./conversions.ts";
+
+const schema = serviceEnv(8083, {
+  CLICK_ID_KEYS: t.String({ minLength: 35 }),
+  CONSUMER_CONCURRENCY: t.Integer({ minimum: 1, maximum: 256, default: 16 }),
+});
+
+await runService("attribution", schema, ({ env, sql, bus, logger, registry }) => {
+  const codec = ClickIdCodec.fromSpec(env.CLICK_ID_KEYS);
+  const conversions = counter(registry, "roundtrip_conversions_total", "Conversions created or changed, by event and status", ["event", "status"]);
+  const rejected = counter(registry, "roundtrip_conversions_rejected_total", "Postbacks attribution refused, by reason", ["reason"]);
+  const duplicates = counter(registry, "roundtrip_conversion_duplicates_total", "Postbacks that repeated a known conversion", ["advertiser"]);
+  const consumers: { stop(): Promise<void> }[] = [];
+  let relay: { stop(): Promise<void> } | undefined;
+
+  return {
+    app: new Elysia({ name: "attribution" }),
+    start() {
+      consumers.push(
+        consume(bus, {
+          consumer: "attribution-postbacks",
+          concurrency: env.CONSUMER_CONCURRENCY,
+          parse: (payload) => Value.Parse(PostbackReceived, payload),
+          registry,
+          logger,
+          handler: async (d) => {
+            const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) => attribute(tx, codec, d.payload));
+            // Metrics only after the commit, and never twice for a redelivery.
+            const outcome = r.result;
+            if (outcome?.kind === "created" || outcome?.kind === "changed") conversions.inc({ event: d.payload.event, status: outcome.status });
+            if (outcome?.kind === "rejected") rejected.inc({ reason: outcome.reason });
+            if (outcome?.kind === "duplicate") duplicates.inc({ advertiser: d.payload.advertiser_id });
+            return r;
+          },
+        }),
+        consume(bus, {
+          consumer: "attribution-clicks",
+          concurrency: 4,
+          parse: (payload) => Value.Parse(ClicksRecorded, payload),
+          registry,
+          logger,
+          handler: (d) => handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) => countClicks(tx, d.payload)),
+        }),
+      );
+      relay = startOutboxRelay(bus, sql, { registry });
+    },
+    async stop() {
+      await Promise.all(consumers.map((c) => c.stop()));
+      await relay?.stop();
+    },
+  };
+});

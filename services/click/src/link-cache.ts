@@ -1,0 +1,55 @@
+import type { Sql } from "@roundtrip/db";
+import { ConfigCache } from "@roundtrip/service";
+import type { Logger } from "@roundtrip/telemetry";
+
+export type ResolvedLink = {
+  linkId: number;
+  code: string;
+  offerId: string;
+  affiliateId: string;
+  brandId: string;
+  brand: string;
+  destinationUrl: string;
+  clickIdParam: string;
+};
+
+/** Every active tracking link by code; paused links, offers or affiliates are simply absent (404). */
+export function linkCache(sql: Sql, logger: Logger): ConfigCache<Map<string, ResolvedLink>> {
+  return new ConfigCache("links", () => loadLinks(sql), logger);
+}
+
+async function loadLinks(sql: Sql): Promise<Map<string, ResolvedLink>> {
+  const rows = await sql<
+    {
+      id: string;
+      code: string;
+      offer_id: string;
+      affiliate_id: string;
+      brand_id: string;
+      slug: string;
+      destination_url: string;
+      click_id_param: string;
+    }[]
+  >`
+    select l.id, l.code, l.offer_id, l.affiliate_id, o.brand_id, b.slug, o.destination_url, o.click_id_param
+    from links l
+    join offers o on o.id = l.offer_id
+    join brands b on b.id = o.brand_id
+    join affiliates a on a.id = l.affiliate_id
+    where l.status = 'active' and o.status = 'active' and a.status = 'active'`;
+  return new Map(
+    rows.map((r) => [
+      r.code,
+      {
+        linkId: Number(r.id),
+        code: r.code,
+        offerId: r.offer_id,
+        affiliateId: r.affiliate_id,
+        brandId: r.brand_id,
+        brand: r.slug,
+        destinationUrl: r.destination_url,
+        clickIdParam: r.click_id_param,
+      },
+    ]),
+  );
+}

@@ -1,0 +1,109 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { createTestDatabase, type Sql } from "@roundtrip/db";
+import { type ServiceName, type Stack, startStack } from "@roundtrip/stack";
+
+export type TestStack = {
+  stack: Stack;
+  urls: Record<ServiceName, string>;
+  sql: Sql;
+  adminKey: string;
+  busPrefix: string;
+  admin: AdminClient;
+  stop(): Promise<void>;
+};
+
+export const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+export const CLICK_ID_KEYS = `e2e:${"k".repeat(40)}`;
+
+/**
+ * The six real services as separate processes on free ports, over a fresh database and a
+ * fresh stream namespace, so runs never see each other's state.
+ */
+export async function startTestStack(label: string, extraEnv: Record<string, string> = {}): Promise<TestStack> {
+  const db = await createTestDatabase(label);
+  const busPrefix = `${label.replace(/\W/g, "")}_${crypto.randomUUID().slice(0, 8)}`;
+  const adminKey = `rt_test_${crypto.randomUUID().replaceAll("-", "")}`;
+  let stack: Stack;
+  try {
+    stack = await startStack({
+      databaseUrl: db.url,
+      natsUrl: NATS_URL,
+      busPrefix,
+      ports: "free",
+      env: {
+        CLICK_ID_KEYS,
+        ADMIN_BOOTSTRAP_API_KEY: adminKey,
+        DELIVERY_ALLOWED_CIDRS: "127.0.0.0/8,::1/128",
+        DELIVERY_POLL_MS: "200",
+        LOG_LEVEL: "warn",
+        SHUTDOWN_TIMEOUT_MS: "5000",
+        ...extraEnv,
+      },
+      stopTimeoutMs: 8_000,
+    });
+  } catch (err) {
+    await db.drop();
+    throw err;
+  }
+  return {
+    stack,
+    urls: stack.urls,
+    sql: db.sql,
+    adminKey,
+    busPrefix,
+    admin: adminClient(stack.urls.admin, adminKey),
+    async stop() {
+      await stack.stop();
+      await deleteStreams(busPrefix);
+      await db.drop();
+    },
+  };
+}
+
+async function deleteStreams(prefix: string): Promise<void> {
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for await (const name of jsm.streams.names()) {
+      if (name.startsWith(`${prefix}_`)) await jsm.streams.delete(name);
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+export type AdminClient = {
+  post<T = Record<string, unknown>>(path: string, body: unknown): Promise<T>;
+  get<T = Record<string, unknown>>(path: string): Promise<T>;
+};
+
+export function adminClient(base: string, key: string): AdminClient {
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
+    return JSON.parse(text);
+  };
+  return { post: (p, b) => call("POST", p, b), get: (p) => call("GET", p) };
+}
+
+/** Polls until `check` returns a value (not undefined/false) or the deadline passes. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    await Bun.sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}
