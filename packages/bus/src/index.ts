@@ -46,5 +46,5 @@ export {
   subjects,
   type TopologyOverrides,
 } from "./topology.ts";
-export { headerGetter, headerSetter } from "./tracing.ts";
+export { captureTraceHeaders, headerGetter, headerSetter } from "./tracing.ts";
 export { subscribe } from "./subscribe.ts";

@@ -16,6 +16,9 @@ export const ConversionStatus = t.Union([
 ]);
 export type ConversionStatus = typeof ConversionStatus.static;
 
+/** Events that reverse an earlier conversion (found by txid) instead of creating one; no offer configures them. */
+export const REVERSAL_EVENTS: readonly string[] = ["refund", "chargeback"];
+
 export const ClickRecorded = t.Object({
   click_id: t.String(),
   clicked_at: t.String({ format: "date-time" }),
@@ -45,6 +48,8 @@ export const PostbackReceived = t.Object({
   currency: t.Union([Currency, t.Null()]),
   occurred_at: t.Union([t.String({ format: "date-time" }), t.Null()]),
   received_at: t.String({ format: "date-time" }),
+  /** For a refund or chargeback: the txid of the transaction it reverses (else its own txid is that one). */
+  ref_txid: t.Optional(t.Union([t.String(), t.Null()])),
 });
 export type PostbackReceived = typeof PostbackReceived.static;
 

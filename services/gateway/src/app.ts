@@ -1,40 +1,172 @@
 import type { ClickIdCodec } from "@roundtrip/clickid";
 import type { Sql } from "@roundtrip/db";
+import {
+  type Channel,
+  type Decision,
+  type Directory,
+  type IntakeDeps,
+  type RequestLog,
+  receive,
+  refuse,
+  SIGNATURE_HEADER,
+} from "@roundtrip/intake";
 import { type ConfigCache, errorHandler } from "@roundtrip/service";
 import { counter, type Logger, type Registry } from "@roundtrip/telemetry";
 import { Elysia } from "elysia";
-import type { Directory } from "./directory.ts";
-import { type Decision, receive, type RequestMeta } from "./intake.ts";
+import { BodyError, bodyParams, formParams, mergeParams, readBody } from "./body.ts";
+import { CLICK_COOKIE, cookieValue, PIXEL_GIF, PIXEL_JS } from "./pixel.ts";
+import type { AdvertiserRateLimits } from "./rate-limit.ts";
 
 export type GatewayDeps = {
   sql: Sql;
   codec: ClickIdCodec;
   directory: ConfigCache<Directory>;
+  log: RequestLog;
+  limits: AdvertiserRateLimits;
   logger: Logger;
   registry: Registry;
+  ipMode: "none" | "last-octet";
+  trustProxy: boolean;
+  maxBodyBytes: number;
 };
 
-export function createApp(deps: GatewayDeps) {
-  const postbacks = counter(deps.registry, "roundtrip_postbacks_total", "Advertiser postbacks by outcome", ["advertiser", "outcome"]);
+type Server = { requestIP(req: Request): { address: string } | null } | null;
 
-  const answer = async (raw: Record<string, unknown>, meta: RequestMeta, set: { status?: number | string }) => {
-    const decision: Decision = await receive(deps, raw, meta);
-    postbacks.inc({ advertiser: decision.advertiserId ?? "unknown", outcome: decision.outcome });
-    if (decision.status >= 400) {
-      deps.logger.info("postback rejected", { outcome: decision.outcome, reason: decision.reason, advertiser_id: decision.advertiserId });
+export function createApp(deps: GatewayDeps) {
+  const postbacks = counter(deps.registry, "roundtrip_postbacks_total", "Advertiser postbacks by outcome", [
+    "advertiser",
+    "outcome",
+  ]);
+  const intake: IntakeDeps = {
+    sql: deps.sql,
+    codec: deps.codec,
+    directory: () => deps.directory.current,
+    log: deps.log,
+    admit: (advertiser) => deps.limits.admit(advertiser),
+    ipMode: deps.ipMode,
+  };
+
+  const count = (d: Decision) => {
+    postbacks.inc({ advertiser: d.advertiserId ?? "unknown", outcome: d.outcome });
+    if (d.status >= 400) {
+      deps.logger.info("postback rejected", {
+        outcome: d.outcome,
+        reason: d.reason,
+        advertiser_id: d.advertiserId,
+        status: d.status,
+      });
     }
-    set.status = decision.status;
-    return decision.body;
+  };
+
+  const clientIp = (request: Request, server: Server): string | null => {
+    if (deps.trustProxy) {
+      const forwarded = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
+      if (forwarded) return forwarded;
+    }
+    return server?.requestIP(request)?.address ?? null;
+  };
+
+  /** A postback from an advertiser's server, GET or POST, on /postback or /postback/<brand>. */
+  const s2s = async (request: Request, server: Server, pathBrand: string | undefined): Promise<Response> => {
+    const url = new URL(request.url);
+    const query = formParams(url.searchParams);
+    const channelBase = { kind: "s2s" as const, method: request.method, ip: clientIp(request, server) };
+    let body = "";
+    let params: Record<string, unknown> = query;
+    try {
+      if (request.method === "POST") {
+        body = await readBody(request, deps.maxBodyBytes);
+        params = mergeParams(query, bodyParams(request.headers.get("content-type"), body));
+      }
+    } catch (err) {
+      if (!(err instanceof BodyError)) throw err;
+      const channel: Channel = {
+        ...channelBase,
+        signed: { header: null, method: request.method, target: "", body: "" },
+      };
+      const decision = await refuseBody(deps.log, channel, query, err);
+      count(decision);
+      return json(decision);
+    }
+    const channel: Channel = {
+      ...channelBase,
+      signed: {
+        header: request.headers.get(SIGNATURE_HEADER),
+        method: request.method,
+        target: url.pathname + url.search,
+        body,
+      },
+    };
+    const decision = await receive(intake, {
+      channel,
+      raw: params,
+      ...(pathBrand === undefined ? {} : { pathBrand }),
+    });
+    count(decision);
+    return json(decision);
+  };
+
+  /** A pixel hit from a browser: the click ID from the parameters or the tracking domain's cookie. */
+  const pixel = async (request: Request, server: Server): Promise<Response> => {
+    const url = new URL(request.url);
+    const channel: Channel = {
+      kind: "pixel",
+      method: "GET",
+      ip: clientIp(request, server),
+      cookieClickId: cookieValue(request.headers.get("cookie"), CLICK_COOKIE),
+    };
+    const decision = await receive(intake, { channel, raw: formParams(url.searchParams) });
+    count(decision);
+    // Browsers only need an image; the outcome is in headers for whoever debugs the integration.
+    return new Response(PIXEL_GIF, {
+      status: decision.status,
+      headers: {
+        "content-type": "image/gif",
+        "cache-control": "no-store, max-age=0",
+        "x-roundtrip-outcome": decision.outcome,
+        ...(decision.reason ? { "x-roundtrip-reason": decision.reason } : {}),
+        ...(decision.retryAfterS ? { "retry-after": String(decision.retryAfterS) } : {}),
+      },
+    });
   };
 
   return new Elysia({ name: "gateway" })
     .use(errorHandler((err) => deps.logger.error("unhandled error", { error: err as Error })))
-    .get("/postback", ({ query, request, server, set }) =>
-      answer(query, { method: "GET", source: "s2s", ip: server?.requestIP(request)?.address ?? null }, set),
-    )
-    .post("/postback", ({ body, query, request, server, set }) => {
-      // Parameters may come in the query string, the body (JSON or form), or both.
-      const fromBody = body && typeof body === "object" ? (body as Record<string, unknown>) : {};
-      return answer({ ...query, ...fromBody }, { method: "POST", source: "s2s", ip: server?.requestIP(request)?.address ?? null }, set);
-    });
+    .get("/postback", ({ request, server }) => s2s(request, server, undefined))
+    .post("/postback", ({ request, server }) => s2s(request, server, undefined), { parse: "none" })
+    .get("/postback/:brand", ({ request, server, params }) => s2s(request, server, params.brand))
+    .post("/postback/:brand", ({ request, server, params }) => s2s(request, server, params.brand), {
+      parse: "none",
+    })
+    .get("/pixel", ({ request, server }) => pixel(request, server))
+    .get("/pixel.gif", ({ request, server }) => pixel(request, server))
+    .get(
+      "/pixel.js",
+      () =>
+        new Response(PIXEL_JS, {
+          headers: {
+            "content-type": "text/javascript; charset=utf-8",
+            "cache-control": "public, max-age=3600",
+          },
+        }),
+    );
+}
+
+function json(d: Decision): Response {
+  const headers: Record<string, string> = { "content-type": "application/json", "cache-control": "no-store" };
+  if (d.retryAfterS) headers["retry-after"] = String(d.retryAfterS);
+  return new Response(JSON.stringify(d.body), { status: d.status, headers });
+}
+
+function refuseBody(
+  log: RequestLog,
+  channel: Channel,
+  query: Record<string, unknown>,
+  err: BodyError,
+): Promise<Decision> {
+  return refuse(
+    { log },
+    { channel, raw: query },
+    { status: err.status, reason: err.code, message: err.message },
+  );
 }

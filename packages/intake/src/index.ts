@@ -1,0 +1,34 @@
+export {
+  SIGNATURE_HEADER,
+  SIGNATURE_TOLERANCE_S,
+  type SignatureCheck,
+  type SignedRequest,
+  signPostback,
+  tokenMatches,
+  verifySignature,
+} from "./auth.ts";
+export { type AdvertiserEntry, type Directory, type LinkEntry, loadDirectory } from "./directory.ts";
+export {
+  type Admission,
+  type Channel,
+  type Decision,
+  type IntakeDeps,
+  type IntakeRequest,
+  type Outcome,
+  receive,
+  refuse,
+  type Source,
+} from "./intake.ts";
+export { type Allowlist, ipAllowed, normaliseCidr, parseAllowlist, truncateIp } from "./ip.ts";
+export {
+  CANONICAL_PARAMS,
+  canonicalise,
+  DEFAULT_ALIASES,
+  type FieldError,
+  maskSecrets,
+  type Params,
+  PostbackParams,
+  parseTimestamp,
+  validate,
+} from "./params.ts";
+export { type LogRow, RequestLog } from "./request-log.ts";
