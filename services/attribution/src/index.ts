@@ -8,6 +8,7 @@ import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
 import { countClicks } from "./click-stats.ts";
 import { attribute } from "./conversions.ts";
+import { enrichConversions } from "./enrich.ts";
 
 const schema = serviceEnv(8083, {
   CLICK_ID_KEYS: t.String({ minLength: 35 }),
@@ -36,7 +37,7 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
             const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) => attribute(tx, codec, d.payload));
             // Metrics only after the commit, and never twice for a redelivery.
             const outcome = r.result;
-            if (outcome?.kind === "created" || outcome?.kind === "changed") conversions.inc({ event: d.payload.event, status: outcome.status });
+            if (outcome && "applied" in outcome) for (const a of outcome.applied) conversions.inc(a);
             if (outcome?.kind === "rejected") rejected.inc({ reason: outcome.reason });
             if (outcome?.kind === "duplicate") duplicates.inc({ advertiser: d.payload.advertiser_id });
             return r;
@@ -48,7 +49,11 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
           parse: (payload) => Value.Parse(ClicksRecorded, payload),
           registry,
           logger,
-          handler: (d) => handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) => countClicks(tx, d.payload)),
+          handler: (d) =>
+            handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, async (tx) => {
+              await countClicks(tx, d.payload);
+              return enrichConversions(tx, d.payload);
+            }),
         }),
       );
       relay = startOutboxRelay(bus, sql, { registry });
