@@ -9,18 +9,34 @@ import { move } from "./lifecycle.ts";
 const codec = ClickIdCodec.fromSpec(`t1:${"k".repeat(40)}`);
 let db: TestDatabase;
 let sql: Sql;
-let ids: { brand: string; brand2: string; adv: string; offer: string; pausedOffer: string; cappedOffer: string; link: number; pausedLink: number; cappedLink: number; link2: number; adv2: string };
+let ids: {
+  brand: string;
+  brand2: string;
+  adv: string;
+  offer: string;
+  pausedOffer: string;
+  cappedOffer: string;
+  link: number;
+  pausedLink: number;
+  cappedLink: number;
+  link2: number;
+  adv2: string;
+};
 let receipt = 1000;
 
 beforeAll(async () => {
   db = await createTestDatabase("attribution");
   sql = db.sql;
-  const [b] = await sql`insert into brands (slug, name, currency, timezone) values ('casino', 'Casino', 'EUR', 'Europe/Malta') returning id`;
-  const [b2] = await sql`insert into brands (slug, name, currency) values ('sports', 'Sports', 'USD') returning id`;
-  const [a] = await sql`insert into advertisers (brand_id, name, dedup_window_hours) values (${b?.id}, 'Adv', 24) returning id`;
+  const [b] =
+    await sql`insert into brands (slug, name, currency, timezone) values ('casino', 'Casino', 'EUR', 'Europe/Malta') returning id`;
+  const [b2] =
+    await sql`insert into brands (slug, name, currency) values ('sports', 'Sports', 'USD') returning id`;
+  const [a] =
+    await sql`insert into advertisers (brand_id, name, dedup_window_hours) values (${b?.id}, 'Adv', 24) returning id`;
   const [a2] = await sql`insert into advertisers (brand_id, name) values (${b2?.id}, 'Adv2') returning id`;
   const offer = async (brand: string, adv: string, status = "active") => {
-    const [o] = await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency, status)
+    const [o] =
+      await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency, status)
       values (${brand}, ${adv}, 'O', 'https://x.example/?c={click_id}', 'EUR', ${status}) returning id`;
     await sql`insert into offer_events ${sql([
       { offer_id: o?.id, code: "registration", window_days: 30, default_status: "approved" },
@@ -31,7 +47,8 @@ beforeAll(async () => {
   };
   const [af] = await sql`insert into affiliates (name) values ('Aff') returning id`;
   const linkFor = async (o: string) => {
-    const [l] = await sql`insert into links (code, offer_id, affiliate_id) values (${crypto.randomUUID().slice(0, 8)}, ${o}, ${af?.id}) returning id`;
+    const [l] =
+      await sql`insert into links (code, offer_id, affiliate_id) values (${crypto.randomUUID().slice(0, 8)}, ${o}, ${af?.id}) returning id`;
     return Number(l?.id);
   };
   const o1 = await offer(b?.id, a?.id);
@@ -82,10 +99,14 @@ const run = (over: Partial<PostbackReceived> & { click_id: string }): Promise<Ou
   sql.begin((tx) => attribute(tx, codec, payload(over))) as Promise<Outcome>;
 
 async function conversionsOf(clickId: string) {
-  return [...(await sql`select id, txid, event, status, source, amount::text, brand_id from conversions where click_id = ${clickId} order by id`)];
+  return [
+    ...(await sql`select id, txid, event, status, source, amount::text, brand_id from conversions where click_id = ${clickId} order by id`),
+  ];
 }
 async function historyOf(conversionId: string) {
-  return (await sql`select status, reason from conversion_history where conversion_id = ${conversionId} order by seq`).map((r) => [r.status, r.reason]);
+  return (
+    await sql`select status, reason from conversion_history where conversion_id = ${conversionId} order by seq`
+  ).map((r) => [r.status, r.reason]);
 }
 async function reasonOf(o: Outcome) {
   return o.kind === "rejected" ? o.reason : o.kind;
@@ -97,14 +118,25 @@ describe("crediting", () => {
     const clickId = codec.mint(ids.link, clickedAt);
     const created = await run({ click_id: clickId, txid: "E-1" });
     expect(created.kind).toBe("created");
-    const [before] = await sql`select subs, enriched_at, affiliate_id, offer_id from conversions where click_id = ${clickId}`;
+    const [before] =
+      await sql`select subs, enriched_at, affiliate_id, offer_id from conversions where click_id = ${clickId}`;
     expect(before).toMatchObject({ subs: null, enriched_at: null, offer_id: ids.offer });
 
     await sql`insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, subs)
               values (${clickId}, ${clickedAt}, ${ids.link}, ${ids.offer}, ${before?.affiliate_id}, ${ids.brand}, '203.0.113.0', 'UA', ${sql.json({ sub1: "news" })})`;
     const n = await sql.begin((tx) =>
       enrichConversions(tx, {
-        clicks: [{ click_id: clickId, clicked_at: clickedAt.toISOString(), link_id: String(ids.link), offer_id: ids.offer, affiliate_id: before?.affiliate_id, brand_id: ids.brand, is_unique: true }],
+        clicks: [
+          {
+            click_id: clickId,
+            clicked_at: clickedAt.toISOString(),
+            link_id: String(ids.link),
+            offer_id: ids.offer,
+            affiliate_id: before?.affiliate_id,
+            brand_id: ids.brand,
+            is_unique: true,
+          },
+        ],
       }),
     );
     expect(n).toBe(1);
@@ -114,7 +146,8 @@ describe("crediting", () => {
     // When the click row is already there, the conversion is enriched at once.
     const second = await run({ click_id: clickId, event: "deposit", txid: "E-2" });
     expect(second.kind).toBe("created");
-    const [enriched] = await sql`select subs from conversions where click_id = ${clickId} and event = 'deposit'`;
+    const [enriched] =
+      await sql`select subs from conversions where click_id = ${clickId} and event = 'deposit'`;
     expect(enriched?.subs).toEqual({ sub1: "news" });
   });
 
@@ -124,14 +157,28 @@ describe("crediting", () => {
     // registration allows 30 days: the same click still converts.
     expect((await run({ click_id: old, event: "registration", txid: "W-2" })).kind).toBe("created");
     const clickId = codec.mint(ids.link);
-    expect(await reasonOf(await run({ click_id: clickId, event: "sale", txid: "U-1" }))).toBe("unknown_event");
-    expect(await reasonOf(await run({ click_id: codec.mint(ids.pausedLink), txid: "P-1" }))).toBe("offer_paused");
-    expect(await reasonOf(await run({ click_id: clickId, advertiser_id: ids.adv2 }))).toBe("advertiser_mismatch");
+    expect(await reasonOf(await run({ click_id: clickId, event: "sale", txid: "U-1" }))).toBe(
+      "unknown_event",
+    );
+    expect(await reasonOf(await run({ click_id: codec.mint(ids.pausedLink), txid: "P-1" }))).toBe(
+      "offer_paused",
+    );
+    expect(await reasonOf(await run({ click_id: clickId, advertiser_id: ids.adv2 }))).toBe(
+      "advertiser_mismatch",
+    );
     expect(await reasonOf(await run({ click_id: clickId, brand_id: ids.brand2 }))).toBe("brand_mismatch");
     expect(await reasonOf(await run({ click_id: "forged" }))).toBe("invalid_click_id");
-    const reasons = await sql`select reason, count(*)::int as n from attribution_rejections group by reason order by reason`;
+    const reasons =
+      await sql`select reason, count(*)::int as n from attribution_rejections group by reason order by reason`;
     expect(reasons.map((r) => r.reason)).toEqual(
-      expect.arrayContaining(["outside_window", "unknown_event", "offer_paused", "advertiser_mismatch", "brand_mismatch", "invalid_click_id"]),
+      expect.arrayContaining([
+        "outside_window",
+        "unknown_event",
+        "offer_paused",
+        "advertiser_mismatch",
+        "brand_mismatch",
+        "invalid_click_id",
+      ]),
     );
   });
 
@@ -139,16 +186,23 @@ describe("crediting", () => {
     const clickedAt = new Date(Date.now() - 10 * 86_400_000);
     const clickId = codec.mint(ids.link, clickedAt);
     const inTime = new Date(clickedAt.getTime() + 2 * 86_400_000).toISOString();
-    expect((await run({ click_id: clickId, event: "ftd", txid: "T-late", occurred_at: inTime })).kind).toBe("created");
+    expect((await run({ click_id: clickId, event: "ftd", txid: "T-late", occurred_at: inTime })).kind).toBe(
+      "created",
+    );
   });
 
   test("a cap per offer event: over it is refused with over_cap, even under concurrency", async () => {
-    const outcomes = await Promise.all(Array.from({ length: 8 }, (_, i) => run({ click_id: codec.mint(ids.cappedLink), txid: `CAP-${i}` })));
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => run({ click_id: codec.mint(ids.cappedLink), txid: `CAP-${i}` })),
+    );
     expect(outcomes.filter((o) => o.kind === "created")).toHaveLength(3);
     expect(outcomes.filter((o) => o.kind === "rejected" && o.reason === "over_cap")).toHaveLength(5);
     // The cap is per event: deposits on the same offer are not capped.
-    expect((await run({ click_id: codec.mint(ids.cappedLink), event: "deposit", txid: "CAP-D" })).kind).toBe("created");
-    const [usage] = await sql`select used from offer_cap_usage where offer_id = ${ids.cappedOffer} and period = 'day'`;
+    expect((await run({ click_id: codec.mint(ids.cappedLink), event: "deposit", txid: "CAP-D" })).kind).toBe(
+      "created",
+    );
+    const [usage] =
+      await sql`select used from offer_cap_usage where offer_id = ${ids.cappedOffer} and period = 'day'`;
     expect(usage?.used).toBe(3);
   });
 
@@ -169,7 +223,8 @@ describe("dedup", () => {
     expect((await run({ click_id: clickId, txid: "D-1", event: "deposit" })).kind).toBe("duplicate");
     // Another event with the same txid is another conversion.
     expect((await run({ click_id: clickId, txid: "D-1", event: "registration" })).kind).toBe("created");
-    const [dups] = await sql`select count(*)::int as n from attribution_rejections where reason = 'duplicate' and advertiser_id = ${ids.adv}`;
+    const [dups] =
+      await sql`select count(*)::int as n from attribution_rejections where reason = 'duplicate' and advertiser_id = ${ids.adv}`;
     expect(dups?.n).toBeGreaterThanOrEqual(2);
   });
 
@@ -177,9 +232,15 @@ describe("dedup", () => {
     const clickId = codec.mint(ids.link);
     const now = Date.now();
     const at = (h: number) => new Date(now + h * 3_600_000).toISOString();
-    expect((await run({ click_id: clickId, event: "deposit", amount: "5", occurred_at: at(0) })).kind).toBe("created");
-    expect((await run({ click_id: clickId, event: "deposit", amount: "5", occurred_at: at(3) })).kind).toBe("duplicate");
-    expect((await run({ click_id: clickId, event: "deposit", amount: "5", occurred_at: at(30) })).kind).toBe("created");
+    expect((await run({ click_id: clickId, event: "deposit", amount: "5", occurred_at: at(0) })).kind).toBe(
+      "created",
+    );
+    expect((await run({ click_id: clickId, event: "deposit", amount: "5", occurred_at: at(3) })).kind).toBe(
+      "duplicate",
+    );
+    expect((await run({ click_id: clickId, event: "deposit", amount: "5", occurred_at: at(30) })).kind).toBe(
+      "created",
+    );
     expect(await conversionsOf(clickId)).toHaveLength(2);
   });
 });
@@ -197,20 +258,25 @@ describe("status lifecycle", () => {
       ["approved", null],
       ["reversed", null],
     ]);
-    const events = await sql`select payload->>'status' as status from bus_outbox where subject like 'conversions.%' and payload->>'conversion_id' = ${c?.id} order by id`;
+    const events =
+      await sql`select payload->>'status' as status from bus_outbox where subject like 'conversions.%' and payload->>'conversion_id' = ${c?.id} order by id`;
     expect(events.map((e) => e.status)).toEqual(["pending", "approved", "reversed"]);
   });
 
   test("out of order: approved before pending ends approved; reversed before approved ends reversed", async () => {
     const a = codec.mint(ids.link);
     await run({ click_id: a, event: "ftd", txid: "O-1", status: "approved" });
-    expect(await reasonOf(await run({ click_id: a, event: "ftd", txid: "O-1", status: "pending" }))).toBe("stale_status");
+    expect(await reasonOf(await run({ click_id: a, event: "ftd", txid: "O-1", status: "pending" }))).toBe(
+      "stale_status",
+    );
     expect((await conversionsOf(a))[0]?.status).toBe("approved");
 
     const b = codec.mint(ids.link);
     await run({ click_id: b, event: "ftd", txid: "O-2", status: "pending" });
     expect((await run({ click_id: b, event: "ftd", txid: "O-2", status: "reversed" })).kind).toBe("changed");
-    expect(await reasonOf(await run({ click_id: b, event: "ftd", txid: "O-2", status: "approved" }))).toBe("stale_status");
+    expect(await reasonOf(await run({ click_id: b, event: "ftd", txid: "O-2", status: "approved" }))).toBe(
+      "stale_status",
+    );
     const [cb] = await conversionsOf(b);
     expect(cb?.status).toBe("reversed");
     expect(await historyOf(cb?.id)).toEqual([
@@ -223,9 +289,13 @@ describe("status lifecycle", () => {
   test("illegal transitions are refused and recorded", async () => {
     const clickId = codec.mint(ids.link);
     await run({ click_id: clickId, event: "ftd", txid: "I-1", status: "approved" });
-    expect(await reasonOf(await run({ click_id: clickId, event: "ftd", txid: "I-1", status: "rejected" }))).toBe("illegal_transition");
+    expect(
+      await reasonOf(await run({ click_id: clickId, event: "ftd", txid: "I-1", status: "rejected" })),
+    ).toBe("illegal_transition");
     await run({ click_id: clickId, event: "ftd", txid: "I-2", status: "rejected" });
-    expect(await reasonOf(await run({ click_id: clickId, event: "ftd", txid: "I-2", status: "approved" }))).toBe("illegal_transition");
+    expect(
+      await reasonOf(await run({ click_id: clickId, event: "ftd", txid: "I-2", status: "approved" })),
+    ).toBe("illegal_transition");
     expect(move("rejected", "reversed")).toEqual({ kind: "illegal" });
   });
 
@@ -255,7 +325,9 @@ describe("status lifecycle", () => {
     await run({ click_id: clickId, event: "chargeback", txid: "CB-9", ref_txid: "DEP-2" });
 
     // The chargeback overtakes the deposit it reverses.
-    expect((await run({ click_id: clickId, event: "chargeback", txid: "CB-10", ref_txid: "DEP-3" })).kind).toBe("deferred");
+    expect(
+      (await run({ click_id: clickId, event: "chargeback", txid: "CB-10", ref_txid: "DEP-3" })).kind,
+    ).toBe("deferred");
     const late = await run({ click_id: clickId, event: "deposit", txid: "DEP-3", amount: "70" });
     expect(late.kind).toBe("created");
 
@@ -276,20 +348,34 @@ describe("status lifecycle", () => {
 describe("pixel and S2S for the same conversion (S2S wins)", () => {
   test("pixel first, then S2S with the txid: one conversion, taken over by the S2S report", async () => {
     const clickId = codec.mint(ids.link);
-    expect((await run({ click_id: clickId, source: "pixel", event: "deposit", amount: "99" })).kind).toBe("created");
-    const s2s = await run({ click_id: clickId, event: "deposit", txid: "HY-1", amount: "100", status: "approved" });
+    expect((await run({ click_id: clickId, source: "pixel", event: "deposit", amount: "99" })).kind).toBe(
+      "created",
+    );
+    const s2s = await run({
+      click_id: clickId,
+      event: "deposit",
+      txid: "HY-1",
+      amount: "100",
+      status: "approved",
+    });
     expect(s2s.kind).toBe("confirmed");
     const rows = await conversionsOf(clickId);
-    expect(rows).toEqual([expect.objectContaining({ txid: "HY-1", source: "s2s", amount: "100.000000", status: "approved" })]);
+    expect(rows).toEqual([
+      expect.objectContaining({ txid: "HY-1", source: "s2s", amount: "100.000000", status: "approved" }),
+    ]);
     expect((await historyOf(rows[0]?.id)).map(([, reason]) => reason)).toEqual([null, "confirmed_by_s2s"]);
     // A second S2S with the same txid is an ordinary duplicate.
-    expect((await run({ click_id: clickId, event: "deposit", txid: "HY-1", status: "approved" })).kind).toBe("duplicate");
+    expect((await run({ click_id: clickId, event: "deposit", txid: "HY-1", status: "approved" })).kind).toBe(
+      "duplicate",
+    );
   });
 
   test("S2S first, then the pixel (with or without txid): the pixel is a duplicate", async () => {
     const clickId = codec.mint(ids.link);
     await run({ click_id: clickId, event: "deposit", txid: "HY-2", amount: "40" });
-    expect((await run({ click_id: clickId, source: "pixel", event: "deposit", txid: "HY-2" })).kind).toBe("duplicate");
+    expect((await run({ click_id: clickId, source: "pixel", event: "deposit", txid: "HY-2" })).kind).toBe(
+      "duplicate",
+    );
     expect((await run({ click_id: clickId, source: "pixel", event: "deposit" })).kind).toBe("duplicate");
     expect(await conversionsOf(clickId)).toHaveLength(1);
   });
@@ -299,7 +385,9 @@ describe("pixel and S2S for the same conversion (S2S wins)", () => {
     await run({ click_id: clickId, source: "pixel", event: "ftd", status: "approved", txid: "HY-3" });
     expect((await conversionsOf(clickId))[0]?.status).toBe("pending");
     // The S2S report then moves it.
-    expect((await run({ click_id: clickId, event: "ftd", txid: "HY-3", status: "approved" })).kind).toBe("confirmed");
+    expect((await run({ click_id: clickId, event: "ftd", txid: "HY-3", status: "approved" })).kind).toBe(
+      "confirmed",
+    );
     expect((await conversionsOf(clickId))[0]?.status).toBe("approved");
   });
 });

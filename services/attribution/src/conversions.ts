@@ -1,6 +1,11 @@
 import { enqueue, PermanentError, subjects } from "@roundtrip/bus";
 import type { ClickIdCodec } from "@roundtrip/clickid";
-import { type ConversionChanged, type ConversionStatus, type PostbackReceived, REVERSAL_EVENTS } from "@roundtrip/contracts";
+import {
+  type ConversionChanged,
+  type ConversionStatus,
+  type PostbackReceived,
+  REVERSAL_EVENTS,
+} from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
 import { takeCap } from "./caps.ts";
 import { move } from "./lifecycle.ts";
@@ -88,19 +93,28 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
 
   if (REVERSAL_EVENTS.includes(p.event)) return reverseTransaction(tx, p, reject);
 
-  const [event] = await tx<{ window_days: number; default_status: ConversionStatus; cap_daily: number | null; cap_monthly: number | null }[]>`
+  const [event] = await tx<
+    {
+      window_days: number;
+      default_status: ConversionStatus;
+      cap_daily: number | null;
+      cap_monthly: number | null;
+    }[]
+  >`
     select window_days, default_status, cap_daily, cap_monthly from offer_events where offer_id = ${link.offer_id} and code = ${p.event}`;
   if (!event) return reject("unknown_event");
 
   // A pixel reports that something happened; only the advertiser's server decides its status.
-  const status: ConversionStatus = p.source === "pixel" ? event.default_status : (p.status ?? event.default_status);
+  const status: ConversionStatus =
+    p.source === "pixel" ? event.default_status : (p.status ?? event.default_status);
   const occurredAt = new Date(p.occurred_at ?? p.received_at);
   const pixel = p.source === "pixel";
 
   // Serialise everything that could be the same conversion, whatever order postbacks arrive in:
   // the click and event (no-txid dedup, pixel/S2S hybrid), then the txid. Always in this order.
   await tx`select pg_advisory_xact_lock(hashtextextended(${`conv:click:${p.click_id}:${p.event}`}, 0))`;
-  if (p.txid) await tx`select pg_advisory_xact_lock(hashtextextended(${`conv:tx:${p.advertiser_id}:${p.txid}:${p.event}`}, 0))`;
+  if (p.txid)
+    await tx`select pg_advisory_xact_lock(hashtextextended(${`conv:tx:${p.advertiser_id}:${p.txid}:${p.event}`}, 0))`;
 
   let existing: ConversionRow | undefined;
   if (p.txid) {
@@ -137,8 +151,12 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
   }
 
   if (link.offer_status !== "active") return reject("offer_paused");
-  if (occurredAt.getTime() - clickedAt.getTime() > event.window_days * DAY_MS) return reject("outside_window");
-  if ((status === "pending" || status === "approved") && !(await takeCap(tx, link, p.event, event, occurredAt))) {
+  if (occurredAt.getTime() - clickedAt.getTime() > event.window_days * DAY_MS)
+    return reject("outside_window");
+  if (
+    (status === "pending" || status === "approved") &&
+    !(await takeCap(tx, link, p.event, event, occurredAt))
+  ) {
     return reject("over_cap");
   }
 
@@ -191,7 +209,12 @@ async function update(
  * its txid, amount and currency become the conversion's (the pixel's are a browser's claim) and
  * its status applies by the usual rules. The conversion is still booked once.
  */
-async function confirm(tx: Tx, p: PostbackReceived, existing: ConversionRow, status: ConversionStatus): Promise<Outcome> {
+async function confirm(
+  tx: Tx,
+  p: PostbackReceived,
+  existing: ConversionRow,
+  status: ConversionStatus,
+): Promise<Outcome> {
   const [row] = await tx<ConversionRow[]>`
     update conversions set
       source = ${p.source}, receipt_id = ${p.receipt_id}, txid = coalesce(txid, ${p.txid}),
@@ -266,7 +289,11 @@ async function applyParkedReversals(tx: Tx, p: PostbackReceived, row: Conversion
   const applied: Applied[] = [];
   let current = row;
   for (const step of m.steps) {
-    current = await changeStatus(tx, current, step.status, step.reason ?? first.event, { ...p, receipt_id: first.receipt_id, payout: null });
+    current = await changeStatus(tx, current, step.status, step.reason ?? first.event, {
+      ...p,
+      receipt_id: first.receipt_id,
+      payout: null,
+    });
     applied.push({ event: row.event, status: step.status });
   }
   return applied;
@@ -280,13 +307,21 @@ async function changeStatus(
   p: PostbackReceived,
 ): Promise<ConversionRow> {
   const seq = await history(tx, row.id, status, p.receipt_id, reason);
-  const [updated] = await tx<ConversionRow[]>`update conversions set status = ${status} where id = ${row.id} returning *`;
+  const [updated] = await tx<
+    ConversionRow[]
+  >`update conversions set status = ${status} where id = ${row.id} returning *`;
   if (!updated) throw new PermanentError("update_failed", "conversion update returned nothing");
   await announce(tx, updated, seq, row.status, p);
   return updated;
 }
 
-async function history(tx: Tx, conversionId: string, status: ConversionStatus, receiptId: string, reason: string | null): Promise<number> {
+async function history(
+  tx: Tx,
+  conversionId: string,
+  status: ConversionStatus,
+  receiptId: string,
+  reason: string | null,
+): Promise<number> {
   const [row] = await tx<{ seq: number }[]>`
     insert into conversion_history (conversion_id, seq, status, receipt_id, reason)
     select ${conversionId}, coalesce(max(seq), 0) + 1, ${status}, ${receiptId}, ${reason}
@@ -301,13 +336,24 @@ async function duplicate(tx: Tx, p: PostbackReceived, conversionId: string): Pro
 }
 
 /** One row per receipt attribution did not turn into a new status, with the reason reports group by. */
-async function record(tx: Tx, p: PostbackReceived, reason: RejectReason | "duplicate", conversionId: string | null): Promise<void> {
+async function record(
+  tx: Tx,
+  p: PostbackReceived,
+  reason: RejectReason | "duplicate",
+  conversionId: string | null,
+): Promise<void> {
   await tx`insert into attribution_rejections (receipt_id, advertiser_id, brand_id, event, reason, conversion_id, source)
            values (${p.receipt_id}, ${p.advertiser_id}, ${p.brand_id}, ${p.event}, ${reason}, ${conversionId}, ${p.source})
            on conflict (receipt_id) do nothing`;
 }
 
-async function announce(tx: Tx, row: ConversionRow, seq: number, previous: ConversionStatus | null, p: PostbackReceived) {
+async function announce(
+  tx: Tx,
+  row: ConversionRow,
+  seq: number,
+  previous: ConversionStatus | null,
+  p: PostbackReceived,
+) {
   const event: ConversionChanged = {
     conversion_id: row.id,
     seq,

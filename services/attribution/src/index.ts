@@ -17,9 +17,24 @@ const schema = serviceEnv(8083, {
 
 await runService("attribution", schema, ({ env, sql, bus, logger, registry }) => {
   const codec = ClickIdCodec.fromSpec(env.CLICK_ID_KEYS);
-  const conversions = counter(registry, "roundtrip_conversions_total", "Conversions created or changed, by event and status", ["event", "status"]);
-  const rejected = counter(registry, "roundtrip_conversions_rejected_total", "Postbacks attribution refused, by reason", ["reason"]);
-  const duplicates = counter(registry, "roundtrip_conversion_duplicates_total", "Postbacks that repeated a known conversion", ["advertiser"]);
+  const conversions = counter(
+    registry,
+    "roundtrip_conversions_total",
+    "Conversions created or changed, by event and status",
+    ["event", "status"],
+  );
+  const rejected = counter(
+    registry,
+    "roundtrip_conversions_rejected_total",
+    "Postbacks attribution refused, by reason",
+    ["reason"],
+  );
+  const duplicates = counter(
+    registry,
+    "roundtrip_conversion_duplicates_total",
+    "Postbacks that repeated a known conversion",
+    ["advertiser"],
+  );
   const consumers: { stop(): Promise<void> }[] = [];
   let relay: { stop(): Promise<void> } | undefined;
 
@@ -34,7 +49,9 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
           registry,
           logger,
           handler: async (d) => {
-            const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) => attribute(tx, codec, d.payload));
+            const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) =>
+              attribute(tx, codec, d.payload),
+            );
             // Metrics only after the commit, and never twice for a redelivery.
             const outcome = r.result;
             if (outcome && "applied" in outcome) for (const a of outcome.applied) conversions.inc(a);

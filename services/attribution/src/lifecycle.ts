@@ -18,8 +18,10 @@ export type Move =
 
 export function move(from: ConversionStatus, to: ConversionStatus): Move {
   if (from === to) return { kind: "same" };
-  if (from === "pending" && (to === "approved" || to === "rejected")) return { kind: "apply", steps: [{ status: to, reason: null }] };
-  if (from === "approved" && to === "reversed") return { kind: "apply", steps: [{ status: to, reason: null }] };
+  if (from === "pending" && (to === "approved" || to === "rejected"))
+    return { kind: "apply", steps: [{ status: to, reason: null }] };
+  if (from === "approved" && to === "reversed")
+    return { kind: "apply", steps: [{ status: to, reason: null }] };
   if (from === "pending" && to === "reversed") {
     return {
       kind: "apply",

@@ -2,10 +2,11 @@ import type { ClickIdCodec } from "@roundtrip/clickid";
 import { type ConfigCache, errorHandler } from "@roundtrip/service";
 import { counter, type Logger, type Registry } from "@roundtrip/telemetry";
 import { Elysia } from "elysia";
-import { isPreviewBot } from "./bots.ts";
+import { truncateIp } from "@roundtrip/intake";
+import { isPrefetch, isPreviewBot } from "./bots.ts";
 import type { ClickWriter } from "./click-writer.ts";
 import type { ResolvedLink } from "./link-cache.ts";
-import { destination, pickSubs, truncateIp } from "./redirect.ts";
+import { destination, pickSubs } from "./redirect.ts";
 import { VisitorMemory } from "./visitors.ts";
 
 export const CLICK_COOKIE = "rt_cid";
@@ -19,11 +20,24 @@ export type ClickDeps = {
   registry: Registry;
   ipMode: "none" | "last-octet";
   trustProxy: boolean;
+  /** Cookie scope: a parent domain shared with the gateway's /pixel (docs/tracking.md); none = this host. */
+  cookieDomain?: string;
+  /** `SameSite=None; Secure`, so the gateway's pixel on the advertiser's page still receives it (HTTPS only). */
+  cookieSecure?: boolean;
 };
 
 export function createApp(deps: ClickDeps) {
-  const clicks = counter(deps.registry, "roundtrip_clicks_total", "Tracking link hits by outcome", ["outcome"]);
+  const clicks = counter(deps.registry, "roundtrip_clicks_total", "Tracking link hits by outcome", [
+    "outcome",
+  ]);
   const visitors = new VisitorMemory();
+  const cookieAttributes = [
+    "Path=/",
+    `Max-Age=${COOKIE_MAX_AGE_S}`,
+    "HttpOnly",
+    deps.cookieSecure ? "SameSite=None; Secure" : "SameSite=Lax",
+    ...(deps.cookieDomain ? [`Domain=${deps.cookieDomain}`] : []),
+  ].join("; ");
 
   return new Elysia({ name: "click" })
     .use(errorHandler((err) => deps.logger.error("unhandled error", { error: err as Error })))
@@ -40,7 +54,7 @@ export function createApp(deps: ClickDeps) {
       const subs = pickSubs(query);
       const location = destination(link, clickId, subs);
       const userAgent = request.headers.get("user-agent");
-      const bot = request.method === "HEAD" || isPreviewBot(userAgent);
+      const bot = request.method === "HEAD" || isPreviewBot(userAgent) || isPrefetch(request.headers);
 
       if (bot) {
         clicks.inc({ outcome: "bot" });
@@ -68,9 +82,15 @@ export function createApp(deps: ClickDeps) {
           deps.logger.error("click not recorded", { error: err as Error, link_id: link.linkId });
         }
       }
-      set.headers["cache-control"] = "no-store";
-      set.headers["set-cookie"] = `${CLICK_COOKIE}=${clickId}; Path=/; Max-Age=${COOKIE_MAX_AGE_S}; SameSite=Lax; HttpOnly`;
-      return new Response(null, { status: 302, headers: { location, ...(set.headers as Record<string, string>) } });
+      set.status = 302;
+      return new Response(null, {
+        status: 302,
+        headers: {
+          location,
+          "cache-control": "no-store",
+          "set-cookie": `${CLICK_COOKIE}=${clickId}; ${cookieAttributes}`,
+        },
+      });
     });
 }
 

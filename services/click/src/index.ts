@@ -12,7 +12,11 @@ const schema = serviceEnv(8081, {
   TRUST_PROXY: t.Boolean({ default: false }),
   CLICK_BATCH_MAX: t.Integer({ minimum: 1, maximum: 5000, default: 500 }),
   CLICK_BATCH_DELAY_MS: t.Integer({ minimum: 0, maximum: 100, default: 2 }),
+  CLICK_COOKIE_DOMAIN: t.Optional(t.String({ pattern: "^[A-Za-z0-9.-]{1,253}$" })),
+  CLICK_COOKIE_SECURE: t.Boolean({ default: false }),
 });
+
+const PARTITIONS_EVERY_MS = 3_600_000;
 
 await runService("click", schema, async ({ env, sql, bus, logger, registry }) => {
   const codec = ClickIdCodec.fromSpec(env.CLICK_ID_KEYS);
@@ -24,13 +28,31 @@ await runService("click", schema, async ({ env, sql, bus, logger, registry }) =>
   });
   await sql`select ensure_daily_partitions('clicks', 7)`;
   let relay: { stop(): Promise<void> } | undefined;
+  // A click service that runs for months keeps creating tomorrow's partitions.
+  let partitions: ReturnType<typeof setInterval> | undefined;
   return {
-    app: createApp({ links, writer, codec, logger, registry, ipMode: env.IP_TRUNCATE, trustProxy: env.TRUST_PROXY }),
+    app: createApp({
+      links,
+      writer,
+      codec,
+      logger,
+      registry,
+      ipMode: env.IP_TRUNCATE,
+      trustProxy: env.TRUST_PROXY,
+      cookieDomain: env.CLICK_COOKIE_DOMAIN,
+      cookieSecure: env.CLICK_COOKIE_SECURE,
+    }),
     async start() {
       await links.start(bus);
       relay = startOutboxRelay(bus, sql, { registry });
+      partitions = setInterval(() => {
+        sql`select ensure_daily_partitions('clicks', 7)`.catch((err) =>
+          logger.warn("click partition upkeep failed; will retry", { error: err as Error }),
+        );
+      }, PARTITIONS_EVERY_MS);
     },
     async stop() {
+      clearInterval(partitions);
       links.stop();
       await writer.drain();
       await relay?.stop();

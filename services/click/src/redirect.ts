@@ -33,12 +33,3 @@ export function destination(link: ResolvedLink, clickId: string, subs: Record<st
   url.searchParams.set(link.clickIdParam, clickId);
   return url.toString();
 }
-
-/** `none` keeps the address; `last-octet` zeroes the host part (IPv4 /24, IPv6 /48) for privacy. */
-export function truncateIp(ip: string | null, mode: "none" | "last-octet"): string | null {
-  if (!ip || mode === "none") return ip;
-  if (ip.includes(".") && !ip.includes(":")) return ip.replace(/\.\d+$/, ".0");
-  const v4mapped = /^::ffff:(\d+\.\d+\.\d+)\.\d+$/i.exec(ip);
-  if (v4mapped) return `::ffff:${v4mapped[1]}.0`;
-  return `${ip.split(":").slice(0, 3).join(":")}::`;
-}

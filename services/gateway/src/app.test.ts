@@ -22,20 +22,28 @@ let link: number;
 let signedLink: number;
 let limitedLink: number;
 
-async function advertiser(brandId: string, columns: Record<string, unknown>, secret?: string): Promise<number> {
-  const [a] = await sql`insert into advertisers ${sql({ brand_id: brandId, name: "A", ...columns })} returning id`;
-  if (secret) await sql`insert into advertiser_signing_keys (advertiser_id, secret) values (${a?.id}, ${secret})`;
+async function advertiser(
+  brandId: string,
+  columns: Record<string, unknown>,
+  secret?: string,
+): Promise<number> {
+  const [a] =
+    await sql`insert into advertisers ${sql({ brand_id: brandId, name: "A", ...columns })} returning id`;
+  if (secret)
+    await sql`insert into advertiser_signing_keys (advertiser_id, secret) values (${a?.id}, ${secret})`;
   const [o] = await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency)
     values (${brandId}, ${a?.id}, 'O', 'https://x.example/?c={click_id}', 'EUR') returning id`;
   const [af] = await sql`insert into affiliates (name) values ('Aff') returning id`;
-  const [l] = await sql`insert into links (code, offer_id, affiliate_id) values (${crypto.randomUUID().slice(0, 8)}, ${o?.id}, ${af?.id}) returning id`;
+  const [l] =
+    await sql`insert into links (code, offer_id, affiliate_id) values (${crypto.randomUUID().slice(0, 8)}, ${o?.id}, ${af?.id}) returning id`;
   return Number(l?.id);
 }
 
 beforeAll(async () => {
   db = await createTestDatabase("gateway");
   sql = db.sql;
-  const [b] = await sql`insert into brands (slug, name, currency) values ('casino', 'Casino', 'EUR') returning id`;
+  const [b] =
+    await sql`insert into brands (slug, name, currency) values ('casino', 'Casino', 'EUR') returning id`;
   link = await advertiser(b?.id, { token_hash: sha256(TOKEN), pixel_enabled: true });
   signedLink = await advertiser(b?.id, { ip_allowlist: ["198.51.100.0/24", "2001:db8::/32"] }, SECRET);
   limitedLink = await advertiser(b?.id, { rate_limit_per_second: 2 });
@@ -61,12 +69,15 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const call = (path: string, init: RequestInit = {}) => app.handle(new Request(`http://localhost${path}`, init));
+const call = (path: string, init: RequestInit = {}) =>
+  app.handle(new Request(`http://localhost${path}`, init));
 const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
 
 describe("gateway HTTP", () => {
   test("GET with query, POST with JSON and with a form: 200 after the commit", async () => {
-    const get = await call(`/postback?${q({ click_id: codec.mint(link), txid: "G-1", event: "ftd", token: TOKEN })}`);
+    const get = await call(
+      `/postback?${q({ click_id: codec.mint(link), txid: "G-1", event: "ftd", token: TOKEN })}`,
+    );
     expect(get.status).toBe(200);
     const body = (await get.json()) as { status: string; receipt_id: string; duplicate: boolean };
     expect(body).toEqual({ status: "accepted", receipt_id: expect.any(String), duplicate: false });
@@ -103,16 +114,33 @@ describe("gateway HTTP", () => {
         controller.enqueue(new TextEncoder().encode("x".repeat(1024)));
       },
     });
-    const streamed = await call("/postback", { method: "POST", headers: { "content-type": "application/json" }, body: stream });
+    const streamed = await call("/postback", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: stream,
+    });
     expect(streamed.status).toBe(413);
     expect(((await streamed.json()) as { error: { code: string } }).error.code).toBe("body_too_large");
-    const notJson = await call("/postback", { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" });
+    const notJson = await call("/postback", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{nope",
+    });
     expect(notJson.status).toBe(400);
-    const array = await call("/postback", { method: "POST", headers: { "content-type": "application/json" }, body: "[1,2]" });
+    const array = await call("/postback", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "[1,2]",
+    });
     expect(array.status).toBe(400);
-    const xml = await call("/postback", { method: "POST", headers: { "content-type": "application/xml" }, body: "<a/>" });
+    const xml = await call("/postback", {
+      method: "POST",
+      headers: { "content-type": "application/xml" },
+      body: "<a/>",
+    });
     expect(xml.status).toBe(415);
-    const logged = await sql`select reason, http_status from postback_log where reason in ('body_too_large', 'invalid_body', 'unsupported_media_type')`;
+    const logged =
+      await sql`select reason, http_status from postback_log where reason in ('body_too_large', 'invalid_body', 'unsupported_media_type')`;
     expect(logged.length).toBe(5);
   });
 
@@ -130,7 +158,12 @@ describe("gateway HTTP", () => {
   });
 
   test("a signed POST from an allowed IP is accepted; tampering, old timestamps, replays and other IPs are not", async () => {
-    const body = JSON.stringify({ click_id: codec.mint(signedLink), txid: "S-1", event: "ftd", amount: "10.00" });
+    const body = JSON.stringify({
+      click_id: codec.mint(signedLink),
+      txid: "S-1",
+      event: "ftd",
+      amount: "10.00",
+    });
     const send = (header: string, ip: string, payload = body) =>
       call("/postback", {
         method: "POST",
@@ -140,7 +173,12 @@ describe("gateway HTTP", () => {
     const header = signPostback(SECRET, { method: "POST", target: "/postback", body });
     expect((await send(header, "203.0.113.1")).status).toBe(403);
     expect((await send(header, "198.51.100.7", body.replace("10.00", "99.00"))).status).toBe(401);
-    const old = signPostback(SECRET, { method: "POST", target: "/postback", body, timestamp: Math.floor(Date.now() / 1000) - 3600 });
+    const old = signPostback(SECRET, {
+      method: "POST",
+      target: "/postback",
+      body,
+      timestamp: Math.floor(Date.now() / 1000) - 3600,
+    });
     const oldAnswer = await send(old, "198.51.100.7");
     expect(oldAnswer.status).toBe(401);
     expect(((await oldAnswer.json()) as { error: { code: string } }).error.code).toBe("signature_expired");
@@ -163,8 +201,14 @@ describe("gateway HTTP", () => {
   });
 
   test("per-brand endpoint", async () => {
-    expect((await call(`/postback/casino?${q({ click_id: codec.mint(link), event: "ftd", token: TOKEN })}`)).status).toBe(200);
-    expect((await call(`/postback/unknown?${q({ click_id: codec.mint(link), event: "ftd", token: TOKEN })}`)).status).toBe(404);
+    expect(
+      (await call(`/postback/casino?${q({ click_id: codec.mint(link), event: "ftd", token: TOKEN })}`))
+        .status,
+    ).toBe(200);
+    expect(
+      (await call(`/postback/unknown?${q({ click_id: codec.mint(link), event: "ftd", token: TOKEN })}`))
+        .status,
+    ).toBe(404);
   });
 
   test("every outcome is counted per advertiser", async () => {
@@ -178,7 +222,9 @@ describe("gateway HTTP", () => {
 describe("pixel fallback", () => {
   test("the pixel answers a GIF, reads the rt_cid cookie, and reports the outcome in headers", async () => {
     const clickId = codec.mint(link);
-    const res = await call("/pixel?event=registration&txid=PX-1", { headers: { cookie: `other=1; rt_cid=${clickId}`, "x-forwarded-for": "203.0.113.77" } });
+    const res = await call("/pixel?event=registration&txid=PX-1", {
+      headers: { cookie: `other=1; rt_cid=${clickId}`, "x-forwarded-for": "203.0.113.77" },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("image/gif");
     expect(res.headers.get("x-roundtrip-outcome")).toBe("accepted");
@@ -225,7 +271,12 @@ describe("pixel fallback", () => {
     browser("", { event: "ftd", txid: "JS-1", amount: "50.00" });
     const fired = new URL(images[0] as string);
     expect(fired.origin + fired.pathname).toBe("https://track.example/pixel");
-    expect(Object.fromEntries(fired.searchParams)).toEqual({ event: "ftd", txid: "JS-1", amount: "50.00", click_id: clickId });
+    expect(Object.fromEntries(fired.searchParams)).toEqual({
+      event: "ftd",
+      txid: "JS-1",
+      amount: "50.00",
+      click_id: clickId,
+    });
     // The pixel it fires is accepted by the gateway.
     expect((await call(`/pixel${fired.search}`)).status).toBe(200);
   });

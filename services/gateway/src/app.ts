@@ -132,14 +132,22 @@ export function createApp(deps: GatewayDeps) {
 
   return new Elysia({ name: "gateway" })
     .use(errorHandler((err) => deps.logger.error("unhandled error", { error: err as Error })))
-    .get("/postback", ({ request, server }) => s2s(request, server, undefined))
-    .post("/postback", ({ request, server }) => s2s(request, server, undefined), { parse: "none" })
-    .get("/postback/:brand", ({ request, server, params }) => s2s(request, server, params.brand))
-    .post("/postback/:brand", ({ request, server, params }) => s2s(request, server, params.brand), {
+    .get("/postback", ({ request, server, set }) => answered(set, s2s(request, server, undefined)))
+    .post("/postback", ({ request, server, set }) => answered(set, s2s(request, server, undefined)), {
       parse: "none",
     })
-    .get("/pixel", ({ request, server }) => pixel(request, server))
-    .get("/pixel.gif", ({ request, server }) => pixel(request, server))
+    .get("/postback/:brand", ({ request, server, params, set }) =>
+      answered(set, s2s(request, server, params.brand)),
+    )
+    .post(
+      "/postback/:brand",
+      ({ request, server, params, set }) => answered(set, s2s(request, server, params.brand)),
+      {
+        parse: "none",
+      },
+    )
+    .get("/pixel", ({ request, server, set }) => answered(set, pixel(request, server)))
+    .get("/pixel.gif", ({ request, server, set }) => answered(set, pixel(request, server)))
     .get(
       "/pixel.js",
       () =>
@@ -150,6 +158,13 @@ export function createApp(deps: GatewayDeps) {
           },
         }),
     );
+}
+
+/** The RED metrics read the status from `set`, so it must agree with the Response's. */
+async function answered(set: { status?: number | string }, response: Promise<Response>): Promise<Response> {
+  const r = await response;
+  set.status = r.status;
+  return r;
 }
 
 function json(d: Decision): Response {

@@ -1,0 +1,254 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type Bus, connectBus, provision, publish, subjects } from "@roundtrip/bus";
+import { ClickIdCodec } from "@roundtrip/clickid";
+import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
+import { createLogger, createRegistry, type Registry } from "@roundtrip/telemetry";
+import { createApp } from "./app.ts";
+import { ClickWriter } from "./click-writer.ts";
+import { linkCache } from "./link-cache.ts";
+
+const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+// Rotation: `new` signs, `old` still verifies.
+const codec = ClickIdCodec.fromSpec(`new:${"n".repeat(40)},old:${"o".repeat(40)}`);
+const oldCodec = ClickIdCodec.fromSpec(`old:${"o".repeat(40)}`);
+
+let db: TestDatabase;
+let sql: Sql;
+let bus: Bus;
+let registry: Registry;
+let links: ReturnType<typeof linkCache>;
+let writer: ClickWriter;
+let app: ReturnType<typeof createApp>;
+let ids: { offer: string; affiliate: string; brand: string; plainOffer: string };
+
+beforeAll(async () => {
+  db = await createTestDatabase("click");
+  sql = db.sql;
+  bus = await connectBus({
+    url: NATS_URL,
+    prefix: `clk${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`,
+    name: "click-test",
+  });
+  await provision(bus);
+  const [b] =
+    await sql`insert into brands (slug, name, currency) values ('casino', 'Casino', 'EUR') returning id`;
+  const [a] = await sql`insert into advertisers (brand_id, name) values (${b?.id}, 'Adv') returning id`;
+  const [o] = await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency)
+    values (${b?.id}, ${a?.id}, 'O', 'https://casino.example/land?cid={click_id}&a={affiliate_id}&o={offer_id}&b={brand}&s1={sub1}&s2={sub2}', 'EUR') returning id`;
+  const [plain] =
+    await sql`insert into offers (brand_id, advertiser_id, name, destination_url, click_id_param, currency)
+    values (${b?.id}, ${a?.id}, 'P', 'https://shop.example/p?ref=aff', 'clickid', 'EUR') returning id`;
+  const [paused] =
+    await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency, status)
+    values (${b?.id}, ${a?.id}, 'Paused', 'https://paused.example/', 'EUR', 'paused') returning id`;
+  const [af] = await sql`insert into affiliates (name) values ('Aff') returning id`;
+  await sql`insert into links (code, offer_id, affiliate_id) values ('live', ${o?.id}, ${af?.id}), ('plain', ${plain?.id}, ${af?.id}),
+            ('pausedoffer', ${paused?.id}, ${af?.id})`;
+  await sql`insert into links (code, offer_id, affiliate_id, status) values ('pausedlink', ${o?.id}, ${af?.id}, 'paused')`;
+  ids = { offer: o?.id, affiliate: af?.id, brand: b?.id, plainOffer: plain?.id };
+
+  const logger = createLogger("click-test", "error");
+  registry = createRegistry("click-test");
+  links = linkCache(sql, logger);
+  await links.start(bus);
+  writer = new ClickWriter(sql, { maxBatch: 100, maxDelayMs: 2, maxConcurrentFlushes: 2 });
+  app = createApp({ links, writer, codec, logger, registry, ipMode: "last-octet", trustProxy: true });
+});
+
+afterAll(async () => {
+  links?.stop();
+  await writer?.drain();
+  if (bus) {
+    for await (const name of bus.jsm.streams.names())
+      if (name.startsWith(`${bus.names.prefix}_`)) await bus.jsm.streams.delete(name);
+    await bus.close();
+  }
+  await db?.drop();
+});
+
+const hit = (path: string, init: RequestInit = {}) =>
+  app.handle(
+    new Request(`http://localhost${path}`, {
+      ...init,
+      headers: { "user-agent": "Mozilla/5.0 (test)", ...init.headers },
+    }),
+  );
+
+async function clickRow(clickId: string) {
+  const [row] = await sql`select * from clicks where click_id = ${clickId}`;
+  return row;
+}
+
+describe("the redirect", () => {
+  test("unknown, paused link and paused offer answer 404 and never redirect", async () => {
+    for (const code of ["nope", "pausedlink", "pausedoffer", "..%2F..%2Fetc", "<script>"]) {
+      const res = await hit(`/c/${code}?url=https://evil.example`);
+      expect(res.status).toBe(404);
+      expect(res.headers.get("location")).toBeNull();
+    }
+  });
+
+  test("302 to the offer's template with macros URL-encoded; url= and other parameters are ignored", async () => {
+    const res = await hit(
+      `/c/live?sub1=${encodeURIComponent("news letter&x=1/é")}&sub2=${"z".repeat(400)}&url=https://evil.example&redirect=//evil.example`,
+    );
+    expect(res.status).toBe(302);
+    const location = new URL(res.headers.get("location") as string);
+    expect(location.origin + location.pathname).toBe("https://casino.example/land");
+    expect(location.searchParams.get("s1")).toBe("news letter&x=1/é");
+    expect(location.searchParams.get("s2")).toBe("z".repeat(255));
+    expect(location.searchParams.get("a")).toBe(ids.affiliate);
+    expect(location.searchParams.get("o")).toBe(ids.offer);
+    expect(location.searchParams.get("b")).toBe("casino");
+    expect(res.headers.get("location")).not.toContain("evil");
+  });
+
+  test("without {click_id} in the template the click ID goes under the offer's parameter name", async () => {
+    const res = await hit("/c/plain");
+    const location = new URL(res.headers.get("location") as string);
+    expect(location.searchParams.get("ref")).toBe("aff");
+    const clickId = location.searchParams.get("clickid") as string;
+    expect(codec.verify(clickId).ok).toBe(true);
+  });
+
+  test("click IDs: ≤ 40 URL-safe characters, signed with the newest key; IDs under a rotated-out key still verify", async () => {
+    const res = await hit("/c/live");
+    const clickId = new URL(res.headers.get("location") as string).searchParams.get("cid") as string;
+    expect(clickId.length).toBeLessThanOrEqual(40);
+    expect(clickId).toMatch(/^[A-Za-z0-9_-]+$/);
+    const verified = codec.verify(clickId);
+    expect(verified.ok && verified.claims.kid).toBe("new");
+    const old = oldCodec.mint(1);
+    const check = codec.verify(old);
+    expect(check.ok && check.claims.kid).toBe("old");
+  });
+});
+
+describe("recording", () => {
+  test("the click is committed before the 302: IP truncated, user agent, referrer, subs, link, time; one CLICKS outbox event", async () => {
+    const res = await hit("/c/live?sub1=a&sub3=c", {
+      headers: {
+        "x-forwarded-for": "203.0.113.77, 10.0.0.1",
+        referer: "https://blog.example/post",
+        "user-agent": "UA-record",
+      },
+    });
+    const clickId = new URL(res.headers.get("location") as string).searchParams.get("cid") as string;
+    const row = await clickRow(clickId);
+    expect(row).toMatchObject({
+      ip: "203.0.113.0",
+      user_agent: "UA-record",
+      referrer: "https://blog.example/post",
+      subs: { sub1: "a", sub3: "c" },
+      offer_id: ids.offer,
+      affiliate_id: ids.affiliate,
+      brand_id: ids.brand,
+      is_unique: true,
+    });
+    const events =
+      await sql`select payload from bus_outbox where subject = 'clicks.recorded' and payload::text like ${`%${clickId}%`}`;
+    expect(events).toHaveLength(1);
+  });
+
+  test("IPv6 is truncated to /48", async () => {
+    const res = await hit("/c/live", {
+      headers: { "x-forwarded-for": "2001:db8:abcd:12::7", "user-agent": "UA-v6" },
+    });
+    const clickId = new URL(res.headers.get("location") as string).searchParams.get("cid") as string;
+    expect((await clickRow(clickId))?.ip).toBe("2001:db8:abcd::");
+  });
+
+  test("unique vs repeat: the same link, IP and user agent within 24 h is a repeat", async () => {
+    const headers = { "x-forwarded-for": "198.51.100.5", "user-agent": "UA-repeat" };
+    const ids = [];
+    for (const h of [headers, headers, { ...headers, "user-agent": "UA-other" }]) {
+      const res = await hit("/c/live", { headers: h });
+      ids.push(new URL(res.headers.get("location") as string).searchParams.get("cid") as string);
+    }
+    const rows = await Promise.all(ids.map(clickRow));
+    expect(rows.map((r) => r?.is_unique)).toEqual([true, false, true]);
+  });
+
+  test("HEAD, link-preview bots and browser prefetches redirect but are not counted", async () => {
+    const cases: RequestInit[] = [
+      { method: "HEAD" },
+      { headers: { "user-agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)" } },
+      {
+        headers: {
+          "user-agent": "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+        },
+      },
+      { headers: { "user-agent": "TelegramBot (like TwitterBot)" } },
+      { headers: { "sec-purpose": "prefetch;prerender" } },
+    ];
+    for (const init of cases) {
+      const res = await hit("/c/live", init);
+      expect(res.status).toBe(302);
+      const clickId = new URL(res.headers.get("location") as string).searchParams.get("cid") as string;
+      expect(await clickRow(clickId)).toBeUndefined();
+    }
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(/roundtrip_clicks_total\{outcome="bot",service="click-test"\} 5/);
+  });
+});
+
+describe("cookie and cache", () => {
+  test("a first-party rt_cid cookie carries the click ID; cross-site (Secure, SameSite=None) and a shared domain when configured", async () => {
+    const res = await hit("/c/live");
+    const clickId = new URL(res.headers.get("location") as string).searchParams.get("cid") as string;
+    const cookie = res.headers.get("set-cookie") as string;
+    expect(cookie).toContain(`rt_cid=${clickId}`);
+    expect(cookie).toContain("HttpOnly");
+    expect(cookie).toContain("SameSite=Lax");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+
+    const secure = createApp({
+      links,
+      writer,
+      codec,
+      logger: createLogger("click-test", "error"),
+      registry: createRegistry("click-test-2"),
+      ipMode: "none",
+      trustProxy: false,
+      cookieDomain: "track.example.com",
+      cookieSecure: true,
+    });
+    const r2 = await secure.handle(new Request("http://localhost/c/live"));
+    const c2 = r2.headers.get("set-cookie") as string;
+    expect(c2).toContain("SameSite=None; Secure");
+    expect(c2).toContain("Domain=track.example.com");
+  });
+
+  test("the link cache follows admin changes announced on the bus: no restart, no database read per click", async () => {
+    const [link] =
+      await sql`insert into links (code, offer_id, affiliate_id) values ('fresh', ${ids.offer}, ${ids.affiliate}) returning id`;
+    expect((await hit("/c/fresh")).status).toBe(404);
+    const announced = Date.now();
+    await publish(
+      bus,
+      subjects.configChanged("links"),
+      { resource: "links", id: link?.id },
+      { msgId: crypto.randomUUID() },
+    );
+    await waitFor(async () => (await hit("/c/fresh")).status === 302);
+    const tookMs = Date.now() - announced;
+    await sql`update links set status = 'paused' where id = ${link?.id}`;
+    await publish(
+      bus,
+      subjects.configChanged("links"),
+      { resource: "links", id: link?.id },
+      { msgId: crypto.randomUUID() },
+    );
+    await waitFor(async () => (await hit("/c/fresh")).status === 404);
+    console.log(`link cache picked up a new link ${tookMs} ms after the announcement`);
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await Bun.sleep(20);
+  }
+  throw new Error("condition not met in time");
+}
