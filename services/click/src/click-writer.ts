@@ -1,5 +1,4 @@
-import { enqueue, subjects } from "@roundtrip/bus";
-import type { ClicksRecorded } from "@roundtrip/contracts";
+import { OUTBOX_CHANNEL, subjects } from "@roundtrip/bus";
 import type { Sql } from "@roundtrip/db";
 
 export type ClickRow = {
@@ -87,25 +86,39 @@ export class ClickWriter {
     this.inflight.add(done);
   }
 
+  /**
+   * One statement, so one round trip and an implicit transaction: the batch arrives as eleven
+   * text arrays (a constant statement text, prepared once, whatever the batch size), the rows
+   * are inserted, and PostgreSQL itself builds the batch's CLICKS outbox event from the same
+   * rows and notifies the relay — all or nothing.
+   */
   private async write(rows: ClickRow[]): Promise<void> {
-    const event: ClicksRecorded = {
-      clicks: rows.map((r) => ({
-        click_id: r.click_id,
-        clicked_at: r.clicked_at.toISOString(),
-        link_id: String(r.link_id),
-        offer_id: r.offer_id,
-        affiliate_id: r.affiliate_id,
-        brand_id: r.brand_id,
-        is_unique: r.is_unique,
-      })),
-    };
-    await this.sql.begin(async (tx) => {
-      await tx`insert into clicks ${tx(rows.map((r) => ({ ...r, subs: tx.json(r.subs) })) as never)}`;
-      await enqueue(tx, {
-        subject: subjects.clickRecorded(),
-        payload: event,
-        msgId: `clicks:${rows[0]?.click_id}`,
-      });
-    });
+    const col = <K extends keyof ClickRow>(k: K, f: (v: ClickRow[K]) => string | null = (v) => (v === null ? null : String(v))) =>
+      rows.map((r) => f(r[k]));
+    await this.sql`
+      with input as (
+        select click_id, clicked_at::timestamptz as clicked_at, link_id::bigint as link_id, offer_id::bigint as offer_id,
+               affiliate_id::bigint as affiliate_id, brand_id::bigint as brand_id, ip, user_agent, referrer,
+               subs::jsonb as subs, is_unique::boolean as is_unique
+        from unnest(${col("click_id")}::text[], ${col("clicked_at", (d) => d.toISOString())}::text[], ${col("link_id")}::text[],
+                    ${col("offer_id")}::text[], ${col("affiliate_id")}::text[], ${col("brand_id")}::text[], ${col("ip")}::text[],
+                    ${col("user_agent")}::text[], ${col("referrer")}::text[], ${col("subs", (s) => JSON.stringify(s))}::text[],
+                    ${col("is_unique")}::text[])
+          as t(click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique)
+      ), inserted as (
+        insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique)
+        select * from input
+      ), event as (
+        insert into bus_outbox (subject, msg_id, payload)
+        select ${subjects.clickRecorded()}, ${`clicks:${rows[0]?.click_id}`},
+               jsonb_build_object('clicks', jsonb_agg(jsonb_build_object(
+                 'click_id', click_id,
+                 'clicked_at', to_char(clicked_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                 'link_id', link_id::text, 'offer_id', offer_id::text, 'affiliate_id', affiliate_id::text,
+                 'brand_id', brand_id::text, 'is_unique', is_unique)))
+        from input
+        returning id
+      )
+      select pg_notify(${OUTBOX_CHANNEL}, '') from event`;
   }
 }

@@ -1,0 +1,14 @@
+import { createTestDatabase } from "@roundtrip/db";
+import { ClickIdCodec } from "@roundtrip/clickid";
+const db = await createTestDatabase("benchdev");
+const sql = db.sql;
+const TOKEN = "bench_token_abcdefghijklmnopqrstuvwxyz";
+const [brand] = await sql`insert into brands (slug, name, currency) values ('bench', 'Bench', 'EUR') returning id`;
+const [adv] = await sql`insert into advertisers (brand_id, name, token_hash, rate_limit_per_second) values (${brand?.id}, 'Bench', ${new Bun.CryptoHasher("sha256").update(TOKEN).digest("hex")}, 1000000) returning id`;
+const [offer] = await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency) values (${brand?.id}, ${adv?.id}, 'Bench', 'https://casino.example/landing?cid={click_id}&s1={sub1}', 'EUR') returning id`;
+await sql`insert into offer_events (offer_id, code) values (${offer?.id}, 'ftd')`;
+const [aff] = await sql`insert into affiliates (name) values ('Bench') returning id`;
+const [link] = await sql`insert into links (code, offer_id, affiliate_id) values ('bench', ${offer?.id}, ${aff?.id}) returning id`;
+console.log(`export DATABASE_URL=${db.url}`);
+console.log(`export CLICK_ID=${ClickIdCodec.fromSpec(`bench:${"b".repeat(40)}`).mint(Number(link?.id))}`);
+await sql.end();

@@ -1,0 +1,166 @@
+/**
+ * The hot paths against bare baselines, in one run on one machine (bench/README.md):
+ *   click redirect (click durably recorded)  vs  a bare Bun.serve 302
+ *   postback intake (committed before 200)   vs  a bare PostgreSQL insert-and-commit
+ * Prints req/s, p50, p99 and the ratios. Needs `wrk` (Debian: apt-get install wrk), PostgreSQL
+ * and NATS (DATABASE_URL / NATS_URL, defaults 127.0.0.1).
+ *
+ *   bun bench/run.ts [--duration 10] [--connections 50] [--rounds 1] [--threads 2]
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { ClickIdCodec } from "@roundtrip/clickid";
+import { createTestDatabase } from "@roundtrip/db";
+import { startStack } from "@roundtrip/stack";
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: "string", default: "10" },
+    warmup: { type: "string", default: "3" },
+    connections: { type: "string", default: "50" },
+    threads: { type: "string", default: "2" },
+    rounds: { type: "string", default: "1" },
+  },
+});
+const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+const CLICK_ID_KEYS = `bench:${"b".repeat(40)}`;
+const TOKEN = "bench_token_abcdefghijklmnopqrstuvwxyz";
+const here = import.meta.dir;
+
+type Result = { name: string; rps: number; p50: number; p99: number; requests: number; errors: number; load: number };
+
+if (spawnSync("wrk", ["--version"]).error) {
+  console.error("wrk is not installed (Debian: apt-get install -y wrk)");
+  process.exit(1);
+}
+
+const db = await createTestDatabase("bench");
+const busPrefix = `bench_${crypto.randomUUID().slice(0, 8)}`;
+const children: ReturnType<typeof spawn>[] = [];
+let stack: Awaited<ReturnType<typeof startStack<"click" | "gateway">>> | undefined;
+
+try {
+  const sql = db.sql;
+  const [brand] = await sql`insert into brands (slug, name, currency) values ('bench', 'Bench', 'EUR') returning id`;
+  const [adv] = await sql`insert into advertisers (brand_id, name, token_hash, rate_limit_per_second)
+    values (${brand?.id}, 'Bench', ${new Bun.CryptoHasher("sha256").update(TOKEN).digest("hex")}, 1000000) returning id`;
+  const [offer] = await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency)
+    values (${brand?.id}, ${adv?.id}, 'Bench', 'https://casino.example/landing?cid={click_id}&s1={sub1}', 'EUR') returning id`;
+  await sql`insert into offer_events (offer_id, code) values (${offer?.id}, 'ftd')`;
+  const [aff] = await sql`insert into affiliates (name) values ('Bench') returning id`;
+  const [link] = await sql`insert into links (code, offer_id, affiliate_id) values ('bench', ${offer?.id}, ${aff?.id}) returning id`;
+  const clickId = ClickIdCodec.fromSpec(CLICK_ID_KEYS).mint(Number(link?.id));
+
+  stack = await startStack({
+    databaseUrl: db.url,
+    natsUrl: NATS_URL,
+    busPrefix,
+    ports: "free",
+    services: ["click", "gateway"] as const,
+    env: { CLICK_ID_KEYS, LOG_LEVEL: "warn", SHUTDOWN_TIMEOUT_MS: "5000" },
+  });
+  const bare302 = startChild("bare-302.ts", 19301, {});
+  const bareInsert = startChild("bare-insert.ts", 19302, { DATABASE_URL: db.url });
+  await Promise.all([waitHttp("http://127.0.0.1:19301/"), waitHttp("http://127.0.0.1:19302/?k=warm")]);
+
+  const targets = {
+    bare302: { url: "http://127.0.0.1:19301/c/bench?sub1=news", lua: null },
+    click: { url: `${stack.urls.click}/c/bench?sub1=news`, lua: null },
+    bareInsert: { url: "http://127.0.0.1:19302", lua: "/?k={n}" },
+    postback: { url: stack.urls.gateway, lua: `/postback?click_id=${clickId}&event=ftd&amount=10.00&token=${TOKEN}&txid={n}` },
+  };
+
+  const rounds: Record<string, Result>[] = [];
+  for (let round = 1; round <= Number(args.rounds); round++) {
+    const results: Record<string, Result> = {};
+    for (const [name, t] of Object.entries(targets)) {
+      wrk(t.url, t.lua, Number(args.warmup));
+      results[name] = { ...wrk(t.url, t.lua, Number(args.duration)), name };
+    }
+    rounds.push(results);
+    report(round, results);
+  }
+
+  const clicks = await sql`select count(*)::int as n from clicks`;
+  const receipts = await sql`select count(*)::int as n from postback_receipts`;
+  console.log(`\ndurability: ${clicks[0]?.n} clicks rows, ${receipts[0]?.n} postback receipts committed (warm-ups included)`);
+  if (rounds.length > 1) spread(rounds);
+} finally {
+  for (const c of children) c.kill("SIGTERM");
+  await stack?.stop();
+  await deleteStreams(busPrefix);
+  await db.drop();
+}
+
+function startChild(file: string, port: number, env: Record<string, string>) {
+  const child = spawn(process.execPath, [join(here, file)], { env: { ...process.env, PORT: String(port), ...env }, stdio: "ignore" });
+  children.push(child);
+  return child;
+}
+
+async function waitHttp(url: string) {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    try {
+      await fetch(url, { redirect: "manual" });
+      return;
+    } catch {
+      await Bun.sleep(100);
+    }
+  }
+  throw new Error(`${url} did not answer`);
+}
+
+function wrk(url: string, path: string | null, seconds: number): Omit<Result, "name"> {
+  const load = loadavg()[0] ?? 0;
+  const cmd = ["-t", args.threads as string, "-c", args.connections as string, "-d", `${seconds}s`, "--latency"];
+  if (path) cmd.push("-s", join(here, "unique.lua"), url, "--", path);
+  else cmd.push(url);
+  const out = spawnSync("wrk", cmd, { encoding: "utf8" }).stdout;
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors:.*timeout (\d+)/.exec(out)?.[1] ?? 0);
+  return { rps, p50: latency(out, "50%"), p99: latency(out, "99%"), requests, errors, load };
+}
+
+function latency(out: string, pct: string): number {
+  const m = new RegExp(`${pct}\\s+([\\d.]+)(us|ms|s)`).exec(out);
+  if (!m) return Number.NaN;
+  const v = Number(m[1]);
+  return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
+}
+
+function report(round: number, r: Record<string, Result>) {
+  const line = (x: Result) =>
+    `${x.name.padEnd(12)} ${x.rps.toFixed(0).padStart(8)} req/s   p50 ${x.p50.toFixed(2).padStart(6)} ms   p99 ${x.p99.toFixed(2).padStart(6)} ms   ${x.errors ? `errors ${x.errors}   ` : ""}load ${x.load.toFixed(2)}`;
+  console.log(`\nround ${round} — ${args.connections} connections, ${args.threads} wrk threads, ${args.duration} s each`);
+  for (const x of Object.values(r)) console.log(line(x));
+  const ratio = (a: Result | undefined, b: Result | undefined) => (a && b && b.rps ? (100 * a.rps) / b.rps : 0);
+  console.log(`click / bare 302:           ${ratio(r.click, r.bare302).toFixed(1)} %  (target ≥ 25 % at p99 ≤ 10 ms)`);
+  console.log(`postback / bare insert:     ${ratio(r.postback, r.bareInsert).toFixed(1)} %  (target ≥ 5000/s at p99 ≤ 20 ms)`);
+}
+
+function spread(rounds: Record<string, Result>[]) {
+  console.log("\nspread over rounds (min … max):");
+  for (const name of Object.keys(rounds[0] ?? {})) {
+    const rps = rounds.map((r) => r[name]?.rps ?? 0);
+    const p99 = rounds.map((r) => r[name]?.p99 ?? 0);
+    console.log(
+      `${name.padEnd(12)} ${Math.min(...rps).toFixed(0)} … ${Math.max(...rps).toFixed(0)} req/s   p99 ${Math.min(...p99).toFixed(2)} … ${Math.max(...p99).toFixed(2)} ms`,
+    );
+  }
+}
+
+async function deleteStreams(prefix: string) {
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for await (const name of jsm.streams.names()) if (name.startsWith(`${prefix}_`)) await jsm.streams.delete(name);
+  } finally {
+    await nc.close();
+  }
+}
