@@ -25,6 +25,8 @@ export type ConnectBusOptions = {
   registry?: Registry;
   /** Keep retrying the first connect instead of failing (provisioning jobs racing the broker). */
   waitOnFirstConnect?: boolean;
+  /** Default -1 (forever): a service outlives broker restarts. One-shot tools set a bound. */
+  maxReconnectAttempts?: number;
   /** JetStream API request timeout. */
   apiTimeoutMs?: number;
 };
@@ -39,8 +41,7 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
   const nc = await connect({
     servers,
     name: options.name,
-    // A service outlives broker restarts: reconnect forever, with jitter so replicas don't stampede.
-    maxReconnectAttempts: -1,
+    maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
     reconnectTimeWait: 1_000,
     waitOnFirstConnect: options.waitOnFirstConnect ?? false,
   });

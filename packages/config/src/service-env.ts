@@ -16,4 +16,4 @@ export function serviceEnv<P extends TProperties>(defaultPort: number, own: P) {
   });
 }
 
-export type ServiceEnv = Static<ReturnType<typeof serviceEnv<{}>>>;
+export type ServiceEnv = Static<ReturnType<typeof serviceEnv<Record<never, never>>>>;
