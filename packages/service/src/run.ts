@@ -44,7 +44,7 @@ export async function runService<S extends EnvSchema>(
   const registry = createRegistry(name);
   const sql = createSql(base.DATABASE_URL, { max: base.DATABASE_POOL_MAX, application: `roundtrip-${name}` });
   const bus = await connectBus({ url: base.NATS_URL, prefix: base.BUS_PREFIX, name: `roundtrip-${name}` });
-  await provision(bus);
+  await provision(bus, { overrides: { replicas: base.BUS_REPLICAS } });
 
   const parts = await build({ env, sql, bus, logger, registry });
   let draining = false;
