@@ -3,7 +3,10 @@
 import { createSql } from "@roundtrip/db";
 
 const port = Number(process.env.PORT ?? 9302);
-const sql = createSql(process.env.DATABASE_URL as string, { max: Number(process.env.DATABASE_POOL_MAX ?? 10), application: "bench-bare" });
+const sql = createSql(process.env.DATABASE_URL as string, {
+  max: Number(process.env.DATABASE_POOL_MAX ?? 10),
+  application: "bench-bare",
+});
 await sql`create table if not exists bench_bare_insert (id bigint generated always as identity primary key, k text not null, at timestamptz not null default now())`;
 Bun.serve({
   port,

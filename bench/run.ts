@@ -31,7 +31,15 @@ const CLICK_ID_KEYS = `bench:${"b".repeat(40)}`;
 const TOKEN = "bench_token_abcdefghijklmnopqrstuvwxyz";
 const here = import.meta.dir;
 
-type Result = { name: string; rps: number; p50: number; p99: number; requests: number; errors: number; load: number };
+type Result = {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  errors: number;
+  load: number;
+};
 
 if (spawnSync("wrk", ["--version"]).error) {
   console.error("wrk is not installed (Debian: apt-get install -y wrk)");
@@ -45,14 +53,16 @@ let stack: Awaited<ReturnType<typeof startStack<"click" | "gateway">>> | undefin
 
 try {
   const sql = db.sql;
-  const [brand] = await sql`insert into brands (slug, name, currency) values ('bench', 'Bench', 'EUR') returning id`;
+  const [brand] =
+    await sql`insert into brands (slug, name, currency) values ('bench', 'Bench', 'EUR') returning id`;
   const [adv] = await sql`insert into advertisers (brand_id, name, token_hash, rate_limit_per_second)
     values (${brand?.id}, 'Bench', ${new Bun.CryptoHasher("sha256").update(TOKEN).digest("hex")}, 1000000) returning id`;
   const [offer] = await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency)
     values (${brand?.id}, ${adv?.id}, 'Bench', 'https://casino.example/landing?cid={click_id}&s1={sub1}', 'EUR') returning id`;
   await sql`insert into offer_events (offer_id, code) values (${offer?.id}, 'ftd')`;
   const [aff] = await sql`insert into affiliates (name) values ('Bench') returning id`;
-  const [link] = await sql`insert into links (code, offer_id, affiliate_id) values ('bench', ${offer?.id}, ${aff?.id}) returning id`;
+  const [link] =
+    await sql`insert into links (code, offer_id, affiliate_id) values ('bench', ${offer?.id}, ${aff?.id}) returning id`;
   const clickId = ClickIdCodec.fromSpec(CLICK_ID_KEYS).mint(Number(link?.id));
 
   stack = await startStack({
@@ -63,15 +73,18 @@ try {
     services: ["click", "gateway"] as const,
     env: { CLICK_ID_KEYS, LOG_LEVEL: "warn", SHUTDOWN_TIMEOUT_MS: "5000" },
   });
-  const bare302 = startChild("bare-302.ts", 19301, {});
-  const bareInsert = startChild("bare-insert.ts", 19302, { DATABASE_URL: db.url });
+  startChild("bare-302.ts", 19301, {});
+  startChild("bare-insert.ts", 19302, { DATABASE_URL: db.url });
   await Promise.all([waitHttp("http://127.0.0.1:19301/"), waitHttp("http://127.0.0.1:19302/?k=warm")]);
 
   const targets = {
     bare302: { url: "http://127.0.0.1:19301/c/bench?sub1=news", lua: null },
     click: { url: `${stack.urls.click}/c/bench?sub1=news`, lua: null },
     bareInsert: { url: "http://127.0.0.1:19302", lua: "/?k={n}" },
-    postback: { url: stack.urls.gateway, lua: `/postback?click_id=${clickId}&event=ftd&amount=10.00&token=${TOKEN}&txid={n}` },
+    postback: {
+      url: stack.urls.gateway,
+      lua: `/postback?click_id=${clickId}&event=ftd&amount=10.00&token=${TOKEN}&txid={n}`,
+    },
   };
 
   const rounds: Record<string, Result>[] = [];
@@ -87,7 +100,9 @@ try {
 
   const clicks = await sql`select count(*)::int as n from clicks`;
   const receipts = await sql`select count(*)::int as n from postback_receipts`;
-  console.log(`\ndurability: ${clicks[0]?.n} clicks rows, ${receipts[0]?.n} postback receipts committed (warm-ups included)`);
+  console.log(
+    `\ndurability: ${clicks[0]?.n} clicks rows, ${receipts[0]?.n} postback receipts committed (warm-ups included)`,
+  );
   if (rounds.length > 1) spread(rounds);
 } finally {
   for (const c of children) c.kill("SIGTERM");
@@ -97,7 +112,10 @@ try {
 }
 
 function startChild(file: string, port: number, env: Record<string, string>) {
-  const child = spawn(process.execPath, [join(here, file)], { env: { ...process.env, PORT: String(port), ...env }, stdio: "ignore" });
+  const child = spawn(process.execPath, [join(here, file)], {
+    env: { ...process.env, PORT: String(port), ...env },
+    stdio: "ignore",
+  });
   children.push(child);
   return child;
 }
@@ -117,13 +135,23 @@ async function waitHttp(url: string) {
 
 function wrk(url: string, path: string | null, seconds: number): Omit<Result, "name"> {
   const load = loadavg()[0] ?? 0;
-  const cmd = ["-t", args.threads as string, "-c", args.connections as string, "-d", `${seconds}s`, "--latency"];
+  const cmd = [
+    "-t",
+    args.threads as string,
+    "-c",
+    args.connections as string,
+    "-d",
+    `${seconds}s`,
+    "--latency",
+  ];
   if (path) cmd.push("-s", join(here, "unique.lua"), url, "--", path);
   else cmd.push(url);
   const out = spawnSync("wrk", cmd, { encoding: "utf8" }).stdout;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
-  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors:.*timeout (\d+)/.exec(out)?.[1] ?? 0);
+  const errors =
+    Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) +
+    Number(/Socket errors:.*timeout (\d+)/.exec(out)?.[1] ?? 0);
   return { rps, p50: latency(out, "50%"), p99: latency(out, "99%"), requests, errors, load };
 }
 
@@ -137,11 +165,17 @@ function latency(out: string, pct: string): number {
 function report(round: number, r: Record<string, Result>) {
   const line = (x: Result) =>
     `${x.name.padEnd(12)} ${x.rps.toFixed(0).padStart(8)} req/s   p50 ${x.p50.toFixed(2).padStart(6)} ms   p99 ${x.p99.toFixed(2).padStart(6)} ms   ${x.errors ? `errors ${x.errors}   ` : ""}load ${x.load.toFixed(2)}`;
-  console.log(`\nround ${round} — ${args.connections} connections, ${args.threads} wrk threads, ${args.duration} s each`);
+  console.log(
+    `\nround ${round} — ${args.connections} connections, ${args.threads} wrk threads, ${args.duration} s each`,
+  );
   for (const x of Object.values(r)) console.log(line(x));
-  const ratio = (a: Result | undefined, b: Result | undefined) => (a && b && b.rps ? (100 * a.rps) / b.rps : 0);
-  console.log(`click / bare 302:           ${ratio(r.click, r.bare302).toFixed(1)} %  (target ≥ 25 % at p99 ≤ 10 ms)`);
-  console.log(`postback / bare insert:     ${ratio(r.postback, r.bareInsert).toFixed(1)} %  (target ≥ 5000/s at p99 ≤ 20 ms)`);
+  const ratio = (a: Result | undefined, b: Result | undefined) => (a && b?.rps ? (100 * a.rps) / b.rps : 0);
+  console.log(
+    `click / bare 302:           ${ratio(r.click, r.bare302).toFixed(1)} %  (target ≥ 25 % at p99 ≤ 10 ms)`,
+  );
+  console.log(
+    `postback / bare insert:     ${ratio(r.postback, r.bareInsert).toFixed(1)} %  (target ≥ 5000/s at p99 ≤ 20 ms)`,
+  );
 }
 
 function spread(rounds: Record<string, Result>[]) {
@@ -159,7 +193,8 @@ async function deleteStreams(prefix: string) {
   const nc = await connect({ servers: NATS_URL });
   try {
     const jsm = await jetstreamManager(nc);
-    for await (const name of jsm.streams.names()) if (name.startsWith(`${prefix}_`)) await jsm.streams.delete(name);
+    for await (const name of jsm.streams.names())
+      if (name.startsWith(`${prefix}_`)) await jsm.streams.delete(name);
   } finally {
     await nc.close();
   }

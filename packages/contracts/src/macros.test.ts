@@ -23,6 +23,7 @@ describe("macros", () => {
       "{transaction_id}",
       "[CLICK_ID]",
       "%7Bclickid%7D",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal macro is the input under test
       "${click_id}",
       "##clickid##",
     ]) {

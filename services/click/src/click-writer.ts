@@ -93,8 +93,10 @@ export class ClickWriter {
    * rows and notifies the relay — all or nothing.
    */
   private async write(rows: ClickRow[]): Promise<void> {
-    const col = <K extends keyof ClickRow>(k: K, f: (v: ClickRow[K]) => string | null = (v) => (v === null ? null : String(v))) =>
-      rows.map((r) => f(r[k]));
+    const col = <K extends keyof ClickRow>(
+      k: K,
+      f: (v: ClickRow[K]) => string | null = (v) => (v === null ? null : String(v)),
+    ) => rows.map((r) => f(r[k]));
     await this.sql`
       with input as (
         select click_id, clicked_at::timestamptz as clicked_at, link_id::bigint as link_id, offer_id::bigint as offer_id,

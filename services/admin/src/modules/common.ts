@@ -5,7 +5,10 @@ import { t } from "elysia";
 /** Shapes shared by the admin modules. IDs are strings: bigint must not pass through a float. */
 export const Id = t.String({ pattern: "^[1-9]\\d{0,18}$", description: "numeric id" });
 export const Currency = t.String({ pattern: "^[A-Z]{3}$", description: "ISO 4217 code" });
-export const Decimal = t.String({ pattern: "^\\d{1,14}(\\.\\d{1,6})?$", description: "non-negative decimal" });
+export const Decimal = t.String({
+  pattern: "^\\d{1,14}(\\.\\d{1,6})?$",
+  description: "non-negative decimal",
+});
 export const IdParams = t.Object({ id: Id });
 export const Page = {
   cursor: t.Optional(t.String({ pattern: "^\\d{1,19}$", description: "next_cursor of the previous page" })),
@@ -19,7 +22,6 @@ export function page<T extends { id: string }>(rows: T[], limit: number): Paged<
   const data = rows.slice(0, limit);
   return { data, next_cursor: rows.length > limit ? (data[data.length - 1]?.id ?? null) : null };
 }
-
 
 /**
  * `select * from <table> where <column = value …> and id > cursor order by id` — table and
@@ -42,9 +44,11 @@ export async function listRows(
 
 export async function getRow(sql: Sql, table: string, id: string, scope: Record<string, string | null> = {}) {
   let where = sql`id = ${id}`;
-  for (const [column, value] of Object.entries(scope)) if (value !== null) where = sql`${where} and ${sql(column)} = ${value}`;
+  for (const [column, value] of Object.entries(scope))
+    if (value !== null) where = sql`${where} and ${sql(column)} = ${value}`;
   const [row] = await sql`select * from ${sql(table)} where ${where}`;
-  if (!row) throw new HttpError(404, "not_found", `no such ${table.replace(/_/g, "-").replace(/s$/, "")}`, "id");
+  if (!row)
+    throw new HttpError(404, "not_found", `no such ${table.replace(/_/g, "-").replace(/s$/, "")}`, "id");
   return withoutSecrets(row);
 }
 

@@ -17,9 +17,13 @@ export function affiliates(sql: Sql, bus: Bus) {
     .get("/", ({ query, principal }) => listRows(sql, "affiliates", { id: principal.affiliateId }, query), {
       query: t.Object(Page),
     })
-    .get("/:id", ({ params, principal }) => getRow(sql, "affiliates", params.id, { id: principal.affiliateId }), {
-      params: IdParams,
-    })
+    .get(
+      "/:id",
+      ({ params, principal }) => getRow(sql, "affiliates", params.id, { id: principal.affiliateId }),
+      {
+        params: IdParams,
+      },
+    )
     .post(
       "/",
       async ({ body, principal, set }) => {
@@ -29,7 +33,13 @@ export function affiliates(sql: Sql, bus: Bus) {
             insert into affiliates (name, payout_currency) values (${body.name}, ${body.payout_currency ?? "EUR"})
             returning *`;
           if (!created) throw new HttpError(500, "internal", "insert returned nothing");
-          await audit(tx, { actor: actor(principal), action: "create", resource: "affiliates", id: created.id, after: created });
+          await audit(tx, {
+            actor: actor(principal),
+            action: "create",
+            resource: "affiliates",
+            id: created.id,
+            after: created,
+          });
           return created;
         });
         await announce(bus, "affiliates", row.id);

@@ -27,7 +27,12 @@ export function apiKeys(sql: Sql) {
       async ({ body, principal, set }) => {
         assertAdmin(principal);
         if ((body.role === "affiliate") !== (body.affiliate_id !== undefined)) {
-          throw new HttpError(400, "invalid_request", "affiliate keys need affiliate_id, other roles must not have it", "affiliate_id");
+          throw new HttpError(
+            400,
+            "invalid_request",
+            "affiliate keys need affiliate_id, other roles must not have it",
+            "affiliate_id",
+          );
         }
         const key = newApiKey();
         const row = await sql.begin(async (tx) => {
@@ -36,7 +41,13 @@ export function apiKeys(sql: Sql) {
             values (${body.name}, ${body.role}, ${body.affiliate_id ?? null}, ${hashKey(key)}, ${key.slice(0, 8)})
             returning id, name, role, affiliate_id, key_prefix, created_at`;
           if (!created) throw new Error("insert returned nothing");
-          await audit(tx, { actor: actor(principal), action: "create", resource: "api-keys", id: created.id, after: created });
+          await audit(tx, {
+            actor: actor(principal),
+            action: "create",
+            resource: "api-keys",
+            id: created.id,
+            after: created,
+          });
           return created;
         });
         set.status = 201;
@@ -54,7 +65,13 @@ export function apiKeys(sql: Sql) {
             update api_keys set revoked_at = coalesce(revoked_at, now()) where id = ${params.id}
             returning id, name, role, revoked_at`;
           if (!revoked) throw new HttpError(404, "not_found", "no such api key", "id");
-          await audit(tx, { actor: actor(principal), action: "revoke", resource: "api-keys", id: params.id, after: revoked });
+          await audit(tx, {
+            actor: actor(principal),
+            action: "revoke",
+            resource: "api-keys",
+            id: params.id,
+            after: revoked,
+          });
           return revoked;
         });
       },

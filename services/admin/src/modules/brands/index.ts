@@ -25,14 +25,21 @@ export function brands(sql: Sql, bus: Bus) {
       "/",
       async ({ body, principal, set }) => {
         assertAdmin(principal);
-        if (!isTimeZone(body.timezone)) throw new HttpError(400, "invalid_request", "unknown time zone", "timezone");
+        if (!isTimeZone(body.timezone))
+          throw new HttpError(400, "invalid_request", "unknown time zone", "timezone");
         const row = await sql.begin(async (tx) => {
           const [created] = await tx`
             insert into brands (slug, name, currency, timezone)
             values (${body.slug}, ${body.name}, ${body.currency}, ${body.timezone})
             on conflict (slug) do nothing returning *`;
           if (!created) throw new HttpError(409, "conflict", `brand ${body.slug} exists`, "slug");
-          await audit(tx, { actor: actor(principal), action: "create", resource: "brands", id: created.id, after: created });
+          await audit(tx, {
+            actor: actor(principal),
+            action: "create",
+            resource: "brands",
+            id: created.id,
+            after: created,
+          });
           return created;
         });
         await announce(bus, "brands", row.id);

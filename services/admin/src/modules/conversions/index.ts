@@ -37,8 +37,11 @@ export function conversions(sql: Sql) {
     .get(
       "/:id",
       async ({ params, principal }) => {
-        const conversion = await getRow(sql, "conversions", params.id, { affiliate_id: principal.affiliateId });
-        const history = await sql`select seq, status, reason, at from conversion_history where conversion_id = ${params.id} order by seq`;
+        const conversion = await getRow(sql, "conversions", params.id, {
+          affiliate_id: principal.affiliateId,
+        });
+        const history =
+          await sql`select seq, status, reason, at from conversion_history where conversion_id = ${params.id} order by seq`;
         const ledger = await sql`select * from ledger_entries where conversion_id = ${params.id} order by id`;
         return { ...conversion, history, ledger };
       },

@@ -14,7 +14,12 @@ export function demo(publicGatewayUrl: string) {
         set.headers["content-type"] = "text/html; charset=utf-8";
         return landingPage(query.click_id ?? "", publicGatewayUrl);
       },
-      { query: t.Object({ click_id: t.Optional(t.String({ maxLength: 64 })), offer_id: t.Optional(t.String()) }) },
+      {
+        query: t.Object({
+          click_id: t.Optional(t.String({ maxLength: 64 })),
+          offer_id: t.Optional(t.String()),
+        }),
+      },
     )
     .get("/affiliate-postback", ({ query }) => {
       received.unshift({ at: new Date().toISOString(), query: query as Record<string, string> });
@@ -24,14 +29,17 @@ export function demo(publicGatewayUrl: string) {
     .get("/affiliate-postbacks", () => ({ data: received }));
 }
 
-const escape = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
+const escapeHtml = (s: string) =>
+  s.replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string,
+  );
 
-function landingPage(clickId: string, gateway: string): string {
+function landingPage(clickId: string, _gateway: string): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>Demo Casino</title></head>
 <body style="font-family:system-ui;max-width:40rem;margin:3rem auto">
 <h1>Demo Casino</h1>
-<p>Your click ID: <code id="click-id">${escape(clickId)}</code></p>
+<p>Your click ID: <code id="click-id">${escapeHtml(clickId)}</code></p>
 <p>The advertiser stores this ID and sends it back in its postbacks.</p>
 </body></html>`;
 }

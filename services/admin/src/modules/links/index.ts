@@ -13,26 +13,46 @@ export const LinkCreate = t.Object({
 });
 
 export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
-  const present = (row: Record<string, unknown>) => ({ ...row, tracking_url: `${publicClickUrl}/c/${row.code}` });
+  const present = (row: Record<string, unknown>) => ({
+    ...row,
+    tracking_url: `${publicClickUrl}/c/${row.code}`,
+  });
   return new Elysia({ prefix: "/v1/links", tags: ["links"] })
     .use(authentication(sql))
     .get(
       "/",
       async ({ query, principal }) => {
-        const filters = { code: query.code, offer_id: query.offer_id, affiliate_id: principal.affiliateId ?? query.affiliate_id };
+        const filters = {
+          code: query.code,
+          offer_id: query.offer_id,
+          affiliate_id: principal.affiliateId ?? query.affiliate_id,
+        };
         const result = await listRows(sql, "links", filters, query);
         return { ...result, data: result.data.map(present) };
       },
-      { query: t.Object({ code: t.Optional(t.String()), offer_id: t.Optional(Id), affiliate_id: t.Optional(Id), ...Page }) },
+      {
+        query: t.Object({
+          code: t.Optional(t.String()),
+          offer_id: t.Optional(Id),
+          affiliate_id: t.Optional(Id),
+          ...Page,
+        }),
+      },
     )
-    .get("/:id", async ({ params, principal }) => present(await getRow(sql, "links", params.id, { affiliate_id: principal.affiliateId })), {
-      params: IdParams,
-    })
+    .get(
+      "/:id",
+      async ({ params, principal }) =>
+        present(await getRow(sql, "links", params.id, { affiliate_id: principal.affiliateId })),
+      {
+        params: IdParams,
+      },
+    )
     .post(
       "/",
       async ({ body, principal, set }) => {
         assertCanWrite(principal);
-        const code = body.code ?? Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("base64url");
+        const code =
+          body.code ?? Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("base64url");
         const row = await sql.begin(async (tx) => {
           const [offer] = await tx`select id from offers where id = ${body.offer_id}`;
           if (!offer) throw new HttpError(400, "invalid_request", "no such offer", "offer_id");
@@ -42,7 +62,13 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
             insert into links (code, offer_id, affiliate_id) values (${code}, ${body.offer_id}, ${body.affiliate_id})
             on conflict (code) do nothing returning *`;
           if (!created) throw new HttpError(409, "conflict", `link code ${code} is taken`, "code");
-          await audit(tx, { actor: actor(principal), action: "create", resource: "links", id: created.id, after: created });
+          await audit(tx, {
+            actor: actor(principal),
+            action: "create",
+            resource: "links",
+            id: created.id,
+            after: created,
+          });
           return created;
         });
         await announce(bus, "links", row.id);

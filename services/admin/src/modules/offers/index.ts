@@ -24,16 +24,34 @@ export const OfferCreate = t.Object({
 });
 
 export function offers(sql: Sql, bus: Bus) {
-  const withEvents = <T extends object>(offer: T, events: readonly unknown[]) => ({ ...offer, events: [...events] });
+  const withEvents = <T extends object>(offer: T, events: readonly unknown[]) => ({
+    ...offer,
+    events: [...events],
+  });
   return new Elysia({ prefix: "/v1/offers", tags: ["offers"] })
     .use(authentication(sql))
     .get(
       "/",
       async ({ query }) => {
-        const result = await listRows(sql, "offers", { brand_id: query.brand_id, advertiser_id: query.advertiser_id }, query);
+        const result = await listRows(
+          sql,
+          "offers",
+          { brand_id: query.brand_id, advertiser_id: query.advertiser_id },
+          query,
+        );
         const ids = result.data.map((o) => o.id);
-        const events = ids.length ? await sql`select * from offer_events where offer_id in ${sql(ids)} order by code` : [];
-        return { ...result, data: result.data.map((o) => withEvents(o, events.filter((e) => e.offer_id === o.id))) };
+        const events = ids.length
+          ? await sql`select * from offer_events where offer_id in ${sql(ids)} order by code`
+          : [];
+        return {
+          ...result,
+          data: result.data.map((o) =>
+            withEvents(
+              o,
+              events.filter((e) => e.offer_id === o.id),
+            ),
+          ),
+        };
       },
       { query: t.Object({ brand_id: t.Optional(Id), advertiser_id: t.Optional(Id), ...Page }) },
     )
@@ -41,7 +59,10 @@ export function offers(sql: Sql, bus: Bus) {
       "/:id",
       async ({ params }) => {
         const offer = await getRow(sql, "offers", params.id);
-        return withEvents(offer, await sql`select * from offer_events where offer_id = ${params.id} order by code`);
+        return withEvents(
+          offer,
+          await sql`select * from offer_events where offer_id = ${params.id} order by code`,
+        );
       },
       { params: IdParams },
     )
@@ -51,15 +72,26 @@ export function offers(sql: Sql, bus: Bus) {
         assertCanWrite(principal);
         const unknown = unknownMacros(body.destination_url, CLICK_MACROS);
         if (unknown.length) {
-          throw new HttpError(400, "invalid_request", `unknown macro {${unknown[0]}} in destination_url`, "destination_url");
+          throw new HttpError(
+            400,
+            "invalid_request",
+            `unknown macro {${unknown[0]}} in destination_url`,
+            "destination_url",
+          );
         }
         const codes = body.events.map((e) => e.code);
-        if (new Set(codes).size !== codes.length) throw new HttpError(400, "invalid_request", "event codes repeat", "events");
+        if (new Set(codes).size !== codes.length)
+          throw new HttpError(400, "invalid_request", "event codes repeat", "events");
         const offer = await sql.begin(async (tx) => {
           const [advertiser] = await tx`select brand_id from advertisers where id = ${body.advertiser_id}`;
           if (!advertiser) throw new HttpError(400, "invalid_request", "no such advertiser", "advertiser_id");
           if (advertiser.brand_id !== body.brand_id) {
-            throw new HttpError(400, "invalid_request", "the advertiser belongs to another brand", "brand_id");
+            throw new HttpError(
+              400,
+              "invalid_request",
+              "the advertiser belongs to another brand",
+              "brand_id",
+            );
           }
           const [created] = await tx`
             insert into offers (brand_id, advertiser_id, name, destination_url, click_id_param, currency)
@@ -77,7 +109,13 @@ export function offers(sql: Sql, bus: Bus) {
               })),
             )} returning *`;
           const full = withEvents(created, events);
-          await audit(tx, { actor: actor(principal), action: "create", resource: "offers", id: created.id, after: full });
+          await audit(tx, {
+            actor: actor(principal),
+            action: "create",
+            resource: "offers",
+            id: created.id,
+            after: full,
+          });
           return full;
         });
         await announce(bus, "offers", String(offer.id));
