@@ -57,6 +57,7 @@ export async function runService<S extends EnvSchema>(
         registry,
         draining: () => draining,
         checks: { postgres: () => sql`select 1`, nats: () => bus.nc.flush() },
+        tracing: tracing.enabled,
       }),
     )
     .use(parts.app);

@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
+import { context, propagation } from "@opentelemetry/api";
 import { Elysia } from "elysia";
 import { observability } from "./http.ts";
 import { createRegistry } from "./metrics.ts";
+import { startTracing } from "./tracing.ts";
 
 function app(checks: Record<string, () => Promise<unknown>>, draining = false) {
   const registry = createRegistry("test");
@@ -62,5 +64,26 @@ describe("observability plugin", () => {
     const { server } = app({});
     const text = await (await get(server, "/metrics")).text();
     expect(text).toContain('process_cpu_seconds_total{service="test"}');
+  });
+
+  test("with tracing off, an incoming traceparent still reaches the handler's context; none costs nothing", async () => {
+    startTracing("test", {});
+    const registry = createRegistry("test");
+    const seen: Record<string, string>[] = [];
+    const server = new Elysia().use(observability({ registry, checks: {}, tracing: false })).get("/x", () => {
+      const carrier: Record<string, string> = {};
+      propagation.inject(context.active(), carrier);
+      seen.push(carrier);
+      return "ok";
+    });
+    const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    await server.handle(new Request("http://local/x", { headers: { traceparent } }));
+    await server.handle(new Request("http://local/x"));
+    expect(seen[0]?.traceparent?.split("-")[1]).toBe("0af7651916cd43dd8448eb211c80319c");
+    expect(seen[1]).toEqual({});
+    await Bun.sleep(10);
+    expect(await registry.metrics()).toContain(
+      'roundtrip_http_requests_total{method="GET",route="/x",status="200",service="test"} 2',
+    );
   });
 });

@@ -20,6 +20,12 @@ export function observability(options: {
   registry: Registry;
   checks: ReadinessChecks;
   draining?: () => boolean;
+  /**
+   * Whether spans are exported (startTracing's `enabled`). When they are not, a request without
+   * a `traceparent` skips the span and async-context work entirely (a third of a click's CPU);
+   * one with a `traceparent` still carries it on to what the request publishes.
+   */
+  tracing?: boolean;
 }) {
   const { registry, checks } = options;
   const requests = counter(registry, "roundtrip_http_requests_total", "HTTP requests by route and status", [
@@ -36,6 +42,7 @@ export function observability(options: {
 
   return new Elysia({ name: "roundtrip-observability" })
     .wrap((fn, request) => {
+      if (options.tracing === false && !request.headers.has("traceparent")) return fn;
       const path = new URL(request.url).pathname;
       if (INFRA_PATHS.has(path)) return fn;
       const parent = propagation.extract(context.active(), Object.fromEntries(request.headers.entries()));

@@ -87,29 +87,19 @@ export class ClickWriter {
   }
 
   /**
-   * One statement, so one round trip and an implicit transaction: the batch arrives as eleven
-   * text arrays (a constant statement text, prepared once, whatever the batch size), the rows
-   * are inserted, and PostgreSQL itself builds the batch's CLICKS outbox event from the same
-   * rows and notifies the relay — all or nothing.
+   * One statement, so one round trip and an implicit transaction: the batch travels as one JSON
+   * document (serialised natively, parsed by PostgreSQL; a constant statement text, prepared
+   * once, whatever the batch size), the rows are inserted, and PostgreSQL itself builds the
+   * batch's CLICKS outbox event from the same rows and notifies the relay — all or nothing.
    */
   private async write(rows: ClickRow[]): Promise<void> {
-    const col = <K extends keyof ClickRow>(
-      k: K,
-      f: (v: ClickRow[K]) => string | null = (v) => (v === null ? null : String(v)),
-    ) => rows.map((r) => f(r[k]));
     await this.sql`
       with input as (
-        select click_id, clicked_at::timestamptz as clicked_at, link_id::bigint as link_id, offer_id::bigint as offer_id,
-               affiliate_id::bigint as affiliate_id, brand_id::bigint as brand_id, ip, user_agent, referrer,
-               subs::jsonb as subs, is_unique::boolean as is_unique
-        from unnest(${col("click_id")}::text[], ${col("clicked_at", (d) => d.toISOString())}::text[], ${col("link_id")}::text[],
-                    ${col("offer_id")}::text[], ${col("affiliate_id")}::text[], ${col("brand_id")}::text[], ${col("ip")}::text[],
-                    ${col("user_agent")}::text[], ${col("referrer")}::text[], ${col("subs", (s) => JSON.stringify(s))}::text[],
-                    ${col("is_unique")}::text[])
-          as t(click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique)
+        select * from json_populate_recordset(null::clicks, ${JSON.stringify(rows)}::text::json)
       ), inserted as (
         insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique)
-        select * from input
+        select click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique
+        from input
       ), event as (
         insert into bus_outbox (subject, msg_id, payload)
         select ${subjects.clickRecorded()}, ${`clicks:${rows[0]?.click_id}`},

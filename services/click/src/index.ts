@@ -12,6 +12,8 @@ const schema = serviceEnv(8081, {
   TRUST_PROXY: t.Boolean({ default: false }),
   CLICK_BATCH_MAX: t.Integer({ minimum: 1, maximum: 5000, default: 500 }),
   CLICK_BATCH_DELAY_MS: t.Integer({ minimum: 0, maximum: 100, default: 2 }),
+  // Batches in flight at once; fewer means bigger batches (fewer commits and outbox events).
+  CLICK_BATCH_CONCURRENCY: t.Optional(t.Integer({ minimum: 1, maximum: 64 })),
   CLICK_COOKIE_DOMAIN: t.Optional(t.String({ pattern: "^[A-Za-z0-9.-]{1,253}$" })),
   CLICK_COOKIE_SECURE: t.Boolean({ default: false }),
 });
@@ -24,7 +26,7 @@ await runService("click", schema, async ({ env, sql, bus, logger, registry }) =>
   const writer = new ClickWriter(sql, {
     maxBatch: env.CLICK_BATCH_MAX,
     maxDelayMs: env.CLICK_BATCH_DELAY_MS,
-    maxConcurrentFlushes: Math.max(1, env.DATABASE_POOL_MAX - 2),
+    maxConcurrentFlushes: env.CLICK_BATCH_CONCURRENCY ?? Math.max(1, env.DATABASE_POOL_MAX - 2),
   });
   await sql`select ensure_daily_partitions('clicks', 7)`;
   let relay: { stop(): Promise<void> } | undefined;
