@@ -31,4 +31,5 @@ export {
   parseTimestamp,
   validate,
 } from "./params.ts";
+export { relayWaker } from "./relay-waker.ts";
 export { type LogRow, RequestLog } from "./request-log.ts";

@@ -1,4 +1,4 @@
-import { captureTraceHeaders, OUTBOX_CHANNEL, subjects } from "@roundtrip/bus";
+import { captureTraceHeaders, subjects } from "@roundtrip/bus";
 import type { ClickIdCodec, ClickIdClaims } from "@roundtrip/clickid";
 import { isUnreplacedMacro, type PostbackReceived, REVERSAL_EVENTS } from "@roundtrip/contracts";
 import type { Sql, Tx } from "@roundtrip/db";
@@ -56,6 +56,12 @@ export type IntakeDeps = {
   admit?: (advertiser: AdvertiserEntry) => Admission | Promise<Admission>;
   /** Truncation of browser IPs (pixel hits) in the log. */
   ipMode?: "none" | "last-octet";
+  /**
+   * Called after an accepted receipt committed, to wake the local outbox relay. The receipt's
+   * statement deliberately sends no NOTIFY: PostgreSQL serialises the commits of notifying
+   * transactions, which would cap intake at one commit per disk flush.
+   */
+  onCommitted?: () => void;
 };
 
 export type Decision = {
@@ -267,6 +273,7 @@ async function decide(deps: IntakeDeps, req: IntakeRequest, known: Known): Promi
       known,
     );
   }
+  if (!result.duplicate) deps.onCommitted?.();
   return {
     status: 200,
     outcome: result.duplicate ? "duplicate" : "accepted",
@@ -504,7 +511,7 @@ async function write(
       from receipt
       returning 1
     )
-    select id, inserted, (select count(pg_notify(${OUTBOX_CHANNEL}, '')) from outbox) as notified, (select count(*) from logged) as logged
+    select id, inserted, (select count(*) from outbox) as queued, (select count(*) from logged) as logged
     from receipt`;
   const [row] = rows;
   if (!row) return "replayed";

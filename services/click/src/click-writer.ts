@@ -1,4 +1,4 @@
-import { OUTBOX_CHANNEL, subjects } from "@roundtrip/bus";
+import { subjects } from "@roundtrip/bus";
 import type { Sql } from "@roundtrip/db";
 
 export type ClickRow = {
@@ -31,7 +31,13 @@ export class ClickWriter {
 
   constructor(
     private readonly sql: Sql,
-    private readonly options: { maxBatch: number; maxDelayMs: number; maxConcurrentFlushes: number },
+    private readonly options: {
+      maxBatch: number;
+      maxDelayMs: number;
+      maxConcurrentFlushes: number;
+      /** Wakes the outbox relay after a batch committed (the batch sends no NOTIFY: see intake). */
+      onCommitted?: () => void;
+    },
   ) {}
 
   record(row: ClickRow): Promise<void> {
@@ -90,7 +96,7 @@ export class ClickWriter {
    * One statement, so one round trip and an implicit transaction: the batch travels as one JSON
    * document (serialised natively, parsed by PostgreSQL; a constant statement text, prepared
    * once, whatever the batch size), the rows are inserted, and PostgreSQL itself builds the
-   * batch's CLICKS outbox event from the same rows and notifies the relay — all or nothing.
+   * batch's CLICKS outbox event from the same rows — all or nothing.
    */
   private async write(rows: ClickRow[]): Promise<void> {
     await this.sql`
@@ -111,6 +117,7 @@ export class ClickWriter {
         from input
         returning id
       )
-      select pg_notify(${OUTBOX_CHANNEL}, '') from event`;
+      select count(*) from event`;
+    this.options.onCommitted?.();
   }
 }

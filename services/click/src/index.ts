@@ -1,4 +1,5 @@
-import { startOutboxRelay } from "@roundtrip/bus";
+import { type OutboxRelay, startOutboxRelay } from "@roundtrip/bus";
+import { relayWaker } from "@roundtrip/intake";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
 import { runService } from "@roundtrip/service";
@@ -27,9 +28,10 @@ await runService("click", schema, async ({ env, sql, bus, logger, registry }) =>
     maxBatch: env.CLICK_BATCH_MAX,
     maxDelayMs: env.CLICK_BATCH_DELAY_MS,
     maxConcurrentFlushes: env.CLICK_BATCH_CONCURRENCY ?? Math.max(1, env.DATABASE_POOL_MAX - 2),
+    onCommitted: relayWaker(() => relay),
   });
   await sql`select ensure_daily_partitions('clicks', 7)`;
-  let relay: { stop(): Promise<void> } | undefined;
+  let relay: OutboxRelay | undefined;
   // A click service that runs for months keeps creating tomorrow's partitions.
   let partitions: ReturnType<typeof setInterval> | undefined;
   return {

@@ -28,6 +28,8 @@ export type GatewayDeps = {
   ipMode: "none" | "last-octet";
   trustProxy: boolean;
   maxBodyBytes: number;
+  /** Wakes the outbox relay after an accepted receipt committed. */
+  onCommitted?: () => void;
 };
 
 type Server = { requestIP(req: Request): { address: string } | null } | null;
@@ -44,6 +46,7 @@ export function createApp(deps: GatewayDeps) {
     log: deps.log,
     admit: (advertiser) => deps.limits.admit(advertiser),
     ipMode: deps.ipMode,
+    ...(deps.onCommitted ? { onCommitted: deps.onCommitted } : {}),
   };
 
   const count = (d: Decision) => {

@@ -1,7 +1,7 @@
-import { startOutboxRelay } from "@roundtrip/bus";
+import { type OutboxRelay, startOutboxRelay } from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
-import { loadDirectory, RequestLog } from "@roundtrip/intake";
+import { loadDirectory, RequestLog, relayWaker } from "@roundtrip/intake";
 import { ConfigCache, runService } from "@roundtrip/service";
 import { createApp } from "./app.ts";
 import { startHousekeeping } from "./housekeeping.ts";
@@ -19,7 +19,7 @@ await runService("gateway", schema, async ({ env, sql, bus, logger, registry }) 
   const codec = ClickIdCodec.fromSpec(env.CLICK_ID_KEYS);
   const directory = new ConfigCache("gateway-directory", () => loadDirectory(sql), logger);
   const log = new RequestLog(sql);
-  let relay: { stop(): Promise<void> } | undefined;
+  let relay: OutboxRelay | undefined;
   let housekeeping: { stop(): void } | undefined;
   await sql`select ensure_daily_partitions('postback_log', 7)`;
   return {
@@ -34,6 +34,7 @@ await runService("gateway", schema, async ({ env, sql, bus, logger, registry }) 
       ipMode: env.IP_TRUNCATE,
       trustProxy: env.TRUST_PROXY,
       maxBodyBytes: env.POSTBACK_MAX_BODY_BYTES,
+      onCommitted: relayWaker(() => relay),
     }),
     async start() {
       await directory.start(bus);
