@@ -26,7 +26,18 @@ export type ServiceParts = {
   consumers?: ConsumerName[];
   /** Stops intake of background work and waits for in-flight work; called on SIGTERM before connections close. */
   stop?: () => Promise<void> | void;
+  /**
+   * Hot routes matched by Bun's native router before the Elysia app runs, so they pay no
+   * per-request framework or plugin work (the click redirect). Such a route records its own RED
+   * metrics and starts no span; everything else goes through `app`.
+   */
+  routes?: Record<string, NativeRoute>;
 };
+
+export type NativeRoute = (
+  request: Request & { params: Record<string, string> },
+  server: { requestIP(request: Request): { address: string } | null },
+) => Response | Promise<Response>;
 
 /**
  * The one way a service process starts: environment validated (exit 78 naming the variable),
@@ -66,7 +77,12 @@ export async function runService<S extends EnvSchema>(
   const lag = parts.consumers?.length
     ? startLagCollector(bus, { consumers: parts.consumers, registry, logger, intervalMs: 5_000 })
     : undefined;
-  const server = Bun.serve({ port: base.PORT, fetch: app.fetch, maxRequestBodySize: 1024 * 1024 * 8 });
+  const server = Bun.serve({
+    port: base.PORT,
+    fetch: app.fetch,
+    ...(parts.routes ? { routes: parts.routes as never } : {}),
+    maxRequestBodySize: 1024 * 1024 * 8,
+  });
   logger.info("listening", { port: server.port });
 
   onShutdown(logger, base.SHUTDOWN_TIMEOUT_MS, [

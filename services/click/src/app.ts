@@ -1,16 +1,17 @@
 import type { ClickIdCodec } from "@roundtrip/clickid";
-import { type ConfigCache, errorHandler } from "@roundtrip/service";
-import { counter, type Logger, type Registry } from "@roundtrip/telemetry";
-import { Elysia } from "elysia";
 import { truncateIp } from "@roundtrip/intake";
+import { type ConfigCache, errorHandler } from "@roundtrip/service";
+import { counter, histogram, type Logger, type Registry } from "@roundtrip/telemetry";
+import { Elysia } from "elysia";
 import { isPrefetch, isPreviewBot } from "./bots.ts";
 import type { ClickWriter } from "./click-writer.ts";
 import type { ResolvedLink } from "./link-cache.ts";
-import { destination, pickSubs } from "./redirect.ts";
+import { subsFromUrl } from "./redirect.ts";
 import { VisitorMemory } from "./visitors.ts";
 
 export const CLICK_COOKIE = "rt_cid";
 const COOKIE_MAX_AGE_S = 30 * 24 * 60 * 60;
+const ROUTE = "/c/:code";
 
 export type ClickDeps = {
   links: ConfigCache<Map<string, ResolvedLink>>;
@@ -26,10 +27,22 @@ export type ClickDeps = {
   cookieSecure?: boolean;
 };
 
-export function createApp(deps: ClickDeps) {
+type ClickHandler = (request: Request, code: string, socketIp: string | null) => Promise<Response>;
+
+/**
+ * The redirect itself, free of any framework: resolve the link from memory, mint the click ID,
+ * record the click (group commit: the 302 waits for the commit that holds it), answer.
+ */
+export function clickHandler(deps: ClickDeps): ClickHandler {
   const clicks = counter(deps.registry, "roundtrip_clicks_total", "Tracking link hits by outcome", [
     "outcome",
   ]);
+  const outcome = {
+    recorded: clicks.labels("recorded"),
+    bot: clicks.labels("bot"),
+    notFound: clicks.labels("not_found"),
+    unrecorded: clicks.labels("unrecorded"),
+  };
   const visitors = new VisitorMemory();
   const cookieAttributes = [
     "Path=/",
@@ -38,65 +51,134 @@ export function createApp(deps: ClickDeps) {
     deps.cookieSecure ? "SameSite=None; Secure" : "SameSite=Lax",
     ...(deps.cookieDomain ? [`Domain=${deps.cookieDomain}`] : []),
   ].join("; ");
+  const notFound = JSON.stringify({
+    error: { code: "not_found", message: "unknown or paused tracking link" },
+  });
 
+  return async (request, code, socketIp) => {
+    const link = deps.links.current.get(code);
+    if (!link) {
+      outcome.notFound.inc();
+      return new Response(notFound, {
+        status: 404,
+        headers: { "content-type": "application/json", "cache-control": "no-store" },
+      });
+    }
+    const clickedAt = new Date();
+    const clickId = deps.codec.mint(link.linkId, clickedAt);
+    const subs = subsFromUrl(request.url);
+    const location = link.destination(clickId, subs);
+    const headers = request.headers;
+    const userAgent = headers.get("user-agent");
+
+    if (request.method === "HEAD" || isPreviewBot(userAgent) || isPrefetch(headers)) {
+      outcome.bot.inc();
+    } else {
+      const ip = clientIp(headers, socketIp, deps.trustProxy);
+      try {
+        await deps.writer.record({
+          click_id: clickId,
+          clicked_at: clickedAt,
+          link_id: link.linkId,
+          offer_id: link.offerId,
+          affiliate_id: link.affiliateId,
+          brand_id: link.brandId,
+          ip: truncateIp(ip, deps.ipMode),
+          user_agent: userAgent?.slice(0, 512) ?? null,
+          referrer: headers.get("referer")?.slice(0, 2048) ?? null,
+          subs,
+          is_unique: visitors.isUnique(link.linkId, ip, userAgent),
+        });
+        outcome.recorded.inc();
+      } catch (err) {
+        // The visitor still reaches the offer: the click ID is self-authenticating, so a
+        // conversion on it is credited even though this click row is missing.
+        outcome.unrecorded.inc();
+        deps.logger.error("click not recorded", { error: err as Error, link_id: link.linkId });
+      }
+    }
+    return new Response(null, {
+      status: 302,
+      headers: {
+        location,
+        "cache-control": "no-store",
+        "set-cookie": `${CLICK_COOKIE}=${clickId}; ${cookieAttributes}`,
+      },
+    });
+  };
+}
+
+/** The Elysia app (tests drive it with `app.handle`; it also serves the route if the native one is not used). */
+export function createApp(deps: ClickDeps, handle: ClickHandler = clickHandler(deps)) {
   return new Elysia({ name: "click" })
     .use(errorHandler((err) => deps.logger.error("unhandled error", { error: err as Error })))
-    .get("/c/:code", async ({ params, query, request, server, set }) => {
-      const link = deps.links.current.get(params.code);
-      if (!link) {
-        clicks.inc({ outcome: "not_found" });
-        set.status = 404;
-        set.headers["cache-control"] = "no-store";
-        return { error: { code: "not_found", message: "unknown or paused tracking link" } };
-      }
-      const clickedAt = new Date();
-      const clickId = deps.codec.mint(link.linkId, clickedAt);
-      const subs = pickSubs(query);
-      const location = destination(link, clickId, subs);
-      const userAgent = request.headers.get("user-agent");
-      const bot = request.method === "HEAD" || isPreviewBot(userAgent) || isPrefetch(request.headers);
-
-      if (bot) {
-        clicks.inc({ outcome: "bot" });
-      } else {
-        const ip = clientIp(request, server?.requestIP(request)?.address ?? null, deps.trustProxy);
-        try {
-          await deps.writer.record({
-            click_id: clickId,
-            clicked_at: clickedAt,
-            link_id: link.linkId,
-            offer_id: link.offerId,
-            affiliate_id: link.affiliateId,
-            brand_id: link.brandId,
-            ip: truncateIp(ip, deps.ipMode),
-            user_agent: userAgent?.slice(0, 512) ?? null,
-            referrer: request.headers.get("referer")?.slice(0, 2048) ?? null,
-            subs,
-            is_unique: visitors.isUnique(link.linkId, ip, userAgent),
-          });
-          clicks.inc({ outcome: "recorded" });
-        } catch (err) {
-          // The visitor still reaches the offer: the click ID is self-authenticating, so a
-          // conversion on it is credited even though this click row is missing.
-          clicks.inc({ outcome: "unrecorded" });
-          deps.logger.error("click not recorded", { error: err as Error, link_id: link.linkId });
-        }
-      }
-      set.status = 302;
-      return new Response(null, {
-        status: 302,
-        headers: {
-          location,
-          "cache-control": "no-store",
-          "set-cookie": `${CLICK_COOKIE}=${clickId}; ${cookieAttributes}`,
-        },
-      });
+    .get(ROUTE, async ({ params, request, server, set }) => {
+      const response = await handle(request, params.code, server?.requestIP(request)?.address ?? null);
+      set.status = response.status;
+      return response;
     });
 }
 
-function clientIp(request: Request, socketIp: string | null, trustProxy: boolean): string | null {
+type Server = { requestIP(request: Request): { address: string } | null };
+
+/**
+ * The same route for Bun.serve's native router, which matches it before any framework runs:
+ * the click is the hot path, and most of a request's CPU would otherwise go to per-request
+ * framework and plugin work. It keeps the RED metrics the observability plugin would record.
+ */
+export function clickRoutes(deps: ClickDeps, handle: ClickHandler = clickHandler(deps)) {
+  const requests = counter(
+    deps.registry,
+    "roundtrip_http_requests_total",
+    "HTTP requests by route and status",
+    ["method", "route", "status"],
+  );
+  const duration = histogram(
+    deps.registry,
+    "roundtrip_http_request_duration_seconds",
+    "HTTP request duration",
+    ["method", "route", "status"],
+  );
+  const series = new Map<
+    string,
+    { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof duration.labels> }
+  >();
+  const observe = (method: string, status: number, seconds: number) => {
+    const key = `${method} ${status}`;
+    let s = series.get(key);
+    if (!s) {
+      s = {
+        count: requests.labels(method, ROUTE, String(status)),
+        time: duration.labels(method, ROUTE, String(status)),
+      };
+      series.set(key, s);
+    }
+    s.count.inc();
+    s.time.observe(seconds);
+  };
+  return {
+    [ROUTE]: async (request: Request & { params: Record<string, string> }, server: Server) => {
+      const t0 = performance.now();
+      let response: Response;
+      try {
+        response = await handle(
+          request,
+          request.params.code ?? "",
+          server.requestIP(request)?.address ?? null,
+        );
+      } catch (err) {
+        deps.logger.error("unhandled error", { error: err as Error });
+        response = Response.json({ error: { code: "internal", message: "internal error" } }, { status: 500 });
+      }
+      observe(request.method, response.status, (performance.now() - t0) / 1000);
+      return response;
+    },
+  };
+}
+
+function clientIp(headers: Headers, socketIp: string | null, trustProxy: boolean): string | null {
   if (trustProxy) {
-    const forwarded = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
+    const forwarded = headers.get("x-forwarded-for")?.split(",")[0]?.trim();
     if (forwarded) return forwarded;
   }
   return socketIp;

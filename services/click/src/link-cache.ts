@@ -1,6 +1,7 @@
 import type { Sql } from "@roundtrip/db";
 import { ConfigCache } from "@roundtrip/service";
 import type { Logger } from "@roundtrip/telemetry";
+import { compileDestination, type Destination } from "./redirect.ts";
 
 export type ResolvedLink = {
   linkId: number;
@@ -11,6 +12,8 @@ export type ResolvedLink = {
   brand: string;
   destinationUrl: string;
   clickIdParam: string;
+  /** The destination compiled once per cache load. */
+  destination: Destination;
 };
 
 /** Every active tracking link by code; paused links, offers or affiliates are simply absent (404). */
@@ -38,9 +41,8 @@ async function loadLinks(sql: Sql): Promise<Map<string, ResolvedLink>> {
     join affiliates a on a.id = l.affiliate_id
     where l.status = 'active' and o.status = 'active' and a.status = 'active'`;
   return new Map(
-    rows.map((r) => [
-      r.code,
-      {
+    rows.map((r) => {
+      const link = {
         linkId: Number(r.id),
         code: r.code,
         offerId: r.offer_id,
@@ -49,7 +51,8 @@ async function loadLinks(sql: Sql): Promise<Map<string, ResolvedLink>> {
         brand: r.slug,
         destinationUrl: r.destination_url,
         clickIdParam: r.click_id_param,
-      },
-    ]),
+      };
+      return [r.code, { ...link, destination: compileDestination(link) }];
+    }),
   );
 }
