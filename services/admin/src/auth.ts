@@ -27,13 +27,19 @@ export function authentication(sql: Sql) {
   return new Elysia({ name: "roundtrip-auth" }).derive({ as: "scoped" }, async ({ headers }) => {
     const header = headers.authorization ?? "";
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) throw new HttpError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>");
+    if (!match)
+      throw new HttpError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>");
     const [row] = await sql<{ id: string; name: string; role: Role; affiliate_id: string | null }[]>`
       update api_keys set last_used_at = now()
       where key_hash = ${hashKey(match[1] as string)} and revoked_at is null
       returning id, name, role, affiliate_id`;
     if (!row) throw new HttpError(401, "unauthorized", "unknown or revoked API key");
-    const principal: Principal = { keyId: row.id, name: row.name, role: row.role, affiliateId: row.affiliate_id };
+    const principal: Principal = {
+      keyId: row.id,
+      name: row.name,
+      role: row.role,
+      affiliateId: row.affiliate_id,
+    };
     return { principal };
   });
 }
@@ -42,7 +48,8 @@ const WRITERS: Role[] = ["admin", "manager"];
 
 /** Configuration changes: admin and manager. */
 export function assertCanWrite(p: Principal): void {
-  if (!WRITERS.includes(p.role)) throw new HttpError(403, "forbidden", `role ${p.role} cannot change configuration`);
+  if (!WRITERS.includes(p.role))
+    throw new HttpError(403, "forbidden", `role ${p.role} cannot change configuration`);
 }
 
 export function assertAdmin(p: Principal): void {
@@ -52,6 +59,10 @@ export function assertAdmin(p: Principal): void {
 /** Operator-only reads (configuration of other partners): everyone but affiliates. */
 export function assertStaff(p: Principal): void {
   if (p.role === "affiliate") throw new HttpError(403, "forbidden", "not available to affiliate keys");
+}
+
+export function isAffiliate(p: Principal): boolean {
+  return p.role === "affiliate";
 }
 
 export function actor(p: Principal): string {

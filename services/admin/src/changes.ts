@@ -4,7 +4,14 @@ import type { Tx } from "@roundtrip/db";
 /** Every configuration change leaves who, when, what, before and after, in the same transaction. */
 export async function audit(
   tx: Tx,
-  entry: { actor: string; action: string; resource: string; id: string | null; before?: unknown; after?: unknown },
+  entry: {
+    actor: string;
+    action: string;
+    resource: string;
+    id: string | null;
+    before?: unknown;
+    after?: unknown;
+  },
 ): Promise<void> {
   await tx`
     insert into audit_log (actor, action, resource, resource_id, before, after)

@@ -21,12 +21,18 @@ export function affiliatePostbacks(sql: Sql, bus: Bus) {
     .get(
       "/",
       ({ query, principal }) =>
-        listRows(sql, "affiliate_postbacks", { affiliate_id: principal.affiliateId ?? query.affiliate_id }, query),
+        listRows(
+          sql,
+          "affiliate_postbacks",
+          { affiliate_id: principal.affiliateId ?? query.affiliate_id },
+          query,
+        ),
       { query: t.Object({ affiliate_id: t.Optional(Id), ...Page }) },
     )
     .get(
       "/:id",
-      ({ params, principal }) => getRow(sql, "affiliate_postbacks", params.id, { affiliate_id: principal.affiliateId }),
+      ({ params, principal }) =>
+        getRow(sql, "affiliate_postbacks", params.id, { affiliate_id: principal.affiliateId }),
       { params: IdParams },
     )
     .post(
@@ -35,7 +41,12 @@ export function affiliatePostbacks(sql: Sql, bus: Bus) {
         assertCanWrite(principal);
         const unknown = unknownMacros(body.url_template, POSTBACK_MACROS);
         if (unknown.length) {
-          throw new HttpError(400, "invalid_request", `unknown macro {${unknown[0]}} in url_template`, "url_template");
+          throw new HttpError(
+            400,
+            "invalid_request",
+            `unknown macro {${unknown[0]}} in url_template`,
+            "url_template",
+          );
         }
         const row = await sql.begin(async (tx) => {
           const [affiliate] = await tx`select id from affiliates where id = ${body.affiliate_id}`;
@@ -46,7 +57,13 @@ export function affiliatePostbacks(sql: Sql, bus: Bus) {
                     ${body.url_template})
             returning *`;
           if (!created) throw new Error("insert returned nothing");
-          await audit(tx, { actor: actor(principal), action: "create", resource: "affiliate-postbacks", id: created.id, after: created });
+          await audit(tx, {
+            actor: actor(principal),
+            action: "create",
+            resource: "affiliate-postbacks",
+            id: created.id,
+            after: created,
+          });
           return created;
         });
         await announce(bus, "affiliate-postbacks", row.id);

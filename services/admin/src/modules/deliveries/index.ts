@@ -32,7 +32,8 @@ export function deliveries(sql: Sql) {
       "/:id",
       async ({ params, principal }) => {
         const delivery = await getRow(sql, "deliveries", params.id, { affiliate_id: principal.affiliateId });
-        const attempts = await sql`select * from delivery_attempts where delivery_id = ${params.id} order by attempt`;
+        const attempts =
+          await sql`select * from delivery_attempts where delivery_id = ${params.id} order by attempt`;
         return { ...delivery, attempts };
       },
       { params: IdParams },

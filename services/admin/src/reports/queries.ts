@@ -1,0 +1,522 @@
+import type { ClickIdCodec } from "@roundtrip/clickid";
+import { fromMicros, roundToCurrency, toMicros } from "@roundtrip/contracts";
+import type { Sql } from "@roundtrip/db";
+import { HttpError } from "@roundtrip/service";
+import type postgres from "postgres";
+import { postbackWatermark } from "./fold.ts";
+
+type Fragment = postgres.PendingQuery<postgres.Row[]>;
+type Row = Record<string, unknown>;
+
+export type Range = { from: Date; to: Date; tz: string };
+
+const DAY_MS = 86_400_000;
+export const MAX_REPORT_DAYS = 400;
+
+/**
+ * The report period. A date or a date-time without an offset is read in `tz` (the brand's time
+ * zone by default), so "2026-03-01" means that day's midnight where the brand is; `to` is
+ * exclusive and defaults to now, `from` to 30 days before `to`.
+ */
+export async function resolveRange(
+  sql: Sql,
+  input: { from?: string; to?: string; tz?: string; brand_id?: string },
+): Promise<Range> {
+  let tz = input.tz;
+  if (!tz && input.brand_id) {
+    const [brand] = await sql<
+      { timezone: string }[]
+    >`select timezone from brands where id = ${input.brand_id}`;
+    tz = brand?.timezone;
+  }
+  tz ??= "UTC";
+  const at = async (value: string | undefined, field: string): Promise<Date | undefined> => {
+    if (value === undefined) return undefined;
+    const absolute = /(Z|[+-]\d{2}:?\d{2})$/.test(value);
+    try {
+      const [row] = absolute
+        ? await sql<{ t: Date }[]>`select ${value}::timestamptz as t`
+        : await sql<{ t: Date }[]>`select ${value}::timestamp at time zone ${tz} as t`;
+      return row?.t;
+    } catch {
+      throw new HttpError(400, "invalid_request", `${field}: not a valid date or time zone`, field);
+    }
+  };
+  try {
+    await sql`select now() at time zone ${tz}`;
+  } catch {
+    throw new HttpError(400, "invalid_request", `tz: unknown time zone ${tz}`, "tz");
+  }
+  const to = (await at(input.to, "to")) ?? new Date();
+  const from = (await at(input.from, "from")) ?? new Date(to.getTime() - 30 * DAY_MS);
+  if (from >= to) throw new HttpError(400, "invalid_request", "from: must be before to", "from");
+  if (to.getTime() - from.getTime() > MAX_REPORT_DAYS * DAY_MS) {
+    throw new HttpError(
+      400,
+      "invalid_request",
+      `from: a report covers at most ${MAX_REPORT_DAYS} days`,
+      "from",
+    );
+  }
+  return { from, to, tz };
+}
+
+const num = (v: unknown) => Number(v ?? 0);
+const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 10_000) / 10_000 : null);
+const money = (v: unknown, currency: string) => roundToCurrency(String(v ?? "0"), currency.trim() || "EUR");
+
+/** Dimension name → [output column, SQL expression over the rollup alias `r`]. */
+function timeDims(sql: Sql, column: Fragment, tz: string): Record<string, Fragment> {
+  return {
+    hour: sql`to_char(${column} at time zone ${tz}, 'YYYY-MM-DD"T"HH24:00')`,
+    day: sql`to_char(${column} at time zone ${tz}, 'YYYY-MM-DD')`,
+    week: sql`to_char(date_trunc('week', ${column} at time zone ${tz}), 'YYYY-MM-DD')`,
+    month: sql`to_char(${column} at time zone ${tz}, 'YYYY-MM')`,
+  };
+}
+
+export const PERFORMANCE_DIMENSIONS = [
+  "hour",
+  "day",
+  "week",
+  "month",
+  "brand",
+  "advertiser",
+  "offer",
+  "affiliate",
+  "event",
+  "sub1",
+  "sub2",
+  "sub3",
+  "sub4",
+  "sub5",
+] as const;
+export type PerformanceDimension = (typeof PERFORMANCE_DIMENSIONS)[number];
+
+const ID_DIMS: Record<string, string> = {
+  brand: "brand_id",
+  advertiser: "advertiser_id",
+  offer: "offer_id",
+  affiliate: "affiliate_id",
+};
+const NAME_TABLES: Record<string, { table: string; column: string }> = {
+  brand: { table: "brands", column: "slug" },
+  advertiser: { table: "advertisers", column: "name" },
+  offer: { table: "offers", column: "name" },
+  affiliate: { table: "affiliates", column: "name" },
+};
+
+export type PerformanceFilters = {
+  brand_id?: string;
+  advertiser_id?: string;
+  offer_id?: string;
+  affiliate_id?: string;
+  event?: string;
+  currency?: string;
+  sub1?: string;
+  sub2?: string;
+  sub3?: string;
+  sub4?: string;
+  sub5?: string;
+};
+
+function outputName(dim: string): string {
+  return ID_DIMS[dim] ?? dim;
+}
+
+/** Looks up display names for id dimensions (small tables), so a report row reads on its own. */
+async function attachNames(sql: Sql, rows: Row[], dims: readonly string[]): Promise<void> {
+  for (const dim of dims) {
+    const meta = NAME_TABLES[dim];
+    if (!meta) continue;
+    const key = outputName(dim);
+    const ids = [...new Set(rows.map((r) => r[key] as string))].filter(Boolean);
+    if (!ids.length) continue;
+    const found =
+      await sql`select id, ${sql(meta.column)} as label from ${sql(meta.table)} where id in ${sql(ids)}`;
+    const labels = new Map(found.map((f) => [f.id as string, f.label as string]));
+    for (const r of rows) r[`${dim}_name`] = labels.get(r[key] as string) ?? null;
+  }
+}
+
+/**
+ * Clicks, conversions by status, CR, amount, payout, revenue, profit and approval rate from the
+ * rollup, grouped by any of the dimensions (plus currency: money is never summed across
+ * currencies). With `event` among the dimensions, each event row carries the clicks of its group,
+ * so CR is per event. Test traffic is excluded. Affiliate keys get no revenue or profit.
+ */
+export async function performanceReport(
+  sql: Sql,
+  range: Range,
+  groupBy: readonly PerformanceDimension[],
+  filters: PerformanceFilters,
+  options: { staff: boolean },
+) {
+  const dims = [...new Set(groupBy)];
+  const timeExpr = timeDims(sql, sql`r.hour`, range.tz);
+  const exprs = dims.map((d) => {
+    if (d in timeExpr) return { name: d, expr: timeExpr[d] as Fragment };
+    if (d in ID_DIMS) return { name: outputName(d), expr: sql`r.${sql(outputName(d))}` };
+    return { name: d, expr: sql`r.${sql(d)}` };
+  });
+  let where = sql`r.hour >= date_trunc('hour', ${range.from}::timestamptz) and r.hour < ${range.to}
+    and r.affiliate_id not in (select id from affiliates where is_test)`;
+  for (const [k, v] of Object.entries(filters))
+    if (v !== undefined) where = sql`${where} and r.${sql(k)} = ${v}`;
+
+  const selectDims = exprs.reduce<Fragment>((acc, e) => sql`${acc} ${e.expr} as ${sql(e.name)},`, sql``);
+  const groupCols = exprs.length
+    ? sql`group by ${sql.unsafe(exprs.map((_, i) => i + 1).join(", "))}, r.currency`
+    : sql`group by r.currency`;
+  const orderCols = sql.unsafe(
+    exprs
+      .map((_, i) => i + 1)
+      .concat(exprs.length + 1)
+      .join(", "),
+  );
+  const measures = sql`
+    sum(r.clicks) as clicks, sum(r.unique_clicks) as unique_clicks, sum(r.conversions) as conversions,
+    sum(r.pending) as pending, sum(r.approved) as approved, sum(r.rejected) as rejected, sum(r.reversed) as reversed,
+    sum(r.amount) as amount, sum(r.payout) as payout, sum(r.revenue) as revenue`;
+  const raw = await sql`
+    select ${selectDims} r.currency as currency, ${measures}
+    from report_hourly r where ${where} ${groupCols} order by ${orderCols}`;
+  const totalsRaw =
+    await sql`select r.currency as currency, ${measures} from report_hourly r where ${where} group by r.currency order by 1`;
+
+  const shape = (r: Row): Row => {
+    const currency = String(r.currency).trim();
+    const clicks = num(r.clicks);
+    const conversions = num(r.conversions);
+    const approved = num(r.approved);
+    const out: Row = {};
+    for (const e of exprs) out[e.name] = r[e.name];
+    Object.assign(out, {
+      currency,
+      clicks,
+      unique_clicks: num(r.unique_clicks),
+      conversions,
+      pending: num(r.pending),
+      approved,
+      rejected: num(r.rejected),
+      reversed: num(r.reversed),
+      cr: ratio(conversions, clicks),
+      approval_rate: ratio(approved, conversions),
+      amount: money(r.amount, currency),
+      payout: money(r.payout, currency),
+    });
+    if (options.staff) {
+      out.revenue = money(r.revenue, currency);
+      out.profit = roundToCurrency(
+        fromMicros(toMicros(String(r.revenue ?? "0")) - toMicros(String(r.payout ?? "0"))),
+        currency,
+      );
+    }
+    return out;
+  };
+  let rows = raw.map(shape);
+  if (dims.includes("event")) rows = spreadClicksOverEvents(rows);
+  await attachNames(sql, rows, dims);
+  return {
+    from: range.from.toISOString(),
+    to: range.to.toISOString(),
+    tz: range.tz,
+    group_by: dims,
+    rows,
+    totals: totalsRaw.map(shape),
+  };
+}
+
+/** Click rows have event ''; give each event row its group's clicks and drop the click row. */
+function spreadClicksOverEvents(rows: Row[]): Row[] {
+  const groupKey = (r: Row) =>
+    JSON.stringify(Object.entries(r).filter(([k]) => isDimension(k) && k !== "event"));
+  const clicksOf = new Map<string, Row>();
+  const hasEvents = new Set<string>();
+  for (const r of rows) {
+    if (r.event === "") clicksOf.set(groupKey(r), r);
+    else hasEvents.add(groupKey(r));
+  }
+  const out: Row[] = [];
+  for (const r of rows) {
+    const key = groupKey(r);
+    if (r.event === "") {
+      if (!hasEvents.has(key)) out.push({ ...r, event: null });
+      continue;
+    }
+    const c = clicksOf.get(key);
+    const clicks = num(c?.clicks);
+    out.push({ ...r, clicks, unique_clicks: num(c?.unique_clicks), cr: ratio(num(r.conversions), clicks) });
+  }
+  return out;
+}
+
+const DIMENSION_KEYS = new Set([
+  "hour",
+  "day",
+  "week",
+  "month",
+  "brand_id",
+  "advertiser_id",
+  "offer_id",
+  "affiliate_id",
+  "event",
+  "sub1",
+  "sub2",
+  "sub3",
+  "sub4",
+  "sub5",
+  "currency",
+  "source",
+  "outcome",
+  "reason",
+  "status",
+]);
+function isDimension(key: string): boolean {
+  return DIMENSION_KEYS.has(key);
+}
+
+export const POSTBACK_DIMENSIONS = ["hour", "day", "week", "month", "brand", "advertiser", "source"] as const;
+export type PostbackDimension = (typeof POSTBACK_DIMENSIONS)[number];
+
+/**
+ * Advertiser postback quality: requests, accepted, duplicates, rejections by reason (at the
+ * gateway and in attribution), duplicate rate and success rate. Closed hours come from the
+ * folded rollup; the hours after its watermark from the raw log (at most the open hour or two);
+ * attribution rejections (a small table) by their index on time.
+ */
+export async function postbackReport(
+  sql: Sql,
+  range: Range,
+  groupBy: readonly PostbackDimension[],
+  filters: { brand_id?: string; advertiser_id?: string; source?: string },
+) {
+  const dims = [...new Set(groupBy)];
+  const watermark = await postbackWatermark(sql);
+  const rawFrom = new Date(Math.max(range.from.getTime(), watermark.getTime()));
+  const timeExpr = timeDims(sql, sql`s.hour`, range.tz);
+  const exprs = dims.map((d) => {
+    if (d in timeExpr) return { name: d, expr: timeExpr[d] as Fragment };
+    if (d in ID_DIMS) return { name: outputName(d), expr: sql`s.${sql(outputName(d))}` };
+    return { name: d, expr: sql`s.${sql(d)}` };
+  });
+  let where = sql`true`;
+  for (const [k, v] of Object.entries(filters))
+    if (v !== undefined) where = sql`${where} and s.${sql(k)} = ${v}`;
+  const selectDims = exprs.reduce<Fragment>((acc, e) => sql`${acc} ${e.expr} as ${sql(e.name)},`, sql``);
+  const n = exprs.length;
+  const groupCols = sql.unsafe(Array.from({ length: n + 2 }, (_, i) => i + 1).join(", "));
+  const rows = await sql`
+    with s as (
+      select hour, advertiser_id, brand_id, source, outcome, reason, requests
+      from report_postbacks_hourly
+      where hour >= date_trunc('hour', ${range.from}::timestamptz) and hour < ${range.to} and hour < ${watermark}
+      union all
+      select date_trunc('hour', l.received_at), coalesce(l.advertiser_id, 0), coalesce(a.brand_id, 0), l.source, l.outcome,
+             coalesce(l.reason, ''), count(*)
+      from postback_log l left join advertisers a on a.id = l.advertiser_id
+      where l.received_at >= ${rawFrom} and l.received_at < ${range.to}
+      group by 1, 2, 3, 4, 5, 6
+      union all
+      select date_trunc('hour', x.at), x.advertiser_id, coalesce(a.brand_id, 0), 'attribution', 'attribution_rejected',
+             x.reason, count(*)
+      from attribution_rejections x left join advertisers a on a.id = x.advertiser_id
+      where x.at >= ${range.from} and x.at < ${range.to}
+      group by 1, 2, 3, 4, 5, 6
+    )
+    select ${selectDims} s.outcome as outcome, s.reason as reason, sum(s.requests) as requests
+    from s where ${where}
+    group by ${groupCols} order by ${groupCols}`;
+
+  const groups = new Map<string, Row>();
+  for (const r of rows) {
+    const dimValues = Object.fromEntries(exprs.map((e) => [e.name, r[e.name]]));
+    const key = JSON.stringify(dimValues);
+    const g =
+      groups.get(key) ??
+      ({
+        ...dimValues,
+        requests: 0,
+        accepted: 0,
+        duplicates: 0,
+        rejected: 0,
+        attribution_rejected: 0,
+        rejected_by_reason: {},
+      } as Row);
+    const count = num(r.requests);
+    const reasons = g.rejected_by_reason as Record<string, number>;
+    if (r.outcome === "attribution_rejected") {
+      g.attribution_rejected = num(g.attribution_rejected) + count;
+      reasons[`attribution:${r.reason}`] = (reasons[`attribution:${r.reason}`] ?? 0) + count;
+    } else {
+      g.requests = num(g.requests) + count;
+      if (r.outcome === "accepted") g.accepted = num(g.accepted) + count;
+      else if (r.outcome === "duplicate") g.duplicates = num(g.duplicates) + count;
+      else {
+        g.rejected = num(g.rejected) + count;
+        const reason = (r.reason as string) || (r.outcome as string);
+        reasons[reason] = (reasons[reason] ?? 0) + count;
+      }
+    }
+    groups.set(key, g);
+  }
+  const out = [...groups.values()].map((g) => ({
+    ...g,
+    duplicate_rate: ratio(num(g.duplicates), num(g.accepted) + num(g.duplicates)),
+    success_rate: ratio(num(g.accepted) + num(g.duplicates), num(g.requests)),
+  }));
+  await attachNames(sql, out, dims);
+  return {
+    from: range.from.toISOString(),
+    to: range.to.toISOString(),
+    tz: range.tz,
+    group_by: dims,
+    rows: out,
+  };
+}
+
+export const DELIVERY_DIMENSIONS = ["hour", "day", "week", "month", "brand", "offer", "affiliate"] as const;
+export type DeliveryDimension = (typeof DELIVERY_DIMENSIONS)[number];
+
+/**
+ * Outbound affiliate postbacks: deliveries created in the period by final state, attempts and
+ * success rate (delivered over delivered + failed + dead; pending ones are still retrying).
+ * Deliveries change state for a day after they are created, so this reads the deliveries table
+ * through its time index; it is as large as conversions, not clicks.
+ */
+export async function deliveryReport(
+  sql: Sql,
+  range: Range,
+  groupBy: readonly DeliveryDimension[],
+  filters: { brand_id?: string; offer_id?: string; affiliate_id?: string },
+) {
+  const dims = [...new Set(groupBy)];
+  const timeExpr = timeDims(sql, sql`d.created_at`, range.tz);
+  const columnOf: Record<string, Fragment> = {
+    brand: sql`c.brand_id`,
+    offer: sql`c.offer_id`,
+    affiliate: sql`d.affiliate_id`,
+  };
+  const exprs = dims.map((d) => ({ name: outputName(d), expr: (timeExpr[d] ?? columnOf[d]) as Fragment }));
+  let where = sql`d.created_at >= ${range.from} and d.created_at < ${range.to} and not c.is_test`;
+  if (filters.brand_id) where = sql`${where} and c.brand_id = ${filters.brand_id}`;
+  if (filters.offer_id) where = sql`${where} and c.offer_id = ${filters.offer_id}`;
+  if (filters.affiliate_id) where = sql`${where} and d.affiliate_id = ${filters.affiliate_id}`;
+  const selectDims = exprs.reduce<Fragment>((acc, e) => sql`${acc} ${e.expr} as ${sql(e.name)},`, sql``);
+  const cols = exprs.map((_, i) => i + 1).join(", ");
+  const rows = await sql`
+    select ${selectDims}
+      count(*) as deliveries,
+      count(*) filter (where d.status = 'delivered') as delivered,
+      count(*) filter (where d.status = 'pending') as pending,
+      count(*) filter (where d.status = 'failed') as failed,
+      count(*) filter (where d.status = 'dead') as dead,
+      coalesce(sum(d.attempts), 0) as attempts
+    from deliveries d join conversions c on c.id = d.conversion_id
+    where ${where}
+    ${cols ? sql`group by ${sql.unsafe(cols)} order by ${sql.unsafe(cols)}` : sql``}`;
+  const out = rows.map((r) => {
+    const row: Row = {};
+    for (const e of exprs) row[e.name] = r[e.name];
+    const delivered = num(r.delivered);
+    const settled = delivered + num(r.failed) + num(r.dead);
+    return {
+      ...row,
+      deliveries: num(r.deliveries),
+      delivered,
+      pending: num(r.pending),
+      failed: num(r.failed),
+      dead: num(r.dead),
+      attempts: num(r.attempts),
+      success_rate: ratio(delivered, settled),
+    };
+  });
+  await attachNames(sql, out, dims);
+  return {
+    from: range.from.toISOString(),
+    to: range.to.toISOString(),
+    tz: range.tz,
+    group_by: dims,
+    rows: out,
+  };
+}
+
+/**
+ * S2S vs pixel per offer: every conversion identity (click ID + event) reported in the period,
+ * and which sources reported it (a hybrid setup sends both; the gateway books it once and logs
+ * each request against the same receipt). The offer comes from the click ID itself. An offer is
+ * comparable when both sources reported something; it is flagged when the gap
+ * |s2s − pixel| / max(s2s, pixel) exceeds the threshold (the guides use 5–10 %).
+ * This is a diagnostic over the raw request log of the period (and advertiser, when an offer is
+ * given), read with a cursor.
+ */
+export async function pixelGapReport(
+  sql: Sql,
+  codec: ClickIdCodec | null,
+  range: Range,
+  options: { offer_id?: string; brand_id?: string; threshold: number },
+) {
+  if (!codec) throw new HttpError(503, "unavailable", "CLICK_ID_KEYS is not configured on admin");
+  let advertiserFilter = sql`true`;
+  if (options.offer_id) {
+    const [offer] = await sql`select advertiser_id from offers where id = ${options.offer_id}`;
+    if (!offer) throw new HttpError(400, "invalid_request", "offer_id: no such offer", "offer_id");
+    advertiserFilter = sql`r.advertiser_id = ${offer.advertiser_id as string}`;
+  }
+  const links = new Map<number, { offer_id: string; brand_id: string; is_test: boolean }>(
+    (
+      await sql<{ id: string; offer_id: string; brand_id: string; is_test: boolean }[]>`
+        select l.id, l.offer_id, o.brand_id, a.is_test from links l
+        join offers o on o.id = l.offer_id join affiliates a on a.id = l.affiliate_id`
+    ).map((l) => [Number(l.id), l]),
+  );
+  const perOffer = new Map<
+    string,
+    { offer_id: string; brand_id: string; conversions: number; s2s: number; pixel: number; both: number }
+  >();
+  const cursor = sql`
+    select r.click_id, r.event, bool_or(l.source = 's2s') as s2s, bool_or(l.source = 'pixel') as pixel
+    from postback_log l join postback_receipts r on r.id = l.receipt_id
+    where l.received_at >= ${range.from} and l.received_at < ${range.to}
+      and l.receipt_id is not null and l.outcome in ('accepted', 'duplicate') and r.click_id is not null and ${advertiserFilter}
+    group by r.advertiser_id, r.click_id, r.event`.cursor(2_000);
+  for await (const batch of cursor) {
+    for (const r of batch) {
+      const verified = codec.verify(r.click_id as string);
+      if (!verified.ok) continue;
+      const link = links.get(verified.claims.linkId);
+      if (!link || link.is_test) continue;
+      if (options.offer_id && link.offer_id !== options.offer_id) continue;
+      if (options.brand_id && link.brand_id !== options.brand_id) continue;
+      const o = perOffer.get(link.offer_id) ?? {
+        offer_id: link.offer_id,
+        brand_id: link.brand_id,
+        conversions: 0,
+        s2s: 0,
+        pixel: 0,
+        both: 0,
+      };
+      o.conversions++;
+      if (r.s2s) o.s2s++;
+      if (r.pixel) o.pixel++;
+      if (r.s2s && r.pixel) o.both++;
+      perOffer.set(link.offer_id, o);
+    }
+  }
+  const rows = [...perOffer.values()]
+    .sort((a, b) => Number(a.offer_id) - Number(b.offer_id))
+    .map((o) => {
+      const comparable = o.s2s > 0 && o.pixel > 0;
+      const gap = ratio(Math.abs(o.s2s - o.pixel), Math.max(o.s2s, o.pixel));
+      return {
+        ...o,
+        s2s_only: o.s2s - o.both,
+        pixel_only: o.pixel - o.both,
+        gap_share: gap,
+        comparable,
+        flagged: comparable && gap !== null && gap > options.threshold,
+      };
+    });
+  await attachNames(sql, rows as Row[], ["offer"]);
+  return { from: range.from.toISOString(), to: range.to.toISOString(), threshold: options.threshold, rows };
+}
