@@ -1,4 +1,3 @@
-import { openapi } from "@elysiajs/openapi";
 import type { Bus } from "@roundtrip/bus";
 import type { ClickIdCodec } from "@roundtrip/clickid";
 import type { Sql } from "@roundtrip/db";
@@ -25,6 +24,7 @@ import { reports } from "./modules/reports/index.ts";
 import { traceModule } from "./modules/trace/index.ts";
 import { ui } from "./modules/ui/index.ts";
 import { validationRuns } from "./modules/validation-runs/index.ts";
+import { openApiDocument } from "./openapi.ts";
 
 export type AdminDeps = {
   sql: Sql;
@@ -43,8 +43,6 @@ export type AdminDeps = {
   pixelGapShare?: number;
 };
 
-export const API_VERSION = "1.0.0";
-
 export function createApp(deps: AdminDeps) {
   const { sql, bus } = deps;
   const codec = deps.codec ?? null;
@@ -53,26 +51,6 @@ export function createApp(deps: AdminDeps) {
   const validation = validationRuns(sql, { sql, bus, codec, clickUrl, gatewayUrl, logger: deps.logger });
   const app = new Elysia({ name: "admin" })
     .use(errorHandler((err) => deps.logger.error("unhandled error", { error: err as Error })))
-    // The OpenAPI document is generated from the routes' TypeBox schemas, never written by hand.
-    .use(
-      openapi({
-        provider: null,
-        specPath: "/openapi.json",
-        exclude: { paths: ["/", "/ui", "/ui/", "/ui/:file"], tags: ["demo", "ui"] },
-        documentation: {
-          info: {
-            title: "Roundtrip admin API",
-            version: API_VERSION,
-            description:
-              "Configuration, reports, traces and launch validation. Authenticate with `Authorization: Bearer <api key>`. Errors are `{ error: { code, message, field?, errors? } }`. Lists page with `cursor` (the previous page's `next_cursor`) and `limit`.",
-          },
-          components: {
-            securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "an API key (rt_…)" } },
-          },
-          security: [{ apiKey: [] }],
-        },
-      }),
-    )
     .use(me(sql))
     .use(brands(sql, bus))
     .use(advertisers(sql, bus))
@@ -93,5 +71,7 @@ export function createApp(deps: AdminDeps) {
     .use(validation.routes)
     .use(demo({ sql, codec, gatewayUrl, token: deps.demoAdvertiserToken ?? null }))
     .use(ui());
+  // Generated from the routes registered above (their TypeBox schemas), on each request.
+  app.get("/openapi.json", () => openApiDocument(app), { detail: { hide: true } });
   return Object.assign(app, { drain: validation.drain });
 }

@@ -1,6 +1,8 @@
 import type { Bus } from "@roundtrip/bus";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
+import { DefaultErrorFunction, SetErrorFunction, ValueErrorType } from "@sinclair/typebox/errors";
+import type { TProperties } from "@sinclair/typebox";
 import { t } from "elysia";
 import type postgres from "postgres";
 import { actor, assertCanWrite, type Principal } from "../auth.ts";
@@ -25,6 +27,16 @@ export const Timestamp = t.String({
   description: "ISO 8601 date or date-time",
 });
 export const IdParams = t.Object({ id: Id });
+
+// A field a schema does not take is refused by name (an update that silently ignores a field is
+// worse than an error); Never is only ever used for that here.
+SetErrorFunction((e) =>
+  e.errorType === ValueErrorType.Never ? "is not a field that can be set here" : DefaultErrorFunction(e),
+);
+
+/** A request body that refuses any field it does not define, naming it. */
+export const Strict = <P extends TProperties>(properties: P, options: { description?: string } = {}) =>
+  t.Object(properties, { ...options, additionalProperties: t.Never() });
 export const Page = {
   cursor: t.Optional(t.String({ pattern: "^\\d{1,19}$", description: "next_cursor of the previous page" })),
   limit: t.Optional(t.Numeric({ minimum: 1, maximum: 500, default: 100 })),

@@ -3,22 +3,19 @@ import type { Sql } from "@roundtrip/db";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, assertStaff, authentication, hashKey } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
-import { getRow, IdParams, notFound, patchRow, Status, withoutSecrets } from "../common.ts";
+import { Strict, getRow, IdParams, notFound, patchRow, Status, withoutSecrets } from "../common.ts";
 import { CANONICAL_PARAMS } from "./index.ts";
 
-export const AdvertiserUpdate = t.Object(
-  {
-    name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
-    status: t.Optional(Status),
-    param_aliases: t.Optional(
-      t.Record(
-        t.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" }),
-        t.Union(CANONICAL_PARAMS.map((p) => t.Literal(p))),
-      ),
+export const AdvertiserUpdate = Strict({
+  name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+  status: t.Optional(Status),
+  param_aliases: t.Optional(
+    t.Record(
+      t.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" }),
+      t.Union(CANONICAL_PARAMS.map((p) => t.Literal(p))),
     ),
-  },
-  { additionalProperties: false },
-);
+  ),
+});
 
 /** What each canonical postback parameter means, for the guide an advertiser's developers read. */
 export const PARAMETER_GUIDE: { name: string; required: boolean; description: string; example: string }[] = [

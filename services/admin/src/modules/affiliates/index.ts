@@ -4,26 +4,23 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
-import { Currency, getRow, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
+import { Strict, Currency, getRow, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
 
 const IsTest = t.Boolean({
   description: "test traffic (launch validation): excluded from reports and payouts",
 });
 
-export const AffiliateCreate = t.Object({
+export const AffiliateCreate = Strict({
   name: t.String({ minLength: 1, maxLength: 200 }),
   payout_currency: t.Optional(Currency),
   is_test: t.Optional(IsTest),
 });
 
-export const AffiliateUpdate = t.Object(
-  {
-    name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
-    payout_currency: t.Optional(Currency),
-    status: t.Optional(Status),
-  },
-  { additionalProperties: false },
-);
+export const AffiliateUpdate = Strict({
+  name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+  payout_currency: t.Optional(Currency),
+  status: t.Optional(Status),
+});
 
 export function affiliates(sql: Sql, bus: Bus) {
   return new Elysia({ prefix: "/v1/affiliates", tags: ["affiliates"] })

@@ -4,7 +4,7 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertAdmin, authentication } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
-import { Currency, getRow, IdParams, listRows, Page, patchRow } from "../common.ts";
+import { Strict, Currency, getRow, IdParams, listRows, Page, patchRow } from "../common.ts";
 
 const TimeZone = t.String({
   minLength: 1,
@@ -12,7 +12,7 @@ const TimeZone = t.String({
   description: "IANA time zone; reports by day use it",
 });
 
-export const BrandCreate = t.Object({
+export const BrandCreate = Strict({
   slug: t.String({ pattern: "^[a-z0-9][a-z0-9-]{0,62}$" }),
   name: t.String({ minLength: 1, maxLength: 200 }),
   currency: Currency,
@@ -20,10 +20,10 @@ export const BrandCreate = t.Object({
 });
 export type BrandCreate = typeof BrandCreate.static;
 
-export const BrandUpdate = t.Object(
-  { name: t.Optional(t.String({ minLength: 1, maxLength: 200 })), timezone: t.Optional(TimeZone) },
-  { additionalProperties: false },
-);
+export const BrandUpdate = Strict({
+  name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+  timezone: t.Optional(TimeZone),
+});
 
 export function brands(sql: Sql, bus: Bus) {
   // Affiliates see only the brands they run traffic for.

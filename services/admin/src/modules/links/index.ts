@@ -4,9 +4,9 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
-import { getRow, Id, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
+import { Strict, getRow, Id, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
 
-export const LinkCreate = t.Object({
+export const LinkCreate = Strict({
   offer_id: Id,
   affiliate_id: Id,
   code: t.Optional(
@@ -14,7 +14,7 @@ export const LinkCreate = t.Object({
   ),
 });
 
-export const LinkUpdate = t.Object({ status: t.Optional(Status) }, { additionalProperties: false });
+export const LinkUpdate = Strict({ status: t.Optional(Status) });
 
 export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
   const present = (row: Record<string, unknown>) => ({

@@ -16,6 +16,7 @@ import {
   Page,
   patchRow,
   Status,
+  Strict,
 } from "../common.ts";
 
 const WindowDays = t.Integer({
@@ -27,7 +28,7 @@ const DefaultStatus = t.Union([t.Literal("pending"), t.Literal("approved")], {
   description: "status of a postback that sends none",
 });
 
-export const OfferEvent = t.Object({
+export const OfferEvent = Strict({
   code: EventCode,
   window_days: t.Optional(WindowDays),
   default_status: t.Optional(DefaultStatus),
@@ -39,7 +40,7 @@ const DestinationUrl = t.String({
   description: "macros: {click_id} {affiliate_id} {offer_id} {brand} {sub1}…{sub10}",
 });
 
-export const OfferCreate = t.Object({
+export const OfferCreate = Strict({
   brand_id: Id,
   advertiser_id: Id,
   name: t.String({ minLength: 1, maxLength: 200 }),
@@ -49,20 +50,17 @@ export const OfferCreate = t.Object({
   events: t.Array(OfferEvent, { minItems: 1, maxItems: 50 }),
 });
 
-export const OfferUpdate = t.Object(
-  {
-    name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
-    destination_url: t.Optional(DestinationUrl),
-    click_id_param: t.Optional(t.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" })),
-    status: t.Optional(Status),
-  },
-  { additionalProperties: false },
-);
+export const OfferUpdate = Strict({
+  name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+  destination_url: t.Optional(DestinationUrl),
+  click_id_param: t.Optional(t.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" })),
+  status: t.Optional(Status),
+});
 
-export const OfferEventUpdate = t.Object(
-  { window_days: t.Optional(WindowDays), default_status: t.Optional(DefaultStatus) },
-  { additionalProperties: false },
-);
+export const OfferEventUpdate = Strict({
+  window_days: t.Optional(WindowDays),
+  default_status: t.Optional(DefaultStatus),
+});
 
 function checkDestination(url: string): void {
   const unknown = unknownMacros(url, CLICK_MACROS);

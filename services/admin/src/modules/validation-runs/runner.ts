@@ -160,16 +160,20 @@ export async function runValidation(
     });
 
     // 3. The click service serves the new links (it follows admin changes within a second).
-    const live = await eventually(async () => {
-      for (const c of created) {
-        const res = await fetchWithTimeout(`${deps.clickUrl}/c/${c.code}`, {
-          method: "HEAD",
-          redirect: "manual",
-        });
-        if (res.status !== 302) return false;
-      }
-      return true;
-    }, 10_000);
+    const live = await eventually(
+      shouldStop,
+      async () => {
+        for (const c of created) {
+          const res = await fetchWithTimeout(`${deps.clickUrl}/c/${c.code}`, {
+            method: "HEAD",
+            redirect: "manual",
+          });
+          if (res.status !== 302) return false;
+        }
+        return true;
+      },
+      10_000,
+    );
     await record({
       name: "links_live",
       title: "The click service redirects every test link",
@@ -378,10 +382,14 @@ export async function runValidation(
                  union all select 1 from conversions where receipt_id = ${expiredReceipt}`
       ).length > 0;
     let rows = await load();
-    await eventually(async () => {
-      rows = await load();
-      return rows.length >= expected && (await expiredDone());
-    }, settings.wait_ms);
+    await eventually(
+      shouldStop,
+      async () => {
+        rows = await load();
+        return rows.length >= expected && (await expiredDone());
+      },
+      settings.wait_ms,
+    );
     const byTxid = new Map(rows.map((r) => [r.txid, r]));
     for (const v of visitors) {
       if (!v.clickId) continue;
@@ -502,9 +510,14 @@ async function fetchWithTimeout(url: string, init: RequestInit = {}): Promise<Re
   return fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
 }
 
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+async function eventually(
+  stop: () => boolean,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (stop()) throw new Error("interrupted: admin is shutting down");
     try {
       if (await check()) return true;
     } catch {
