@@ -96,7 +96,7 @@ async function generate() {
       returning id`;
     const [conv] = await h.sql`
       insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event, status, amount, currency, occurred_at, receipt_id)
-      values (${c.ref.advertiser}, ${c.ref.brand}, ${c.ref.offer}, ${c.ref.affiliate}, ${c.ref.link}, ${c.click_id}, ${new Date(c.clicked_at)},
+      values (${c.ref.advertiser}, ${c.ref.brand}, ${c.ref.offer}, ${c.ref.affiliate}, ${c.ref.link}, ${c.click_id}, ${wholeSeconds(c.clicked_at)},
               ${`t${tx++}`}, ${event}, ${path[path.length - 1] as string}, ${amount}, 'EUR', ${occurred}, ${receipt?.id})
       returning id`;
     const id = conv?.id as string;
@@ -162,6 +162,11 @@ async function generate() {
   }
 }
 
+/** Attribution stores the click time the click ID carries: whole seconds. */
+function wholeSeconds(iso: string): Date {
+  return new Date(Math.floor(Date.parse(iso) / 1000) * 1000);
+}
+
 function shuffle<T>(xs: T[]): T[] {
   const out = [...xs];
   for (let i = out.length - 1; i > 0; i--) {
@@ -223,7 +228,7 @@ async function rawFigures(tz: string, dims: "day,offer,affiliate,event" | "sub1,
       coalesce(sum(v.amount), 0)::numeric(20,2)::text as amount,
       coalesce(sum((select sum(payout) from ledger_entries e where e.conversion_id = v.id)), 0)::numeric(20,2)::text as payout,
       coalesce(sum((select sum(revenue) from ledger_entries e where e.conversion_id = v.id)), 0)::numeric(20,2)::text as revenue
-    from conversions v join clicks k on k.click_id = v.click_id and k.clicked_at = v.clicked_at
+    from conversions v join clicks k on k.click_id = v.click_id and k.clicked_at >= v.clicked_at and k.clicked_at < v.clicked_at + interval '1 second'
     where not v.is_test group by ${groupConv}`;
   return { clicks: [...clicks], conversions: [...conversions] };
 }

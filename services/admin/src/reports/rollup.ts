@@ -188,13 +188,16 @@ async function conversionKey(
     from report_conversion_keys where conversion_id = ${conversionId}`;
   const [existing] = await select();
   if (existing) return existing;
+  // The conversion's clicked_at comes from the click ID (whole seconds); the row is within that second.
   const [conversion] = await tx<
     { click_id: string; clicked_at: Date; is_test: boolean; advertiser_id: string }[]
   >`
     select click_id, clicked_at, is_test, advertiser_id from conversions where id = ${conversionId}`;
   const [click] = conversion
     ? await tx<{ subs: Record<string, unknown> }[]>`
-        select subs from clicks where click_id = ${conversion.click_id} and clicked_at = ${conversion.clicked_at} limit 1`
+        select subs from clicks where click_id = ${conversion.click_id}
+          and clicked_at >= ${conversion.clicked_at} and clicked_at < ${new Date(conversion.clicked_at.getTime() + 1_000)}
+        limit 1`
     : [];
   const [affiliate] = await tx<
     { is_test: boolean }[]

@@ -22,6 +22,11 @@ const CLICK_ID_NAMES = ["click_id", "cid", "clickid", "click", "subid", "aff_sub
 const TXID_NAMES = ["txid", "transaction_id", "tid", "order_id"];
 const SECRET_KEYS = /^(token|signature|sig|secret|key|api_key|apikey|password|pass|auth|hmac)$/i;
 
+/** A click ID carries its click time in whole seconds; the stored row has the exact time within that second. */
+export function secondAfter(at: Date): Date {
+  return new Date(at.getTime() + 1_000);
+}
+
 /** Secrets masked in any parameter map, whatever the log already did. */
 export function maskParams(params: unknown): unknown {
   if (!params || typeof params !== "object") return params;
@@ -110,7 +115,7 @@ export async function buildTrace(
     const verified = codec?.verify(id);
     const claims = verified?.ok ? verified.claims : null;
     const [row] = claims
-      ? await sql`select * from clicks where click_id = ${id} and clicked_at = ${claims.clickedAt}`
+      ? await sql`select * from clicks where click_id = ${id} and clicked_at >= ${claims.clickedAt} and clicked_at < ${secondAfter(claims.clickedAt)}`
       : await sql`select * from clicks where click_id = ${id} limit 1`;
     const linkId = claims?.linkId ?? (row?.link_id as string | undefined);
     const [link] = linkId
