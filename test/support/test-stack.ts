@@ -103,7 +103,11 @@ export function adminClient(base: string, key: string): AdminClient {
     if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
     return JSON.parse(text);
   };
-  return { post: (p, b) => call("POST", p, b), get: (p) => call("GET", p), patch: (p, b) => call("PATCH", p, b) };
+  return {
+    post: (p, b) => call("POST", p, b),
+    get: (p) => call("GET", p),
+    patch: (p, b) => call("PATCH", p, b),
+  };
 }
 
 /** Polls until `check` returns a value (not undefined/false) or the deadline passes. */

@@ -26,6 +26,13 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** `el.append` for children that may be arrays or absent. */
+function add(el, ...children) {
+  el.append(
+    ...children.flat(Number.POSITIVE_INFINITY).filter((c) => c !== null && c !== undefined && c !== false),
+  );
+}
+
 function toast(message) {
   const t = document.getElementById("toast");
   t.textContent = message;
@@ -1012,7 +1019,8 @@ async function trace() {
   if (!q.click_id && !q.txid && !q.conversion_id) return;
   try {
     const t = await api("GET", `/v1/trace${qs(q)}`);
-    out.append(
+    add(
+      out,
       h("h2", {}, "Timeline"),
       h(
         "table",

@@ -47,7 +47,7 @@ for (const button of document.querySelectorAll("button[data-event]")) {
         }),
       });
       const body = await res.json();
-      answer.textContent = `POST /postback (${button.dataset.event}) → ${JSON.stringify(body.gateway_answer ?? body)}`;
+      answer.textContent = `GET /postback (${button.dataset.event}) → ${JSON.stringify(body.gateway_answer ?? body)}`;
     } finally {
       button.disabled = false;
       refresh();

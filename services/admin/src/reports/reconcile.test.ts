@@ -5,7 +5,14 @@ let h: Harness;
 type Program = Awaited<ReturnType<typeof program>>;
 let p: Program;
 
-async function conversion(txid: string, event: string, status: string, amount: string | null, occurred: string, isTestAffiliate?: string) {
+async function conversion(
+  txid: string,
+  event: string,
+  status: string,
+  amount: string | null,
+  occurred: string,
+  isTestAffiliate?: string,
+) {
   const clickedAt = new Date(Date.parse(occurred) - 3_600_000);
   const affiliate = isTestAffiliate ?? p.affiliate.id;
   await h.sql`
@@ -19,7 +26,12 @@ async function upload(csv: string, fields: Record<string, string> = {}) {
   form.set("file", new File([csv], "advertiser.csv", { type: "text/csv" }));
   form.set("advertiser_id", p.advertiser.id);
   for (const [k, v] of Object.entries(fields)) form.set(k, v);
-  return h.call<Record<string, never>>("POST", "/v1/reports/reconciliation", h.keys.analyst, form);
+  return h.call<{ summary: Record<string, number> }>(
+    "POST",
+    "/v1/reports/reconciliation",
+    h.keys.analyst,
+    form,
+  );
 }
 
 beforeAll(async () => {
@@ -93,7 +105,13 @@ describe("reconciliation against an advertiser's CSV", () => {
   });
 
   test("a CSV download with one line per finding", async () => {
-    const r = await upload(csv, { txid_column: "Transaction ID", event_column: "Goal", amount_column: "Deposit", status_column: "State", format: "csv" });
+    const r = await upload(csv, {
+      txid_column: "Transaction ID",
+      event_column: "Goal",
+      amount_column: "Deposit",
+      status_column: "State",
+      format: "csv",
+    });
     expect(r.headers.get("content-type")).toContain("text/csv");
     const lines = r.text.trim().split("\n");
     expect(lines[0]).toBe("result,txid,event,conversion_id,field,theirs,ours,line");
@@ -112,12 +130,20 @@ describe("reconciliation against an advertiser's CSV", () => {
     expect((noColumn.body as unknown as { error: { field: string } }).error.field).toBe("txid_column");
     const broken = await upload('txid,amount\n"d-1,2\n', {});
     expect(broken.status).toBe(400);
-    expect((broken.body as unknown as { error: { code: string; field: string } }).error).toMatchObject({ code: "invalid_csv", field: "file" });
-    const noFile = await h.call<{ error: { field: string } }>("POST", "/v1/reports/reconciliation", h.keys.admin, (() => {
-      const f = new FormData();
-      f.set("advertiser_id", p.advertiser.id);
-      return f;
-    })());
+    expect((broken.body as unknown as { error: { code: string; field: string } }).error).toMatchObject({
+      code: "invalid_csv",
+      field: "file",
+    });
+    const noFile = await h.call<{ error: { field: string } }>(
+      "POST",
+      "/v1/reports/reconciliation",
+      h.keys.admin,
+      (() => {
+        const f = new FormData();
+        f.set("advertiser_id", p.advertiser.id);
+        return f;
+      })(),
+    );
     expect(noFile.status).toBe(400);
     expect(noFile.body.error.field).toBe("file");
   });

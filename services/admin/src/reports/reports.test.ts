@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { handleOnce } from "@roundtrip/bus";
-import type { ClickRecorded, CommissionBooked, ConversionChanged, ConversionStatus } from "@roundtrip/contracts";
+import type {
+  ClickRecorded,
+  CommissionBooked,
+  ConversionChanged,
+  ConversionStatus,
+} from "@roundtrip/contracts";
 import { adminHarness, type Harness, program } from "../test-support.ts";
 import { foldPostbackLog } from "./fold.ts";
 import { foldClicks, foldCommission, foldConversion } from "./rollup.ts";
@@ -34,16 +39,39 @@ const clickEvents: ClickRecorded[][] = [];
 const conversionEvents: ConversionChanged[] = [];
 const commissionEvents: CommissionBooked[] = [];
 
-async function deliver<T>(consumer: string, msgId: string, payload: T, fold: (tx: never, p: T) => Promise<unknown>) {
+async function deliver<T>(
+  consumer: string,
+  msgId: string,
+  payload: T,
+  fold: (tx: never, p: T) => Promise<unknown>,
+) {
   return handleOnce(h.sql, { consumer, messageId: msgId }, (tx) => fold(tx as never, payload));
 }
 
 async function generate() {
   type LinkRef = { link: string; offer: string; affiliate: string; brand: string; advertiser: string };
   const links: LinkRef[] = [
-    { link: P1.link.id, offer: P1.offer.id, affiliate: P1.affiliate.id, brand: P1.brand.id, advertiser: P1.advertiser.id },
-    { link: P2.link.id, offer: P2.offer.id, affiliate: P2.affiliate.id, brand: P2.brand.id, advertiser: P2.advertiser.id },
-    { link: testLink.id, offer: P1.offer.id, affiliate: testAffiliate.id, brand: P1.brand.id, advertiser: P1.advertiser.id },
+    {
+      link: P1.link.id,
+      offer: P1.offer.id,
+      affiliate: P1.affiliate.id,
+      brand: P1.brand.id,
+      advertiser: P1.advertiser.id,
+    },
+    {
+      link: P2.link.id,
+      offer: P2.offer.id,
+      affiliate: P2.affiliate.id,
+      brand: P2.brand.id,
+      advertiser: P2.advertiser.id,
+    },
+    {
+      link: testLink.id,
+      offer: P1.offer.id,
+      affiliate: testAffiliate.id,
+      brand: P1.brand.id,
+      advertiser: P1.advertiser.id,
+    },
   ];
   const clicks: (ClickRecorded & { subs: Record<string, string>; ref: LinkRef })[] = [];
   for (let i = 0; i < 600; i++) {
@@ -89,7 +117,13 @@ async function generate() {
     const event = pick(["registration", "ftd"] as const);
     const occurred = new Date(Date.parse(c.clicked_at) + Math.floor(rand() * 5 * HOUR));
     const amount = event === "ftd" ? pick(["50.00", "100.50", "20.25"]) : null;
-    const path: ConversionStatus[] = pick([["approved"], ["pending"], ["pending", "approved"], ["pending", "rejected"], ["approved", "reversed"]]);
+    const path: ConversionStatus[] = pick([
+      ["approved"],
+      ["pending"],
+      ["pending", "approved"],
+      ["pending", "rejected"],
+      ["approved", "reversed"],
+    ]);
     const [receipt] = await h.sql`
       insert into postback_receipts (advertiser_id, brand_id, dedup_key, click_id, txid, event, amount, currency)
       values (${c.ref.advertiser}, ${c.ref.brand}, ${`tx:t${tx}|${event}|`}, ${c.click_id}, ${`t${tx}`}, ${event}, ${amount}, 'EUR')
@@ -191,11 +225,16 @@ beforeAll(async () => {
   for (const c of shuffle(conversionEvents)) {
     const r = await deliver("reports-conversions", `conv:${c.conversion_id}:${c.seq}`, c, foldConversion);
     expect(r.duplicate).toBe(false);
-    if (rand() < 0.2) expect((await deliver("reports-conversions", `conv:${c.conversion_id}:${c.seq}`, c, foldConversion)).duplicate).toBe(true);
+    if (rand() < 0.2)
+      expect(
+        (await deliver("reports-conversions", `conv:${c.conversion_id}:${c.seq}`, c, foldConversion))
+          .duplicate,
+      ).toBe(true);
   }
   for (const b of shuffle(commissionEvents)) {
     await deliver("reports-commissions", `comm:${b.conversion_id}:${b.seq}`, b, foldCommission);
-    if (rand() < 0.2) await deliver("reports-commissions", `comm:${b.conversion_id}:${b.seq}`, b, foldCommission);
+    if (rand() < 0.2)
+      await deliver("reports-commissions", `comm:${b.conversion_id}:${b.seq}`, b, foldCommission);
   }
 }, 120_000);
 
@@ -263,12 +302,16 @@ describe("the performance report equals the raw data", () => {
       }));
     const want = raw.conversions.filter(p1).map((r) => ({ ...r }));
     const key = (r: Row) => `${r.day}|${r.offer_id}|${r.affiliate_id}|${r.event}`;
-    expect(got.sort((a, b) => key(a).localeCompare(key(b)))).toEqual(want.sort((a, b) => key(a).localeCompare(key(b))) as never);
+    expect(got.sort((a, b) => key(a).localeCompare(key(b)))).toEqual(
+      want.sort((a, b) => key(a).localeCompare(key(b))) as never,
+    );
     expect(got.length).toBeGreaterThan(3);
     // Clicks: each event row carries its group's clicks; groups without conversions show event null.
     const clicksByGroup = new Map<string, number>();
-    for (const r of report.body.rows) clicksByGroup.set(`${r.day}|${r.offer_id}|${r.affiliate_id}`, r.clicks as number);
-    for (const c of raw.clicks.filter(p1)) expect(clicksByGroup.get(`${c.day}|${c.offer_id}|${c.affiliate_id}`)).toBe(c.clicks as number);
+    for (const r of report.body.rows)
+      clicksByGroup.set(`${r.day}|${r.offer_id}|${r.affiliate_id}`, r.clicks as number);
+    for (const c of raw.clicks.filter(p1))
+      expect(clicksByGroup.get(`${c.day}|${c.offer_id}|${c.affiliate_id}`)).toBe(c.clicks as number);
     // Test traffic is nowhere.
     expect(report.body.rows.some((r) => r.affiliate_id === testAffiliate.id)).toBe(false);
     // Two calendar days in Malta are covered by the 36 hours of data.
@@ -276,7 +319,11 @@ describe("the performance report equals the raw data", () => {
   });
 
   test("by sub1 and sub2, with totals, CR, approval rate and profit", async () => {
-    const report = await h.call<{ rows: Row[]; totals: Row[] }>("GET", `/v1/reports/performance?${period}&group_by=sub1,sub2`, h.keys.admin);
+    const report = await h.call<{ rows: Row[]; totals: Row[] }>(
+      "GET",
+      `/v1/reports/performance?${period}&group_by=sub1,sub2`,
+      h.keys.admin,
+    );
     const raw = await rawFigures("UTC", "sub1,sub2");
     for (const c of raw.clicks) {
       const row = report.body.rows.find((r) => r.sub1 === c.sub1 && r.sub2 === c.sub2);
@@ -294,22 +341,36 @@ describe("the performance report equals the raw data", () => {
       expect(row?.profit).toBe((Number(conv?.revenue ?? 0) - Number(conv?.payout ?? 0)).toFixed(2));
     }
     const [all] = (await h.sql`
-      select count(*)::int as clicks from clicks c join affiliates a on a.id = c.affiliate_id where not a.is_test`) as unknown as [{ clicks: number }];
+      select count(*)::int as clicks from clicks c join affiliates a on a.id = c.affiliate_id where not a.is_test`) as unknown as [
+      { clicks: number },
+    ];
     expect(report.body.totals).toEqual([expect.objectContaining({ currency: "EUR", clicks: all.clicks })]);
     const approved = report.body.totals[0]?.approved as number;
-    expect(report.body.totals[0]?.approval_rate).toBe(Math.round((approved / (report.body.totals[0]?.conversions as number)) * 10_000) / 10_000);
+    expect(report.body.totals[0]?.approval_rate).toBe(
+      Math.round((approved / (report.body.totals[0]?.conversions as number)) * 10_000) / 10_000,
+    );
   });
 
   test("every status change counted once whatever the order: statuses add up to conversions", async () => {
     const [{ bad }] = (await h.sql`
       select count(*)::int as bad from report_hourly
-      where pending + approved + rejected + reversed <> conversions or pending < 0 or approved < 0`) as unknown as [{ bad: number }];
+      where pending + approved + rejected + reversed <> conversions or pending < 0 or approved < 0`) as unknown as [
+      { bad: number },
+    ];
     expect(bad).toBe(0);
   });
 
   test("CSV export of the report has the same rows", async () => {
-    const json = await h.call<{ rows: Row[] }>("GET", `/v1/reports/performance?${period}&group_by=day,offer`, h.keys.admin);
-    const csv = await h.call("GET", `/v1/reports/performance?${period}&group_by=day,offer&format=csv`, h.keys.admin);
+    const json = await h.call<{ rows: Row[] }>(
+      "GET",
+      `/v1/reports/performance?${period}&group_by=day,offer`,
+      h.keys.admin,
+    );
+    const csv = await h.call(
+      "GET",
+      `/v1/reports/performance?${period}&group_by=day,offer&format=csv`,
+      h.keys.admin,
+    );
     expect(csv.headers.get("content-type")).toContain("text/csv");
     const lines = csv.text.trim().split("\n");
     expect(lines[0]?.split(",").slice(0, 4)).toEqual(["day", "offer_id", "currency", "clicks"]);
@@ -319,7 +380,11 @@ describe("the performance report equals the raw data", () => {
 
   test("an affiliate key gets its own figures without revenue", async () => {
     const key = await h.affiliateKey(P2.affiliate.id);
-    const report = await h.call<{ rows: Row[] }>("GET", `/v1/reports/performance?${period}&group_by=affiliate`, key);
+    const report = await h.call<{ rows: Row[] }>(
+      "GET",
+      `/v1/reports/performance?${period}&group_by=affiliate`,
+      key,
+    );
     expect(report.body.rows.map((r) => r.affiliate_id)).toEqual([P2.affiliate.id]);
     expect(report.body.rows[0]).not.toHaveProperty("revenue");
   });
@@ -327,9 +392,16 @@ describe("the performance report equals the raw data", () => {
 
 describe("raw conversion export", () => {
   test("streams every matching conversion with its net payout", async () => {
-    const csv = await h.call("GET", `/v1/conversions/export?offer_id=${P1.offer.id}&is_test=false`, h.keys.admin);
+    const csv = await h.call(
+      "GET",
+      `/v1/conversions/export?offer_id=${P1.offer.id}&is_test=false`,
+      h.keys.admin,
+    );
     const lines = csv.text.trim().split("\n");
-    const [{ n }] = (await h.sql`select count(*)::int as n from conversions where offer_id = ${P1.offer.id} and not is_test`) as unknown as [{ n: number }];
+    const [{ n }] =
+      (await h.sql`select count(*)::int as n from conversions where offer_id = ${P1.offer.id} and not is_test`) as unknown as [
+        { n: number },
+      ];
     expect(lines.length - 1).toBe(n);
     expect(lines[0]).toStartWith("id,occurred_at,created_at,brand_id");
   });
@@ -361,7 +433,10 @@ describe("postback quality from the folded log", () => {
     const before = await h.call<{ rows: Row[] }>("GET", q, h.keys.analyst);
     expect(await foldPostbackLog(h.sql, { now })).toBeGreaterThanOrEqual(2);
     expect(await foldPostbackLog(h.sql, { now })).toBe(0);
-    const [{ folded }] = (await h.sql`select count(*)::int as folded from report_postbacks_hourly`) as unknown as [{ folded: number }];
+    const [{ folded }] =
+      (await h.sql`select count(*)::int as folded from report_postbacks_hourly`) as unknown as [
+        { folded: number },
+      ];
     expect(folded).toBeGreaterThan(0);
     const after = await h.call<{ rows: Row[] }>("GET", q, h.keys.analyst);
     expect(after.body).toEqual(before.body);
@@ -373,7 +448,12 @@ describe("postback quality from the folded log", () => {
         duplicates: 1,
         rejected: 3,
         attribution_rejected: 1,
-        rejected_by_reason: { bad_token: 1, unreplaced_macro: 1, click_id_bad_signature: 1, "attribution:outside_window": 1 },
+        rejected_by_reason: {
+          bad_token: 1,
+          unreplaced_macro: 1,
+          click_id_bad_signature: 1,
+          "attribution:outside_window": 1,
+        },
         duplicate_rate: 0.2,
         success_rate: 0.625,
       }),
@@ -385,7 +465,13 @@ describe("S2S vs pixel", () => {
   test("flags an offer whose pixel count falls more than the threshold behind S2S", async () => {
     const at = new Date(Date.now() - 60_000);
     const report = async (threshold: string) =>
-      (await h.call<{ rows: Row[] }>("GET", `/v1/reports/s2s-vs-pixel?from=${new Date(Date.now() - HOUR).toISOString()}&threshold=${threshold}`, h.keys.admin)).body.rows;
+      (
+        await h.call<{ rows: Row[] }>(
+          "GET",
+          `/v1/reports/s2s-vs-pixel?from=${new Date(Date.now() - HOUR).toISOString()}&threshold=${threshold}`,
+          h.keys.admin,
+        )
+      ).body.rows;
     const hit = async (p: Program, n: number, sources: string[]) => {
       for (let i = 0; i < n; i++) {
         const clickId = h.codec.mint(Number(p.link.id), at);
@@ -402,24 +488,53 @@ describe("S2S vs pixel", () => {
     await hit(P1, 2, ["s2s"]);
     await hit(P2, 10, ["s2s"]);
     const rows = await report("0.05");
-    expect(rows.find((r) => r.offer_id === P1.offer.id)).toMatchObject({ conversions: 20, s2s: 20, pixel: 18, both: 18, gap_share: 0.1, comparable: true, flagged: true });
-    expect(rows.find((r) => r.offer_id === P2.offer.id)).toMatchObject({ s2s: 10, pixel: 0, comparable: false, flagged: false });
+    expect(rows.find((r) => r.offer_id === P1.offer.id)).toMatchObject({
+      conversions: 20,
+      s2s: 20,
+      pixel: 18,
+      both: 18,
+      gap_share: 0.1,
+      comparable: true,
+      flagged: true,
+    });
+    expect(rows.find((r) => r.offer_id === P2.offer.id)).toMatchObject({
+      s2s: 10,
+      pixel: 0,
+      comparable: false,
+      flagged: false,
+    });
     expect((await report("0.15")).find((r) => r.offer_id === P1.offer.id)?.flagged).toBe(false);
   });
 });
 
 describe("outbound delivery report", () => {
   test("success rate over settled deliveries, pending apart", async () => {
-    const convs = await h.sql`select id, affiliate_id from conversions where affiliate_id = ${P2.affiliate.id} and not is_test order by id limit 4`;
-    const tpl = await h.ok<{ id: string }>("POST", "/v1/affiliate-postbacks", { affiliate_id: P2.affiliate.id, url_template: "https://p2.example/pb?c={click_id}" });
+    const convs =
+      await h.sql`select id, affiliate_id from conversions where affiliate_id = ${P2.affiliate.id} and not is_test order by id limit 4`;
+    const tpl = await h.ok<{ id: string }>("POST", "/v1/affiliate-postbacks", {
+      affiliate_id: P2.affiliate.id,
+      url_template: "https://p2.example/pb?c={click_id}",
+    });
     const statuses = ["delivered", "delivered", "dead", "pending"];
     for (const [i, c] of convs.entries()) {
       await h.sql`insert into deliveries (conversion_id, change_seq, template_id, affiliate_id, method, url, status, attempts)
                   values (${c.id}, 1, ${tpl.id}, ${c.affiliate_id}, 'GET', 'https://p2.example/pb', ${statuses[i] as string}, ${i + 1})`;
     }
-    const r = await h.call<{ rows: Row[] }>("GET", `/v1/reports/deliveries?group_by=affiliate&affiliate_id=${P2.affiliate.id}`, h.keys.admin);
+    const r = await h.call<{ rows: Row[] }>(
+      "GET",
+      `/v1/reports/deliveries?group_by=affiliate&affiliate_id=${P2.affiliate.id}`,
+      h.keys.admin,
+    );
     expect(r.body.rows).toEqual([
-      expect.objectContaining({ affiliate_id: P2.affiliate.id, deliveries: 4, delivered: 2, dead: 1, pending: 1, attempts: 10, success_rate: 0.6667 }),
+      expect.objectContaining({
+        affiliate_id: P2.affiliate.id,
+        deliveries: 4,
+        delivered: 2,
+        dead: 1,
+        pending: 1,
+        attempts: 10,
+        success_rate: 0.6667,
+      }),
     ]);
   });
 });

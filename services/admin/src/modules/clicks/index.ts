@@ -110,7 +110,8 @@ export function clicks(sql: Sql, codec: ClickIdCodec | null) {
         const verified = codec?.verify(params.click_id);
         const at = verified?.ok ? verified.claims.clickedAt : null;
         let where = sql`click_id = ${params.click_id}`;
-        if (at) where = sql`${where} and clicked_at >= ${at} and clicked_at < ${new Date(at.getTime() + 1_000)}`;
+        if (at)
+          where = sql`${where} and clicked_at >= ${at} and clicked_at < ${new Date(at.getTime() + 1_000)}`;
         if (principal.affiliateId) where = sql`${where} and affiliate_id = ${principal.affiliateId}`;
         const [row] = await sql`select ${sql(COLUMNS)} from clicks where ${where} limit 1`;
         if (!row) throw new HttpError(404, "not_found", "no such click", "click_id");

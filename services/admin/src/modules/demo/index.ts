@@ -1,4 +1,5 @@
 import type { ClickIdCodec } from "@roundtrip/clickid";
+import { roundToCurrency } from "@roundtrip/contracts";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
@@ -125,8 +126,14 @@ export function demo(deps: DemoDeps) {
                  coalesce((select sum(payout)::text from ledger_entries where conversion_id = c.id), null) as payout,
                  (select count(*)::int from deliveries where conversion_id = c.id and status = 'delivered') as delivered
           from conversions c where c.click_id = ${query.click_id} order by c.id`;
+        const money = (v: unknown, currency: string) =>
+          v === null ? null : roundToCurrency(String(v), currency.trim());
         return {
-          conversions: [...conversions],
+          conversions: conversions.map((c) => ({
+            ...c,
+            amount: money(c.amount, c.currency),
+            payout: money(c.payout, c.currency),
+          })),
           affiliate_postbacks: received.filter((r) => Object.values(r.query).includes(query.click_id)),
         };
       },

@@ -28,24 +28,26 @@ function serve(file: string): Response {
 
 /** The web console: static files (plain HTML, CSS and one script; no build step). */
 export function ui() {
-  return new Elysia({ name: "ui", tags: ["ui"] })
-    .get("/", ({ redirect }) => redirect("/ui/"), { detail: { hide: true } })
-    .get("/ui", ({ redirect }) => redirect("/ui/"), { detail: { hide: true } })
-    .get("/ui/", () => serve("index.html"), { detail: { hide: true } })
-    .get(
-      "/ui/:file",
-      ({ params, status }) => {
-        // A fixed set of names: nothing outside the ui folder can be asked for.
-        if (!/^[a-z0-9-]+\.(html|js|css|svg)$/.test(params.file))
-          return status(404, { error: { code: "not_found", message: "no such file" } });
-        return Bun.file(join(UI_DIR, params.file))
-          .exists()
-          .then((exists) =>
-            exists
-              ? serve(params.file)
-              : status(404, { error: { code: "not_found", message: "no such file" } }),
-          );
-      },
-      { params: t.Object({ file: t.String({ maxLength: 64 }) }), detail: { hide: true } },
-    );
+  return (
+    new Elysia({ name: "ui", tags: ["ui"] })
+      .get("/", ({ redirect }) => redirect("/ui/"), { detail: { hide: true } })
+      // "/ui" and "/ui/" are one route to Elysia (loose paths); index.html uses absolute URLs.
+      .get("/ui/", () => serve("index.html"), { detail: { hide: true } })
+      .get(
+        "/ui/:file",
+        ({ params, status }) => {
+          // A fixed set of names: nothing outside the ui folder can be asked for.
+          if (!/^[a-z0-9-]+\.(html|js|css|svg)$/.test(params.file))
+            return status(404, { error: { code: "not_found", message: "no such file" } });
+          return Bun.file(join(UI_DIR, params.file))
+            .exists()
+            .then((exists) =>
+              exists
+                ? serve(params.file)
+                : status(404, { error: { code: "not_found", message: "no such file" } }),
+            );
+        },
+        { params: t.Object({ file: t.String({ maxLength: 64 }) }), detail: { hide: true } },
+      )
+  );
 }
