@@ -45,6 +45,8 @@ const cmd = [
   "test",
   // Services a test started die with the run, even when a test forgets to stop them.
   "--no-orphans",
+  // End-to-end tests wait for real processes and real deliveries; bun's 5 s default is for unit tests.
+  "--timeout=60000",
   "--reporter=junit",
   `--reporter-outfile=${report}`,
   ...process.argv.slice(2),

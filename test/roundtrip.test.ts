@@ -30,7 +30,9 @@ async function click(query = ""): Promise<{ clickId: string; location: URL }> {
 }
 
 function postback(params: Record<string, string>) {
-  return fetch(`${env.urls.gateway}/postback?${new URLSearchParams({ token: program.advertiser.token, ...params })}`);
+  return fetch(
+    `${env.urls.gateway}/postback?${new URLSearchParams({ token: program.advertiser.token, ...params })}`,
+  );
 }
 
 const forClick = (clickId: string) => (p: ReceivedPostback) => p.url.searchParams.get("cid") === clickId;
@@ -51,7 +53,10 @@ describe("the round trip through the six services", () => {
     const [receipt] = await env.sql`select txid, event from postback_receipts where id = ${body.receipt_id}`;
     expect(receipt).toEqual({ txid: "tx-1", event: "ftd" });
 
-    const sent = await eventually(async () => affiliate.received.find(forClick(clickId)), "the affiliate postback");
+    const sent = await eventually(
+      async () => affiliate.received.find(forClick(clickId)),
+      "the affiliate postback",
+    );
     expect(Object.fromEntries(sent.url.searchParams)).toEqual({
       cid: clickId,
       tx: "tx-1",
@@ -63,9 +68,13 @@ describe("the round trip through the six services", () => {
     });
     expect(sent.headers.get("webhook-id")).toBeTruthy();
 
-    const conversions = await env.sql`select id, status, event, amount::text from conversions where click_id = ${clickId}`;
-    expect([...conversions]).toEqual([{ id: expect.any(String), status: "approved", event: "ftd", amount: "100.000000" }]);
-    const ledger = await env.sql`select type, payout::text, currency from ledger_entries where conversion_id = ${conversions[0]?.id}`;
+    const conversions =
+      await env.sql`select id, status, event, amount::text from conversions where click_id = ${clickId}`;
+    expect([...conversions]).toEqual([
+      { id: expect.any(String), status: "approved", event: "ftd", amount: "100.000000" },
+    ]);
+    const ledger =
+      await env.sql`select type, payout::text, currency from ledger_entries where conversion_id = ${conversions[0]?.id}`;
     expect([...ledger]).toEqual([{ type: "commission", payout: "25.000000", currency: "EUR" }]);
   });
 
@@ -74,7 +83,10 @@ describe("the round trip through the six services", () => {
     const params = { click_id: clickId, txid: "tx-burst", event: "ftd", amount: "50.00" };
     const answers = await Promise.all(Array.from({ length: 20 }, () => postback(params)));
     expect(answers.map((r) => r.status)).toEqual(Array(20).fill(200));
-    const bodies = (await Promise.all(answers.map((r) => r.json()))) as { duplicate: boolean; receipt_id: string }[];
+    const bodies = (await Promise.all(answers.map((r) => r.json()))) as {
+      duplicate: boolean;
+      receipt_id: string;
+    }[];
     expect(bodies.filter((b) => !b.duplicate)).toHaveLength(1);
     expect(bodies.filter((b) => b.duplicate)).toHaveLength(19);
     expect(new Set(bodies.map((b) => b.receipt_id)).size).toBe(1);
@@ -85,7 +97,10 @@ describe("the round trip through the six services", () => {
     expect(affiliate.received.filter(forClick(clickId))).toHaveLength(1);
     const conversions = await env.sql`select id from conversions where click_id = ${clickId}`;
     expect(conversions).toHaveLength(1);
-    const [{ n }] = (await env.sql`select count(*)::int as n from ledger_entries where conversion_id = ${conversions[0]?.id}`) as unknown as [{ n: number }];
+    const [{ n }] =
+      (await env.sql`select count(*)::int as n from ledger_entries where conversion_id = ${conversions[0]?.id}`) as unknown as [
+        { n: number },
+      ];
     expect(n).toBe(1);
   });
 
@@ -94,7 +109,10 @@ describe("the round trip through the six services", () => {
     const forged = `${clickId.slice(0, -2)}${clickId.endsWith("AA") ? "BB" : "AA"}`;
     const res = await postback({ click_id: forged, txid: "tx-forged", event: "ftd" });
     expect(res.status).toBe(422);
-    const [{ n }] = (await env.sql`select count(*)::int as n from postback_receipts where txid = 'tx-forged'`) as unknown as [{ n: number }];
+    const [{ n }] =
+      (await env.sql`select count(*)::int as n from postback_receipts where txid = 'tx-forged'`) as unknown as [
+        { n: number },
+      ];
     expect(n).toBe(0);
   });
 });

@@ -12,21 +12,48 @@ export type Program = {
  * A brand, an advertiser with its token, an offer with registration and ftd (CPA on ftd), an
  * affiliate with a tracking link and a postback template pointing at `postbackUrl`.
  */
-export async function createProgram(admin: AdminClient, options: { postbackUrl: string; slug?: string; ftdPayout?: string }): Promise<Program> {
+export async function createProgram(
+  admin: AdminClient,
+  options: { postbackUrl: string; slug?: string; ftdPayout?: string },
+): Promise<Program> {
   const slug = options.slug ?? `b${crypto.randomUUID().slice(0, 8)}`;
-  const brand = await admin.post<{ id: string; slug: string }>("/v1/brands", { slug, name: `Brand ${slug}`, currency: "EUR", timezone: "Europe/Malta" });
-  const advertiser = await admin.post<{ id: string; token: string }>("/v1/advertisers", { brand_id: brand.id, name: "Casino" });
+  const brand = await admin.post<{ id: string; slug: string }>("/v1/brands", {
+    slug,
+    name: `Brand ${slug}`,
+    currency: "EUR",
+    timezone: "Europe/Malta",
+  });
+  const advertiser = await admin.post<{ id: string; token: string }>("/v1/advertisers", {
+    brand_id: brand.id,
+    name: "Casino",
+  });
   const offer = await admin.post<{ id: string }>("/v1/offers", {
     brand_id: brand.id,
     advertiser_id: advertiser.id,
     name: "Welcome",
     destination_url: "https://casino.example/landing?cid={click_id}&aff={affiliate_id}&s1={sub1}",
     currency: "EUR",
-    events: [{ code: "registration", window_days: 30 }, { code: "ftd", window_days: 30 }],
+    events: [
+      { code: "registration", window_days: 30 },
+      { code: "ftd", window_days: 30 },
+    ],
   });
-  await admin.post("/v1/payout-rules", { offer_id: offer.id, event: "ftd", model: "cpa", payout: options.ftdPayout ?? "25.00", revenue: "40.00", currency: "EUR" });
-  const affiliate = await admin.post<{ id: string }>("/v1/affiliates", { name: "Affiliate", payout_currency: "EUR" });
-  const link = await admin.post<{ id: string; code: string; tracking_url: string }>("/v1/links", { offer_id: offer.id, affiliate_id: affiliate.id });
+  await admin.post("/v1/payout-rules", {
+    offer_id: offer.id,
+    event: "ftd",
+    model: "cpa",
+    payout: options.ftdPayout ?? "25.00",
+    revenue: "40.00",
+    currency: "EUR",
+  });
+  const affiliate = await admin.post<{ id: string }>("/v1/affiliates", {
+    name: "Affiliate",
+    payout_currency: "EUR",
+  });
+  const link = await admin.post<{ id: string; code: string; tracking_url: string }>("/v1/links", {
+    offer_id: offer.id,
+    affiliate_id: affiliate.id,
+  });
   await admin.post("/v1/affiliate-postbacks", {
     affiliate_id: affiliate.id,
     url_template: `${options.postbackUrl}/pb?cid={click_id}&tx={txid}&ev={event}&st={status}&pay={payout}&cur={currency}&s1={sub1}`,

@@ -20,7 +20,10 @@ export const CLICK_ID_KEYS = `e2e:${"k".repeat(40)}`;
  * The six real services as separate processes on free ports, over a fresh database and a
  * fresh stream namespace, so runs never see each other's state.
  */
-export async function startTestStack(label: string, extraEnv: Record<string, string> = {}): Promise<TestStack> {
+export async function startTestStack(
+  label: string,
+  extraEnv: Record<string, string> = {},
+): Promise<TestStack> {
   const db = await createTestDatabase(label);
   const busPrefix = `${label.replace(/\W/g, "")}_${crypto.randomUUID().slice(0, 8)}`;
   const adminKey = `rt_test_${crypto.randomUUID().replaceAll("-", "")}`;
@@ -111,7 +114,11 @@ export function adminClient(base: string, key: string): AdminClient {
 }
 
 /** Polls until `check` returns a value (not undefined/false) or the deadline passes. */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

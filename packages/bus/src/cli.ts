@@ -8,6 +8,12 @@ const USAGE = `usage: bun packages/bus/src/cli.ts <command>
   dead-letters [limit]     list dead letters, oldest first (JSON lines)
   replay <seq>             re-publish dead letter <seq> to its original subject and remove it`;
 
+const [command, arg] = process.argv.slice(2);
+if (command !== "provision" && command !== "dead-letters" && command !== "replay") {
+  console.error(USAGE);
+  process.exit(64); // EX_USAGE
+}
+
 const env = loadConfigOrExit(
   t.Object({
     NATS_URL: t.String({ minLength: 1 }),
@@ -18,18 +24,17 @@ const env = loadConfigOrExit(
   "bus",
 );
 
-const [command, arg] = process.argv.slice(2);
-if (command !== "provision" && command !== "dead-letters" && command !== "replay") {
-  console.error(USAGE);
-  process.exit(64); // EX_USAGE
-}
-
-// A provisioning job may start before the broker answers: wait for it rather than fail the rollout.
+// A provisioning job may start before the broker answers: wait for it (about a minute) rather
+// than fail the rollout at once.
 const bus = await connectBus({
   url: env.NATS_URL,
   prefix: env.BUS_PREFIX,
   name: "roundtrip-bus-cli",
-  waitOnFirstConnect: true,
+  firstConnectTimeoutMs: 60_000,
+}).catch((err: Error) => {
+  // Not the URL itself: it may carry credentials.
+  console.error(`bus ${command}: cannot reach NATS (NATS_URL): ${err.message}`);
+  process.exit(69); // EX_UNAVAILABLE
 });
 try {
   if (command === "provision") {

@@ -32,7 +32,8 @@ export function parseKeys(spec: string): ClickIdKey[] {
       const at = entry.indexOf(":");
       const kid = entry.slice(0, at);
       const secret = entry.slice(at + 1);
-      if (at <= 0 || !/^[A-Za-z0-9_-]{1,32}$/.test(kid)) throw new Error(`click ID key id is invalid: "${kid}"`);
+      if (at <= 0 || !/^[A-Za-z0-9_-]{1,32}$/.test(kid))
+        throw new Error(`click ID key id is invalid: "${kid}"`);
       if (secret.length < 32) throw new Error(`click ID key "${kid}" secret must be at least 32 characters`);
       return { kid, secret, tag: createHash("sha256").update(kid).digest()[0] as number };
     });
@@ -53,7 +54,8 @@ export class ClickIdCodec {
   }
 
   mint(linkId: number, clickedAt: Date = new Date()): string {
-    if (!Number.isSafeInteger(linkId) || linkId < 0 || linkId > MAX_LINK_ID) throw new RangeError("link id out of range");
+    if (!Number.isSafeInteger(linkId) || linkId < 0 || linkId > MAX_LINK_ID)
+      throw new RangeError("link id out of range");
     const buf = Buffer.alloc(TOTAL_BYTES);
     buf[0] = VERSION;
     buf[1] = this.signer.tag;
@@ -65,7 +67,8 @@ export class ClickIdCodec {
   }
 
   verify(id: string): VerifyResult {
-    if (id.length !== ENCODED_LENGTH || !/^[A-Za-z0-9_-]+$/.test(id)) return { ok: false, reason: "malformed" };
+    if (id.length !== ENCODED_LENGTH || !/^[A-Za-z0-9_-]+$/.test(id))
+      return { ok: false, reason: "malformed" };
     const buf = Buffer.from(id, "base64url");
     if (buf.length !== TOTAL_BYTES) return { ok: false, reason: "malformed" };
     if (buf[0] !== VERSION) return { ok: false, reason: "unknown_version" };

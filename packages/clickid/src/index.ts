@@ -1,1 +1,7 @@
-export { ClickIdCodec, parseKeys, type ClickIdClaims, type ClickIdKey, type VerifyResult } from "./click-id.ts";
+export {
+  ClickIdCodec,
+  parseKeys,
+  type ClickIdClaims,
+  type ClickIdKey,
+  type VerifyResult,
+} from "./click-id.ts";

@@ -8,6 +8,8 @@ export function serviceEnv<P extends TProperties>(defaultPort: number, own: P) {
     DATABASE_POOL_MAX: t.Integer({ minimum: 1, maximum: 200, default: 10 }),
     NATS_URL: t.String({ minLength: 1 }),
     BUS_PREFIX: t.String({ pattern: "^[A-Za-z0-9_]*$", default: "" }),
+    // Stream replicas: a service re-provisioning at start must keep what the Helm hook set (R3).
+    BUS_REPLICAS: t.Integer({ minimum: 1, maximum: 5, default: 1 }),
     LOG_LEVEL: t.Union([t.Literal("debug"), t.Literal("info"), t.Literal("warn"), t.Literal("error")], {
       default: "info",
     }),
@@ -16,4 +18,4 @@ export function serviceEnv<P extends TProperties>(defaultPort: number, own: P) {
   });
 }
 
-export type ServiceEnv = Static<ReturnType<typeof serviceEnv<{}>>>;
+export type ServiceEnv = Static<ReturnType<typeof serviceEnv<Record<never, never>>>>;

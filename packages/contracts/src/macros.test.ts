@@ -18,7 +18,15 @@ describe("macros", () => {
   });
 
   test("literal macros from a misconfigured advertiser are recognised", () => {
-    for (const v of ["{clickid}", "{transaction_id}", "[CLICK_ID]", "%7Bclickid%7D", "${click_id}", "##clickid##"]) {
+    for (const v of [
+      "{clickid}",
+      "{transaction_id}",
+      "[CLICK_ID]",
+      "%7Bclickid%7D",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal macro is the input under test
+      "${click_id}",
+      "##clickid##",
+    ]) {
       expect(isUnreplacedMacro(v)).toBe(true);
     }
     expect(isUnreplacedMacro("AbC123_-")).toBe(false);

@@ -42,7 +42,10 @@ export function unknownMacros(template: string, allowed: readonly string[]): str
  * Fills macros with URL-encoded values; a known macro without a value becomes empty (the
  * affiliate sees `sub3=` rather than a literal `{sub3}`), an unknown one is left as is.
  */
-export function renderUrl(template: string, values: Record<string, string | number | null | undefined>): string {
+export function renderUrl(
+  template: string,
+  values: Record<string, string | number | null | undefined>,
+): string {
   return template.replace(MACRO, (whole, name: string) => {
     if (!(name in values)) return whole;
     const value = values[name];

@@ -6,7 +6,18 @@ const SCALE = 6;
 const FACTOR = 10n ** BigInt(SCALE);
 
 // ISO 4217 minor units for the currencies that are not 2.
-const MINOR_UNITS: Record<string, number> = { JPY: 0, KRW: 0, VND: 0, CLP: 0, ISK: 0, BHD: 3, KWD: 3, OMR: 3, JOD: 3, TND: 3 };
+const MINOR_UNITS: Record<string, number> = {
+  JPY: 0,
+  KRW: 0,
+  VND: 0,
+  CLP: 0,
+  ISK: 0,
+  BHD: 3,
+  KWD: 3,
+  OMR: 3,
+  JOD: 3,
+  TND: 3,
+};
 
 export function minorUnits(currency: string): number {
   return MINOR_UNITS[currency] ?? 2;

@@ -2,7 +2,10 @@ import { loadConfigOrExit, t } from "@roundtrip/config";
 import { createSql } from "./client.ts";
 import { migrate } from "./migrate.ts";
 
-const env = loadConfigOrExit(t.Object({ DATABASE_URL: t.String({ pattern: "^postgres(ql)?://" }) }), "migrate");
+const env = loadConfigOrExit(
+  t.Object({ DATABASE_URL: t.String({ pattern: "^postgres(ql)?://" }) }),
+  "migrate",
+);
 const [command] = process.argv.slice(2);
 if (command !== "migrate") {
   console.error("usage: bun packages/db/src/cli.ts migrate");

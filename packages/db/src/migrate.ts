@@ -54,14 +54,18 @@ export async function migrate(sql: Sql, dir = MIGRATIONS_DIR): Promise<{ applied
         checksum text not null,
         applied_at timestamptz not null default now()
       )`;
-    const rows = await tx<{ version: number; checksum: string }[]>`select version, checksum from schema_migrations`;
+    const rows = await tx<
+      { version: number; checksum: string }[]
+    >`select version, checksum from schema_migrations`;
     const done = new Map(rows.map((r) => [r.version, r.checksum]));
     const applied: string[] = [];
     for (const m of migrations) {
       const recorded = done.get(m.version);
       if (recorded !== undefined) {
         if (recorded !== m.checksum) {
-          throw new Error(`migration ${m.file} was changed after it was applied; add a new migration instead`);
+          throw new Error(
+            `migration ${m.file} was changed after it was applied; add a new migration instead`,
+          );
         }
         continue;
       }

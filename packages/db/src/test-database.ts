@@ -25,7 +25,10 @@ export async function createTestDatabase(label = "t"): Promise<TestDatabase> {
   const admin = postgres(adminUrl(), { max: 1, onnotice: () => {} });
   try {
     const template = await ensureTemplate(admin);
-    const name = `rt_${label.replace(/[^a-z0-9]/gi, "").toLowerCase().slice(0, 20)}_${crypto.randomUUID().slice(0, 8)}`;
+    const name = `rt_${label
+      .replace(/[^a-z0-9]/gi, "")
+      .toLowerCase()
+      .slice(0, 20)}_${crypto.randomUUID().slice(0, 8)}`;
     await admin.unsafe(`create database ${name} template ${template}`);
     const url = withDatabase(adminUrl(), name);
     const sql = createSql(url, { max: 5, application: "roundtrip-test" });
@@ -52,9 +55,10 @@ async function ensureTemplate(admin: Sql): Promise<string> {
   const digest = new Bun.CryptoHasher("sha256");
   for (const m of listMigrations()) digest.update(m.checksum);
   const template = `rt_template_${digest.digest("hex").slice(0, 12)}`;
-  const [{ exists }] = (await admin`select exists(select 1 from pg_database where datname = ${template})`) as unknown as [
-    { exists: boolean },
-  ];
+  const [{ exists }] =
+    (await admin`select exists(select 1 from pg_database where datname = ${template})`) as unknown as [
+      { exists: boolean },
+    ];
   if (exists) return template;
   const conn = await admin.reserve();
   try {

@@ -47,7 +47,10 @@ export class ConfigCache<T> {
     this.pending = setTimeout(() => {
       this.pending = undefined;
       this.reload().catch((err) =>
-        this.logger.warn("cache reload failed; serving the last copy", { cache: this.name, error: err as Error }),
+        this.logger.warn("cache reload failed; serving the last copy", {
+          cache: this.name,
+          error: err as Error,
+        }),
       );
     }, CHANGE_DEBOUNCE_MS);
   }

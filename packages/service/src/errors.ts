@@ -36,7 +36,12 @@ export function errorHandler(onUnexpected: (err: unknown) => void) {
       const errors = fieldErrors(error);
       set.status = 400;
       const first = errors[0];
-      return errorBody("invalid_request", first ? `${first.field}: ${first.message}` : "invalid request", first?.field, errors);
+      return errorBody(
+        "invalid_request",
+        first ? `${first.field}: ${first.message}` : "invalid request",
+        first?.field,
+        errors,
+      );
     }
     if (code === "PARSE") {
       set.status = 400;

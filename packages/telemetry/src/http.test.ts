@@ -15,7 +15,8 @@ function app(checks: Record<string, () => Promise<unknown>>, draining = false) {
   return { server, registry };
 }
 
-const get = (a: { handle(r: Request): Promise<Response> }, path: string) => a.handle(new Request(`http://local${path}`));
+const get = (a: { handle(r: Request): Promise<Response> }, path: string) =>
+  a.handle(new Request(`http://local${path}`));
 
 describe("observability plugin", () => {
   test("RED metrics use the route template, not the raw path", async () => {
@@ -26,16 +27,26 @@ describe("observability plugin", () => {
     // onAfterResponse runs after the response is handed back
     await Bun.sleep(10);
     const text = await registry.metrics();
-    expect(text).toContain('roundtrip_http_requests_total{method="GET",route="/items/:id",status="200",service="test"} 2');
-    expect(text).toContain('roundtrip_http_requests_total{method="GET",route="/boom",status="418",service="test"} 1');
+    expect(text).toContain(
+      'roundtrip_http_requests_total{method="GET",route="/items/:id",status="200",service="test"} 2',
+    );
+    expect(text).toContain(
+      'roundtrip_http_requests_total{method="GET",route="/boom",status="418",service="test"} 1',
+    );
     expect(text).not.toContain("/items/1");
   });
 
   test("readyz answers 503 naming the dependency that fails, 200 when all answer", async () => {
-    const bad = app({ postgres: async () => {}, nats: async () => Promise.reject(new Error("connection refused")) });
+    const bad = app({
+      postgres: async () => {},
+      nats: async () => Promise.reject(new Error("connection refused")),
+    });
     const res = await get(bad.server, "/readyz");
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ status: "not_ready", checks: { postgres: "ok", nats: "connection refused" } });
+    expect(await res.json()).toEqual({
+      status: "not_ready",
+      checks: { postgres: "ok", nats: "connection refused" },
+    });
     const good = app({ postgres: async () => {} });
     expect((await get(good.server, "/readyz")).status).toBe(200);
     expect((await get(good.server, "/healthz")).status).toBe(200);

@@ -26,7 +26,8 @@ export function createLogger(service: string, level: LogLevel = "info", base: Fi
       line.trace_id = span.traceId;
       line.span_id = span.spanId;
     }
-    for (const [k, v] of Object.entries(line)) if (v instanceof Error) line[k] = { name: v.name, message: v.message };
+    for (const [k, v] of Object.entries(line))
+      if (v instanceof Error) line[k] = { name: v.name, message: v.message };
     (lvl === "error" || lvl === "warn" ? process.stderr : process.stdout).write(`${JSON.stringify(line)}\n`);
   };
   return {

@@ -3,11 +3,30 @@ import type { Tx } from "@roundtrip/db";
 
 /** Folds one committed batch of clicks into the hourly rollup (run inside handleOnce). */
 export async function countClicks(tx: Tx, batch: ClicksRecorded): Promise<number> {
-  const groups = new Map<string, { hour: string; link_id: string; offer_id: string; affiliate_id: string; brand_id: string; clicks: number; unique_clicks: number }>();
+  const groups = new Map<
+    string,
+    {
+      hour: string;
+      link_id: string;
+      offer_id: string;
+      affiliate_id: string;
+      brand_id: string;
+      clicks: number;
+      unique_clicks: number;
+    }
+  >();
   for (const c of batch.clicks) {
     const hour = `${c.clicked_at.slice(0, 13)}:00:00Z`;
     const key = `${hour}|${c.link_id}`;
-    const g = groups.get(key) ?? { hour, link_id: c.link_id, offer_id: c.offer_id, affiliate_id: c.affiliate_id, brand_id: c.brand_id, clicks: 0, unique_clicks: 0 };
+    const g = groups.get(key) ?? {
+      hour,
+      link_id: c.link_id,
+      offer_id: c.offer_id,
+      affiliate_id: c.affiliate_id,
+      brand_id: c.brand_id,
+      clicks: 0,
+      unique_clicks: 0,
+    };
     g.clicks++;
     if (c.is_unique) g.unique_clicks++;
     groups.set(key, g);

@@ -45,7 +45,16 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
   if (!verified.ok) return reject("invalid_click_id");
   const { linkId, clickedAt } = verified.claims;
 
-  const [link] = await tx<{ offer_id: string; affiliate_id: string; advertiser_id: string; brand_id: string; offer_status: string; currency: string }[]>`
+  const [link] = await tx<
+    {
+      offer_id: string;
+      affiliate_id: string;
+      advertiser_id: string;
+      brand_id: string;
+      offer_status: string;
+      currency: string;
+    }[]
+  >`
     select l.offer_id, l.affiliate_id, o.advertiser_id, o.brand_id, o.status as offer_status, o.currency
     from links l join offers o on o.id = l.offer_id where l.id = ${linkId}`;
   if (!link) return reject("unknown_link");
@@ -80,7 +89,8 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
   }
 
   if (link.offer_status !== "active") return reject("offer_paused");
-  if (occurredAt.getTime() - clickedAt.getTime() > event.window_days * DAY_MS) return reject("outside_window");
+  if (occurredAt.getTime() - clickedAt.getTime() > event.window_days * DAY_MS)
+    return reject("outside_window");
 
   const [row] = await tx<ConversionRow[]>`
     insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event,
@@ -110,7 +120,13 @@ type ConversionRow = {
   occurred_at: Date;
 };
 
-async function announce(tx: Tx, row: ConversionRow, seq: number, previous: ConversionStatus | null, p: PostbackReceived) {
+async function announce(
+  tx: Tx,
+  row: ConversionRow,
+  seq: number,
+  previous: ConversionStatus | null,
+  p: PostbackReceived,
+) {
   const event: ConversionChanged = {
     conversion_id: row.id,
     seq,

@@ -16,14 +16,30 @@ const schema = serviceEnv(8083, {
 
 await runService("attribution", schema, ({ env, sql, bus, logger, registry }) => {
   const codec = ClickIdCodec.fromSpec(env.CLICK_ID_KEYS);
-  const conversions = counter(registry, "roundtrip_conversions_total", "Conversions created or changed, by event and status", ["event", "status"]);
-  const rejected = counter(registry, "roundtrip_conversions_rejected_total", "Postbacks attribution refused, by reason", ["reason"]);
-  const duplicates = counter(registry, "roundtrip_conversion_duplicates_total", "Postbacks that repeated a known conversion", ["advertiser"]);
+  const conversions = counter(
+    registry,
+    "roundtrip_conversions_total",
+    "Conversions created or changed, by event and status",
+    ["event", "status"],
+  );
+  const rejected = counter(
+    registry,
+    "roundtrip_conversions_rejected_total",
+    "Postbacks attribution refused, by reason",
+    ["reason"],
+  );
+  const duplicates = counter(
+    registry,
+    "roundtrip_conversion_duplicates_total",
+    "Postbacks that repeated a known conversion",
+    ["advertiser"],
+  );
   const consumers: { stop(): Promise<void> }[] = [];
   let relay: { stop(): Promise<void> } | undefined;
 
   return {
     app: new Elysia({ name: "attribution" }),
+    consumers: ["attribution-postbacks", "attribution-clicks"],
     start() {
       consumers.push(
         consume(bus, {
@@ -33,10 +49,13 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
           registry,
           logger,
           handler: async (d) => {
-            const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) => attribute(tx, codec, d.payload));
+            const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) =>
+              attribute(tx, codec, d.payload),
+            );
             // Metrics only after the commit, and never twice for a redelivery.
             const outcome = r.result;
-            if (outcome?.kind === "created" || outcome?.kind === "changed") conversions.inc({ event: d.payload.event, status: outcome.status });
+            if (outcome?.kind === "created" || outcome?.kind === "changed")
+              conversions.inc({ event: d.payload.event, status: outcome.status });
             if (outcome?.kind === "rejected") rejected.inc({ reason: outcome.reason });
             if (outcome?.kind === "duplicate") duplicates.inc({ advertiser: d.payload.advertiser_id });
             return r;
@@ -48,7 +67,8 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
           parse: (payload) => Value.Parse(ClicksRecorded, payload),
           registry,
           logger,
-          handler: (d) => handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) => countClicks(tx, d.payload)),
+          handler: (d) =>
+            handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) => countClicks(tx, d.payload)),
         }),
       );
       relay = startOutboxRelay(bus, sql, { registry });

@@ -22,7 +22,9 @@ export type ClickDeps = {
 };
 
 export function createApp(deps: ClickDeps) {
-  const clicks = counter(deps.registry, "roundtrip_clicks_total", "Tracking link hits by outcome", ["outcome"]);
+  const clicks = counter(deps.registry, "roundtrip_clicks_total", "Tracking link hits by outcome", [
+    "outcome",
+  ]);
   const visitors = new VisitorMemory();
 
   return new Elysia({ name: "click" })
@@ -69,8 +71,12 @@ export function createApp(deps: ClickDeps) {
         }
       }
       set.headers["cache-control"] = "no-store";
-      set.headers["set-cookie"] = `${CLICK_COOKIE}=${clickId}; Path=/; Max-Age=${COOKIE_MAX_AGE_S}; SameSite=Lax; HttpOnly`;
-      return new Response(null, { status: 302, headers: { location, ...(set.headers as Record<string, string>) } });
+      set.headers["set-cookie"] =
+        `${CLICK_COOKIE}=${clickId}; Path=/; Max-Age=${COOKIE_MAX_AGE_S}; SameSite=Lax; HttpOnly`;
+      return new Response(null, {
+        status: 302,
+        headers: { location, ...(set.headers as Record<string, string>) },
+      });
     });
 }
 

@@ -81,7 +81,8 @@ export class ClickWriter {
       )
       .finally(() => {
         this.inflight.delete(done);
-        if (this.queue.length > 0) this.flushSoon(this.queue.length >= this.options.maxBatch ? 0 : this.options.maxDelayMs);
+        if (this.queue.length > 0)
+          this.flushSoon(this.queue.length >= this.options.maxBatch ? 0 : this.options.maxDelayMs);
       });
     this.inflight.add(done);
   }
@@ -100,7 +101,11 @@ export class ClickWriter {
     };
     await this.sql.begin(async (tx) => {
       await tx`insert into clicks ${tx(rows.map((r) => ({ ...r, subs: tx.json(r.subs) })) as never)}`;
-      await enqueue(tx, { subject: subjects.clickRecorded(), payload: event, msgId: `clicks:${rows[0]?.click_id}` });
+      await enqueue(tx, {
+        subject: subjects.clickRecorded(),
+        payload: event,
+        msgId: `clicks:${rows[0]?.click_id}`,
+      });
     });
   }
 }

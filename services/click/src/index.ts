@@ -25,7 +25,15 @@ await runService("click", schema, async ({ env, sql, bus, logger, registry }) =>
   await sql`select ensure_daily_partitions('clicks', 7)`;
   let relay: { stop(): Promise<void> } | undefined;
   return {
-    app: createApp({ links, writer, codec, logger, registry, ipMode: env.IP_TRUNCATE, trustProxy: env.TRUST_PROXY }),
+    app: createApp({
+      links,
+      writer,
+      codec,
+      logger,
+      registry,
+      ipMode: env.IP_TRUNCATE,
+      trustProxy: env.TRUST_PROXY,
+    }),
     async start() {
       await links.start(bus);
       relay = startOutboxRelay(bus, sql, { registry });

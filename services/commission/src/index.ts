@@ -12,12 +12,20 @@ const schema = serviceEnv(8084, {
 });
 
 await runService("commission", schema, ({ env, sql, bus, logger, registry }) => {
-  const entries = counter(registry, "roundtrip_ledger_entries_total", "Ledger entries booked", ["type", "currency"]);
-  const amounts = counter(registry, "roundtrip_ledger_amount_total", "Ledger amounts booked (major units)", ["kind", "type", "currency"]);
+  const entries = counter(registry, "roundtrip_ledger_entries_total", "Ledger entries booked", [
+    "type",
+    "currency",
+  ]);
+  const amounts = counter(registry, "roundtrip_ledger_amount_total", "Ledger amounts booked (major units)", [
+    "kind",
+    "type",
+    "currency",
+  ]);
   let consumer: { stop(): Promise<void> } | undefined;
   let relay: { stop(): Promise<void> } | undefined;
   return {
     app: new Elysia({ name: "commission" }),
+    consumers: ["commission-conversions"],
     start() {
       consumer = consume(bus, {
         consumer: "commission-conversions",
@@ -26,12 +34,17 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
         registry,
         logger,
         handler: async (d) => {
-          const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) => settle(tx, d.payload));
+          const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) =>
+            settle(tx, d.payload),
+          );
           const booking = r.result;
           if (booking?.entryType) {
             entries.inc({ type: booking.entryType, currency: booking.currency });
             // A metric, not money: the ledger holds the exact figure.
-            amounts.inc({ kind: "payout", type: booking.entryType, currency: booking.currency }, Math.abs(Number(booking.payout)));
+            amounts.inc(
+              { kind: "payout", type: booking.entryType, currency: booking.currency },
+              Math.abs(Number(booking.payout)),
+            );
           }
           return r;
         },

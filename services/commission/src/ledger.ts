@@ -1,5 +1,11 @@
 import { enqueue, subjects } from "@roundtrip/bus";
-import { type CommissionBooked, type ConversionChanged, fromMicros, roundToCurrency, toMicros } from "@roundtrip/contracts";
+import {
+  type CommissionBooked,
+  type ConversionChanged,
+  fromMicros,
+  roundToCurrency,
+  toMicros,
+} from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
 import { computePayout, type PayoutRule } from "./payout.ts";
 
@@ -33,7 +39,9 @@ export async function settle(tx: Tx, c: ConversionChanged): Promise<Booking> {
       returning id`;
     entry = { id: (row as { id: string }).id, type: "commission", payout, currency };
   } else if (!EARNING.has(c.status) && hasCommission && booked !== 0n) {
-    const [revenue] = await tx<{ total: string }[]>`select coalesce(sum(revenue), 0)::text as total from ledger_entries where conversion_id = ${c.conversion_id}`;
+    const [revenue] = await tx<
+      { total: string }[]
+    >`select coalesce(sum(revenue), 0)::text as total from ledger_entries where conversion_id = ${c.conversion_id}`;
     const payout = fromMicros(-booked);
     const [row] = await tx<{ id: string }[]>`
       insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, type, payout, revenue, currency)
@@ -61,7 +69,11 @@ export async function settle(tx: Tx, c: ConversionChanged): Promise<Booking> {
     currency,
     occurred_at: c.occurred_at,
   };
-  await enqueue(tx, { subject: subjects.commissionBooked(), payload: event, msgId: `comm:${c.conversion_id}:${c.seq}` });
+  await enqueue(tx, {
+    subject: subjects.commissionBooked(),
+    payload: event,
+    msgId: `comm:${c.conversion_id}:${c.seq}`,
+  });
   return { entryType: entry?.type ?? null, payout: entry?.payout ?? "0", currency };
 }
 

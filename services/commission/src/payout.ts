@@ -1,6 +1,12 @@
 import { fromMicros, roundToCurrency, toMicros } from "@roundtrip/contracts";
 
-export type PayoutRule = { id: string; model: "cpa" | "revshare"; payout: string; revenue: string; currency: string };
+export type PayoutRule = {
+  id: string;
+  model: "cpa" | "revshare";
+  payout: string;
+  revenue: string;
+  currency: string;
+};
 
 /**
  * What the affiliate earns and the advertiser pays for one conversion under a rule.

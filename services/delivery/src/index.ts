@@ -19,6 +19,7 @@ await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
   let sender: { stop(): Promise<void> } | undefined;
   return {
     app: new Elysia({ name: "delivery" }),
+    consumers: ["delivery-commissions"],
     start() {
       consumer = consume(bus, {
         consumer: "delivery-commissions",
@@ -26,9 +27,17 @@ await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
         parse: (payload) => Value.Parse(CommissionBooked, payload),
         registry,
         logger,
-        handler: (d) => handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) => planDeliveries(tx, d.payload)),
+        handler: (d) =>
+          handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) =>
+            planDeliveries(tx, d.payload),
+          ),
       });
-      sender = startSender(sql, { logger, registry, batch: env.DELIVERY_BATCH, pollMs: env.DELIVERY_POLL_MS });
+      sender = startSender(sql, {
+        logger,
+        registry,
+        batch: env.DELIVERY_BATCH,
+        pollMs: env.DELIVERY_POLL_MS,
+      });
     },
     async stop() {
       await consumer?.stop();

@@ -32,7 +32,9 @@ export async function planDeliveries(tx: Tx, c: CommissionBooked): Promise<numbe
     affiliate_id: c.affiliate_id,
     brand: brand?.slug ?? null,
     timestamp: Math.floor(new Date(c.occurred_at).getTime() / 1000),
-    ...Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`sub${i + 1}`, click?.subs[`sub${i + 1}`] ?? null])),
+    ...Object.fromEntries(
+      Array.from({ length: 10 }, (_, i) => [`sub${i + 1}`, click?.subs[`sub${i + 1}`] ?? null]),
+    ),
   });
   const rows = await tx`
     insert into deliveries (conversion_id, change_seq, template_id, affiliate_id, method, url)

@@ -15,9 +15,22 @@ type Due = { id: string; method: string; url: string; body: string | null; attem
  * share the work and nothing is sent twice at once; every attempt is logged; the `webhook-id`
  * header (the delivery ID) lets the affiliate drop a repeat if an acknowledgement was lost.
  */
-export function startSender(sql: Sql, options: { logger: Logger; registry: Registry; batch: number; pollMs: number }) {
-  const outcomes = counter(options.registry, "roundtrip_deliveries_total", "Outbound postback attempts by outcome", ["outcome"]);
-  const latency = histogram(options.registry, "roundtrip_delivery_attempt_duration_seconds", "Outbound postback attempt duration", ["outcome"]);
+export function startSender(
+  sql: Sql,
+  options: { logger: Logger; registry: Registry; batch: number; pollMs: number },
+) {
+  const outcomes = counter(
+    options.registry,
+    "roundtrip_deliveries_total",
+    "Outbound postback attempts by outcome",
+    ["outcome"],
+  );
+  const latency = histogram(
+    options.registry,
+    "roundtrip_delivery_attempt_duration_seconds",
+    "Outbound postback attempt duration",
+    ["outcome"],
+  );
   let stopped = false;
   let wake: (() => void) | undefined;
   const inflight = new Set<Promise<void>>();
@@ -52,18 +65,33 @@ export function startSender(sql: Sql, options: { logger: Logger; registry: Regis
     const delivered = statusCode !== null && statusCode >= 200 && statusCode < 300;
     const retryable = !delivered && (statusCode === null || statusCode === 429 || statusCode >= 500);
     const delay = RETRY_DELAYS_S[d.attempts - 1];
-    const outcome = delivered ? "delivered" : retryable && delay !== undefined ? "retry" : retryable ? "dead_lettered" : "failed";
+    const outcome = delivered
+      ? "delivered"
+      : retryable && delay !== undefined
+        ? "retry"
+        : retryable
+          ? "dead_lettered"
+          : "failed";
     await sql.begin(async (tx) => {
       await tx`
         insert into delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, error, response_excerpt)
         values (${d.id}, ${d.attempts}, ${started}, ${ms}, ${statusCode}, ${error}, ${excerpt})`;
-      if (outcome === "delivered") await tx`update deliveries set status = 'delivered', delivered_at = now() where id = ${d.id}`;
-      else if (outcome === "retry") await tx`update deliveries set next_attempt_at = now() + make_interval(secs => ${delay ?? 0}) where id = ${d.id}`;
-      else await tx`update deliveries set status = ${outcome === "failed" ? "failed" : "dead"} where id = ${d.id}`;
+      if (outcome === "delivered")
+        await tx`update deliveries set status = 'delivered', delivered_at = now() where id = ${d.id}`;
+      else if (outcome === "retry")
+        await tx`update deliveries set next_attempt_at = now() + make_interval(secs => ${delay ?? 0}) where id = ${d.id}`;
+      else
+        await tx`update deliveries set status = ${outcome === "failed" ? "failed" : "dead"} where id = ${d.id}`;
     });
     outcomes.inc({ outcome });
     latency.observe({ outcome }, ms / 1000);
-    if (outcome !== "delivered") options.logger.warn("delivery attempt failed", { delivery_id: d.id, status: statusCode, error, outcome });
+    if (outcome !== "delivered")
+      options.logger.warn("delivery attempt failed", {
+        delivery_id: d.id,
+        status: statusCode,
+        error,
+        outcome,
+      });
   };
 
   const loop = async () => {
@@ -76,7 +104,9 @@ export function startSender(sql: Sql, options: { logger: Logger; registry: Regis
       }
       for (const d of due) {
         const p = attempt(d)
-          .catch((err) => options.logger.error("delivery attempt crashed", { delivery_id: d.id, error: err as Error }))
+          .catch((err) =>
+            options.logger.error("delivery attempt crashed", { delivery_id: d.id, error: err as Error }),
+          )
           .finally(() => inflight.delete(p));
         inflight.add(p);
       }

@@ -15,13 +15,24 @@ export type GatewayDeps = {
 };
 
 export function createApp(deps: GatewayDeps) {
-  const postbacks = counter(deps.registry, "roundtrip_postbacks_total", "Advertiser postbacks by outcome", ["advertiser", "outcome"]);
+  const postbacks = counter(deps.registry, "roundtrip_postbacks_total", "Advertiser postbacks by outcome", [
+    "advertiser",
+    "outcome",
+  ]);
 
-  const answer = async (raw: Record<string, unknown>, meta: RequestMeta, set: { status?: number | string }) => {
+  const answer = async (
+    raw: Record<string, unknown>,
+    meta: RequestMeta,
+    set: { status?: number | string },
+  ) => {
     const decision: Decision = await receive(deps, raw, meta);
     postbacks.inc({ advertiser: decision.advertiserId ?? "unknown", outcome: decision.outcome });
     if (decision.status >= 400) {
-      deps.logger.info("postback rejected", { outcome: decision.outcome, reason: decision.reason, advertiser_id: decision.advertiserId });
+      deps.logger.info("postback rejected", {
+        outcome: decision.outcome,
+        reason: decision.reason,
+        advertiser_id: decision.advertiserId,
+      });
     }
     set.status = decision.status;
     return decision.body;
@@ -35,6 +46,10 @@ export function createApp(deps: GatewayDeps) {
     .post("/postback", ({ body, query, request, server, set }) => {
       // Parameters may come in the query string, the body (JSON or form), or both.
       const fromBody = body && typeof body === "object" ? (body as Record<string, unknown>) : {};
-      return answer({ ...query, ...fromBody }, { method: "POST", source: "s2s", ip: server?.requestIP(request)?.address ?? null }, set);
+      return answer(
+        { ...query, ...fromBody },
+        { method: "POST", source: "s2s", ip: server?.requestIP(request)?.address ?? null },
+        set,
+      );
     });
 }

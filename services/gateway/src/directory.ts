@@ -9,7 +9,13 @@ export type AdvertiserEntry = {
   aliases: Record<string, string>;
   active: boolean;
 };
-export type LinkEntry = { offerId: string; advertiserId: string; brandId: string; brand: string; currency: string };
+export type LinkEntry = {
+  offerId: string;
+  advertiserId: string;
+  brandId: string;
+  brand: string;
+  currency: string;
+};
 export type Directory = {
   advertisers: Map<string, AdvertiserEntry>;
   /** By link id, the number inside every click ID: a postback resolves its advertiser without a query. */
@@ -22,10 +28,27 @@ export function directoryCache(sql: Sql, logger: Logger): ConfigCache<Directory>
 
 async function loadDirectory(sql: Sql): Promise<Directory> {
   const [advertisers, links] = await Promise.all([
-    sql<{ id: string; brand_id: string; token_hash: string | null; param_aliases: Record<string, string>; status: string }[]>`
+    sql<
+      {
+        id: string;
+        brand_id: string;
+        token_hash: string | null;
+        param_aliases: Record<string, string>;
+        status: string;
+      }[]
+    >`
       select id, brand_id, token_hash, param_aliases, status from advertisers`,
     // Paused links still resolve: a conversion on a click made while the link was live is real.
-    sql<{ id: string; offer_id: string; advertiser_id: string; brand_id: string; slug: string; currency: string }[]>`
+    sql<
+      {
+        id: string;
+        offer_id: string;
+        advertiser_id: string;
+        brand_id: string;
+        slug: string;
+        currency: string;
+      }[]
+    >`
       select l.id, l.offer_id, o.advertiser_id, o.brand_id, b.slug, o.currency
       from links l join offers o on o.id = l.offer_id join brands b on b.id = o.brand_id`,
   ]);
@@ -33,13 +56,25 @@ async function loadDirectory(sql: Sql): Promise<Directory> {
     advertisers: new Map(
       advertisers.map((a) => [
         a.id,
-        { id: a.id, brandId: a.brand_id, tokenHash: a.token_hash, aliases: a.param_aliases, active: a.status === "active" },
+        {
+          id: a.id,
+          brandId: a.brand_id,
+          tokenHash: a.token_hash,
+          aliases: a.param_aliases,
+          active: a.status === "active",
+        },
       ]),
     ),
     links: new Map(
       links.map((l) => [
         Number(l.id),
-        { offerId: l.offer_id, advertiserId: l.advertiser_id, brandId: l.brand_id, brand: l.slug, currency: l.currency },
+        {
+          offerId: l.offer_id,
+          advertiserId: l.advertiser_id,
+          brandId: l.brand_id,
+          brand: l.slug,
+          currency: l.currency,
+        },
       ]),
     ),
   };

@@ -7,7 +7,14 @@ import type { ConfigCache } from "@roundtrip/service";
 import type { Directory } from "./directory.ts";
 import { canonicalise, type FieldError, maskSecrets, parseTimestamp, validate } from "./params.ts";
 
-export type Outcome = "accepted" | "duplicate" | "unauthorized" | "forbidden" | "invalid" | "unknown_click" | "rate_limited";
+export type Outcome =
+  | "accepted"
+  | "duplicate"
+  | "unauthorized"
+  | "forbidden"
+  | "invalid"
+  | "unknown_click"
+  | "rate_limited";
 
 export type Decision = {
   status: number;
@@ -34,7 +41,10 @@ const reject = (
   outcome,
   reason,
   advertiserId,
-  body: { status: "rejected", error: { code: reason, message, ...(errors ? { field: errors[0]?.field, errors } : {}) } },
+  body: {
+    status: "rejected",
+    error: { code: reason, message, ...(errors ? { field: errors[0]?.field, errors } : {}) },
+  },
 });
 
 /**
@@ -43,7 +53,11 @@ const reject = (
  * and the outbox event. The 200 is only decided after that commit; a retry of the same
  * postback lands on the same receipt (unique dedup key) and answers `duplicate: true`.
  */
-export async function receive(deps: IntakeDeps, raw: Record<string, unknown>, meta: RequestMeta): Promise<Decision> {
+export async function receive(
+  deps: IntakeDeps,
+  raw: Record<string, unknown>,
+  meta: RequestMeta,
+): Promise<Decision> {
   const decision = await decide(deps, raw, meta);
   if (decision.outcome !== "accepted" && decision.outcome !== "duplicate") {
     await logRequest(deps.sql, raw, meta, decision);
@@ -54,28 +68,57 @@ export async function receive(deps: IntakeDeps, raw: Record<string, unknown>, me
 async function decide(deps: IntakeDeps, raw: Record<string, unknown>, meta: RequestMeta): Promise<Decision> {
   const directory = deps.directory.current;
   const first = canonicalise(raw, {});
-  if (first.errors.length) return reject(400, "invalid", "invalid_parameters", describe(first.errors), null, first.errors);
+  if (first.errors.length)
+    return reject(400, "invalid", "invalid_parameters", describe(first.errors), null, first.errors);
 
   const clickId = first.params.click_id;
   if (clickId === undefined) {
-    return reject(400, "invalid", "missing_click_id", "click_id: is required", null, [{ field: "click_id", message: "is required" }]);
+    return reject(400, "invalid", "missing_click_id", "click_id: is required", null, [
+      { field: "click_id", message: "is required" },
+    ]);
   }
   const checked = validate(first.params);
   if (!checked.value) {
     const macro = checked.errors.some((e) => e.message.includes("literal macro"));
-    return reject(400, "invalid", macro ? "unreplaced_macro" : "invalid_parameters", describe(checked.errors), null, checked.errors);
+    return reject(
+      400,
+      "invalid",
+      macro ? "unreplaced_macro" : "invalid_parameters",
+      describe(checked.errors),
+      null,
+      checked.errors,
+    );
   }
   const verified = deps.codec.verify(clickId);
   if (!verified.ok) {
-    return reject(422, "unknown_click", `click_id_${verified.reason}`, `click_id: not a click ID issued by this tracker (${verified.reason})`);
+    return reject(
+      422,
+      "unknown_click",
+      `click_id_${verified.reason}`,
+      `click_id: not a click ID issued by this tracker (${verified.reason})`,
+    );
   }
   const link = directory.links.get(verified.claims.linkId);
-  if (!link) return reject(422, "unknown_click", "click_id_unknown_link", "click_id: its tracking link does not exist");
+  if (!link)
+    return reject(
+      422,
+      "unknown_click",
+      "click_id_unknown_link",
+      "click_id: its tracking link does not exist",
+    );
   const advertiser = directory.advertisers.get(link.advertiserId);
-  if (!advertiser) return reject(422, "unknown_click", "click_id_unknown_advertiser", "click_id: its advertiser does not exist");
+  if (!advertiser)
+    return reject(
+      422,
+      "unknown_click",
+      "click_id_unknown_advertiser",
+      "click_id: its advertiser does not exist",
+    );
 
   // With the advertiser known, its own aliases apply (they may rename any parameter).
-  const { params, errors } = Object.keys(advertiser.aliases).length ? canonicalise(raw, advertiser.aliases) : first;
+  const { params, errors } = Object.keys(advertiser.aliases).length
+    ? canonicalise(raw, advertiser.aliases)
+    : first;
   const final = errors.length ? { errors } : validate(params);
   if (!final.value) {
     return reject(400, "invalid", "invalid_parameters", describe(final.errors), advertiser.id, final.errors);
@@ -84,11 +127,19 @@ async function decide(deps: IntakeDeps, raw: Record<string, unknown>, meta: Requ
 
   if (advertiser.tokenHash !== null) {
     if (!p.token) return reject(401, "unauthorized", "missing_token", "token: is required", advertiser.id);
-    if (!sameHash(p.token, advertiser.tokenHash)) return reject(401, "unauthorized", "bad_token", "token: is not valid", advertiser.id);
+    if (!sameHash(p.token, advertiser.tokenHash))
+      return reject(401, "unauthorized", "bad_token", "token: is not valid", advertiser.id);
   }
-  if (!advertiser.active) return reject(403, "forbidden", "advertiser_paused", "the advertiser is paused", advertiser.id);
+  if (!advertiser.active)
+    return reject(403, "forbidden", "advertiser_paused", "the advertiser is paused", advertiser.id);
   if (p.brand !== undefined && p.brand !== link.brand) {
-    return reject(422, "unknown_click", "brand_mismatch", "brand: the click belongs to another brand", advertiser.id);
+    return reject(
+      422,
+      "unknown_click",
+      "brand_mismatch",
+      "brand: the click belongs to another brand",
+      advertiser.id,
+    );
   }
 
   const occurredAt = p.timestamp ? parseTimestamp(p.timestamp) : null;
@@ -152,7 +203,12 @@ function describe(errors: FieldError[]): string {
   return errors.map((e) => `${e.field}: ${e.message}`).join("; ");
 }
 
-async function logRequest(sql: Sql | Tx, raw: Record<string, unknown>, meta: RequestMeta, d: Decision): Promise<void> {
+async function logRequest(
+  sql: Sql | Tx,
+  raw: Record<string, unknown>,
+  meta: RequestMeta,
+  d: Decision,
+): Promise<void> {
   await sql`
     insert into postback_log (advertiser_id, source, method, params, ip, outcome, reason, http_status, receipt_id)
     values (${d.advertiserId}, ${meta.source}, ${meta.method}, ${sql.json(maskSecrets(raw) as never)}, ${meta.ip},

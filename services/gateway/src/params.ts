@@ -22,7 +22,10 @@ export const DEFAULT_ALIASES: Record<string, string> = {
   time: "timestamp",
 };
 
-const Decimal = t.String({ pattern: "^\\d{1,14}(\\.\\d{1,6})?$", description: "a non-negative decimal like 100.50" });
+const Decimal = t.String({
+  pattern: "^\\d{1,14}(\\.\\d{1,6})?$",
+  description: "a non-negative decimal like 100.50",
+});
 
 export const PostbackParams = t.Object(
   {
@@ -83,13 +86,20 @@ export function validate(params: Record<string, string>): { value?: PostbackPara
   for (const field of ["click_id", "txid", "event", "amount"]) {
     const v = params[field];
     if (v !== undefined && isUnreplacedMacro(v)) {
-      errors.push({ field, message: `holds the literal macro ${v}: the advertiser's system did not substitute it` });
+      errors.push({
+        field,
+        message: `holds the literal macro ${v}: the advertiser's system did not substitute it`,
+      });
     }
   }
   if (errors.length) return { errors };
   for (const e of Value.Errors(PostbackParams, params)) {
     const field = e.path.replace(/^\//, "") || "(params)";
-    if (!errors.some((x) => x.field === field)) errors.push({ field, message: e.schema.description ? `${e.message} (${e.schema.description})` : e.message });
+    if (!errors.some((x) => x.field === field))
+      errors.push({
+        field,
+        message: e.schema.description ? `${e.message} (${e.schema.description})` : e.message,
+      });
   }
   if (errors.length) return { errors };
   if (params.timestamp !== undefined && parseTimestamp(params.timestamp) === null) {
@@ -99,7 +109,11 @@ export function validate(params: Record<string, string>): { value?: PostbackPara
 }
 
 export function parseTimestamp(value: string): Date | null {
-  const date = /^\d{9,11}$/.test(value) ? new Date(Number(value) * 1000) : /^\d{4}-\d{2}-\d{2}/.test(value) ? new Date(value) : null;
+  const date = /^\d{9,11}$/.test(value)
+    ? new Date(Number(value) * 1000)
+    : /^\d{4}-\d{2}-\d{2}/.test(value)
+      ? new Date(value)
+      : null;
   return date && !Number.isNaN(date.getTime()) ? date : null;
 }
 
@@ -107,5 +121,7 @@ const SECRET_PARAMS = new Set(["token", "signature", "sig", "secret", "key", "ap
 
 /** What the request log keeps: every parameter, secrets masked. */
 export function maskSecrets(raw: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, SECRET_PARAMS.has(k.toLowerCase()) ? "***" : v]));
+  return Object.fromEntries(
+    Object.entries(raw).map(([k, v]) => [k, SECRET_PARAMS.has(k.toLowerCase()) ? "***" : v]),
+  );
 }
