@@ -232,7 +232,7 @@ describe("launch validation", () => {
         { paused: boolean },
       ];
     expect(paused).toBe(true);
-  });
+  }, 120_000);
 
   test("fails with the wrong advertiser token", async () => {
     const run = await validate({ token: `wrong-${crypto.randomUUID()}` });
@@ -242,7 +242,7 @@ describe("launch validation", () => {
       true,
     );
     expect(run.checks.find((c) => c.name === "postback_success_rate")?.status).toBe("fail");
-  });
+  }, 120_000);
 
   test("fails when the advertiser's landing page does not get the click ID it stores", async () => {
     // The offer sends the click ID as `cid`; this advertiser's landing page reads `clickid`.
@@ -255,5 +255,5 @@ describe("launch validation", () => {
       expect(c.detail).toContain("no clickid parameter");
     }
     expect(Number(run.postback_success_rate)).toBe(0);
-  });
+  }, 120_000);
 });

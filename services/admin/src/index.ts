@@ -52,6 +52,7 @@ await runService("admin", schema, async ({ env, sql, bus, logger, registry }) =>
   const background: { stop(): Promise<void> }[] = [];
   return {
     app,
+    consumers: env.REPORTS_ENABLED ? ["reports-clicks", "reports-conversions", "reports-commissions"] : [],
     start() {
       if (!env.REPORTS_ENABLED) return;
       const once =
