@@ -44,10 +44,17 @@ async function seedTraffic(p: Program, name: "A" | "B") {
     values (${conversion?.id}, 1, ${template.id}, ${p.affiliate.id}, 'GET', ${`https://${marker}.example/pb?cid=${clickId}`}, 'delivered', 1)
     returning id`;
   await h.sql`insert into delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code) values (${delivery?.id}, 1, now(), 12, 200)`;
-  // The rollup as the consumers would leave it.
-  await h.sql`
-    insert into report_hourly (hour, offer_id, affiliate_id, event, currency, sub1, brand_id, advertiser_id, clicks, unique_clicks, conversions, approved, amount, payout, revenue)
-    values (date_trunc('hour', now()), ${p.offer.id}, ${p.affiliate.id}, 'ftd', 'EUR', ${marker}, ${p.brand.id}, ${p.advertiser.id}, 10, 9, 1, 1, 100, 25, 40)`;
+  // The rollups as the consumers would leave them.
+  for (const [table, time] of [
+    ["report_hourly", h.sql`date_trunc('hour', now())`],
+    ["report_daily", h.sql`current_date`],
+  ] as const) {
+    await h.sql`
+      insert into ${h.sql(table)} (${h.sql(table === "report_hourly" ? "hour" : "day")}, offer_id, affiliate_id, event, currency, sub1,
+        brand_id, advertiser_id, clicks, unique_clicks, conversions, approved, amount, payout, revenue)
+      values (${time}, ${p.offer.id}, ${p.affiliate.id}, 'ftd', 'EUR', ${marker}, ${p.brand.id}, ${p.advertiser.id},
+        10, 9, 1, 1, 100, 25, 40)`;
+  }
   owned[name] = {
     click: clickId,
     conversion: conversion?.id as string,

@@ -139,50 +139,103 @@ async function attachNames(sql: Sql, rows: Row[], dims: readonly string[]): Prom
   }
 }
 
+export type PerformancePeriod = { from?: string; to?: string; tz?: string };
+
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+const ABSOLUTE = /(Z|[+-]\d{2}:?\d{2})$/;
+const TIME_FORMATS: Record<string, string> = {
+  hour: 'YYYY-MM-DD"T"HH24:00',
+  day: "YYYY-MM-DD",
+  week: "YYYY-MM-DD",
+  month: "YYYY-MM",
+};
+
 /**
- * Clicks, conversions by status, CR, amount, payout, revenue, profit and approval rate from the
- * rollup, grouped by any of the dimensions (plus currency: money is never summed across
+ * Clicks, conversions by status, CR, approval rate, amount, payout, revenue and profit from the
+ * rollups, grouped by any of the dimensions (plus currency: money is never summed across
  * currencies). With `event` among the dimensions, each event row carries the clicks of its group,
  * so CR is per event. Test traffic is excluded. Affiliate keys get no revenue or profit.
+ *
+ * Time: without `tz`, days and hours are each brand's own (its time zone) and `from`/`to` are
+ * brand-local dates; day, week, month or no time dimension read the daily rollup (one row a day),
+ * hour reads the hourly one. With `tz` (or absolute from/to), the hourly rollup in that zone.
+ * Time dimensions group by cheap values and are formatted after grouping.
  */
 export async function performanceReport(
   sql: Sql,
-  range: Range,
+  period: PerformancePeriod,
   groupBy: readonly PerformanceDimension[],
   filters: PerformanceFilters,
   options: { staff: boolean },
 ) {
   const dims = [...new Set(groupBy)];
-  const timeExpr = timeDims(sql, sql`r.hour`, range.tz);
-  const exprs = dims.map((d) => {
-    if (d in timeExpr) return { name: d, expr: timeExpr[d] as Fragment };
-    if (d in ID_DIMS) return { name: outputName(d), expr: sql`r.${sql(outputName(d))}` };
-    return { name: d, expr: sql`r.${sql(d)}` };
+  const absolute = [period.from, period.to].some((v) => v !== undefined && ABSOLUTE.test(v));
+  const mode =
+    period.tz !== undefined || absolute ? "zone" : dims.includes("hour") ? "brand-hourly" : "daily";
+
+  let table: Fragment;
+  let where: Fragment;
+  let timeKey: Record<string, Fragment>;
+  let from: string;
+  let to: string;
+  let tz: string;
+  const truncated = (local: Fragment) => ({
+    hour: sql`date_trunc('hour', ${local})`,
+    day: sql`date_trunc('day', ${local})`,
+    week: sql`date_trunc('week', ${local})`,
+    month: sql`date_trunc('month', ${local})`,
   });
-  let where = sql`r.hour >= date_trunc('hour', ${range.from}::timestamptz) and r.hour < ${range.to}
-    and r.affiliate_id not in (select id from affiliates where is_test)`;
+  if (mode === "zone") {
+    const range = await resolveRange(sql, { from: period.from, to: period.to, tz: period.tz ?? "UTC" });
+    tz = range.tz;
+    from = range.from.toISOString();
+    to = range.to.toISOString();
+    table = sql`report_hourly r`;
+    where = sql`r.hour >= date_trunc('hour', ${range.from}::timestamptz) and r.hour < ${range.to}`;
+    timeKey = truncated(sql`(r.hour at time zone ${tz})`);
+  } else {
+    tz = "brand";
+    ({ from, to } = brandDates(period));
+    if (mode === "daily") {
+      table = sql`report_daily r`;
+      where = sql`r.day >= ${from.slice(0, 10)}::date and r.day < ${to.slice(0, 10)}::date`;
+      timeKey = truncated(sql`r.day::timestamp`);
+    } else {
+      // Each row's hour in its brand's zone; the outer bounds (zones are within ±15 h) keep the index range scan.
+      table = sql`report_hourly r join brands b on b.id = r.brand_id`;
+      const local = sql`(r.hour at time zone b.timezone)`;
+      where = sql`r.hour >= ${from}::timestamp at time zone 'UTC' - interval '15 hours'
+        and r.hour < ${to}::timestamp at time zone 'UTC' + interval '15 hours'
+        and ${local} >= ${from}::timestamp and ${local} < ${to}::timestamp`;
+      timeKey = truncated(local);
+    }
+  }
+  where = sql`${where} and r.affiliate_id not in (select id from affiliates where is_test)`;
   for (const [k, v] of Object.entries(filters))
     if (v !== undefined) where = sql`${where} and r.${sql(k)} = ${v}`;
 
-  const selectDims = exprs.reduce<Fragment>((acc, e) => sql`${acc} ${e.expr} as ${sql(e.name)},`, sql``);
-  const groupCols = exprs.length
-    ? sql`group by ${sql.unsafe(exprs.map((_, i) => i + 1).join(", "))}, r.currency`
-    : sql`group by r.currency`;
-  const orderCols = sql.unsafe(
-    exprs
-      .map((_, i) => i + 1)
-      .concat(exprs.length + 1)
-      .join(", "),
-  );
-  const measures = sql`
-    sum(r.clicks) as clicks, sum(r.unique_clicks) as unique_clicks, sum(r.conversions) as conversions,
-    sum(r.pending) as pending, sum(r.approved) as approved, sum(r.rejected) as rejected, sum(r.reversed) as reversed,
-    sum(r.amount) as amount, sum(r.payout) as payout, sum(r.revenue) as revenue`;
+  const exprs = dims.map((d) => {
+    const name = outputName(d);
+    const format = TIME_FORMATS[d];
+    if (format)
+      return { name, inner: timeKey[d] as Fragment, outer: sql`to_char(g.${sql(name)}, ${format})` };
+    return { name, inner: sql`r.${sql(name)}`, outer: sql`g.${sql(name)}` };
+  });
+  const innerDims = exprs.reduce<Fragment>((acc, e) => sql`${acc} ${e.inner} as ${sql(e.name)},`, sql``);
+  const outerDims = exprs.reduce<Fragment>((acc, e) => sql`${acc} ${e.outer} as ${sql(e.name)},`, sql``);
+  const positions = sql.unsafe(Array.from({ length: exprs.length + 1 }, (_, i) => i + 1).join(", "));
   const raw = await sql`
-    select ${selectDims} r.currency as currency, ${measures}
-    from report_hourly r where ${where} ${groupCols} order by ${orderCols}`;
-  const totalsRaw =
-    await sql`select r.currency as currency, ${measures} from report_hourly r where ${where} group by r.currency order by 1`;
+    select ${outerDims} g.currency, g.clicks, g.unique_clicks, g.conversions, g.pending, g.approved, g.rejected,
+           g.reversed, g.amount, g.payout, g.revenue
+    from (
+      select ${innerDims} r.currency as currency,
+        sum(r.clicks) as clicks, sum(r.unique_clicks) as unique_clicks, sum(r.conversions) as conversions,
+        sum(r.pending) as pending, sum(r.approved) as approved, sum(r.rejected) as rejected,
+        sum(r.reversed) as reversed, sum(r.amount) as amount, sum(r.payout) as payout, sum(r.revenue) as revenue
+      from ${table} where ${where}
+      group by ${positions}
+    ) g
+    order by ${positions}`;
 
   const shape = (r: Row): Row => {
     const currency = String(r.currency).trim();
@@ -217,14 +270,47 @@ export async function performanceReport(
   let rows = raw.map(shape);
   if (dims.includes("event")) rows = spreadClicksOverEvents(rows);
   await attachNames(sql, rows, dims);
-  return {
-    from: range.from.toISOString(),
-    to: range.to.toISOString(),
-    tz: range.tz,
-    group_by: dims,
-    rows,
-    totals: totalsRaw.map(shape),
+  return { from, to, tz, group_by: dims, rows, totals: totalsOf(raw).map(shape) };
+}
+
+/** Brand-local bounds: dates or local date-times; `to` exclusive (default tomorrow), `from` default 30 days before. */
+function brandDates(period: PerformancePeriod): { from: string; to: string } {
+  const parse = (v: string | undefined, field: string): string | undefined => {
+    if (v === undefined) return undefined;
+    const normal = DATE_ONLY.test(v) ? `${v}T00:00:00` : v.replace(" ", "T");
+    if (Number.isNaN(Date.parse(`${normal}Z`)))
+      throw new HttpError(400, "invalid_request", `${field}: not a valid date`, field);
+    return normal;
   };
+  const to = parse(period.to, "to") ?? `${new Date(Date.now() + DAY_MS).toISOString().slice(0, 10)}T00:00:00`;
+  const from =
+    parse(period.from, "from") ??
+    `${new Date(Date.parse(`${to}Z`) - 30 * DAY_MS).toISOString().slice(0, 10)}T00:00:00`;
+  const span = Date.parse(`${to}Z`) - Date.parse(`${from}Z`);
+  if (span <= 0) throw new HttpError(400, "invalid_request", "from: must be before to", "from");
+  if (span > MAX_REPORT_DAYS * DAY_MS) {
+    throw new HttpError(
+      400,
+      "invalid_request",
+      `from: a report covers at most ${MAX_REPORT_DAYS} days`,
+      "from",
+    );
+  }
+  return { from, to };
+}
+
+/** Per currency, the sums of the grouped rows (exact: from the unrounded aggregates). */
+function totalsOf(rows: readonly Row[]): Row[] {
+  const byCurrency = new Map<string, Row>();
+  const counts = ["clicks", "unique_clicks", "conversions", "pending", "approved", "rejected", "reversed"];
+  const amounts = ["amount", "payout", "revenue"];
+  for (const r of rows) {
+    const t = byCurrency.get(r.currency as string) ?? { currency: r.currency };
+    for (const c of counts) t[c] = num(t[c]) + num(r[c]);
+    for (const a of amounts) t[a] = fromMicros(toMicros(String(t[a] ?? "0")) + toMicros(String(r[a] ?? "0")));
+    byCurrency.set(r.currency as string, t);
+  }
+  return [...byCurrency.values()].sort((a, b) => String(a.currency).localeCompare(String(b.currency)));
 }
 
 /** Click rows have event ''; give each event row its group's clicks and drop the click row. */

@@ -280,7 +280,7 @@ describe("the performance report equals the raw data", () => {
       h.keys.analyst,
     );
     expect(report.status).toBe(200);
-    expect(report.body.tz).toBe("Europe/Malta");
+    expect(report.body.tz).toBe("brand");
     const raw = await rawFigures("Europe/Malta", "day,offer,affiliate,event");
     const p1 = (r: Row) => r.offer_id === P1.offer.id;
     // Conversion figures, row for row.
@@ -316,6 +316,41 @@ describe("the performance report equals the raw data", () => {
     expect(report.body.rows.some((r) => r.affiliate_id === testAffiliate.id)).toBe(false);
     // Two calendar days in Malta are covered by the 36 hours of data.
     expect(new Set(report.body.rows.map((r) => r.day)).size).toBeGreaterThanOrEqual(2);
+  });
+
+  test("the same clicks by hour and by day, in the brand's zone and in a fixed zone", async () => {
+    const expectClicks = async (path: string, tz: string, format: string, key: string, minRows = 2) => {
+      const report = await h.call<{ rows: Row[] }>("GET", path, h.keys.admin);
+      expect(report.status, report.text).toBe(200);
+      const raw = await h.sql`
+        select to_char(c.clicked_at at time zone ${tz}, ${format}) as k, count(*)::int as clicks
+        from clicks c join affiliates a on a.id = c.affiliate_id where not a.is_test group by 1 order by 1`;
+      const got = report.body.rows
+        .filter((r) => r.clicks !== 0)
+        .map((r) => ({ k: r[key], clicks: r.clicks }));
+      expect(got).toEqual(raw.map((r) => ({ k: r.k, clicks: r.clicks })) as never);
+      expect(got.length).toBeGreaterThanOrEqual(minRows);
+    };
+    await expectClicks(
+      `/v1/reports/performance?${period}&group_by=hour`,
+      "Europe/Malta",
+      'YYYY-MM-DD"T"HH24:00',
+      "hour",
+    );
+    await expectClicks(`/v1/reports/performance?${period}&group_by=day&tz=UTC`, "UTC", "YYYY-MM-DD", "day");
+    await expectClicks(
+      `/v1/reports/performance?${period}&group_by=day&tz=Asia/Tokyo`,
+      "Asia/Tokyo",
+      "YYYY-MM-DD",
+      "day",
+    );
+    await expectClicks(
+      `/v1/reports/performance?${period}&group_by=month`,
+      "Europe/Malta",
+      "YYYY-MM",
+      "month",
+      1,
+    );
   });
 
   test("by sub1 and sub2, with totals, CR, approval rate and profit", async () => {

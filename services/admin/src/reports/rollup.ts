@@ -1,5 +1,6 @@
 import type { ClicksRecorded, CommissionBooked, ConversionChanged } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
+import { fromMicros, toMicros } from "@roundtrip/contracts";
 
 /**
  * The report rollup (`report_hourly`), maintained by admin's own durable consumers, each message
@@ -36,6 +37,8 @@ function subsOf(raw: Record<string, unknown> | null | undefined): Subs {
 
 type RollupRow = Subs & {
   hour: string;
+  /** The hour's date in the brand's time zone (the daily rollup's key). */
+  day: string;
   offer_id: string;
   affiliate_id: string;
   event: string;
@@ -100,6 +103,56 @@ async function addToRollup(tx: Tx, rows: RollupRow[]): Promise<void> {
       amount = report_hourly.amount + excluded.amount,
       payout = report_hourly.payout + excluded.payout,
       revenue = report_hourly.revenue + excluded.revenue`;
+
+  // The same deltas by brand-local day; hours of one day in this batch are summed first.
+  const daily = new Map<string, Record<string, unknown>>();
+  for (const [i, r] of rows.entries()) {
+    const { hour: _h, ...rest } = full[i] as Record<string, unknown>;
+    const key = [r.day, ...keyOf(r).split("\u0000").slice(1)].join("\u0000");
+    const d = daily.get(key);
+    if (!d) {
+      daily.set(key, { ...rest, day: r.day });
+      continue;
+    }
+    for (const m of [
+      "clicks",
+      "unique_clicks",
+      "conversions",
+      "pending",
+      "approved",
+      "rejected",
+      "reversed",
+    ]) {
+      d[m] = (d[m] as number) + (rest[m] as number);
+    }
+    for (const m of ["amount", "payout", "revenue"]) {
+      d[m] = fromMicros(toMicros(d[m] as string) + toMicros(rest[m] as string));
+    }
+  }
+  await tx`
+    insert into report_daily ${tx([...daily.values()] as Record<string, never>[])}
+    on conflict (day, offer_id, affiliate_id, event, currency, sub1, sub2, sub3, sub4, sub5) do update set
+      clicks = report_daily.clicks + excluded.clicks,
+      unique_clicks = report_daily.unique_clicks + excluded.unique_clicks,
+      conversions = report_daily.conversions + excluded.conversions,
+      pending = report_daily.pending + excluded.pending,
+      approved = report_daily.approved + excluded.approved,
+      rejected = report_daily.rejected + excluded.rejected,
+      reversed = report_daily.reversed + excluded.reversed,
+      amount = report_daily.amount + excluded.amount,
+      payout = report_daily.payout + excluded.payout,
+      revenue = report_daily.revenue + excluded.revenue`;
+}
+
+const dayFormats = new Map<string, Intl.DateTimeFormat>();
+/** The calendar date of `at` in `timeZone`, as YYYY-MM-DD. */
+export function localDate(at: string | Date, timeZone: string): string {
+  let f = dayFormats.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" });
+    dayFormats.set(timeZone, f);
+  }
+  return f.format(typeof at === "string" ? new Date(at) : at);
 }
 
 /** One committed batch of clicks (reports-clicks). */
@@ -117,8 +170,9 @@ export async function foldClicks(tx: Tx, batch: ClicksRecorded): Promise<number>
   const offerIds = [...new Set(clicks.map((c) => c.offer_id))];
   const offers = new Map(
     (
-      await tx<{ id: string; advertiser_id: string; currency: string }[]>`
-      select id, advertiser_id, currency from offers where id in ${tx(offerIds)}`
+      await tx<{ id: string; advertiser_id: string; currency: string; timezone: string }[]>`
+      select o.id, o.advertiser_id, o.currency, b.timezone from offers o join brands b on b.id = o.brand_id
+      where o.id in ${tx(offerIds)}`
     ).map((o) => [o.id, o]),
   );
   // Sub IDs are not in the event; the click rows committed with it hold them (one partition range).
@@ -136,6 +190,7 @@ export async function foldClicks(tx: Tx, batch: ClicksRecorded): Promise<number>
     const s = subsOf(subs.get(c.click_id));
     const row: RollupRow = {
       hour: hourOf(c.clicked_at),
+      day: localDate(c.clicked_at, offer.timezone),
       offer_id: c.offer_id,
       affiliate_id: c.affiliate_id,
       event: "",
@@ -158,6 +213,7 @@ export async function foldClicks(tx: Tx, batch: ClicksRecorded): Promise<number>
 
 type ConversionKey = Subs & {
   hour: string;
+  day: string;
   offer_id: string;
   affiliate_id: string;
   brand_id: string;
@@ -183,9 +239,10 @@ async function conversionKey(
   },
 ): Promise<ConversionKey> {
   const select = () => tx<ConversionKey[]>`
-    select to_char(hour at time zone 'UTC', 'YYYY-MM-DD"T"HH24":00:00Z"') as hour, offer_id, affiliate_id, brand_id,
+    select to_char(k.hour at time zone 'UTC', 'YYYY-MM-DD"T"HH24":00:00Z"') as hour,
+           coalesce(k.day, (k.hour at time zone b.timezone)::date)::text as day, offer_id, affiliate_id, brand_id,
            advertiser_id, event, sub1, sub2, sub3, sub4, sub5, is_test
-    from report_conversion_keys where conversion_id = ${conversionId}`;
+    from report_conversion_keys k join brands b on b.id = k.brand_id where conversion_id = ${conversionId}`;
   const [existing] = await select();
   if (existing) return existing;
   // The conversion's clicked_at comes from the click ID (whole seconds); the row is within that second.
@@ -205,8 +262,10 @@ async function conversionKey(
   const [offer] = hint.advertiser_id
     ? []
     : await tx<{ advertiser_id: string }[]>`select advertiser_id from offers where id = ${hint.offer_id}`;
+  const [brand] = await tx<{ timezone: string }[]>`select timezone from brands where id = ${hint.brand_id}`;
   const key: ConversionKey = {
     hour: hourOf(hint.occurred_at),
+    day: localDate(hint.occurred_at, brand?.timezone ?? "UTC"),
     offer_id: hint.offer_id,
     affiliate_id: hint.affiliate_id,
     brand_id: hint.brand_id,

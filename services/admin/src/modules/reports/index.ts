@@ -73,10 +73,9 @@ export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelG
     .get(
       "/performance",
       async ({ query, principal }) => {
-        const range = await resolveRange(sql, query);
-        const { from: _f, to: _t, tz: _z, format, group_by, ...filters } = query;
+        const { from, to, tz, format, group_by, ...filters } = query;
         if (principal.affiliateId) filters.affiliate_id = principal.affiliateId;
-        const report = await performanceReport(sql, range, split(group_by, ["day"]), filters, {
+        const report = await performanceReport(sql, { from, to, tz }, split(group_by, ["day"]), filters, {
           staff: !isAffiliate(principal),
         });
         return format === "csv" ? reportCsv(report.rows, "performance") : report;
