@@ -3,19 +3,26 @@ import type { Tx } from "@roundtrip/db";
 import { fromMicros, toMicros } from "@roundtrip/contracts";
 
 /**
- * The report rollup (`report_hourly`), maintained by admin's own durable consumers, each message
- * inside `handleOnce` so its delta lands exactly once whatever the redeliveries.
+ * The report rollups (`report_hourly` by UTC hour, `report_daily` by the brand's local day),
+ * maintained by admin's own durable consumers (reports-clicks, reports-conversions,
+ * reports-commissions), each message inside `handleOnce`, so its delta lands exactly once
+ * whatever the redeliveries, and in any order (deltas commute).
  *
- * Why this stays fast over tens of millions of clicks: a report never reads raw clicks or
+ * Why reports stay fast over tens of millions of clicks: a report never reads raw clicks or
  * conversions. Every click batch becomes a handful of `+n` upserts on rows keyed by
- * (UTC hour, offer, affiliate, event, currency, sub1…sub5); a report is one range scan of that
- * table on its primary key (hour first) or on (offer|affiliate|brand|advertiser, hour), grouped
- * in PostgreSQL. Its size grows with hours × active offer/affiliate/sub combinations, not with
- * traffic: 30 million clicks a month over 200 offer×affiliate pairs is ~150 000 rows a month
- * (more when affiliates put high-cardinality values in sub1–sub5, still far fewer than clicks).
- * `bench/reports.ts` measures a report over a generated rollup of millions of rows.
+ * (time, offer, affiliate, event, currency, sub1…sub5); a report is one range scan of a rollup on
+ * its primary key (time first) or on (offer|affiliate|brand|advertiser, time), aggregated in
+ * PostgreSQL, with time buckets formatted only after grouping. The rollups grow with time ×
+ * active offer/affiliate/sub combinations, not with traffic, and the daily one is 24 times
+ * smaller again: day/week/month reports read it; only hour-level (or fixed-zone) reports read the
+ * hourly one, and those cover short periods. `bench/reports.ts`: over a rollup standing for
+ * 52 million clicks (1.9 M hourly rows, 82 k daily rows), 30 days by day answers in ~13 ms,
+ * 90 days by month × offer in ~37 ms, 7 days by hour for one offer in ~13 ms, and the worst
+ * case, 30 days by day in a zone other than the brands' (hourly rollup), in ~335 ms, on a
+ * shared 2-core machine. High-cardinality sub IDs (an affiliate's own click ID in sub1) make
+ * the rollups larger; they stay far smaller than the clicks.
  *
- * Test traffic (affiliates flagged `is_test`, e.g. launch validation) never enters the rollup.
+ * Test traffic (affiliates flagged `is_test`, e.g. launch validation) never enters the rollups.
  */
 
 const SUB_KEYS = ["sub1", "sub2", "sub3", "sub4", "sub5"] as const;
