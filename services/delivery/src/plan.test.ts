@@ -32,7 +32,11 @@ async function affiliate(): Promise<string> {
 }
 
 async function template(affiliateId: string, over: Record<string, unknown> = {}): Promise<string> {
-  const row = { affiliate_id: affiliateId, url_template: "https://aff.example/pb?cid={click_id}", ...over };
+  const row: Record<string, unknown> = {
+    affiliate_id: affiliateId,
+    url_template: "https://aff.example/pb?cid={click_id}",
+    ...over,
+  };
   const [t] = await sql`insert into affiliate_postbacks ${sql(row as Record<string, never>)} returning id`;
   return t?.id;
 }
