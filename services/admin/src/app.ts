@@ -7,13 +7,16 @@ import { advertisers } from "./modules/advertisers/index.ts";
 import { affiliatePostbacks } from "./modules/affiliate-postbacks/index.ts";
 import { affiliates } from "./modules/affiliates/index.ts";
 import { apiKeys } from "./modules/api-keys/index.ts";
+import { affiliateBalances } from "./modules/balances/index.ts";
 import { brands } from "./modules/brands/index.ts";
 import { conversions } from "./modules/conversions/index.ts";
 import { deliveries } from "./modules/deliveries/index.ts";
 import { demo } from "./modules/demo/index.ts";
+import { fxRates } from "./modules/fx-rates/index.ts";
 import { links } from "./modules/links/index.ts";
 import { offers } from "./modules/offers/index.ts";
 import { payoutRules } from "./modules/payout-rules/index.ts";
+import { webhookSecrets } from "./modules/webhook-secrets/index.ts";
 
 export type AdminDeps = {
   sql: Sql;
@@ -37,5 +40,8 @@ export function createApp(deps: AdminDeps) {
     .use(apiKeys(sql))
     .use(conversions(sql))
     .use(deliveries(sql))
+    .use(fxRates(sql))
+    .use(affiliateBalances(sql))
+    .use(webhookSecrets(sql, bus))
     .use(demo(deps.publicGatewayUrl));
 }
