@@ -64,10 +64,9 @@ export class Endpoints {
     failed: (result: T) => boolean,
   ): Promise<{ ran: true; result: T } | { ran: false; deferral: Deferral }> {
     const e = this.get(key);
-    if (e.breaker.state === CircuitState.Open)
-      return { ran: false, deferral: { reason: "circuit_open", delayMs: this.limits.halfOpenAfterMs } };
     if (e.bulkhead.executionSlots <= 0)
       return { ran: false, deferral: { reason: "endpoint_busy", delayMs: 250 } };
+    // A token spent on a call the open circuit then refuses is only this endpoint's loss.
     if (!e.rate.tryRemoveTokens(1)) {
       return {
         ran: false,
@@ -86,7 +85,7 @@ export class Endpoints {
       return { ran: true, result: outcome as T };
     } catch (err) {
       if (err instanceof ResultFailure) return { ran: true, result: err.result as T };
-      // Half-open lets one probe through; the others wait like an open circuit.
+      // Open: refused without a request; once halfOpenAfterMs has passed, the next call probes.
       if (err instanceof BrokenCircuitError)
         return { ran: false, deferral: { reason: "circuit_open", delayMs: this.limits.halfOpenAfterMs } };
       throw err;

@@ -456,6 +456,25 @@ describe("one dead affiliate cannot slow the others", () => {
     expect(n).toBe(3);
   });
 
+  test("an open circuit lets a probe through after a while; a good answer closes it and the backlog flows", async () => {
+    let down = true;
+    const ep = endpoint(() => (down ? new Response("down", { status: 503 }) : new Response("ok")));
+    const a = await affiliate();
+    const t = await template(a, ep.url);
+    const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => delivery(t, a, `${ep.url}/pb?n=${i}`)));
+    const s = sender({
+      schedule: [0, 0.05, 0.05, 0.05, 0.05, 0.05],
+      endpoint: { concurrency: 1, ratePerSecond: 1_000, breakerFailures: 3, halfOpenAfterMs: 300 },
+    });
+    await until(async () => s.endpoints.state(`${ep.url}`) === "open", "the circuit to open");
+    down = false;
+    for (const id of ids) await settled(id, "delivered");
+    expect(s.endpoints.state(`${ep.url}`)).toBe("closed");
+    const ok =
+      await sql`select delivery_id from delivery_attempts where delivery_id in ${sql(ids)} and status_code = 200`;
+    expect(ok.map((r) => r.delivery_id).sort()).toEqual([...ids].sort());
+  });
+
   test("a rate limit per endpoint spreads the requests, and all of them arrive", async () => {
     const ep = endpoint();
     const a = await affiliate();
