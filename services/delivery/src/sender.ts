@@ -167,9 +167,11 @@ export function startSender(sql: Sql, options: SenderOptions) {
   };
 
   const defer = async (d: Due, deferral: Deferral) => {
+    // Spread out, so a backlog held by an open circuit does not come back as one wave.
+    const delayS = (deferral.delayMs * (1 + 0.5 * Math.random())) / 1000;
     await sql`
       update deliveries set attempts = attempts - 1, cycle_attempts = cycle_attempts - 1,
-        next_attempt_at = now() + make_interval(secs => ${deferral.delayMs / 1000})
+        next_attempt_at = now() + make_interval(secs => ${delayS})
       where id = ${d.id}`;
     deferred.inc({ reason: deferral.reason });
   };
