@@ -30,8 +30,11 @@ const bus = await connectBus({
   url: env.NATS_URL,
   prefix: env.BUS_PREFIX,
   name: "roundtrip-bus-cli",
-  waitOnFirstConnect: true,
-  maxReconnectAttempts: 60,
+  firstConnectTimeoutMs: 60_000,
+}).catch((err: Error) => {
+  // Not the URL itself: it may carry credentials.
+  console.error(`bus ${command}: cannot reach NATS (NATS_URL): ${err.message}`);
+  process.exit(69); // EX_UNAVAILABLE
 });
 try {
   if (command === "provision") {

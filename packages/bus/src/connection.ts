@@ -23,10 +23,11 @@ export type ConnectBusOptions = {
   /** Connection name shown by the server (`connz`), e.g. the service name. */
   name: string;
   registry?: Registry;
-  /** Keep retrying the first connect instead of failing (provisioning jobs racing the broker). */
-  waitOnFirstConnect?: boolean;
-  /** Default -1 (forever): a service outlives broker restarts. One-shot tools set a bound. */
-  maxReconnectAttempts?: number;
+  /**
+   * Keep retrying the first connect for this long instead of failing at once (a provisioning job
+   * racing the broker). Default 0. After the first connect, reconnection is always unbounded.
+   */
+  firstConnectTimeoutMs?: number;
   /** JetStream API request timeout. */
   apiTimeoutMs?: number;
 };
@@ -38,13 +39,15 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
     .map((s) => s.trim())
     .filter(Boolean);
   if (servers.length === 0) throw new TypeError("NATS_URL is empty");
-  const nc = await connect({
-    servers,
-    name: options.name,
-    maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
-    reconnectTimeWait: 1_000,
-    waitOnFirstConnect: options.waitOnFirstConnect ?? false,
-  });
+  const nc = await connectWithin(options.firstConnectTimeoutMs ?? 0, () =>
+    connect({
+      servers,
+      name: options.name,
+      // A service outlives broker restarts: reconnect forever (nats.js adds jitter).
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1_000,
+    }),
+  );
   const jsm = await jetstreamManager(nc, { timeout: options.apiTimeoutMs ?? 5_000 });
   const js = jsm.jetstream();
   let closing: Promise<void> | undefined;
@@ -59,6 +62,22 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
       return closing;
     },
   };
+}
+
+// nats.js's waitOnFirstConnect retries forever; a one-shot job needs a bound.
+async function connectWithin(
+  timeoutMs: number,
+  attempt: () => Promise<NatsConnection>,
+): Promise<NatsConnection> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (Date.now() + 1_000 > deadline) throw err;
+      await Bun.sleep(1_000);
+    }
+  }
 }
 
 /** Readiness: the connection is up and JetStream answers for this account. */

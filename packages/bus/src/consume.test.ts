@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { TestDatabase } from "@roundtrip/db";
-import { consume } from "./consume.ts";
+import { consume, retryPolicy } from "./consume.ts";
 import { DeadLetterHeaders, listDeadLetters, replayDeadLetter } from "./deadletter.ts";
 import { isDeadLetterNotFound, PermanentError } from "./errors.ts";
 import { handleOnce } from "./inbox.ts";
@@ -339,5 +339,19 @@ describe("consume: concurrency and shutdown", () => {
     expect(state.redelivered).toBe(0);
     expect(state.pending).toBe(6 - finished);
     expect(await consumed(tb, "ack")).toBe(finished);
+  });
+});
+
+describe("retryPolicy", () => {
+  test("naks with ack_wait so the server's arithmetic lands on the BackOff step; heartbeats beat the deadline", () => {
+    const ns = (ms: number) => ms * 1_000_000;
+    const p = retryPolicy({ ack_wait: ns(1_000), backoff: [1_000, 5_000, 30_000].map(ns), max_deliver: 8 });
+    expect([1, 2, 3, 7].map((dc) => p.nakDelayMs(dc))).toEqual([1_000, 1_000, 1_000, 1_000]);
+    expect([1, 2, 3, 7].map((dc) => p.heartbeatMs(dc))).toEqual([333, 1_666, 10_000, 10_000]);
+    expect(p.maxDeliver).toBe(8);
+    // A consumer provisioned without BackOff still backs off, exponentially.
+    const plain = retryPolicy({ ack_wait: ns(30_000), max_deliver: -1 });
+    expect([1, 2, 3].map((dc) => plain.nakDelayMs(dc))).toEqual([1_000, 2_000, 4_000]);
+    expect(plain.maxDeliver).toBe(Number.POSITIVE_INFINITY);
   });
 });

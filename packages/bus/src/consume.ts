@@ -57,7 +57,7 @@ export type ConsumeOptions<T> = {
 };
 
 export type Consumer = {
-  /** Resolves once the durable consumer was found and pulling started. */
+  /** Resolves once the durable consumer was found and pulling started (or stop() was called). */
   readonly ready: Promise<void>;
   /** Stops pulling, waits for in-flight handlers to settle (and ack), then returns. */
   stop(): Promise<void>;
@@ -285,7 +285,6 @@ export function consume<T = unknown>(bus: Bus, options: ConsumeOptions<T>): Cons
         const c = await bus.js.consumers.get(streamName, consumerName);
         const policy = retryPolicy((await c.info(true)).config);
         markReady();
-        failures = 0;
         while (!stopping) {
           while (inflight.size >= concurrency && !stopping) await Promise.race([...inflight, stopped]);
           if (stopping) break;
@@ -301,6 +300,7 @@ export function consume<T = unknown>(bus: Bus, options: ConsumeOptions<T>): Cons
             inflight.add(p);
           }
           batch = undefined;
+          failures = 0; // a pull that ended normally (full or expired): the path is healthy
         }
       } catch (err) {
         if (stopping) break;

@@ -124,6 +124,15 @@ describe("outbox", () => {
     }
   });
 
+  test("stop() publishes what committed before it (nothing is left for the next start)", async () => {
+    const relay = startOutboxRelay(t.bus, db.sql, { intervalMs: 60_000 });
+    await db.sql.begin((tx) =>
+      enqueue(tx, { subject: subjects.conversionChanged("sale", "approved"), payload: {} }),
+    );
+    await relay.stop();
+    expect(await unpublished()).toBe(0);
+  });
+
   test("a re-publish inside the duplicate window is dropped by the stream", async () => {
     const relay = startOutboxRelay(t.bus, db.sql, { intervalMs: 60_000 });
     try {

@@ -62,7 +62,7 @@ export type OutboxRelay = {
    * number of rows this call published. Rows another replica holds are that replica's to finish.
    */
   flush(): Promise<number>;
-  /** Stops listening and polling; waits for a pass in progress. */
+  /** Stops listening and polling, waits for a pass in progress, then publishes what is left once. */
   stop(): Promise<void>;
 };
 
@@ -92,14 +92,15 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
   const registry = options.registry ?? bus.registry;
   const metrics = busMetrics(registry);
 
-  let stopped = false;
+  let closing = false; // no new passes
+  let stopped = false; // and the final drain is over
   let running: Promise<unknown> | undefined;
   let again = false;
   let lastHousekeeping = 0;
 
   // One batch in one transaction: the row locks are held while publishing (milliseconds), which is
   // what keeps two replicas from publishing the same row at the same moment.
-  async function publishBatch(): Promise<{ published: number; claimed: number; failed: number }> {
+  async function publishBatch(): Promise<{ published: number; claimed: number }> {
     return (await sql.begin(async (tx) => {
       const rows = await tx<Row[]>`
         select id, subject, msg_id, payload::text as body, headers
@@ -108,7 +109,7 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
         order by id
         limit ${batchSize}
         for update skip locked`;
-      if (rows.length === 0) return { published: 0, claimed: 0, failed: 0 };
+      if (rows.length === 0) return { published: 0, claimed: 0 };
       const results = await Promise.allSettled(rows.map((row) => publishRow(row)));
       const done = rows.filter((_, i) => results[i]?.status === "fulfilled").map((r) => r.id);
       const failed = results.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
@@ -116,8 +117,8 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
         log.warn("outbox: publish failed; will retry", { failed: failed.length, err: failed[0]?.reason });
       }
       if (done.length > 0) await tx`update bus_outbox set published_at = now() where id in ${tx(done)}`;
-      return { published: done.length, claimed: rows.length, failed: failed.length };
-    })) as { published: number; claimed: number; failed: number };
+      return { published: done.length, claimed: rows.length };
+    })) as { published: number; claimed: number };
   }
 
   function publishRow(row: Row): Promise<unknown> {
@@ -139,10 +140,11 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
   async function drain(): Promise<number> {
     let total = 0;
     while (!stopped) {
-      const { published, claimed, failed } = await publishBatch();
+      const { published, claimed } = await publishBatch();
       total += published;
-      // A failure ends the pass: the next one (notification or interval) retries, no hot loop.
-      if (failed > 0 || claimed < batchSize) break;
+      // No progress (broker down) ends the pass: the next one (notification or interval) retries,
+      // no hot loop. A few failing rows do not stop the rest of the backlog.
+      if (published === 0 || claimed < batchSize) break;
     }
     return total;
   }
@@ -169,7 +171,7 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
 
   // Coalesces wake-ups: at most one pass runs, and a wake during a pass causes exactly one more.
   function kick(): void {
-    if (stopped) return;
+    if (closing) return;
     if (running) {
       again = true;
       return;
@@ -183,15 +185,20 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
           log.warn("outbox: relay pass failed", { err });
           break;
         }
-      } while (again && !stopped);
+      } while (again && !closing);
     })().finally(() => {
       running = undefined;
     });
   }
 
+  let housekeeping$: Promise<void> | undefined;
   const timer = setInterval(() => {
     kick();
-    housekeeping().catch((err) => log.warn("outbox: housekeeping failed", { err }));
+    housekeeping$ ??= housekeeping()
+      .catch((err) => log.warn("outbox: housekeeping failed", { err }))
+      .finally(() => {
+        housekeeping$ = undefined;
+      });
   }, intervalMs);
 
   // LISTEN runs on its own connection; the client re-listens after reconnecting and calls the
@@ -217,11 +224,16 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
       return n;
     },
     async stop() {
-      stopped = true;
+      closing = true;
       clearInterval(timer);
       const meta = await listening;
       await meta?.unlisten().catch(() => {});
       while (running) await running;
+      // Last pass, so what committed just before SIGTERM is not left for another replica (or the
+      // next start). Bounded by the publish timeout when the broker is down.
+      await drain().catch((err) => log.warn("outbox: final pass failed", { err }));
+      stopped = true;
+      await housekeeping$;
     },
   };
 }

@@ -21,25 +21,26 @@ export async function testBus(overrides?: TopologyOverrides): Promise<TestBus> {
   const prefix = `t${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
   const registry = new Registry();
   const bus = await connectBus({ url: NATS_URL, prefix, name: `bus-test-${prefix}`, registry });
-  await provision(bus, { overrides });
-  return {
-    bus,
-    prefix,
-    registry,
-    async cleanup() {
-      // Every stream of this namespace, including any a test added itself.
-      const all: string[] = [];
-      for await (const name of bus.jsm.streams.names()) if (name.startsWith(`${prefix}_`)) all.push(name);
-      await Promise.all(
-        all.map((name) =>
-          bus.jsm.streams.delete(name).catch((err) => {
-            if (!(err instanceof JetStreamApiError)) throw err;
-          }),
-        ),
-      );
-      await bus.close();
-    },
-  };
+  async function cleanup() {
+    // Every stream of this namespace, including any a test added itself.
+    const all: string[] = [];
+    for await (const name of bus.jsm.streams.names()) if (name.startsWith(`${prefix}_`)) all.push(name);
+    await Promise.all(
+      all.map((name) =>
+        bus.jsm.streams.delete(name).catch((err) => {
+          if (!(err instanceof JetStreamApiError)) throw err;
+        }),
+      ),
+    );
+    await bus.close();
+  }
+  try {
+    await provision(bus, { overrides });
+  } catch (err) {
+    await cleanup(); // afterAll never sees a bus that failed to start
+    throw err;
+  }
+  return { bus, prefix, registry, cleanup };
 }
 
 export async function testDatabase(label: string): Promise<TestDatabase> {

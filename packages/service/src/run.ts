@@ -1,4 +1,4 @@
-import { type Bus, connectBus, provision } from "@roundtrip/bus";
+import { type Bus, type ConsumerName, connectBus, provision, startLagCollector } from "@roundtrip/bus";
 import { loadConfigOrExit, type ServiceEnv, type serviceEnv } from "@roundtrip/config";
 import { createSql, type Sql } from "@roundtrip/db";
 import {
@@ -22,6 +22,8 @@ export type ServiceParts = {
   app: AnyElysia;
   /** Started before the HTTP server listens: caches loaded, consumers and relays running. */
   start?: () => Promise<void> | void;
+  /** The durable consumers this service runs: their lag and the dead-letter count become gauges. */
+  consumers?: ConsumerName[];
   /** Stops intake of background work and waits for in-flight work; called on SIGTERM before connections close. */
   stop?: () => Promise<void> | void;
 };
@@ -60,6 +62,9 @@ export async function runService<S extends EnvSchema>(
     .use(parts.app);
   // Caches are loaded and consumers running before the first request can arrive.
   await parts.start?.();
+  const lag = parts.consumers?.length
+    ? startLagCollector(bus, { consumers: parts.consumers, registry, logger, intervalMs: 5_000 })
+    : undefined;
   const server = Bun.serve({ port: base.PORT, fetch: app.fetch, maxRequestBodySize: 1024 * 1024 * 8 });
   logger.info("listening", { port: server.port });
 
@@ -67,6 +72,7 @@ export async function runService<S extends EnvSchema>(
     ["readiness off", () => (draining = true)],
     ["http intake", () => server.stop(false)],
     ["background work", () => parts.stop?.()],
+    ["lag collector", () => lag?.stop()],
     ["nats", () => bus.close()],
     ["postgres", () => sql.end({ timeout: 5 })],
     ["tracing", () => tracing.shutdown()],

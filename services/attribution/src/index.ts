@@ -39,6 +39,7 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
 
   return {
     app: new Elysia({ name: "attribution" }),
+    consumers: ["attribution-postbacks", "attribution-clicks"],
     start() {
       consumers.push(
         consume(bus, {

@@ -31,6 +31,7 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
   let relay: { stop(): Promise<void> } | undefined;
   return {
     app: new Elysia({ name: "commission" }),
+    consumers: ["commission-conversions"],
     start() {
       consumer = consume(bus, {
         consumer: "commission-conversions",

@@ -40,6 +40,7 @@ await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
   let sender: { stop(): Promise<void> } | undefined;
   return {
     app: new Elysia({ name: "delivery" }),
+    consumers: ["delivery-commissions"],
     start() {
       consumer = consume(bus, {
         consumer: "delivery-commissions",
