@@ -35,7 +35,10 @@ alter table deliveries
   add column last_status_code integer,
   add column last_error text,
   add column dead_at timestamptz,
-  add column replays integer not null default 0;
+  add column replays integer not null default 0,
+  -- W3C trace context of the change that planned the delivery, so the outbound request (and
+  -- its span) continue the postback's trace to the affiliate's URL
+  add column trace_context jsonb not null default '{}';
 create index deliveries_template_pending on deliveries (template_id) where status = 'pending';
 create index deliveries_affiliate on deliveries (affiliate_id, id);
 

@@ -1,3 +1,4 @@
+import { context, propagation } from "@opentelemetry/api";
 import { type BodyContentType, type CommissionBooked, renderBody, renderUrl } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
 
@@ -55,12 +56,15 @@ export async function planDeliveries(tx: Tx, c: CommissionBooked): Promise<numbe
   const post = template.method === "POST";
   const body = post ? renderBody(template.body_template, values, template.content_type) : null;
   const disabled = template.status !== "active";
+  // Runs inside the consumer span: the send, later and maybe elsewhere, continues this trace.
+  const trace: Record<string, string> = {};
+  propagation.inject(context.active(), trace);
   const rows = await tx`
     insert into deliveries (conversion_id, change_seq, template_id, affiliate_id, method, url, body, content_type,
-                            status, dead_at, last_error)
+                            status, dead_at, last_error, trace_context)
     values (${c.conversion_id}, ${c.seq}, ${template.id}, ${c.affiliate_id}, ${template.method}, ${url}, ${body},
             ${post ? template.content_type : null}, ${disabled ? "dead" : "pending"}, ${disabled ? new Date() : null},
-            ${disabled ? `endpoint disabled (${template.disabled_reason})` : null})
+            ${disabled ? `endpoint disabled (${template.disabled_reason})` : null}, ${tx.json(trace)})
     on conflict (conversion_id, change_seq, template_id) do nothing
     returning id`;
   if (rows.length && !disabled) await tx`select pg_notify('roundtrip_deliveries', '')`;

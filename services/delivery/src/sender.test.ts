@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { createHmac, timingSafeEqual } from "node:crypto";
 import net from "node:net";
 import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
-import { createLogger, createRegistry, type Registry } from "@roundtrip/telemetry";
+import { createLogger, createRegistry, type Registry, startTracing } from "@roundtrip/telemetry";
 import { Webhook } from "standardwebhooks";
 import { type SenderOptions, startSender } from "./sender.ts";
 import { newSecret } from "./signing.ts";
@@ -14,6 +14,7 @@ const running: { stop(): Promise<void> }[] = [];
 const servers: { stop(): void }[] = [];
 
 beforeAll(async () => {
+  startTracing("delivery-test", {}); // W3C propagation, no export
   db = await createTestDatabase("delivery");
   sql = db.sql;
 });
@@ -318,6 +319,19 @@ describe("sending with retries", () => {
       disabled_reason: "failing",
       detail: "no successful delivery for 96 h",
     });
+  });
+});
+
+describe("tracing", () => {
+  test("the request continues the trace the delivery was planned in", async () => {
+    const ep = endpoint();
+    const a = await affiliate();
+    const id = await delivery(await template(a, ep.url), a, `${ep.url}/pb`);
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    await sql`update deliveries set trace_context = ${sql.json({ traceparent: `00-${traceId}-00f067aa0ba902b7-01` })} where id = ${id}`;
+    sender();
+    await settled(id, "delivered");
+    expect(ep.received[0]?.headers.get("traceparent")).toStartWith(`00-${traceId}-`);
   });
 });
 

@@ -1,3 +1,4 @@
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { maskUrl } from "@roundtrip/contracts";
 import type { Sql, Tx } from "@roundtrip/db";
 import { counter, histogram, type Logger, type Registry } from "@roundtrip/telemetry";
@@ -38,6 +39,7 @@ type Due = {
   cycle_attempts: number;
   template_status: string;
   disabled_reason: string | null;
+  trace_context: Record<string, string> | null;
 };
 
 type Attempt = {
@@ -52,6 +54,7 @@ type Attempt = {
 };
 
 const EXCERPT_CHARS = 500;
+const tracer = trace.getTracer("@roundtrip/delivery");
 const USER_AGENT = "Roundtrip-Postback/1.0";
 
 /**
@@ -106,9 +109,9 @@ export function startSender(sql: Sql, options: SenderOptions) {
       select id from deliveries where status = 'pending' and next_attempt_at <= now()
       order by next_attempt_at limit ${limit} for update skip locked)
     returning d.id, d.template_id, d.affiliate_id, d.method, d.url, d.body, d.content_type, d.attempts, d.cycle_attempts,
-              t.status as template_status, t.disabled_reason`;
+              t.status as template_status, t.disabled_reason, d.trace_context`;
 
-  const sendOnce = async (d: Due): Promise<Attempt> => {
+  const request = async (d: Due, traceHeaders: Record<string, string>): Promise<Attempt> => {
     const started = new Date();
     const t0 = performance.now();
     const result = (partial: Partial<Attempt> & Pick<Attempt, "verdict">): Attempt => ({
@@ -136,6 +139,7 @@ export function startSender(sql: Sql, options: SenderOptions) {
       where affiliate_id = ${d.affiliate_id} and (expires_at is null or expires_at > now())
       order by id desc`;
     const headers: Record<string, string> = {
+      ...traceHeaders,
       "user-agent": USER_AGENT,
       ...webhookHeaders({
         id: `dlv_${d.id}`,
@@ -164,6 +168,35 @@ export function startSender(sql: Sql, options: SenderOptions) {
     } catch (err) {
       return result({ verdict: "retryable", error: (err as Error).message.slice(0, EXCERPT_CHARS) });
     }
+  };
+
+  /** One attempt as a CLIENT span continuing the postback's trace; `traceparent` goes out with it. */
+  const sendOnce = (d: Due): Promise<Attempt> => {
+    const parent = propagation.extract(ROOT_CONTEXT, d.trace_context ?? {});
+    const url = maskUrl(d.url);
+    return tracer.startActiveSpan(
+      d.method,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { "http.request.method": d.method, "url.full": url, "roundtrip.delivery_id": d.id },
+      },
+      parent,
+      async (span) => {
+        const carrier: Record<string, string> = {};
+        propagation.inject(context.active(), carrier);
+        try {
+          const a = await request(d, carrier);
+          if (a.status !== null) span.setAttribute("http.response.status_code", a.status);
+          if (a.verdict !== "delivered") {
+            span.setAttribute("error.type", a.status !== null ? String(a.status) : "network");
+            span.setStatus({ code: SpanStatusCode.ERROR, message: a.error ?? undefined });
+          }
+          return a;
+        } finally {
+          span.end();
+        }
+      },
+    );
   };
 
   const defer = async (d: Due, deferral: Deferral) => {
