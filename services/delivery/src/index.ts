@@ -26,7 +26,7 @@ const schema = serviceEnv(8085, {
   DELIVERY_CONCURRENCY: t.Integer({ minimum: 1, maximum: 2_000, default: 64 }),
   /** Per endpoint (scheme, host, port) and replica. */
   DELIVERY_ENDPOINT_CONCURRENCY: t.Integer({ minimum: 1, maximum: 1_000, default: 4 }),
-  DELIVERY_ENDPOINT_RATE_PER_S: t.Integer({ minimum: 1, maximum: 10_000, default: 20 }),
+  DELIVERY_ENDPOINT_RATE_PER_S: t.Integer({ minimum: 1, maximum: 10_000, default: 50 }),
   DELIVERY_BREAKER_FAILURES: t.Integer({ minimum: 1, maximum: 1_000, default: 5 }),
   DELIVERY_BREAKER_HALF_OPEN_MS: t.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
   /** An endpoint without a successful delivery for this long is disabled and reported. */
