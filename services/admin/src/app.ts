@@ -10,12 +10,14 @@ import { affiliatePostbacks } from "./modules/affiliate-postbacks/index.ts";
 import { affiliates } from "./modules/affiliates/index.ts";
 import { apiKeys } from "./modules/api-keys/index.ts";
 import { auditLog } from "./modules/audit-log/index.ts";
+import { affiliateBalances } from "./modules/balances/index.ts";
 import { brands } from "./modules/brands/index.ts";
 import { clicks } from "./modules/clicks/index.ts";
 import { conversions } from "./modules/conversions/index.ts";
 import { deliveries } from "./modules/deliveries/index.ts";
 import { demo } from "./modules/demo/index.ts";
 import { ledger } from "./modules/ledger/index.ts";
+import { fxRates } from "./modules/fx-rates/index.ts";
 import { links } from "./modules/links/index.ts";
 import { me } from "./modules/me/index.ts";
 import { offers } from "./modules/offers/index.ts";
@@ -25,6 +27,7 @@ import { traceModule } from "./modules/trace/index.ts";
 import { ui } from "./modules/ui/index.ts";
 import { validationRuns } from "./modules/validation-runs/index.ts";
 import { openApiDocument } from "./openapi.ts";
+import { webhookSecrets } from "./modules/webhook-secrets/index.ts";
 
 export type AdminDeps = {
   sql: Sql;
@@ -65,6 +68,9 @@ export function createApp(deps: AdminDeps) {
     .use(conversions(sql))
     .use(ledger(sql))
     .use(deliveries(sql))
+    .use(fxRates(sql))
+    .use(affiliateBalances(sql))
+    .use(webhookSecrets(sql, bus))
     .use(auditLog(sql))
     .use(traceModule(sql, codec))
     .use(reports(sql, codec, { pixelGapShare: deps.pixelGapShare ?? 0.05 }))

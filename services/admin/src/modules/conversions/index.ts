@@ -27,9 +27,14 @@ const Filters = {
 };
 type FilterQuery = { [K in keyof typeof Filters]?: (typeof Filters)[K]["static"] };
 
-/** Revenue is what the advertiser pays: an affiliate key never sees it. */
+/** Revenue is what the advertiser pays, and how a figure was reached is the operator's: an affiliate key sees neither. */
+const HIDDEN_FROM_AFFILIATES = ["revenue", "reporting_revenue", "rule_id", "calculation", "actor"];
+
 export function ledgerView(entries: readonly Record<string, unknown>[], p: Principal) {
-  return isAffiliate(p) ? entries.map(({ revenue: _r, rule_id: _rule, ...rest }) => rest) : [...entries];
+  if (!isAffiliate(p)) return [...entries];
+  return entries.map((e) =>
+    Object.fromEntries(Object.entries(e).filter(([k]) => !HIDDEN_FROM_AFFILIATES.includes(k))),
+  );
 }
 
 export function conversions(sql: Sql) {
