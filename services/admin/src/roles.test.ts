@@ -33,8 +33,9 @@ async function seedTraffic(p: Program, name: "A" | "B") {
     returning id`;
   await h.sql`insert into conversion_history (conversion_id, seq, status, receipt_id) values (${conversion?.id}, 1, 'approved', ${receipt?.id})`;
   const [entry] = await h.sql`
-    insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, type, payout, revenue, currency)
-    values (${conversion?.id}, 1, ${p.affiliate.id}, ${p.offer.id}, 'commission', 25, 40, 'EUR') returning id`;
+    insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, type, payout, revenue, currency,
+                                affiliate_payout, affiliate_currency)
+    values (${conversion?.id}, 1, ${p.affiliate.id}, ${p.offer.id}, 'commission', 25, 40, 'EUR', 25, 'EUR') returning id`;
   const template = await h.ok<{ id: string }>("POST", "/v1/affiliate-postbacks", {
     affiliate_id: p.affiliate.id,
     url_template: `https://${marker}.example/pb?cid={click_id}`,

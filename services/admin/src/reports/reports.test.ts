@@ -162,14 +162,14 @@ async function generate() {
         const payout = event === "ftd" ? "25.00" : "2.50";
         const revenue = event === "ftd" ? "40.00" : "4.00";
         const [e] = await h.sql`
-          insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, type, payout, revenue, currency)
-          values (${id}, ${seq}, ${c.ref.affiliate}, ${c.ref.offer}, 'commission', ${payout}, ${revenue}, 'EUR') returning id`;
+          insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, type, payout, revenue, currency, affiliate_payout, affiliate_currency)
+          values (${id}, ${seq}, ${c.ref.affiliate}, ${c.ref.offer}, 'commission', ${payout}, ${revenue}, 'EUR', ${payout}, 'EUR') returning id`;
         entry = { id: e?.id as string, type: "commission" };
         booked = 1;
       } else if (!earning && booked === 1) {
         const [e] = await h.sql`
-          insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, type, payout, revenue, currency)
-          select ${id}, ${seq}, ${c.ref.affiliate}, ${c.ref.offer}, 'reversal', -sum(payout), -sum(revenue), 'EUR'
+          insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, type, payout, revenue, currency, affiliate_payout, affiliate_currency)
+          select ${id}, ${seq}, ${c.ref.affiliate}, ${c.ref.offer}, 'reversal', -sum(payout), -sum(revenue), 'EUR', -sum(payout), 'EUR'
           from ledger_entries where conversion_id = ${id} returning id`;
         entry = { id: e?.id as string, type: "reversal" };
         booked = 2;
