@@ -94,7 +94,7 @@ describe("the web console in Chromium", () => {
     await page.getByLabel("Event").fill("ftd");
     await page.getByLabel("Model").selectOption("cpa");
     await page.getByLabel("Payout", { exact: true }).fill("25.00");
-    await page.getByLabel("Revenue").fill("40.00");
+    await page.getByLabel("Revenue", { exact: true }).fill("40.00");
     await page.getByRole("button", { name: "Create rule" }).click();
     await page.getByRole("cell", { name: "25.000000" }).waitFor();
 
