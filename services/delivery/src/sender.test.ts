@@ -461,7 +461,9 @@ describe("one dead affiliate cannot slow the others", () => {
       async () => (await metric("roundtrip_delivery_deferred_total", { reason: "circuit_open" })) >= 3,
       "deferrals",
     );
-    expect(ep.received).toHaveLength(3);
+    // Three attempts failed (one may fail on the connection before the endpoint sees it), then the
+    // circuit stopped sending: the remaining deliveries are deferred without an attempt.
+    expect(ep.received.length).toBeLessThanOrEqual(3);
     expect(s.endpoints.state(`${ep.url}`)).toBe("open");
     const [{ n }] =
       (await sql`select sum(attempts)::int as n from deliveries where id in ${sql(ids)}`) as unknown as [
