@@ -132,6 +132,19 @@ async function fx(base: string, quote: string, rate: string, at: string) {
   await sql`insert into fx_rates (base, quote, rate, effective_at) values (${base}, ${quote}, ${rate}, ${at})`;
 }
 
+describe("test traffic", () => {
+  test("a test affiliate's conversion is recorded but books no money and tells no one", async () => {
+    const p = await program();
+    await rule(p, { payout: "25", revenue: "40" });
+    await sql`update affiliates set is_test = true where id = ${p.affiliates[0] as string}`;
+    const c = await conversion(p, { amount: "100" });
+    expect(await run(c)).toEqual({ outcome: "test", entry: null });
+    expect(await entries(c.conversion_id)).toEqual([]);
+    expect(await told(c.conversion_id, c.seq)).toBeUndefined();
+    expect(await balance(p.affiliates[0] as string)).toEqual({});
+  });
+});
+
 describe("payout rules", () => {
   test("fixed CPA: an approved FTD books payout and revenue, and delivery is told", async () => {
     const p = await program();

@@ -11,7 +11,7 @@ export type BookingOutcome = "booked" | "capped_zero" | "capped_rejected" | "no_
 
 export type Settlement = {
   /** What this change did: priced, released a hold, reversed, nothing (or stale / a repeat). */
-  outcome: BookingOutcome | "released" | "reversed" | "none" | "stale" | "duplicate";
+  outcome: BookingOutcome | "released" | "reversed" | "none" | "stale" | "duplicate" | "test";
   entry: BookedEntry | null;
 };
 
@@ -54,6 +54,15 @@ export async function settle(tx: Tx, c: ConversionChanged): Promise<Settlement> 
   if (seen?.later) {
     await record(tx, c, "stale", null);
     return { outcome: "stale", entry: null };
+  }
+  // Launch-validation traffic (a test affiliate's conversions) proves the pipeline but moves no
+  // money: recorded, never priced, and nothing is sent on to delivery.
+  const [conversion] = await tx<
+    { is_test: boolean }[]
+  >`select is_test from conversions where id = ${c.conversion_id}`;
+  if (conversion?.is_test) {
+    await record(tx, c, "test", null);
+    return { outcome: "test", entry: null };
   }
 
   const entries = await tx<EntryRow[]>`
