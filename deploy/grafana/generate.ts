@@ -632,6 +632,13 @@ function ownPanels(service: Service, sel: string): PanelSpec[] {
             },
           ],
         }),
+        ts({
+          title: "Bookings by outcome",
+          description: "Conversions priced per second: booked, booked at zero or rejected over a cap, or without a rule.",
+          unit: "ops",
+          width: 12,
+          targets: [{ expr: rate("roundtrip_ledger_bookings_total", sel, "outcome"), legend: "{{outcome}}" }],
+        }),
         ...consumers(),
         ...outbox(),
       ];
@@ -653,6 +660,25 @@ function ownPanels(service: Service, sel: string): PanelSpec[] {
             {
               expr: quantile(0.99, "roundtrip_delivery_attempt_duration_seconds", sel, "outcome"),
               legend: "p99 {{outcome}}",
+            },
+          ],
+        }),
+        ts({
+          title: "Deferred without an attempt",
+          description: "Deliveries pushed back by an open circuit, a busy endpoint or its rate limit (no attempt used).",
+          unit: "ops",
+          width: 12,
+          targets: [{ expr: orZero(rate("roundtrip_delivery_deferred_total", sel, "reason")), legend: "{{reason}}" }],
+        }),
+        ts({
+          title: "Endpoints disabled",
+          description: "Affiliate endpoints disabled: 410 Gone, or failing for days. Each is in the audit log.",
+          unit: "short",
+          width: 12,
+          targets: [
+            {
+              expr: orZero(`sum by (reason) (increase(roundtrip_delivery_endpoints_disabled_total{${sel}}[$__range]))`),
+              legend: "{{reason}}",
             },
           ],
         }),

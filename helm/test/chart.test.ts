@@ -416,11 +416,32 @@ describe("network policies", () => {
     }
   });
 
+  test("admin may reach click and gateway (launch validation), and they admit it even behind publicFrom", () => {
+    const admin = find(defaults, "NetworkPolicy", "rt-roundtrip-admin").spec.egress.at(-1);
+    expect(admin.to.map((p: K8sObject) => p.podSelector.matchLabels["app.kubernetes.io/component"])).toEqual([
+      "click",
+      "gateway",
+    ]);
+    const restricted = render({
+      values: { networkPolicy: { publicFrom: [{ ipBlock: { cidr: "203.0.113.0/24" } }] } },
+    });
+    for (const s of ["click", "gateway"]) {
+      const ingress: K8sObject[] = find(restricted, "NetworkPolicy", `rt-roundtrip-${s}`).spec.ingress;
+      expect(
+        ingress.some(
+          (r) => r.from?.[0]?.podSelector?.matchLabels?.["app.kubernetes.io/component"] === "admin",
+        ),
+      ).toBe(true);
+    }
+  });
+
   test("egress: DNS, PostgreSQL and NATS for all; the internet only for delivery", () => {
     for (const s of SERVICES) {
       const egress: K8sObject[] = find(defaults, "NetworkPolicy", `rt-roundtrip-${s}`).spec.egress;
       const ports = egress.flatMap((r) => (r.ports ?? []).map((p: K8sObject) => `${p.protocol}/${p.port}`));
-      expect(ports).toEqual(["UDP/53", "TCP/53", "TCP/5432", "TCP/4222"]);
+      // Admin also reaches click and gateway, for launch validation runs.
+      const extra = s === "admin" ? ["TCP/http"] : [];
+      expect(ports).toEqual(["UDP/53", "TCP/53", "TCP/5432", "TCP/4222", ...extra]);
       const internet = egress.filter((r) =>
         r.to?.some((peer: K8sObject) => peer.ipBlock?.cidr === "0.0.0.0/0"),
       );

@@ -1,7 +1,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { createTestDatabase, type Sql } from "@roundtrip/db";
-import { type ServiceName, type Stack, startStack } from "@roundtrip/stack";
+import { freePortsFor, SERVICE_NAMES, type ServiceName, type Stack, startStack } from "@roundtrip/stack";
 
 export type TestStack = {
   stack: Stack;
@@ -28,12 +28,25 @@ export async function startTestStack(
   const busPrefix = `${label.replace(/\W/g, "")}_${crypto.randomUUID().slice(0, 8)}`;
   const adminKey = `rt_test_${crypto.randomUUID().replaceAll("-", "")}`;
   let stack: Stack;
+  // Ports chosen up front, so admin can be told where click and gateway are (tracking URLs shown
+  // in the API, launch validation runs and the demo page call them).
+  const ports = freePortsFor(SERVICE_NAMES);
+  const at = (name: ServiceName) => `http://127.0.0.1:${ports[name]}`;
   try {
     stack = await startStack({
       databaseUrl: db.url,
       natsUrl: NATS_URL,
       busPrefix,
-      ports: "free",
+      ports,
+      serviceEnv: {
+        admin: {
+          PUBLIC_CLICK_URL: at("click"),
+          PUBLIC_GATEWAY_URL: at("gateway"),
+          CLICK_URL: at("click"),
+          GATEWAY_URL: at("gateway"),
+          ...extraEnv,
+        },
+      },
       env: {
         CLICK_ID_KEYS,
         ADMIN_BOOTSTRAP_API_KEY: adminKey,
@@ -79,6 +92,7 @@ async function deleteStreams(prefix: string): Promise<void> {
 export type AdminClient = {
   post<T = Record<string, unknown>>(path: string, body: unknown): Promise<T>;
   get<T = Record<string, unknown>>(path: string): Promise<T>;
+  patch<T = Record<string, unknown>>(path: string, body: unknown): Promise<T>;
 };
 
 export function adminClient(base: string, key: string): AdminClient {
@@ -92,7 +106,11 @@ export function adminClient(base: string, key: string): AdminClient {
     if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
     return JSON.parse(text);
   };
-  return { post: (p, b) => call("POST", p, b), get: (p) => call("GET", p) };
+  return {
+    post: (p, b) => call("POST", p, b),
+    get: (p) => call("GET", p),
+    patch: (p, b) => call("PATCH", p, b),
+  };
 }
 
 /** Polls until `check` returns a value (not undefined/false) or the deadline passes. */

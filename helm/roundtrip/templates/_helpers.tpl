@@ -266,6 +266,12 @@ Usage: include "roundtrip.serviceEnv" (dict "root" $ "name" "click" "svc" $svc)
 - name: PUBLIC_GATEWAY_URL
   value: {{ . | quote }}
 {{- end }}
+{{- /* Launch validation reaches click and gateway inside the cluster, not through the ingress. */}}
+{{- range $target := list "click" "gateway" }}
+{{- $t := fromYaml (include "roundtrip.serviceValues" (dict "root" $root "name" $target)) }}
+- name: {{ upper $target }}_URL
+  value: {{ printf "http://%s:%v" (include "roundtrip.componentName" (dict "root" $root "component" $target)) $t.port | quote }}
+{{- end }}
 {{- end }}
 {{- with $root.Values.config.extraEnv }}
 {{ toYaml . }}

@@ -89,7 +89,10 @@ export type ConsumerName =
   | "attribution-clicks"
   | "attribution-postbacks"
   | "commission-conversions"
-  | "delivery-commissions";
+  | "delivery-commissions"
+  | "reports-clicks"
+  | "reports-conversions"
+  | "reports-commissions";
 
 export type ConsumerDef = {
   stream: StreamKey;
@@ -122,6 +125,10 @@ export const CONSUMERS: Readonly<Record<ConsumerName, ConsumerDef>> = {
   "attribution-postbacks": durable("POSTBACKS", "attribution matches postbacks to clicks"),
   "commission-conversions": durable("CONVERSIONS", "commission books ledger entries"),
   "delivery-commissions": durable("COMMISSIONS", "delivery sends affiliate postbacks"),
+  // Admin's report rollups: each stream read a second time, independently of the event path.
+  "reports-clicks": durable("CLICKS", "admin folds clicks into the report rollup"),
+  "reports-conversions": durable("CONVERSIONS", "admin folds conversion changes into the report rollup"),
+  "reports-commissions": durable("COMMISSIONS", "admin folds ledger bookings into the report rollup"),
 };
 
 export const CONSUMER_NAMES = Object.keys(CONSUMERS) as ConsumerName[];

@@ -76,7 +76,7 @@ export type ConversionChanged = typeof ConversionChanged.static;
 /**
  * Commission has settled a conversion change (with a new ledger entry, or none when the change
  * moves no money, e.g. pending → approved); delivery tells the affiliate. `payout` is the
- * conversion's payout after this change.
+ * conversion's payout after this change, in the affiliate's payout currency (`currency`).
  */
 export const CommissionBooked = t.Object({
   conversion_id: Id,
@@ -94,6 +94,8 @@ export const CommissionBooked = t.Object({
   payout: Decimal,
   currency: Currency,
   occurred_at: t.String({ format: "date-time" }),
+  /** Why the affiliate sees this status, when it is not the conversion's own (`cap`: rejected over a cap). */
+  reason: t.Optional(t.String({ maxLength: 40 })),
 });
 export type CommissionBooked = typeof CommissionBooked.static;
 

@@ -1,3 +1,5 @@
 export * from "./events.ts";
 export * from "./macros.ts";
 export * from "./money.ts";
+export * from "./mask.ts";
+export * from "./postback-body.ts";

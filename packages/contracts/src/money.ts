@@ -17,6 +17,20 @@ const MINOR_UNITS: Record<string, number> = {
   OMR: 3,
   JOD: 3,
   TND: 3,
+  BIF: 0,
+  DJF: 0,
+  GNF: 0,
+  KMF: 0,
+  PYG: 0,
+  RWF: 0,
+  UGX: 0,
+  UYI: 0,
+  VUV: 0,
+  XAF: 0,
+  XOF: 0,
+  XPF: 0,
+  IQD: 3,
+  LYD: 3,
 };
 
 export function minorUnits(currency: string): number {

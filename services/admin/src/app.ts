@@ -1,41 +1,83 @@
 import type { Bus } from "@roundtrip/bus";
+import type { ClickIdCodec } from "@roundtrip/clickid";
 import type { Sql } from "@roundtrip/db";
 import { errorHandler } from "@roundtrip/service";
 import type { Logger } from "@roundtrip/telemetry";
 import { Elysia } from "elysia";
 import { advertisers } from "./modules/advertisers/index.ts";
+import { advertiserManagement } from "./modules/advertisers/manage.ts";
 import { affiliatePostbacks } from "./modules/affiliate-postbacks/index.ts";
 import { affiliates } from "./modules/affiliates/index.ts";
 import { apiKeys } from "./modules/api-keys/index.ts";
+import { auditLog } from "./modules/audit-log/index.ts";
+import { affiliateBalances } from "./modules/balances/index.ts";
 import { brands } from "./modules/brands/index.ts";
+import { clicks } from "./modules/clicks/index.ts";
 import { conversions } from "./modules/conversions/index.ts";
 import { deliveries } from "./modules/deliveries/index.ts";
 import { demo } from "./modules/demo/index.ts";
+import { ledger } from "./modules/ledger/index.ts";
+import { fxRates } from "./modules/fx-rates/index.ts";
 import { links } from "./modules/links/index.ts";
+import { me } from "./modules/me/index.ts";
 import { offers } from "./modules/offers/index.ts";
 import { payoutRules } from "./modules/payout-rules/index.ts";
+import { reports } from "./modules/reports/index.ts";
+import { traceModule } from "./modules/trace/index.ts";
+import { ui } from "./modules/ui/index.ts";
+import { validationRuns } from "./modules/validation-runs/index.ts";
+import { openApiDocument } from "./openapi.ts";
+import { webhookSecrets } from "./modules/webhook-secrets/index.ts";
 
 export type AdminDeps = {
   sql: Sql;
   bus: Bus;
   logger: Logger;
+  /** Base URLs shown to people (tracking links, postback URLs). */
   publicClickUrl: string;
   publicGatewayUrl: string;
+  /** Base URLs admin itself calls (validation runs, demo postbacks); default the public ones. */
+  clickUrl?: string;
+  gatewayUrl?: string;
+  /** Verifies and mints click IDs (trace, validation, demo); absent when CLICK_ID_KEYS is not set. */
+  codec?: ClickIdCodec | null;
+  demoAdvertiserToken?: string | null;
+  /** Default gap share that flags an offer in the S2S-vs-pixel comparison. */
+  pixelGapShare?: number;
 };
 
 export function createApp(deps: AdminDeps) {
   const { sql, bus } = deps;
-  return new Elysia({ name: "admin" })
+  const codec = deps.codec ?? null;
+  const clickUrl = deps.clickUrl ?? deps.publicClickUrl;
+  const gatewayUrl = deps.gatewayUrl ?? deps.publicGatewayUrl;
+  const validation = validationRuns(sql, { sql, bus, codec, clickUrl, gatewayUrl, logger: deps.logger });
+  const app = new Elysia({ name: "admin" })
     .use(errorHandler((err) => deps.logger.error("unhandled error", { error: err as Error })))
+    .use(me(sql))
     .use(brands(sql, bus))
     .use(advertisers(sql, bus))
+    .use(advertiserManagement(sql, bus, deps.publicGatewayUrl))
     .use(offers(sql, bus))
     .use(affiliates(sql, bus))
     .use(links(sql, bus, deps.publicClickUrl))
     .use(payoutRules(sql, bus))
     .use(affiliatePostbacks(sql, bus))
     .use(apiKeys(sql))
+    .use(clicks(sql, codec))
     .use(conversions(sql))
+    .use(ledger(sql))
     .use(deliveries(sql))
-    .use(demo(deps.publicGatewayUrl));
+    .use(fxRates(sql))
+    .use(affiliateBalances(sql))
+    .use(webhookSecrets(sql, bus))
+    .use(auditLog(sql))
+    .use(traceModule(sql, codec))
+    .use(reports(sql, codec, { pixelGapShare: deps.pixelGapShare ?? 0.05 }))
+    .use(validation.routes)
+    .use(demo({ sql, codec, gatewayUrl, token: deps.demoAdvertiserToken ?? null }))
+    .use(ui());
+  // Generated from the routes registered above (their TypeBox schemas), on each request.
+  app.get("/openapi.json", () => openApiDocument(app), { detail: { hide: true } });
+  return Object.assign(app, { drain: validation.drain });
 }

@@ -61,6 +61,10 @@ export function assertStaff(p: Principal): void {
   if (p.role === "affiliate") throw new HttpError(403, "forbidden", "not available to affiliate keys");
 }
 
+export function isAffiliate(p: Principal): boolean {
+  return p.role === "affiliate";
+}
+
 export function actor(p: Principal): string {
   return `api-key:${p.keyId}:${p.name}`;
 }

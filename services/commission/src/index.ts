@@ -11,15 +11,21 @@ const schema = serviceEnv(8084, {
   CONSUMER_CONCURRENCY: t.Integer({ minimum: 1, maximum: 256, default: 16 }),
 });
 
+const PRICED = new Set(["booked", "capped_zero", "capped_rejected", "no_rule"]);
+
 await runService("commission", schema, ({ env, sql, bus, logger, registry }) => {
   const entries = counter(registry, "roundtrip_ledger_entries_total", "Ledger entries booked", [
     "type",
     "currency",
   ]);
-  const amounts = counter(registry, "roundtrip_ledger_amount_total", "Ledger amounts booked (major units)", [
-    "kind",
-    "type",
-    "currency",
+  const amounts = counter(
+    registry,
+    "roundtrip_ledger_amount_total",
+    "Ledger amounts booked (major units, absolute)",
+    ["kind", "type", "currency"],
+  );
+  const bookings = counter(registry, "roundtrip_ledger_bookings_total", "Conversions priced, by outcome", [
+    "outcome",
   ]);
   let consumer: { stop(): Promise<void> } | undefined;
   let relay: { stop(): Promise<void> } | undefined;
@@ -37,13 +43,19 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
           const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) =>
             settle(tx, d.payload),
           );
-          const booking = r.result;
-          if (booking?.entryType) {
-            entries.inc({ type: booking.entryType, currency: booking.currency });
-            // A metric, not money: the ledger holds the exact figure.
+          // Metrics after the commit, once per settled change; the ledger holds the exact figures.
+          const settled = r.result;
+          if (settled && PRICED.has(settled.outcome)) bookings.inc({ outcome: settled.outcome });
+          const entry = settled?.entry;
+          if (entry) {
+            entries.inc({ type: entry.type, currency: entry.currency });
             amounts.inc(
-              { kind: "payout", type: booking.entryType, currency: booking.currency },
-              Math.abs(Number(booking.payout)),
+              { kind: "payout", type: entry.type, currency: entry.currency },
+              Math.abs(Number(entry.payout)),
+            );
+            amounts.inc(
+              { kind: "revenue", type: entry.type, currency: entry.currency },
+              Math.abs(Number(entry.revenue)),
             );
           }
           return r;

@@ -5,16 +5,37 @@ import { runService } from "@roundtrip/service";
 import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
 import { planDeliveries } from "./plan.ts";
+import { DEFAULT_SCHEDULE_S, parseSchedule } from "./retry.ts";
 import { startSender } from "./sender.ts";
+import { parseCidrs } from "./ssrf.ts";
 
 const schema = serviceEnv(8085, {
   CONSUMER_CONCURRENCY: t.Integer({ minimum: 1, maximum: 256, default: 16 }),
   DELIVERY_BATCH: t.Integer({ minimum: 1, maximum: 1000, default: 50 }),
   DELIVERY_POLL_MS: t.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
+  /** CIDRs exempt from the SSRF guard, comma separated; empty = none. */
   DELIVERY_ALLOWED_CIDRS: t.String({ default: "" }),
+  /** Seconds before each attempt of a cycle; the default spans about 28 hours. */
+  DELIVERY_RETRY_SCHEDULE_S: t.String({
+    pattern: "^\\d+(\\.\\d+)?(,\\d+(\\.\\d+)?)*$",
+    default: DEFAULT_SCHEDULE_S,
+  }),
+  DELIVERY_CONNECT_TIMEOUT_MS: t.Integer({ minimum: 100, maximum: 60_000, default: 3_000 }),
+  DELIVERY_TIMEOUT_MS: t.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  /** Attempts in flight at once per replica, over all endpoints. */
+  DELIVERY_CONCURRENCY: t.Integer({ minimum: 1, maximum: 2_000, default: 64 }),
+  /** Per endpoint (scheme, host, port) and replica. */
+  DELIVERY_ENDPOINT_CONCURRENCY: t.Integer({ minimum: 1, maximum: 1_000, default: 4 }),
+  DELIVERY_ENDPOINT_RATE_PER_S: t.Integer({ minimum: 1, maximum: 10_000, default: 50 }),
+  DELIVERY_BREAKER_FAILURES: t.Integer({ minimum: 1, maximum: 1_000, default: 5 }),
+  DELIVERY_BREAKER_HALF_OPEN_MS: t.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
+  /** An endpoint without a successful delivery for this long is disabled and reported. */
+  DELIVERY_DISABLE_AFTER_H: t.Number({ minimum: 0.001, maximum: 8_760, default: 72 }),
 });
 
 await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
+  const allowed = parseCidrs(env.DELIVERY_ALLOWED_CIDRS);
+  const schedule = parseSchedule(env.DELIVERY_RETRY_SCHEDULE_S);
   let consumer: { stop(): Promise<void> } | undefined;
   let sender: { stop(): Promise<void> } | undefined;
   return {
@@ -37,6 +58,21 @@ await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
         registry,
         batch: env.DELIVERY_BATCH,
         pollMs: env.DELIVERY_POLL_MS,
+        concurrency: env.DELIVERY_CONCURRENCY,
+        schedule,
+        http: {
+          connectTimeoutMs: env.DELIVERY_CONNECT_TIMEOUT_MS,
+          totalTimeoutMs: env.DELIVERY_TIMEOUT_MS,
+          excerptBytes: 500,
+        },
+        endpoint: {
+          concurrency: env.DELIVERY_ENDPOINT_CONCURRENCY,
+          ratePerSecond: env.DELIVERY_ENDPOINT_RATE_PER_S,
+          breakerFailures: env.DELIVERY_BREAKER_FAILURES,
+          halfOpenAfterMs: env.DELIVERY_BREAKER_HALF_OPEN_MS,
+        },
+        allowed,
+        disableAfterMs: env.DELIVERY_DISABLE_AFTER_H * 3_600_000,
       });
     },
     async stop() {

@@ -1,16 +1,32 @@
-import { type CommissionBooked, renderUrl } from "@roundtrip/contracts";
+import { context, propagation } from "@opentelemetry/api";
+import { type BodyContentType, type CommissionBooked, renderBody, renderUrl } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
 
+type Template = {
+  id: string;
+  method: "GET" | "POST";
+  url_template: string;
+  body_template: string | null;
+  content_type: BodyContentType;
+  status: "active" | "disabled";
+  disabled_reason: "operator" | "gone" | "failing" | null;
+};
+
 /**
- * Turns a settled conversion change into delivery rows (inside the caller's transaction): the
- * most specific active template of the affiliate — offer and event, then offer, then event,
- * then global — rendered with the contract's macros. Unique per (conversion, change, template),
- * so a redelivered event plans nothing new.
+ * Turns a settled conversion change into a delivery row (inside the caller's transaction): the
+ * affiliate's most specific template — offer and event, then offer, then event, then global —
+ * rendered with the contract's macros. Unique per (conversion, change, template), so a
+ * redelivered or replayed event plans nothing new: exactly one postback per status change.
+ *
+ * A template an operator disabled is skipped (a less specific one may apply); one the sender
+ * disabled (410 Gone, failing for days) still gets its row, dead-lettered at once, so nothing
+ * is lost and it can be replayed when the endpoint is enabled again.
  */
 export async function planDeliveries(tx: Tx, c: CommissionBooked): Promise<number> {
-  const [template] = await tx<{ id: string; method: string; url_template: string }[]>`
-    select id, method, url_template from affiliate_postbacks
-    where affiliate_id = ${c.affiliate_id} and status = 'active'
+  const [template] = await tx<Template[]>`
+    select id, method, url_template, body_template, content_type, status, disabled_reason from affiliate_postbacks
+    where affiliate_id = ${c.affiliate_id}
+      and (status = 'active' or disabled_reason in ('gone', 'failing'))
       and (offer_id is null or offer_id = ${c.offer_id})
       and (event is null or event = ${c.event})
     order by (offer_id is not null) desc, (event is not null) desc, id
@@ -19,7 +35,7 @@ export async function planDeliveries(tx: Tx, c: CommissionBooked): Promise<numbe
   const [click] = await tx<{ subs: Record<string, string> }[]>`
     select subs from clicks where click_id = ${c.click_id} limit 1`;
   const [brand] = await tx<{ slug: string }[]>`select slug from brands where id = ${c.brand_id}`;
-  const url = renderUrl(template.url_template, {
+  const values = {
     click_id: c.click_id,
     txid: c.txid,
     conversion_id: c.conversion_id,
@@ -35,12 +51,22 @@ export async function planDeliveries(tx: Tx, c: CommissionBooked): Promise<numbe
     ...Object.fromEntries(
       Array.from({ length: 10 }, (_, i) => [`sub${i + 1}`, click?.subs[`sub${i + 1}`] ?? null]),
     ),
-  });
+  };
+  const url = renderUrl(template.url_template, values);
+  const post = template.method === "POST";
+  const body = post ? renderBody(template.body_template, values, template.content_type) : null;
+  const disabled = template.status !== "active";
+  // Runs inside the consumer span: the send, later and maybe elsewhere, continues this trace.
+  const trace: Record<string, string> = {};
+  propagation.inject(context.active(), trace);
   const rows = await tx`
-    insert into deliveries (conversion_id, change_seq, template_id, affiliate_id, method, url)
-    values (${c.conversion_id}, ${c.seq}, ${template.id}, ${c.affiliate_id}, ${template.method}, ${url})
+    insert into deliveries (conversion_id, change_seq, template_id, affiliate_id, method, url, body, content_type,
+                            status, dead_at, last_error, trace_context)
+    values (${c.conversion_id}, ${c.seq}, ${template.id}, ${c.affiliate_id}, ${template.method}, ${url}, ${body},
+            ${post ? template.content_type : null}, ${disabled ? "dead" : "pending"}, ${disabled ? new Date() : null},
+            ${disabled ? `endpoint disabled (${template.disabled_reason})` : null}, ${tx.json(trace)})
     on conflict (conversion_id, change_seq, template_id) do nothing
     returning id`;
-  if (rows.length) await tx`select pg_notify('roundtrip_deliveries', '')`;
+  if (rows.length && !disabled) await tx`select pg_notify('roundtrip_deliveries', '')`;
   return rows.length;
 }

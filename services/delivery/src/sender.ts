@@ -1,24 +1,72 @@
-import type { Sql } from "@roundtrip/db";
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { maskUrl } from "@roundtrip/contracts";
+import type { Sql, Tx } from "@roundtrip/db";
 import { counter, histogram, type Logger, type Registry } from "@roundtrip/telemetry";
+import { type Deferral, type EndpointLimits, Endpoints } from "./endpoints.ts";
+import { type Limits, send } from "./http.ts";
+import { classify, nextDelay, type Outcome, parseRetryAfter } from "./retry.ts";
+import { signedPayload, webhookHeaders } from "./signing.ts";
+import { BadTargetError, BlockedAddressError, type Cidr, checkTarget, type Resolver } from "./ssrf.ts";
 
-// Retry schedule after each failed attempt: about a day in all before dead-lettering.
-export const RETRY_DELAYS_S = [5, 300, 1800, 7200, 18000, 36000, 36000];
-const ATTEMPT_TIMEOUT_MS = 10_000;
+export type SenderOptions = {
+  logger: Logger;
+  registry: Registry;
+  /** Rows claimed per query. */
+  batch: number;
+  /** Poll interval when nothing is due (a NOTIFY wakes the sender earlier). */
+  pollMs: number;
+  /** Attempts in flight at once in this replica, over all endpoints. */
+  concurrency: number;
+  /** Delay before each attempt of a cycle, seconds. */
+  schedule: readonly number[];
+  http: Limits;
+  endpoint: EndpointLimits;
+  allowed: Cidr[];
+  /** An endpoint failing (no success) for this long is disabled and reported. */
+  disableAfterMs: number;
+  resolver?: Resolver;
+};
+
+type Due = {
+  id: string;
+  template_id: string;
+  affiliate_id: string;
+  method: "GET" | "POST";
+  url: string;
+  body: string | null;
+  content_type: string | null;
+  attempts: number;
+  cycle_attempts: number;
+  template_status: string;
+  disabled_reason: string | null;
+  trace_context: Record<string, string> | null;
+};
+
+type Attempt = {
+  started: Date;
+  ms: number;
+  status: number | null;
+  error: string | null;
+  excerpt: string | null;
+  retryAfterS: number | null;
+  remoteAddress: string | null;
+  verdict: "delivered" | "retryable" | "permanent";
+};
+
 const EXCERPT_CHARS = 500;
-// While an attempt is in flight its row is leased, so a crashed sender's work is picked up later.
-const LEASE_S = 60;
-
-type Due = { id: string; method: string; url: string; body: string | null; attempts: number };
+const tracer = trace.getTracer("@roundtrip/delivery");
+const USER_AGENT = "Roundtrip-Postback/1.0";
 
 /**
- * Sends due deliveries. A row is claimed with `FOR UPDATE SKIP LOCKED` and leased, so replicas
- * share the work and nothing is sent twice at once; every attempt is logged; the `webhook-id`
- * header (the delivery ID) lets the affiliate drop a repeat if an acknowledgement was lost.
+ * Sends due deliveries. Rows are claimed with `FOR UPDATE SKIP LOCKED` and leased (so replicas
+ * share the work and a crashed sender's rows come back after the lease), every attempt is
+ * logged, and the outcome decides: delivered; retried on the schedule (network errors,
+ * timeouts, 429, 5xx, honouring Retry-After); failed (other answers, redirects, refused
+ * addresses); dead-lettered when the schedule is exhausted. 410 Gone disables the endpoint, and
+ * so does failing for `disableAfterMs`; both are reported in the audit log.
  */
-export function startSender(
-  sql: Sql,
-  options: { logger: Logger; registry: Registry; batch: number; pollMs: number },
-) {
+export function startSender(sql: Sql, options: SenderOptions) {
+  const log = options.logger;
   const outcomes = counter(
     options.registry,
     "roundtrip_deliveries_total",
@@ -31,99 +79,288 @@ export function startSender(
     "Outbound postback attempt duration",
     ["outcome"],
   );
+  const deferred = counter(
+    options.registry,
+    "roundtrip_delivery_deferred_total",
+    "Deliveries pushed back without an attempt",
+    ["reason"],
+  );
+  const disabled = counter(
+    options.registry,
+    "roundtrip_delivery_endpoints_disabled_total",
+    "Affiliate endpoints disabled by the sender",
+    ["reason"],
+  );
+  const endpoints = new Endpoints(options.endpoint);
+  // The lease must outlast an attempt, including a slow final database write.
+  const leaseS = Math.ceil(options.http.totalTimeoutMs / 1000) + 30;
   let stopped = false;
   let wake: (() => void) | undefined;
+  // A NOTIFY that arrives while claiming must not be slept through.
+  let notified = false;
   const inflight = new Set<Promise<void>>();
 
-  const claim = () => sql<Due[]>`
-    update deliveries d set attempts = d.attempts + 1, next_attempt_at = now() + make_interval(secs => ${LEASE_S})
-    where d.id in (
+  const claim = (limit: number) => sql<Due[]>`
+    update deliveries d
+    set attempts = d.attempts + 1, cycle_attempts = d.cycle_attempts + 1,
+        next_attempt_at = now() + make_interval(secs => ${leaseS})
+    from affiliate_postbacks t
+    where t.id = d.template_id and d.id in (
       select id from deliveries where status = 'pending' and next_attempt_at <= now()
-      order by next_attempt_at limit ${options.batch} for update skip locked)
-    returning d.id, d.method, d.url, d.body, d.attempts`;
+      order by next_attempt_at limit ${limit} for update skip locked)
+    returning d.id, d.template_id, d.affiliate_id, d.method, d.url, d.body, d.content_type, d.attempts, d.cycle_attempts,
+              t.status as template_status, t.disabled_reason, d.trace_context`;
 
-  const attempt = async (d: Due) => {
+  const request = async (d: Due, traceHeaders: Record<string, string>): Promise<Attempt> => {
     const started = new Date();
     const t0 = performance.now();
-    let statusCode: number | null = null;
-    let error: string | null = null;
-    let excerpt: string | null = null;
+    const result = (partial: Partial<Attempt> & Pick<Attempt, "verdict">): Attempt => ({
+      started,
+      ms: Math.round(performance.now() - t0),
+      status: null,
+      error: null,
+      excerpt: null,
+      retryAfterS: null,
+      remoteAddress: null,
+      ...partial,
+    });
+    let target: Awaited<ReturnType<typeof checkTarget>>;
     try {
-      const response = await fetch(d.url, {
-        method: d.method,
-        body: d.method === "POST" ? (d.body ?? "") : undefined,
-        redirect: "manual",
-        signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
-        headers: { "webhook-id": `dlv_${d.id}`, "user-agent": "Roundtrip-Postback/1.0" },
-      });
-      statusCode = response.status;
-      excerpt = (await response.text()).slice(0, EXCERPT_CHARS);
+      target = await checkTarget(d.url, options.allowed, options.resolver);
     } catch (err) {
-      error = (err as Error).message.slice(0, EXCERPT_CHARS);
+      const permanent = err instanceof BlockedAddressError || err instanceof BadTargetError;
+      return result({
+        verdict: permanent ? "permanent" : "retryable",
+        error: `${permanent ? "" : "dns: "}${(err as Error).message}`,
+      });
     }
-    const ms = Math.round(performance.now() - t0);
-    const delivered = statusCode !== null && statusCode >= 200 && statusCode < 300;
-    const retryable = !delivered && (statusCode === null || statusCode === 429 || statusCode >= 500);
-    const delay = RETRY_DELAYS_S[d.attempts - 1];
-    const outcome = delivered
-      ? "delivered"
-      : retryable && delay !== undefined
-        ? "retry"
-        : retryable
-          ? "dead_lettered"
-          : "failed";
+    const secrets = await sql<{ secret: string }[]>`
+      select secret from affiliate_webhook_secrets
+      where affiliate_id = ${d.affiliate_id} and (expires_at is null or expires_at > now())
+      order by id desc`;
+    const headers: Record<string, string> = {
+      ...traceHeaders,
+      "user-agent": USER_AGENT,
+      ...webhookHeaders({
+        id: `dlv_${d.id}`,
+        at: new Date(),
+        payload: signedPayload(d.method, target.url, d.body),
+        secrets: secrets.map((s) => s.secret),
+      }),
+    };
+    if (d.method === "POST") headers["content-type"] = d.content_type ?? "application/json";
+    try {
+      const res = await send(
+        target,
+        { method: d.method, headers, body: d.body },
+        { ...options.http, excerptBytes: EXCERPT_CHARS },
+      );
+      const verdict = classify(res.status);
+      const redirect = res.status >= 300 && res.status < 400;
+      return result({
+        verdict,
+        status: res.status,
+        excerpt: res.excerpt,
+        remoteAddress: res.remoteAddress,
+        retryAfterS: verdict === "retryable" ? parseRetryAfter(res.headers["retry-after"]) : null,
+        error: redirect ? `redirect to ${maskUrl(String(res.headers.location ?? "?"))} not followed` : null,
+      });
+    } catch (err) {
+      return result({ verdict: "retryable", error: (err as Error).message.slice(0, EXCERPT_CHARS) });
+    }
+  };
+
+  /** One attempt as a CLIENT span continuing the postback's trace; `traceparent` goes out with it. */
+  const sendOnce = (d: Due): Promise<Attempt> => {
+    const parent = propagation.extract(ROOT_CONTEXT, d.trace_context ?? {});
+    const url = maskUrl(d.url);
+    return tracer.startActiveSpan(
+      d.method,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { "http.request.method": d.method, "url.full": url, "roundtrip.delivery_id": d.id },
+      },
+      parent,
+      async (span) => {
+        const carrier: Record<string, string> = {};
+        propagation.inject(context.active(), carrier);
+        try {
+          const a = await request(d, carrier);
+          if (a.status !== null) span.setAttribute("http.response.status_code", a.status);
+          if (a.verdict !== "delivered") {
+            span.setAttribute("error.type", a.status !== null ? String(a.status) : "network");
+            span.setStatus({ code: SpanStatusCode.ERROR, message: a.error ?? undefined });
+          }
+          return a;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  };
+
+  const defer = async (d: Due, deferral: Deferral) => {
+    // Spread out, so a backlog held by an open circuit does not come back as one wave.
+    const delayS = (deferral.delayMs * (1 + 0.5 * Math.random())) / 1000;
+    await sql`
+      update deliveries set attempts = attempts - 1, cycle_attempts = cycle_attempts - 1,
+        next_attempt_at = now() + make_interval(secs => ${delayS})
+      where id = ${d.id}`;
+    deferred.inc({ reason: deferral.reason });
+  };
+
+  const disable = async (tx: Tx, d: Due, reason: "gone" | "failing", detail: string) => {
+    const [row] = await tx`
+      update affiliate_postbacks set status = 'disabled', disabled_reason = ${reason}, disabled_at = now(), updated_at = now()
+      where id = ${d.template_id} and status = 'active'
+      returning id, affiliate_id, failing_since`;
+    if (!row) return false;
+    await tx`
+      update deliveries set status = 'dead', dead_at = now(), last_error = ${`endpoint disabled (${reason})`}
+      where template_id = ${d.template_id} and status = 'pending'`;
+    await tx`
+      insert into audit_log (actor, action, resource, resource_id, before, after)
+      values ('service:delivery', 'disable', 'affiliate-postbacks', ${d.template_id}, ${tx.json({ status: "active" })},
+              ${tx.json({ status: "disabled", disabled_reason: reason, detail, failing_since: row.failing_since })})`;
+    return true;
+  };
+
+  const record = async (d: Due, a: Attempt) => {
+    const delay =
+      a.verdict === "retryable" ? nextDelay(options.schedule, d.cycle_attempts, a.retryAfterS) : null;
+    let outcome: Outcome =
+      a.verdict === "delivered"
+        ? "delivered"
+        : a.verdict === "permanent"
+          ? "failed"
+          : delay !== null
+            ? "retry"
+            : "dead_lettered";
+    const masked = maskUrl(d.url);
+    let disabledFor: "gone" | "failing" | null = null;
     await sql.begin(async (tx) => {
+      let disabling: { reason: "gone" | "failing"; detail: string } | null = null;
+      if (outcome === "delivered") {
+        await tx`update affiliate_postbacks set failing_since = null, last_success_at = now() where id = ${d.template_id}`;
+      } else {
+        const [t] = await tx<{ failing_for_ms: number }[]>`
+          update affiliate_postbacks set failing_since = coalesce(failing_since, now()) where id = ${d.template_id}
+          returning (extract(epoch from now() - failing_since) * 1000)::float8 as failing_for_ms`;
+        if (a.status === 410) disabling = { reason: "gone", detail: "the endpoint answered 410 Gone" };
+        else if (t && t.failing_for_ms >= options.disableAfterMs) {
+          disabling = {
+            reason: "failing",
+            detail: `no successful delivery for ${Math.round(t.failing_for_ms / 3_600_000)} h`,
+          };
+          // no more retries for an endpoint given up on: the row waits for a replay
+          if (outcome === "retry") outcome = "dead_lettered";
+        }
+      }
       await tx`
-        insert into delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, error, response_excerpt)
-        values (${d.id}, ${d.attempts}, ${started}, ${ms}, ${statusCode}, ${error}, ${excerpt})`;
-      if (outcome === "delivered")
-        await tx`update deliveries set status = 'delivered', delivered_at = now() where id = ${d.id}`;
-      else if (outcome === "retry")
-        await tx`update deliveries set next_attempt_at = now() + make_interval(secs => ${delay ?? 0}) where id = ${d.id}`;
-      else
-        await tx`update deliveries set status = ${outcome === "failed" ? "failed" : "dead"} where id = ${d.id}`;
+        insert into delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, error, response_excerpt, url,
+                                       outcome, retry_after_s, remote_address)
+        values (${d.id}, ${d.attempts}, ${a.started}, ${a.ms}, ${a.status}, ${a.error}, ${a.excerpt}, ${masked}, ${outcome},
+                ${a.retryAfterS}, ${a.remoteAddress})`;
+      if (outcome === "delivered") {
+        await tx`
+          update deliveries set status = 'delivered', delivered_at = now(), last_status_code = ${a.status}, last_error = null
+          where id = ${d.id}`;
+      } else if (outcome === "retry") {
+        await tx`
+          update deliveries set next_attempt_at = now() + make_interval(secs => ${delay ?? 0}),
+            last_status_code = ${a.status}, last_error = ${a.error}
+          where id = ${d.id}`;
+      } else {
+        await tx`
+          update deliveries set status = ${outcome === "failed" ? "failed" : "dead"}, dead_at = now(),
+            last_status_code = ${a.status}, last_error = ${a.error}
+          where id = ${d.id}`;
+      }
+      if (disabling && (await disable(tx, d, disabling.reason, disabling.detail)))
+        disabledFor = disabling.reason;
     });
     outcomes.inc({ outcome });
-    latency.observe({ outcome }, ms / 1000);
-    if (outcome !== "delivered")
-      options.logger.warn("delivery attempt failed", {
+    latency.observe({ outcome }, a.ms / 1000);
+    if (outcome !== "delivered") {
+      log.warn("delivery attempt failed", {
         delivery_id: d.id,
-        status: statusCode,
-        error,
+        attempt: d.attempts,
+        url: masked,
+        status: a.status,
+        error: a.error,
         outcome,
+        latency_ms: a.ms,
       });
+    }
+    if (disabledFor) {
+      disabled.inc({ reason: disabledFor });
+      log.error("affiliate endpoint disabled", {
+        template_id: d.template_id,
+        affiliate_id: d.affiliate_id,
+        reason: disabledFor,
+        url: masked,
+      });
+    }
+  };
+
+  const attempt = async (d: Due) => {
+    if (d.template_status !== "active") {
+      // Disabled after this row was planned: nothing is sent, the row waits for a replay.
+      await sql`
+        update deliveries set attempts = attempts - 1, cycle_attempts = cycle_attempts - 1, status = 'dead', dead_at = now(),
+          last_error = ${`endpoint disabled (${d.disabled_reason ?? "operator"})`}
+        where id = ${d.id}`;
+      return;
+    }
+    const run = await endpoints.run(
+      Endpoints.key(d.url),
+      () => sendOnce(d),
+      (a) => a.verdict === "retryable",
+    );
+    if (!run.ran) return defer(d, run.deferral);
+    await record(d, run.result);
   };
 
   const loop = async () => {
     while (!stopped) {
+      notified = false;
+      const free = options.concurrency - inflight.size;
       let due: Due[] = [];
-      try {
-        due = await claim();
-      } catch (err) {
-        options.logger.error("claiming deliveries failed", { error: err as Error });
+      if (free > 0) {
+        try {
+          due = await claim(Math.min(options.batch, free));
+        } catch (err) {
+          log.error("claiming deliveries failed", { error: err as Error });
+        }
       }
       for (const d of due) {
-        const p = attempt(d)
-          .catch((err) =>
-            options.logger.error("delivery attempt crashed", { delivery_id: d.id, error: err as Error }),
-          )
+        const p: Promise<void> = attempt(d)
+          .catch((err) => log.error("delivery attempt crashed", { delivery_id: d.id, error: err as Error }))
           .finally(() => inflight.delete(p));
         inflight.add(p);
       }
-      if (due.length < options.batch) {
-        await new Promise<void>((r) => {
-          wake = r;
-          setTimeout(r, options.pollMs);
-        });
-      } else {
+      if (stopped) break;
+      if (inflight.size >= options.concurrency) {
         await Promise.race(inflight);
+      } else if (due.length < Math.min(options.batch, free) && !notified) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.pollMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
       }
     }
   };
 
-  const listening = sql.listen("roundtrip_deliveries", () => wake?.());
+  const listening = sql.listen("roundtrip_deliveries", () => {
+    notified = true;
+    wake?.();
+  });
   const running = loop();
   return {
+    endpoints,
     async stop() {
       stopped = true;
       wake?.();

@@ -1,6 +1,12 @@
+import type { Bus } from "@roundtrip/bus";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
+import { DefaultErrorFunction, SetErrorFunction, ValueErrorType } from "@sinclair/typebox/errors";
+import type { TProperties } from "@sinclair/typebox";
 import { t } from "elysia";
+import type postgres from "postgres";
+import { actor, assertCanWrite, type Principal } from "../auth.ts";
+import { announce, audit } from "../changes.ts";
 
 /** Shapes shared by the admin modules. IDs are strings: bigint must not pass through a float. */
 export const Id = t.String({ pattern: "^[1-9]\\d{0,18}$", description: "numeric id" });
@@ -9,13 +15,37 @@ export const Decimal = t.String({
   pattern: "^\\d{1,14}(\\.\\d{1,6})?$",
   description: "non-negative decimal",
 });
+export const EventCode = t.String({
+  pattern: "^[a-z0-9_]{1,40}$",
+  description: "event code, e.g. registration, ftd",
+});
+export const Status = t.Union([t.Literal("active"), t.Literal("paused")], {
+  description: "paused = stops new clicks",
+});
+export const Timestamp = t.String({
+  pattern: "^\\d{4}-\\d{2}-\\d{2}([T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?(Z|[+-]\\d{2}:?\\d{2})?)?$",
+  description: "ISO 8601 date or date-time",
+});
 export const IdParams = t.Object({ id: Id });
+
+// A field a schema does not take is refused by name (an update that silently ignores a field is
+// worse than an error); Never is only ever used for that here.
+SetErrorFunction((e) =>
+  e.errorType === ValueErrorType.Never ? "is not a field that can be set here" : DefaultErrorFunction(e),
+);
+
+/** A request body that refuses any field it does not define, naming it. */
+export const Strict = <P extends TProperties>(properties: P, options: { description?: string } = {}) =>
+  t.Object(properties, { ...options, additionalProperties: t.Never() });
 export const Page = {
   cursor: t.Optional(t.String({ pattern: "^\\d{1,19}$", description: "next_cursor of the previous page" })),
   limit: t.Optional(t.Numeric({ minimum: 1, maximum: 500, default: 100 })),
+  order: t.Optional(t.Union([t.Literal("asc"), t.Literal("desc")], { description: "by id; default asc" })),
 };
+export type PageQuery = { cursor?: string; limit?: number; order?: "asc" | "desc" };
 
 export type Paged<T> = { data: T[]; next_cursor: string | null };
+type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
 /** Keyset pagination over identity IDs: stable under inserts, no OFFSET scans. */
 export function page<T extends { id: string }>(rows: T[], limit: number): Paged<T> {
@@ -24,39 +54,112 @@ export function page<T extends { id: string }>(rows: T[], limit: number): Paged<
 }
 
 /**
- * `select * from <table> where <column = value …> and id > cursor order by id` — table and
- * column names come from code (identifiers escaped by the client), values are parameters.
+ * `select * from <table> where <column = value …> [and extra] and id > cursor order by id` —
+ * table and column names come from code (identifiers escaped by the client), values are
+ * parameters. `extra` is a fragment built by the caller with the same tagged template.
  */
 export async function listRows(
   sql: Sql,
   table: string,
-  filters: Record<string, string | number | undefined | null>,
-  query: { cursor?: string; limit?: number },
+  filters: Record<string, string | number | boolean | undefined | null>,
+  query: PageQuery,
+  extra?: Fragment,
 ) {
   const limit = query.limit ?? 100;
-  let where = sql`id > ${query.cursor ?? "0"}`;
+  const desc = query.order === "desc";
+  let where = query.cursor ? (desc ? sql`id < ${query.cursor}` : sql`id > ${query.cursor}`) : sql`true`;
   for (const [column, value] of Object.entries(filters)) {
     if (value !== undefined && value !== null) where = sql`${where} and ${sql(column)} = ${value}`;
   }
-  const rows = await sql`select * from ${sql(table)} where ${where} order by id limit ${limit + 1}`;
+  if (extra) where = sql`${where} and ${extra}`;
+  const rows = await sql`
+    select * from ${sql(table)} where ${where}
+    order by id ${desc ? sql`desc` : sql`asc`} limit ${limit + 1}`;
   return page(rows.map(withoutSecrets) as { id: string }[], limit);
 }
 
-export async function getRow(sql: Sql, table: string, id: string, scope: Record<string, string | null> = {}) {
+export async function getRow(
+  sql: Sql,
+  table: string,
+  id: string,
+  scope: Record<string, string | null> = {},
+  extra?: Fragment,
+) {
   let where = sql`id = ${id}`;
   for (const [column, value] of Object.entries(scope))
     if (value !== null) where = sql`${where} and ${sql(column)} = ${value}`;
+  if (extra) where = sql`${where} and ${extra}`;
   const [row] = await sql`select * from ${sql(table)} where ${where}`;
-  if (!row)
-    throw new HttpError(404, "not_found", `no such ${table.replace(/_/g, "-").replace(/s$/, "")}`, "id");
+  if (!row) throw notFound(table);
+  return withoutSecrets(row);
+}
+
+export function notFound(table: string): HttpError {
+  return new HttpError(404, "not_found", `no such ${table.replace(/_/g, "-").replace(/s$/, "")}`, "id");
+}
+
+/**
+ * A PATCH: the row is locked, changed, audited with before and after in the same transaction,
+ * then announced so the click and gateway caches reload (within a second). `check` may refuse
+ * the change after seeing the current row.
+ */
+export async function patchRow(
+  sql: Sql,
+  bus: Bus | null,
+  principal: Principal,
+  spec: {
+    table: string;
+    resource: string;
+    id: string;
+    changes: Record<string, unknown>;
+    check?: (tx: postgres.TransactionSql, before: postgres.Row) => Promise<void> | void;
+  },
+) {
+  assertCanWrite(principal);
+  const changes = Object.fromEntries(Object.entries(spec.changes).filter(([, v]) => v !== undefined));
+  if (Object.keys(changes).length === 0)
+    throw new HttpError(400, "invalid_request", "nothing to change", "(body)");
+  const row = await sql.begin(async (tx) => {
+    const [before] = await tx`select * from ${tx(spec.table)} where id = ${spec.id} for update`;
+    if (!before) throw notFound(spec.table);
+    await spec.check?.(tx, before);
+    const values = Object.fromEntries(
+      Object.entries(changes).map(([k, v]) => [
+        k,
+        v !== null && typeof v === "object" ? tx.json(v as never) : v,
+      ]),
+    );
+    const [after] =
+      await tx`update ${tx(spec.table)} set ${tx(values as Record<string, never>)} where id = ${spec.id} returning *`;
+    if (!after) throw notFound(spec.table);
+    await audit(tx, {
+      actor: actor(principal),
+      action: "update",
+      resource: spec.resource,
+      id: spec.id,
+      before: withoutSecrets(before),
+      after: withoutSecrets(after),
+    });
+    return after;
+  });
+  if (bus) await announce(bus, spec.resource, spec.id);
   return withoutSecrets(row);
 }
 
 // Secrets are write-only: hashes and secrets never leave the database through the API.
-const SECRET_COLUMNS = ["token_hash", "key_hash", "secret", "secrets"];
+const SECRET_COLUMNS = ["token_hash", "key_hash", "secret", "secrets", "secret_hash", "signing_secret"];
 
 export function withoutSecrets<T extends Record<string, unknown>>(row: T): T {
   const copy: Record<string, unknown> = { ...row };
   for (const c of SECRET_COLUMNS) delete copy[c];
   return copy as T;
+}
+
+/** `2026-03-01` or a date-time → Date; a bad one is a 400 naming the field. */
+export function parseTime(value: string | undefined, field: string): Date | undefined {
+  if (value === undefined) return undefined;
+  const d = new Date(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
+  if (Number.isNaN(d.getTime()))
+    throw new HttpError(400, "invalid_request", `${field}: not a valid date`, field);
+  return d;
 }

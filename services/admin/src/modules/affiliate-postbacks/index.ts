@@ -1,20 +1,19 @@
 import type { Bus } from "@roundtrip/bus";
-import { POSTBACK_MACROS, unknownMacros } from "@roundtrip/contracts";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
 import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
+import { AffiliatePostbackCreate, AffiliatePostbackPatch } from "./model.ts";
+import { checkTemplate } from "./service.ts";
 
-export const AffiliatePostbackCreate = t.Object({
-  affiliate_id: Id,
-  url_template: t.String({ pattern: "^https?://[^\\s]+$", maxLength: 2048 }),
-  offer_id: t.Optional(Id),
-  event: t.Optional(t.String({ pattern: "^[a-z0-9_]{1,40}$" })),
-  method: t.Optional(t.Union([t.Literal("GET"), t.Literal("POST")])),
-});
+export { AffiliatePostbackCreate } from "./model.ts";
 
+/**
+ * Affiliate postback templates: global per affiliate, per offer, per event; GET or POST. The
+ * delivery service picks the most specific active one for each conversion change.
+ */
 export function affiliatePostbacks(sql: Sql, bus: Bus) {
   return new Elysia({ prefix: "/v1/affiliate-postbacks", tags: ["affiliate-postbacks"] })
     .use(authentication(sql))
@@ -24,37 +23,47 @@ export function affiliatePostbacks(sql: Sql, bus: Bus) {
         listRows(
           sql,
           "affiliate_postbacks",
-          { affiliate_id: principal.affiliateId ?? query.affiliate_id },
+          { affiliate_id: principal.affiliateId ?? query.affiliate_id, status: query.status },
           query,
         ),
-      { query: t.Object({ affiliate_id: t.Optional(Id), ...Page }) },
+      {
+        query: t.Object({
+          affiliate_id: t.Optional(Id),
+          status: t.Optional(t.Union([t.Literal("active"), t.Literal("disabled")])),
+          ...Page,
+        }),
+        detail: { summary: "List postback templates; an affiliate key sees only its own" },
+      },
     )
     .get(
       "/:id",
       ({ params, principal }) =>
         getRow(sql, "affiliate_postbacks", params.id, { affiliate_id: principal.affiliateId }),
-      { params: IdParams },
+      { params: IdParams, detail: { summary: "Get one postback template" } },
     )
     .post(
       "/",
       async ({ body, principal, set }) => {
         assertCanWrite(principal);
-        const unknown = unknownMacros(body.url_template, POSTBACK_MACROS);
-        if (unknown.length) {
-          throw new HttpError(
-            400,
-            "invalid_request",
-            `unknown macro {${unknown[0]}} in url_template`,
-            "url_template",
-          );
-        }
+        const method = body.method ?? "GET";
+        const content_type = body.content_type ?? "application/json";
+        checkTemplate({
+          url_template: body.url_template,
+          method,
+          body_template: body.body_template ?? null,
+          content_type,
+        });
         const row = await sql.begin(async (tx) => {
           const [affiliate] = await tx`select id from affiliates where id = ${body.affiliate_id}`;
           if (!affiliate) throw new HttpError(400, "invalid_request", "no such affiliate", "affiliate_id");
+          if (body.offer_id) {
+            const [offer] = await tx`select id from offers where id = ${body.offer_id}`;
+            if (!offer) throw new HttpError(400, "invalid_request", "no such offer", "offer_id");
+          }
           const [created] = await tx`
-            insert into affiliate_postbacks (affiliate_id, offer_id, event, method, url_template)
-            values (${body.affiliate_id}, ${body.offer_id ?? null}, ${body.event ?? null}, ${body.method ?? "GET"},
-                    ${body.url_template})
+            insert into affiliate_postbacks (affiliate_id, offer_id, event, method, url_template, body_template, content_type)
+            values (${body.affiliate_id}, ${body.offer_id ?? null}, ${body.event ?? null}, ${method}, ${body.url_template},
+                    ${body.body_template ?? null}, ${content_type})
             returning *`;
           if (!created) throw new Error("insert returned nothing");
           await audit(tx, {
@@ -70,6 +79,60 @@ export function affiliatePostbacks(sql: Sql, bus: Bus) {
         set.status = 201;
         return row;
       },
-      { body: AffiliatePostbackCreate },
+      {
+        body: AffiliatePostbackCreate,
+        detail: { summary: "Create a postback template (validated: unknown macro → 400)" },
+      },
+    )
+    .patch(
+      "/:id",
+      async ({ params, body, principal }) => {
+        assertCanWrite(principal);
+        if (Object.keys(body).length === 0)
+          throw new HttpError(400, "invalid_request", "nothing to change", "(body)");
+        const row = await sql.begin(async (tx) => {
+          const [before] = await tx`select * from affiliate_postbacks where id = ${params.id} for update`;
+          if (!before) throw new HttpError(404, "not_found", "no such affiliate-postback", "id");
+          const next = {
+            url_template: body.url_template ?? before.url_template,
+            method: body.method ?? before.method,
+            body_template: body.body_template === undefined ? before.body_template : body.body_template,
+            content_type: body.content_type ?? before.content_type,
+          };
+          checkTemplate(next);
+          const status = body.status ?? before.status;
+          const enabling = status === "active" && before.status !== "active";
+          const disabling = status === "disabled" && before.status !== "disabled";
+          const [after] = await tx`
+            update affiliate_postbacks set
+              url_template = ${next.url_template}, method = ${next.method}, body_template = ${next.body_template},
+              content_type = ${next.content_type}, status = ${status},
+              disabled_reason = ${enabling ? null : disabling ? "operator" : before.disabled_reason},
+              disabled_at = ${enabling ? null : disabling ? new Date() : before.disabled_at},
+              failing_since = ${enabling ? null : before.failing_since},
+              updated_at = now()
+            where id = ${params.id}
+            returning *`;
+          await audit(tx, {
+            actor: actor(principal),
+            action: "update",
+            resource: "affiliate-postbacks",
+            id: params.id,
+            before,
+            after,
+          });
+          return after;
+        });
+        await announce(bus, "affiliate-postbacks", params.id);
+        return row;
+      },
+      {
+        params: IdParams,
+        body: AffiliatePostbackPatch,
+        detail: {
+          summary:
+            "Change a postback template, or enable/disable it (changes apply to postbacks planned from now on)",
+        },
+      },
     );
 }

@@ -4,24 +4,47 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
-import { Currency, getRow, IdParams, listRows, Page } from "../common.ts";
+import { Strict, Currency, getRow, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
 
-export const AffiliateCreate = t.Object({
+const IsTest = t.Boolean({
+  description: "test traffic (launch validation): excluded from reports and payouts",
+});
+
+export const AffiliateCreate = Strict({
   name: t.String({ minLength: 1, maxLength: 200 }),
   payout_currency: t.Optional(Currency),
+  is_test: t.Optional(IsTest),
+});
+
+export const AffiliateUpdate = Strict({
+  name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+  payout_currency: t.Optional(Currency),
+  status: t.Optional(Status),
 });
 
 export function affiliates(sql: Sql, bus: Bus) {
   return new Elysia({ prefix: "/v1/affiliates", tags: ["affiliates"] })
     .use(authentication(sql))
-    .get("/", ({ query, principal }) => listRows(sql, "affiliates", { id: principal.affiliateId }, query), {
-      query: t.Object(Page),
-    })
+    .get(
+      "/",
+      ({ query, principal }) =>
+        listRows(
+          sql,
+          "affiliates",
+          { id: principal.affiliateId, status: query.status, is_test: query.is_test },
+          query,
+        ),
+      {
+        query: t.Object({ status: t.Optional(Status), is_test: t.Optional(t.BooleanString()), ...Page }),
+        detail: { summary: "List affiliates (an affiliate key sees only itself)" },
+      },
+    )
     .get(
       "/:id",
       ({ params, principal }) => getRow(sql, "affiliates", params.id, { id: principal.affiliateId }),
       {
         params: IdParams,
+        detail: { summary: "Get an affiliate" },
       },
     )
     .post(
@@ -30,7 +53,8 @@ export function affiliates(sql: Sql, bus: Bus) {
         assertCanWrite(principal);
         const row = await sql.begin(async (tx) => {
           const [created] = await tx`
-            insert into affiliates (name, payout_currency) values (${body.name}, ${body.payout_currency ?? "EUR"})
+            insert into affiliates (name, payout_currency, is_test)
+            values (${body.name}, ${body.payout_currency ?? "EUR"}, ${body.is_test ?? false})
             returning *`;
           if (!created) throw new HttpError(500, "internal", "insert returned nothing");
           await audit(tx, {
@@ -46,6 +70,21 @@ export function affiliates(sql: Sql, bus: Bus) {
         set.status = 201;
         return row;
       },
-      { body: AffiliateCreate },
+      { body: AffiliateCreate, detail: { summary: "Create an affiliate" } },
+    )
+    .patch(
+      "/:id",
+      ({ params, body, principal }) =>
+        patchRow(sql, bus, principal, {
+          table: "affiliates",
+          resource: "affiliates",
+          id: params.id,
+          changes: body,
+        }),
+      {
+        params: IdParams,
+        body: AffiliateUpdate,
+        detail: { summary: "Change an affiliate; status paused stops all its links within a second" },
+      },
     );
 }

@@ -3,11 +3,19 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertAdmin, authentication, hashKey, newApiKey } from "../../auth.ts";
 import { audit } from "../../changes.ts";
-import { Id, IdParams, listRows, Page } from "../common.ts";
+import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
+
+const Role = t.Union(
+  [t.Literal("admin"), t.Literal("manager"), t.Literal("analyst"), t.Literal("affiliate")],
+  {
+    description:
+      "admin: everything; manager: configuration; analyst: read-only; affiliate: its own data only",
+  },
+);
 
 export const ApiKeyCreate = t.Object({
   name: t.String({ minLength: 1, maxLength: 200 }),
-  role: t.Union([t.Literal("admin"), t.Literal("manager"), t.Literal("analyst"), t.Literal("affiliate")]),
+  role: Role,
   affiliate_id: t.Optional(Id),
 });
 
@@ -18,9 +26,23 @@ export function apiKeys(sql: Sql) {
       "/",
       ({ query, principal }) => {
         assertAdmin(principal);
-        return listRows(sql, "api_keys", {}, query);
+        return listRows(sql, "api_keys", { role: query.role, affiliate_id: query.affiliate_id }, query);
       },
-      { query: t.Object(Page) },
+      {
+        query: t.Object({ role: t.Optional(Role), affiliate_id: t.Optional(Id), ...Page }),
+        detail: { summary: "List API keys (admin); keys themselves are never shown again" },
+      },
+    )
+    .get(
+      "/:id",
+      ({ params, principal }) => {
+        assertAdmin(principal);
+        return getRow(sql, "api_keys", params.id);
+      },
+      {
+        params: IdParams,
+        detail: { summary: "Get an API key's name, role, prefix, last use and revocation" },
+      },
     )
     .post(
       "/",
@@ -36,6 +58,11 @@ export function apiKeys(sql: Sql) {
         }
         const key = newApiKey();
         const row = await sql.begin(async (tx) => {
+          if (body.affiliate_id) {
+            const [affiliate] = await tx`select id from affiliates where id = ${body.affiliate_id}`;
+            if (!affiliate)
+              throw new HttpError(400, "invalid_request", "affiliate_id: no such affiliate", "affiliate_id");
+          }
           const [created] = await tx`
             insert into api_keys (name, role, affiliate_id, key_hash, key_prefix)
             values (${body.name}, ${body.role}, ${body.affiliate_id ?? null}, ${hashKey(key)}, ${key.slice(0, 8)})
@@ -54,7 +81,7 @@ export function apiKeys(sql: Sql) {
         // The key itself is shown once, here.
         return { ...row, key };
       },
-      { body: ApiKeyCreate },
+      { body: ApiKeyCreate, detail: { summary: "Create an API key; the key is in this response only" } },
     )
     .delete(
       "/:id",
@@ -75,6 +102,6 @@ export function apiKeys(sql: Sql) {
           return revoked;
         });
       },
-      { params: IdParams },
+      { params: IdParams, detail: { summary: "Revoke an API key (at once)" } },
     );
 }

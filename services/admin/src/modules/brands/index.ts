@@ -4,33 +4,63 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertAdmin, authentication } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
-import { Currency, getRow, IdParams, listRows, Page } from "../common.ts";
+import { Strict, Currency, getRow, IdParams, listRows, Page, patchRow } from "../common.ts";
 
-export const BrandCreate = t.Object({
+const TimeZone = t.String({
+  minLength: 1,
+  maxLength: 64,
+  description: "IANA time zone; reports by day use it",
+});
+
+export const BrandCreate = Strict({
   slug: t.String({ pattern: "^[a-z0-9][a-z0-9-]{0,62}$" }),
   name: t.String({ minLength: 1, maxLength: 200 }),
   currency: Currency,
-  timezone: t.String({ minLength: 1, maxLength: 64, default: "UTC" }),
+  timezone: t.Optional(TimeZone),
 });
 export type BrandCreate = typeof BrandCreate.static;
 
+export const BrandUpdate = Strict({
+  name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+  timezone: t.Optional(TimeZone),
+});
+
 export function brands(sql: Sql, bus: Bus) {
+  // Affiliates see only the brands they run traffic for.
+  const scope = (affiliateId: string | null) =>
+    affiliateId
+      ? sql`id in (select o.brand_id from links l join offers o on o.id = l.offer_id where l.affiliate_id = ${affiliateId})`
+      : undefined;
   return new Elysia({ prefix: "/v1/brands", tags: ["brands"] })
     .use(authentication(sql))
-    .get("/", ({ query }) => listRows(sql, "brands", { slug: query.slug }, query), {
-      query: t.Object({ slug: t.Optional(t.String()), ...Page }),
-    })
-    .get("/:id", ({ params }) => getRow(sql, "brands", params.id), { params: IdParams })
+    .get(
+      "/",
+      ({ query, principal }) =>
+        listRows(sql, "brands", { slug: query.slug }, query, scope(principal.affiliateId)),
+      {
+        query: t.Object({ slug: t.Optional(t.String({ maxLength: 63 })), ...Page }),
+        detail: { summary: "List brands" },
+      },
+    )
+    .get(
+      "/:id",
+      ({ params, principal }) => getRow(sql, "brands", params.id, {}, scope(principal.affiliateId)),
+      {
+        params: IdParams,
+        detail: { summary: "Get a brand" },
+      },
+    )
     .post(
       "/",
       async ({ body, principal, set }) => {
         assertAdmin(principal);
-        if (!isTimeZone(body.timezone))
-          throw new HttpError(400, "invalid_request", "unknown time zone", "timezone");
+        const timezone = body.timezone ?? "UTC";
+        if (!isTimeZone(timezone))
+          throw new HttpError(400, "invalid_request", "timezone: unknown time zone", "timezone");
         const row = await sql.begin(async (tx) => {
           const [created] = await tx`
             insert into brands (slug, name, currency, timezone)
-            values (${body.slug}, ${body.name}, ${body.currency}, ${body.timezone})
+            values (${body.slug}, ${body.name}, ${body.currency}, ${timezone})
             on conflict (slug) do nothing returning *`;
           if (!created) throw new HttpError(409, "conflict", `brand ${body.slug} exists`, "slug");
           await audit(tx, {
@@ -46,11 +76,31 @@ export function brands(sql: Sql, bus: Bus) {
         set.status = 201;
         return row;
       },
-      { body: BrandCreate },
+      { body: BrandCreate, detail: { summary: "Create a brand (admin)" } },
+    )
+    .patch(
+      "/:id",
+      ({ params, body, principal }) => {
+        assertAdmin(principal);
+        if (body.timezone !== undefined && !isTimeZone(body.timezone)) {
+          throw new HttpError(400, "invalid_request", "timezone: unknown time zone", "timezone");
+        }
+        return patchRow(sql, bus, principal, {
+          table: "brands",
+          resource: "brands",
+          id: params.id,
+          changes: body,
+        });
+      },
+      {
+        params: IdParams,
+        body: BrandUpdate,
+        detail: { summary: "Rename a brand or change its time zone (admin)" },
+      },
     );
 }
 
-function isTimeZone(tz: string): boolean {
+export function isTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat("en", { timeZone: tz });
     return true;

@@ -4,13 +4,17 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
-import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
+import { Strict, getRow, Id, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
 
-export const LinkCreate = t.Object({
+export const LinkCreate = Strict({
   offer_id: Id,
   affiliate_id: Id,
-  code: t.Optional(t.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" })),
+  code: t.Optional(
+    t.String({ pattern: "^[A-Za-z0-9_-]{1,64}$", description: "the /c/{code} path; random when absent" }),
+  ),
 });
+
+export const LinkUpdate = Strict({ status: t.Optional(Status) });
 
 export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
   const present = (row: Record<string, unknown>) => ({
@@ -26,17 +30,20 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
           code: query.code,
           offer_id: query.offer_id,
           affiliate_id: principal.affiliateId ?? query.affiliate_id,
+          status: query.status,
         };
         const result = await listRows(sql, "links", filters, query);
         return { ...result, data: result.data.map(present) };
       },
       {
         query: t.Object({
-          code: t.Optional(t.String()),
+          code: t.Optional(t.String({ maxLength: 64 })),
           offer_id: t.Optional(Id),
           affiliate_id: t.Optional(Id),
+          status: t.Optional(Status),
           ...Page,
         }),
+        detail: { summary: "List tracking links (an affiliate key sees only its own)" },
       },
     )
     .get(
@@ -45,6 +52,7 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
         present(await getRow(sql, "links", params.id, { affiliate_id: principal.affiliateId })),
       {
         params: IdParams,
+        detail: { summary: "Get a tracking link with its tracking URL" },
       },
     )
     .post(
@@ -55,13 +63,14 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
           body.code ?? Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("base64url");
         const row = await sql.begin(async (tx) => {
           const [offer] = await tx`select id from offers where id = ${body.offer_id}`;
-          if (!offer) throw new HttpError(400, "invalid_request", "no such offer", "offer_id");
+          if (!offer) throw new HttpError(400, "invalid_request", "offer_id: no such offer", "offer_id");
           const [affiliate] = await tx`select id from affiliates where id = ${body.affiliate_id}`;
-          if (!affiliate) throw new HttpError(400, "invalid_request", "no such affiliate", "affiliate_id");
+          if (!affiliate)
+            throw new HttpError(400, "invalid_request", "affiliate_id: no such affiliate", "affiliate_id");
           const [created] = await tx`
             insert into links (code, offer_id, affiliate_id) values (${code}, ${body.offer_id}, ${body.affiliate_id})
             on conflict (code) do nothing returning *`;
-          if (!created) throw new HttpError(409, "conflict", `link code ${code} is taken`, "code");
+          if (!created) throw new HttpError(409, "conflict", `code: link code ${code} is taken`, "code");
           await audit(tx, {
             actor: actor(principal),
             action: "create",
@@ -75,6 +84,23 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
         set.status = 201;
         return present(row);
       },
-      { body: LinkCreate },
+      { body: LinkCreate, detail: { summary: "Create a tracking link for an affiliate on an offer" } },
+    )
+    .patch(
+      "/:id",
+      async ({ params, body, principal }) =>
+        present(
+          await patchRow(sql, bus, principal, {
+            table: "links",
+            resource: "links",
+            id: params.id,
+            changes: body,
+          }),
+        ),
+      {
+        params: IdParams,
+        body: LinkUpdate,
+        detail: { summary: "Pause or resume a link (the click service follows within a second)" },
+      },
     );
 }

@@ -5,40 +5,95 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
-import { Currency, getRow, Id, IdParams, listRows, Page } from "../common.ts";
+import {
+  Currency,
+  EventCode,
+  getRow,
+  Id,
+  IdParams,
+  listRows,
+  notFound,
+  Page,
+  patchRow,
+  Status,
+  Strict,
+} from "../common.ts";
 
-export const OfferEvent = t.Object({
-  code: t.String({ pattern: "^[a-z0-9_]{1,40}$" }),
-  window_days: t.Optional(t.Integer({ minimum: 1, maximum: 3650, default: 30 })),
-  default_status: t.Optional(t.Union([t.Literal("pending"), t.Literal("approved")], { default: "approved" })),
+const WindowDays = t.Integer({
+  minimum: 1,
+  maximum: 3650,
+  description: "attribution window after the click",
+});
+const DefaultStatus = t.Union([t.Literal("pending"), t.Literal("approved")], {
+  description: "status of a postback that sends none",
 });
 
-export const OfferCreate = t.Object({
+export const OfferEvent = Strict({
+  code: EventCode,
+  window_days: t.Optional(WindowDays),
+  default_status: t.Optional(DefaultStatus),
+});
+
+const DestinationUrl = t.String({
+  pattern: "^https?://[^\\s]+$",
+  maxLength: 2048,
+  description: "macros: {click_id} {affiliate_id} {offer_id} {brand} {sub1}…{sub10}",
+});
+
+export const OfferCreate = Strict({
   brand_id: Id,
   advertiser_id: Id,
   name: t.String({ minLength: 1, maxLength: 200 }),
-  destination_url: t.String({ pattern: "^https?://[^\\s]+$", maxLength: 2048 }),
+  destination_url: DestinationUrl,
   click_id_param: t.Optional(t.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" })),
   currency: Currency,
   events: t.Array(OfferEvent, { minItems: 1, maxItems: 50 }),
 });
+
+export const OfferUpdate = Strict({
+  name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+  destination_url: t.Optional(DestinationUrl),
+  click_id_param: t.Optional(t.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" })),
+  status: t.Optional(Status),
+});
+
+export const OfferEventUpdate = Strict({
+  window_days: t.Optional(WindowDays),
+  default_status: t.Optional(DefaultStatus),
+});
+
+function checkDestination(url: string): void {
+  const unknown = unknownMacros(url, CLICK_MACROS);
+  if (unknown.length) {
+    throw new HttpError(
+      400,
+      "invalid_request",
+      `destination_url: unknown macro {${unknown[0]}}`,
+      "destination_url",
+    );
+  }
+}
 
 export function offers(sql: Sql, bus: Bus) {
   const withEvents = <T extends object>(offer: T, events: readonly unknown[]) => ({
     ...offer,
     events: [...events],
   });
+  // Affiliates see the offers they have a tracking link for, nothing else.
+  const scope = (affiliateId: string | null) =>
+    affiliateId ? sql`id in (select offer_id from links where affiliate_id = ${affiliateId})` : undefined;
+  const eventsOf = (id: string) => sql`select * from offer_events where offer_id = ${id} order by code`;
   return new Elysia({ prefix: "/v1/offers", tags: ["offers"] })
     .use(authentication(sql))
     .get(
       "/",
-      async ({ query }) => {
-        const result = await listRows(
-          sql,
-          "offers",
-          { brand_id: query.brand_id, advertiser_id: query.advertiser_id },
-          query,
-        );
+      async ({ query, principal }) => {
+        const filters = {
+          brand_id: query.brand_id,
+          advertiser_id: query.advertiser_id,
+          status: query.status,
+        };
+        const result = await listRows(sql, "offers", filters, query, scope(principal.affiliateId));
         const ids = result.data.map((o) => o.id);
         const events = ids.length
           ? await sql`select * from offer_events where offer_id in ${sql(ids)} order by code`
@@ -53,43 +108,42 @@ export function offers(sql: Sql, bus: Bus) {
           ),
         };
       },
-      { query: t.Object({ brand_id: t.Optional(Id), advertiser_id: t.Optional(Id), ...Page }) },
+      {
+        query: t.Object({
+          brand_id: t.Optional(Id),
+          advertiser_id: t.Optional(Id),
+          status: t.Optional(Status),
+          ...Page,
+        }),
+        detail: { summary: "List offers with their events" },
+      },
     )
     .get(
       "/:id",
-      async ({ params }) => {
-        const offer = await getRow(sql, "offers", params.id);
-        return withEvents(
-          offer,
-          await sql`select * from offer_events where offer_id = ${params.id} order by code`,
-        );
-      },
-      { params: IdParams },
+      async ({ params, principal }) =>
+        withEvents(
+          await getRow(sql, "offers", params.id, {}, scope(principal.affiliateId)),
+          await eventsOf(params.id),
+        ),
+      { params: IdParams, detail: { summary: "Get an offer with its events" } },
     )
     .post(
       "/",
       async ({ body, principal, set }) => {
         assertCanWrite(principal);
-        const unknown = unknownMacros(body.destination_url, CLICK_MACROS);
-        if (unknown.length) {
-          throw new HttpError(
-            400,
-            "invalid_request",
-            `unknown macro {${unknown[0]}} in destination_url`,
-            "destination_url",
-          );
-        }
+        checkDestination(body.destination_url);
         const codes = body.events.map((e) => e.code);
         if (new Set(codes).size !== codes.length)
-          throw new HttpError(400, "invalid_request", "event codes repeat", "events");
+          throw new HttpError(400, "invalid_request", "events: codes repeat", "events");
         const offer = await sql.begin(async (tx) => {
           const [advertiser] = await tx`select brand_id from advertisers where id = ${body.advertiser_id}`;
-          if (!advertiser) throw new HttpError(400, "invalid_request", "no such advertiser", "advertiser_id");
+          if (!advertiser)
+            throw new HttpError(400, "invalid_request", "advertiser_id: no such advertiser", "advertiser_id");
           if (advertiser.brand_id !== body.brand_id) {
             throw new HttpError(
               400,
               "invalid_request",
-              "the advertiser belongs to another brand",
+              "brand_id: the advertiser belongs to another brand",
               "brand_id",
             );
           }
@@ -122,6 +176,61 @@ export function offers(sql: Sql, bus: Bus) {
         set.status = 201;
         return offer;
       },
-      { body: OfferCreate },
+      { body: OfferCreate, detail: { summary: "Create an offer with its events" } },
+    )
+    .patch(
+      "/:id",
+      async ({ params, body, principal }) => {
+        if (body.destination_url !== undefined) checkDestination(body.destination_url);
+        const row = await patchRow(sql, bus, principal, {
+          table: "offers",
+          resource: "offers",
+          id: params.id,
+          changes: body,
+        });
+        return withEvents(row, await eventsOf(params.id));
+      },
+      {
+        params: IdParams,
+        body: OfferUpdate,
+        detail: {
+          summary: "Change an offer; status paused/active pauses or resumes all its links within a second",
+        },
+      },
+    )
+    .put(
+      "/:id/events/:code",
+      async ({ params, body, principal }) => {
+        assertCanWrite(principal);
+        const event = await sql.begin(async (tx) => {
+          const [offer] = await tx`select id from offers where id = ${params.id} for update`;
+          if (!offer) throw notFound("offers");
+          const [before] =
+            await tx`select * from offer_events where offer_id = ${params.id} and code = ${params.code}`;
+          const [after] = await tx`
+            insert into offer_events (offer_id, code, window_days, default_status)
+            values (${params.id}, ${params.code}, ${body.window_days ?? before?.window_days ?? 30},
+                    ${body.default_status ?? before?.default_status ?? "approved"})
+            on conflict (offer_id, code) do update
+              set window_days = excluded.window_days, default_status = excluded.default_status
+            returning *`;
+          await audit(tx, {
+            actor: actor(principal),
+            action: before ? "update" : "create",
+            resource: "offer-events",
+            id: `${params.id}:${params.code}`,
+            before,
+            after,
+          });
+          return after;
+        });
+        await announce(bus, "offers", params.id);
+        return event;
+      },
+      {
+        params: t.Object({ id: Id, code: EventCode }),
+        body: OfferEventUpdate,
+        detail: { summary: "Add an event to an offer or change its window/default status" },
+      },
     );
 }

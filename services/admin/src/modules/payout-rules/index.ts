@@ -4,20 +4,18 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, assertStaff, authentication } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
-import { Currency, Decimal, getRow, Id, IdParams, listRows, Page } from "../common.ts";
+import { getRow, IdParams, listRows, Page } from "../common.ts";
+import { PayoutRuleCreate, PayoutRuleQuery } from "./model.ts";
+import { createRule } from "./service.ts";
 
-export const PayoutRuleCreate = t.Object({
-  offer_id: Id,
-  event: t.String({ pattern: "^[a-z0-9_]{1,40}$" }),
-  affiliate_id: t.Optional(Id),
-  model: t.Union([t.Literal("cpa"), t.Literal("revshare")], {
-    description: "cpa: fixed payout; revshare: payout is a percentage of the amount",
-  }),
-  payout: Decimal,
-  revenue: t.Optional(Decimal),
-  currency: Currency,
-});
+export { PayoutRuleCreate } from "./model.ts";
 
+/**
+ * Payout rules: what an affiliate earns and the advertiser pays per offer event. The most
+ * specific active rule wins (the affiliate's own, else the offer's). Rules are not edited in
+ * place, so every booked commission keeps pointing at the terms it was priced with: archive a
+ * rule and create its successor.
+ */
 export function payoutRules(sql: Sql, bus: Bus) {
   return new Elysia({ prefix: "/v1/payout-rules", tags: ["payout-rules"] })
     .use(authentication(sql))
@@ -25,14 +23,15 @@ export function payoutRules(sql: Sql, bus: Bus) {
       "/",
       ({ query, principal }) => {
         assertStaff(principal);
-        return listRows(
-          sql,
-          "payout_rules",
-          { offer_id: query.offer_id, affiliate_id: query.affiliate_id },
-          query,
-        );
+        const filters = {
+          offer_id: query.offer_id,
+          affiliate_id: query.affiliate_id,
+          event: query.event,
+          status: query.status,
+        };
+        return listRows(sql, "payout_rules", filters, query);
       },
-      { query: t.Object({ offer_id: t.Optional(Id), affiliate_id: t.Optional(Id), ...Page }) },
+      { query: t.Composite([PayoutRuleQuery, t.Object(Page)]), detail: { summary: "List payout rules" } },
     )
     .get(
       "/:id",
@@ -40,23 +39,14 @@ export function payoutRules(sql: Sql, bus: Bus) {
         assertStaff(principal);
         return getRow(sql, "payout_rules", params.id);
       },
-      { params: IdParams },
+      { params: IdParams, detail: { summary: "Get one payout rule" } },
     )
     .post(
       "/",
       async ({ body, principal, set }) => {
         assertCanWrite(principal);
         const row = await sql.begin(async (tx) => {
-          const [event] =
-            await tx`select 1 from offer_events where offer_id = ${body.offer_id} and code = ${body.event}`;
-          if (!event)
-            throw new HttpError(400, "invalid_request", `the offer has no event ${body.event}`, "event");
-          const [created] = await tx`
-            insert into payout_rules (offer_id, event, affiliate_id, model, payout, revenue, currency)
-            values (${body.offer_id}, ${body.event}, ${body.affiliate_id ?? null}, ${body.model}, ${body.payout},
-                    ${body.revenue ?? "0"}, ${body.currency})
-            returning *`;
-          if (!created) throw new Error("insert returned nothing");
+          const created = await createRule(tx, body);
           await audit(tx, {
             actor: actor(principal),
             action: "create",
@@ -70,6 +60,37 @@ export function payoutRules(sql: Sql, bus: Bus) {
         set.status = 201;
         return row;
       },
-      { body: PayoutRuleCreate },
+      {
+        body: PayoutRuleCreate,
+        detail: { summary: "Create a payout rule (CPA, RevShare or hybrid; tiers, caps, holds)" },
+      },
+    )
+    .post(
+      "/:id/archive",
+      async ({ params, principal }) => {
+        assertCanWrite(principal);
+        const row = await sql.begin(async (tx) => {
+          const [before] = await tx`select * from payout_rules where id = ${params.id} for update`;
+          if (!before) throw new HttpError(404, "not_found", "no such payout-rule", "id");
+          if (before.status === "archived") return before;
+          const [after] = await tx`
+            update payout_rules set status = 'archived', archived_at = now() where id = ${params.id} returning *`;
+          await audit(tx, {
+            actor: actor(principal),
+            action: "archive",
+            resource: "payout-rules",
+            id: params.id,
+            before,
+            after,
+          });
+          return after;
+        });
+        await announce(bus, "payout-rules", params.id);
+        return row;
+      },
+      {
+        params: IdParams,
+        detail: { summary: "Archive a payout rule (it stops applying; booked entries keep it)" },
+      },
     );
 }

@@ -1,0 +1,40 @@
+import { t } from "elysia";
+import { Id } from "../common.ts";
+
+const Url = t.String({
+  pattern: "^https?://[^\\s]+$",
+  maxLength: 2048,
+  description: "URL with macros, e.g. {click_id}",
+});
+const ContentType = t.Union([t.Literal("application/json"), t.Literal("application/x-www-form-urlencoded")]);
+
+export const AffiliatePostbackCreate = t.Object({
+  affiliate_id: Id,
+  url_template: Url,
+  offer_id: t.Optional(Id),
+  event: t.Optional(t.String({ pattern: "^[a-z0-9_]{1,40}$" })),
+  method: t.Optional(t.Union([t.Literal("GET"), t.Literal("POST")])),
+  body_template: t.Optional(
+    t.String({
+      minLength: 1,
+      maxLength: 8192,
+      description: "POST only; macros escaped for content_type; absent = standard JSON body",
+    }),
+  ),
+  content_type: t.Optional(ContentType),
+});
+export type AffiliatePostbackCreate = typeof AffiliatePostbackCreate.static;
+
+export const AffiliatePostbackPatch = t.Object({
+  url_template: t.Optional(Url),
+  method: t.Optional(t.Union([t.Literal("GET"), t.Literal("POST")])),
+  body_template: t.Optional(t.Union([t.String({ minLength: 1, maxLength: 8192 }), t.Null()])),
+  content_type: t.Optional(ContentType),
+  status: t.Optional(
+    t.Union([t.Literal("active"), t.Literal("disabled")], {
+      description:
+        "active re-enables an endpoint the sender disabled (410, failing); its dead deliveries can then be replayed",
+    }),
+  ),
+});
+export type AffiliatePostbackPatch = typeof AffiliatePostbackPatch.static;

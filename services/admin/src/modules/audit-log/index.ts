@@ -1,0 +1,48 @@
+import type { Sql } from "@roundtrip/db";
+import { Elysia, t } from "elysia";
+import { assertStaff, authentication } from "../../auth.ts";
+import { getRow, IdParams, listRows, Page, parseTime, Timestamp } from "../common.ts";
+
+/** Every configuration change: who, when, what, before and after (written with the change). */
+export function auditLog(sql: Sql) {
+  return new Elysia({ prefix: "/v1/audit-log", tags: ["audit-log"] })
+    .use(authentication(sql))
+    .get(
+      "/",
+      ({ query, principal }) => {
+        assertStaff(principal);
+        const from = parseTime(query.from, "from");
+        const to = parseTime(query.to, "to");
+        let extra = sql`true`;
+        if (from) extra = sql`${extra} and at >= ${from}`;
+        if (to) extra = sql`${extra} and at < ${to}`;
+        const filters = {
+          resource: query.resource,
+          resource_id: query.resource_id,
+          action: query.action,
+          actor: query.actor,
+        };
+        return listRows(sql, "audit_log", filters, { order: "desc", ...query }, extra);
+      },
+      {
+        query: t.Object({
+          resource: t.Optional(t.String({ maxLength: 64 })),
+          resource_id: t.Optional(t.String({ maxLength: 64 })),
+          action: t.Optional(t.String({ maxLength: 64 })),
+          actor: t.Optional(t.String({ maxLength: 300 })),
+          from: t.Optional(Timestamp),
+          to: t.Optional(Timestamp),
+          ...Page,
+        }),
+        detail: { summary: "List audit entries, newest first by default" },
+      },
+    )
+    .get(
+      "/:id",
+      ({ params, principal }) => {
+        assertStaff(principal);
+        return getRow(sql, "audit_log", params.id);
+      },
+      { params: IdParams, detail: { summary: "Get one audit entry" } },
+    );
+}

@@ -1,0 +1,54 @@
+import type { Sql } from "@roundtrip/db";
+import { Elysia } from "elysia";
+import { actor, assertCanWrite, authentication } from "../../auth.ts";
+import { audit } from "../../changes.ts";
+import { AdjustmentCreate, BalancesQuery } from "./model.ts";
+import { adjust, balances } from "./service.ts";
+
+/** Affiliate balances, derived from the immutable ledger, and manual adjustments to them. */
+export function affiliateBalances(sql: Sql) {
+  return new Elysia({ prefix: "/v1/balances", tags: ["payouts"] })
+    .use(authentication(sql))
+    .get(
+      "/",
+      async ({ query, principal }) => ({
+        data: await balances(sql, {
+          affiliateId: principal.affiliateId ?? query.affiliate_id,
+          currency: query.currency,
+          asOf: query.as_of ? new Date(query.as_of) : new Date(),
+        }),
+      }),
+      {
+        query: BalancesQuery,
+        detail: {
+          summary:
+            "Balances per affiliate and currency: available, pending (held), total; an affiliate key sees its own",
+        },
+      },
+    )
+    .post(
+      "/adjustments",
+      async ({ body, principal, set }) => {
+        assertCanWrite(principal);
+        const who = actor(principal);
+        const result = await sql.begin(async (tx) => {
+          const r = await adjust(tx, body, who);
+          if (r.created)
+            await audit(tx, {
+              actor: who,
+              action: "create",
+              resource: "adjustments",
+              id: r.entry?.id,
+              after: r.entry,
+            });
+          return r;
+        });
+        set.status = result.created ? 201 : 200;
+        return result.entry;
+      },
+      {
+        body: AdjustmentCreate,
+        detail: { summary: "Book a manual adjustment (a new ledger entry; signed amount)" },
+      },
+    );
+}

@@ -1,0 +1,138 @@
+import type { ClickIdCodec } from "@roundtrip/clickid";
+import type { Sql } from "@roundtrip/db";
+import { HttpError } from "@roundtrip/service";
+import { Elysia, t } from "elysia";
+import { authentication, isAffiliate, type Principal } from "../../auth.ts";
+import { Id, parseTime, Timestamp } from "../common.ts";
+
+const DAY_MS = 86_400_000;
+const MAX_RANGE_DAYS = 31;
+const SubValue = t.String({ maxLength: 255 });
+
+export const ClickQuery = t.Object({
+  from: t.Optional(Timestamp),
+  to: t.Optional(Timestamp),
+  link_id: t.Optional(Id),
+  offer_id: t.Optional(Id),
+  affiliate_id: t.Optional(Id),
+  brand_id: t.Optional(Id),
+  sub1: t.Optional(SubValue),
+  sub2: t.Optional(SubValue),
+  sub3: t.Optional(SubValue),
+  sub4: t.Optional(SubValue),
+  sub5: t.Optional(SubValue),
+  cursor: t.Optional(
+    t.String({ pattern: "^[A-Za-z0-9_-]{1,200}$", description: "next_cursor of the previous page" }),
+  ),
+  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 500, default: 100 })),
+});
+
+const COLUMNS = [
+  "click_id",
+  "clicked_at",
+  "link_id",
+  "offer_id",
+  "affiliate_id",
+  "brand_id",
+  "ip",
+  "user_agent",
+  "referrer",
+  "subs",
+  "is_unique",
+];
+
+/** Affiliates see their clicks without the visitor's IP address. */
+function present(row: Record<string, unknown>, p: Principal) {
+  if (!isAffiliate(p)) return row;
+  const { ip: _ip, ...rest } = row;
+  return rest;
+}
+
+/**
+ * Raw clicks, newest first. Clicks are partitioned by day and have no serial ID, so pages are
+ * keyed by (clicked_at, click_id) and every query is bounded in time (≤ 31 days, default the
+ * last 24 hours): partition pruning keeps it to the days asked for.
+ */
+export function clicks(sql: Sql, codec: ClickIdCodec | null) {
+  return new Elysia({ prefix: "/v1/clicks", tags: ["clicks"] })
+    .use(authentication(sql))
+    .get(
+      "/",
+      async ({ query, principal }) => {
+        const to = parseTime(query.to, "to") ?? new Date();
+        const from = parseTime(query.from, "from") ?? new Date(to.getTime() - DAY_MS);
+        if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY_MS || to <= from) {
+          throw new HttpError(
+            400,
+            "invalid_request",
+            `from: the range must be positive and at most ${MAX_RANGE_DAYS} days`,
+            "from",
+          );
+        }
+        const limit = query.limit ?? 100;
+        let where = sql`clicked_at >= ${from} and clicked_at < ${to}`;
+        const filters: Record<string, string | null | undefined> = {
+          link_id: query.link_id,
+          offer_id: query.offer_id,
+          brand_id: query.brand_id,
+          affiliate_id: principal.affiliateId ?? query.affiliate_id,
+        };
+        for (const [column, value] of Object.entries(filters))
+          if (value) where = sql`${where} and ${sql(column)} = ${value}`;
+        for (const k of ["sub1", "sub2", "sub3", "sub4", "sub5"] as const) {
+          const v = query[k];
+          if (v !== undefined) where = sql`${where} and subs ->> ${k} = ${v}`;
+        }
+        if (query.cursor) {
+          const [micros, id] = decodeCursor(query.cursor);
+          where = sql`${where} and (clicked_at, click_id) < (timestamptz 'epoch' + ${micros}::bigint * interval '1 microsecond', ${id})`;
+        }
+        const rows = await sql`
+          select ${sql(COLUMNS)}, (extract(epoch from clicked_at) * 1000000)::bigint::text as at_us from clicks where ${where}
+          order by clicked_at desc, click_id desc limit ${limit + 1}`;
+        const data = rows.slice(0, limit);
+        const last = data[data.length - 1];
+        return {
+          data: data.map(({ at_us: _, ...r }) => present(r, principal)),
+          next_cursor:
+            rows.length > limit && last ? encodeCursor(last.at_us as string, last.click_id as string) : null,
+        };
+      },
+      {
+        query: ClickQuery,
+        detail: { summary: "List raw clicks in a period (an affiliate key sees only its own)" },
+      },
+    )
+    .get(
+      "/:click_id",
+      async ({ params, principal }) => {
+        // A valid click ID carries its click time (whole seconds): the lookup touches one partition.
+        const verified = codec?.verify(params.click_id);
+        const at = verified?.ok ? verified.claims.clickedAt : null;
+        let where = sql`click_id = ${params.click_id}`;
+        if (at)
+          where = sql`${where} and clicked_at >= ${at} and clicked_at < ${new Date(at.getTime() + 1_000)}`;
+        if (principal.affiliateId) where = sql`${where} and affiliate_id = ${principal.affiliateId}`;
+        const [row] = await sql`select ${sql(COLUMNS)} from clicks where ${where} limit 1`;
+        if (!row) throw new HttpError(404, "not_found", "no such click", "click_id");
+        return present(row, principal);
+      },
+      {
+        params: t.Object({ click_id: t.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" }) }),
+        detail: { summary: "Get one click by its click ID" },
+      },
+    );
+}
+
+/** (click time in epoch microseconds, click ID): exact, whatever precision the column holds. */
+function encodeCursor(micros: string, id: string): string {
+  return Buffer.from(`${micros}|${id}`).toString("base64url");
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  const [micros, id] = Buffer.from(cursor, "base64url").toString().split("|");
+  if (!id || !micros || !/^\d{1,19}$/.test(micros)) {
+    throw new HttpError(400, "invalid_request", "cursor: not a cursor from this API", "cursor");
+  }
+  return [micros, id];
+}

@@ -1,0 +1,63 @@
+import { maskUrl } from "@roundtrip/contracts";
+import type { Sql, Tx } from "@roundtrip/db";
+import { HttpError } from "@roundtrip/service";
+
+/** Deliveries are shown with secrets in their URL masked, as in the attempt log. */
+export function deliveryView<T extends Record<string, unknown>>(row: T): T {
+  return { ...row, url: typeof row.url === "string" ? maskUrl(row.url) : row.url };
+}
+
+const REPLAYABLE = ["dead", "failed"];
+
+/**
+ * Puts dead-lettered (or failed) deliveries back in the queue with a fresh retry cycle. The
+ * row keeps its id, so the affiliate sees the same `webhook-id` and can drop a repeat. An
+ * endpoint that is disabled must be enabled first.
+ */
+export async function replay(
+  tx: Tx,
+  where: { id?: string; templateId?: string; affiliateId?: string | null },
+) {
+  const rows = await tx<
+    { id: string; status: string; template_status: string; disabled_reason: string | null }[]
+  >`
+    select d.id, d.status, t.status as template_status, t.disabled_reason
+    from deliveries d join affiliate_postbacks t on t.id = d.template_id
+    where d.status in ${tx(REPLAYABLE)}
+      ${where.id ? tx`and d.id = ${where.id}` : tx``}
+      ${where.templateId ? tx`and d.template_id = ${where.templateId}` : tx``}
+      ${where.affiliateId ? tx`and d.affiliate_id = ${where.affiliateId}` : tx``}
+    order by d.id
+    limit 10000
+    for update of d`;
+  const blocked = rows.find((r) => r.template_status !== "active");
+  if (blocked && where.id) {
+    throw new HttpError(
+      409,
+      "endpoint_disabled",
+      `the endpoint is disabled (${blocked.disabled_reason ?? "operator"}); enable it first: PATCH /v1/affiliate-postbacks/:id {"status":"active"}`,
+    );
+  }
+  const ids = rows.filter((r) => r.template_status === "active").map((r) => r.id);
+  if (ids.length) {
+    await tx`
+      update deliveries set status = 'pending', cycle_attempts = 0, next_attempt_at = now(), dead_at = null,
+        replays = replays + 1
+      where id in ${tx(ids)}`;
+    await tx`select pg_notify('roundtrip_deliveries', '')`;
+  }
+  return { replayed: ids, skipped_disabled: rows.length - ids.length };
+}
+
+export async function replayable(sql: Sql, id: string, affiliateId: string | null) {
+  const [row] = await sql<{ status: string }[]>`
+    select status from deliveries where id = ${id} ${affiliateId ? sql`and affiliate_id = ${affiliateId}` : sql``}`;
+  if (!row) throw new HttpError(404, "not_found", "no such delivery", "id");
+  if (!REPLAYABLE.includes(row.status)) {
+    throw new HttpError(
+      409,
+      "not_replayable",
+      `a ${row.status} delivery cannot be replayed; only dead or failed ones`,
+    );
+  }
+}

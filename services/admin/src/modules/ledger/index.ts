@@ -1,0 +1,56 @@
+import type { Sql } from "@roundtrip/db";
+import { Elysia, t } from "elysia";
+import { authentication } from "../../auth.ts";
+import { ledgerView } from "../conversions/index.ts";
+import { getRow, Id, IdParams, listRows, Page, parseTime, Timestamp } from "../common.ts";
+
+/**
+ * The payouts behind every conversion: immutable ledger entries (commission, reversal,
+ * adjustment). An affiliate key sees only its own entries, and never the revenue column.
+ */
+export function ledger(sql: Sql) {
+  return new Elysia({ prefix: "/v1/ledger-entries", tags: ["payouts"] })
+    .use(authentication(sql))
+    .get(
+      "/",
+      async ({ query, principal }) => {
+        const from = parseTime(query.from, "from");
+        const to = parseTime(query.to, "to");
+        let extra = sql`true`;
+        if (from) extra = sql`${extra} and created_at >= ${from}`;
+        if (to) extra = sql`${extra} and created_at < ${to}`;
+        const filters = {
+          affiliate_id: principal.affiliateId ?? query.affiliate_id,
+          offer_id: query.offer_id,
+          conversion_id: query.conversion_id,
+          type: query.type,
+          currency: query.currency,
+        };
+        const result = await listRows(sql, "ledger_entries", filters, query, extra);
+        return { ...result, data: ledgerView(result.data, principal) };
+      },
+      {
+        query: t.Object({
+          affiliate_id: t.Optional(Id),
+          offer_id: t.Optional(Id),
+          conversion_id: t.Optional(Id),
+          type: t.Optional(
+            t.Union([t.Literal("commission"), t.Literal("reversal"), t.Literal("adjustment")]),
+          ),
+          currency: t.Optional(t.String({ pattern: "^[A-Z]{3}$" })),
+          from: t.Optional(Timestamp),
+          to: t.Optional(Timestamp),
+          ...Page,
+        }),
+        detail: { summary: "List ledger entries (payouts); an affiliate key sees only its own" },
+      },
+    )
+    .get(
+      "/:id",
+      async ({ params, principal }) => {
+        const row = await getRow(sql, "ledger_entries", params.id, { affiliate_id: principal.affiliateId });
+        return ledgerView([row], principal)[0];
+      },
+      { params: IdParams, detail: { summary: "Get one ledger entry" } },
+    );
+}

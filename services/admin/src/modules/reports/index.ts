@@ -1,0 +1,233 @@
+import type { ClickIdCodec } from "@roundtrip/clickid";
+import type { Sql } from "@roundtrip/db";
+import { HttpError } from "@roundtrip/service";
+import { Elysia, t } from "elysia";
+import { assertStaff, authentication, isAffiliate } from "../../auth.ts";
+import { csvResponse } from "../../csv.ts";
+import {
+  DELIVERY_DIMENSIONS,
+  deliveryReport,
+  PERFORMANCE_DIMENSIONS,
+  POSTBACK_DIMENSIONS,
+  performanceReport,
+  pixelGapReport,
+  postbackReport,
+  resolveRange,
+} from "../../reports/queries.ts";
+import { reconcile, reconcileRows } from "../../reports/reconcile.ts";
+import { EventCode, Id, parseTime, Timestamp } from "../common.ts";
+
+const Format = t.Optional(
+  t.Union([t.Literal("json"), t.Literal("csv")], { description: "csv downloads the rows" }),
+);
+const TimeZone = t.Optional(
+  t.String({ minLength: 1, maxLength: 64, description: "IANA zone; default the brand's (brand_id) or UTC" }),
+);
+const groupBy = (allowed: readonly string[]) =>
+  t.Optional(
+    t.String({
+      pattern: `^(${allowed.join("|")})(,(${allowed.join("|")}))*$`,
+      description: `comma-separated: ${allowed.join(", ")}`,
+    }),
+  );
+const Range = { from: t.Optional(Timestamp), to: t.Optional(Timestamp), tz: TimeZone, format: Format };
+const Sub = t.Optional(t.String({ maxLength: 255 }));
+
+function split<T extends string>(value: string | undefined, fallback: T[]): T[] {
+  return value ? (value.split(",") as T[]) : fallback;
+}
+
+/** Flattens report rows into CSV columns (the union of their keys, in first-seen order). */
+function reportCsv(rows: Record<string, unknown>[], name: string): Response {
+  const columns: string[] = [];
+  for (const r of rows) for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);
+  return csvResponse(
+    columns,
+    rows.map((r) => columns.map((c) => r[c])),
+    `${name}-${new Date().toISOString().slice(0, 10)}.csv`,
+  );
+}
+
+/**
+ * Reports from the rollups (see reports/rollup.ts for why they stay fast), reconciliation and the
+ * S2S-vs-pixel comparison. Affiliate keys get the performance and delivery reports of their own
+ * traffic only (without revenue or profit); the rest is for staff.
+ */
+export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelGapShare: number }) {
+  return new Elysia({ prefix: "/v1/reports", tags: ["reports"] })
+    .use(authentication(sql))
+    .get(
+      "/",
+      () => ({
+        reports: [
+          { name: "performance", path: "/v1/reports/performance", group_by: PERFORMANCE_DIMENSIONS },
+          { name: "postbacks", path: "/v1/reports/postbacks", group_by: POSTBACK_DIMENSIONS },
+          { name: "deliveries", path: "/v1/reports/deliveries", group_by: DELIVERY_DIMENSIONS },
+          { name: "s2s-vs-pixel", path: "/v1/reports/s2s-vs-pixel" },
+          { name: "reconciliation", path: "/v1/reports/reconciliation", method: "POST" },
+          { name: "conversions (raw CSV)", path: "/v1/conversions/export" },
+        ],
+      }),
+      { detail: { summary: "The reports available" } },
+    )
+    .get(
+      "/performance",
+      async ({ query, principal }) => {
+        const { from, to, tz, format, group_by, ...filters } = query;
+        if (principal.affiliateId) filters.affiliate_id = principal.affiliateId;
+        const report = await performanceReport(sql, { from, to, tz }, split(group_by, ["day"]), filters, {
+          staff: !isAffiliate(principal),
+        });
+        return format === "csv" ? reportCsv(report.rows, "performance") : report;
+      },
+      {
+        query: t.Object({
+          ...Range,
+          group_by: groupBy(PERFORMANCE_DIMENSIONS),
+          brand_id: t.Optional(Id),
+          advertiser_id: t.Optional(Id),
+          offer_id: t.Optional(Id),
+          affiliate_id: t.Optional(Id),
+          event: t.Optional(EventCode),
+          currency: t.Optional(t.String({ pattern: "^[A-Z]{3}$" })),
+          sub1: Sub,
+          sub2: Sub,
+          sub3: Sub,
+          sub4: Sub,
+          sub5: Sub,
+        }),
+        detail: {
+          summary:
+            "Clicks (gross, unique), conversions by status, CR, approval rate, amount, payout, revenue, profit — by hour/day/week/month, brand, advertiser, offer, affiliate, event, sub1–sub5",
+        },
+      },
+    )
+    .get(
+      "/postbacks",
+      async ({ query, principal }) => {
+        assertStaff(principal);
+        const range = await resolveRange(sql, query);
+        const report = await postbackReport(sql, range, split(query.group_by, ["day"]), {
+          brand_id: query.brand_id,
+          advertiser_id: query.advertiser_id,
+          source: query.source,
+        });
+        return query.format === "csv" ? reportCsv(report.rows, "postbacks") : report;
+      },
+      {
+        query: t.Object({
+          ...Range,
+          group_by: groupBy(POSTBACK_DIMENSIONS),
+          brand_id: t.Optional(Id),
+          advertiser_id: t.Optional(Id),
+          source: t.Optional(t.String({ maxLength: 20 })),
+        }),
+        detail: {
+          summary:
+            "Advertiser postbacks: accepted, duplicates, rejections by reason, duplicate and success rates",
+        },
+      },
+    )
+    .get(
+      "/deliveries",
+      async ({ query, principal }) => {
+        const range = await resolveRange(sql, query);
+        const report = await deliveryReport(sql, range, split(query.group_by, ["day"]), {
+          brand_id: query.brand_id,
+          offer_id: query.offer_id,
+          affiliate_id: principal.affiliateId ?? query.affiliate_id,
+        });
+        return query.format === "csv" ? reportCsv(report.rows, "deliveries") : report;
+      },
+      {
+        query: t.Object({
+          ...Range,
+          group_by: groupBy(DELIVERY_DIMENSIONS),
+          brand_id: t.Optional(Id),
+          offer_id: t.Optional(Id),
+          affiliate_id: t.Optional(Id),
+        }),
+        detail: {
+          summary: "Outbound affiliate postbacks: delivered, pending, failed, dead, attempts, success rate",
+        },
+      },
+    )
+    .get(
+      "/s2s-vs-pixel",
+      async ({ query, principal }) => {
+        assertStaff(principal);
+        const range = await resolveRange(sql, query);
+        const report = await pixelGapReport(sql, codec, range, {
+          offer_id: query.offer_id,
+          brand_id: query.brand_id,
+          threshold: query.threshold ?? defaults.pixelGapShare,
+        });
+        return query.format === "csv" ? reportCsv(report.rows, "s2s-vs-pixel") : report;
+      },
+      {
+        query: t.Object({
+          ...Range,
+          offer_id: t.Optional(Id),
+          brand_id: t.Optional(Id),
+          threshold: t.Optional(
+            t.Numeric({
+              minimum: 0,
+              maximum: 1,
+              description: "gap share that flags an offer (default 0.05)",
+            }),
+          ),
+        }),
+        detail: { summary: "S2S vs pixel conversions per offer, flagging a gap above the threshold" },
+      },
+    )
+    .post(
+      "/reconciliation",
+      async ({ body, principal }) => {
+        assertStaff(principal);
+        const [advertiser] = await sql`select id from advertisers where id = ${body.advertiser_id}`;
+        if (!advertiser)
+          throw new HttpError(400, "invalid_request", "advertiser_id: no such advertiser", "advertiser_id");
+        const result = await reconcile(sql, {
+          advertiserId: body.advertiser_id,
+          csv: await body.file.text(),
+          columns: {
+            txid: body.txid_column ?? "txid",
+            event: body.event_column,
+            amount: body.amount_column,
+            status: body.status_column,
+            currency: body.currency_column,
+          },
+          defaultEvent: body.event,
+          from: parseTime(body.from, "from"),
+          to: parseTime(body.to, "to"),
+        });
+        if (body.format === "csv") {
+          const { columns, rows } = reconcileRows(result);
+          return csvResponse(columns, rows, `reconciliation-${body.advertiser_id}.csv`);
+        }
+        return result;
+      },
+      {
+        body: t.Object({
+          file: t.File({
+            description: "the advertiser's or finance's CSV, with a header row",
+            maxSize: "20m",
+          }),
+          advertiser_id: Id,
+          txid_column: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "default txid" })),
+          event_column: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
+          amount_column: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
+          status_column: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
+          currency_column: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
+          event: t.Optional(EventCode),
+          from: t.Optional(Timestamp),
+          to: t.Optional(Timestamp),
+          format: Format,
+        }),
+        detail: {
+          summary:
+            "Reconcile an uploaded CSV against our conversions: matched, missing on either side, amount/status mismatches",
+        },
+      },
+    );
+}

@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { adminHarness, type Harness, program } from "../../test-support.ts";
+
+let h: Harness;
+let p: Awaited<ReturnType<typeof program>>;
+
+beforeAll(async () => {
+  h = await adminHarness("trace");
+  p = await program(h);
+});
+afterAll(async () => {
+  await h?.cleanup();
+});
+
+type Trace = {
+  clicks: { id_check: string; stored: boolean }[];
+  postback_requests: { outcome: string; reason: string | null; params: Record<string, string> }[];
+  receipts: { id: string; decision: string }[];
+};
+
+async function receipt(clickId: string, txid: string, status: string | null) {
+  const [r] = await h.sql`
+    insert into postback_receipts (advertiser_id, brand_id, dedup_key, click_id, txid, event, status)
+    values (${p.advertiser.id}, ${p.brand.id}, ${`tx:${txid}|ftd|${status ?? ""}`}, ${clickId}, ${txid}, 'ftd', ${status})
+    returning id`;
+  await h.sql`insert into postback_log (advertiser_id, source, method, params, outcome, http_status, receipt_id)
+              values (${p.advertiser.id}, 's2s', 'GET', ${h.sql.json({ cid: clickId, txid, token: "***" })}, 'accepted', 200, ${r?.id})`;
+  return r?.id as string;
+}
+
+describe("the trace explains each postback", () => {
+  test("rejected by attribution, waiting for attribution, a duplicate, and requests refused before a receipt", async () => {
+    const clickId = h.codec.mint(Number(p.link.id), new Date(Date.now() - 60_000));
+    const rejected = await receipt(clickId, "tr-1", null);
+    await h.sql`insert into attribution_rejections (receipt_id, advertiser_id, event, reason) values (${rejected}, ${p.advertiser.id}, 'ftd', 'outside_window')`;
+    const waiting = await receipt(clickId, "tr-2", null);
+    const dup = await receipt(clickId, "tr-3", "approved");
+    await h.sql`insert into bus_inbox (consumer, message_id) values ('attribution-postbacks', ${`pb:${p.advertiser.id}:tx:tr-3|ftd|approved`})`;
+    // Refused at the door (unreplaced macro, bad token) under the advertiser's own parameter names.
+    await h.sql`insert into postback_log (advertiser_id, source, method, params, outcome, reason, http_status)
+                values (${p.advertiser.id}, 's2s', 'GET', ${h.sql.json({ clickid: clickId, token: "leaked-secret" })}, 'unauthorized', 'bad_token', 401),
+                       (null, 's2s', 'GET', ${h.sql.json({ aff_sub: clickId, txid: "{transaction_id}" })}, 'invalid', 'unreplaced_macro', 400)`;
+
+    const t = await h.call<Trace>("GET", `/v1/trace?click_id=${clickId}`, h.keys.analyst);
+    expect(t.status).toBe(200);
+    expect(t.body.clicks[0]).toMatchObject({ id_check: "valid", stored: false });
+    const decision = (id: string) => t.body.receipts.find((r) => r.id === id)?.decision;
+    expect(decision(rejected)).toBe("rejected by attribution: outside_window");
+    expect(decision(waiting)).toBe("accepted at the gateway, waiting for attribution (delayed)");
+    expect(decision(dup)).toBe("duplicate: the conversion already had this status");
+    const refused = t.body.postback_requests
+      .filter((r) => r.outcome !== "accepted")
+      .map((r) => r.reason)
+      .sort();
+    expect(refused).toEqual(["bad_token", "unreplaced_macro"]);
+    expect(t.text.includes("leaked-secret")).toBe(false);
+
+    const forged = await h.call<Trace>("GET", `/v1/trace?click_id=${clickId.slice(0, -2)}xx`, h.keys.analyst);
+    expect(forged.body.clicks[0]?.id_check).toMatch(/^invalid/);
+    const none = await h.call<{ error: { field: string } }>("GET", "/v1/trace", h.keys.analyst);
+    expect(none.status).toBe(400);
+  });
+});
+
+describe("raw clicks", () => {
+  test("page newest first over a period, exactly once each", async () => {
+    const base = Date.now() - 3_600_000;
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const at = new Date(base + Math.floor(i / 2) * 1_000 + 123); // pairs share a second
+      const id = h.codec.mint(Number(p.link.id), at);
+      ids.push(id);
+      await h.sql`insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id)
+                  values (${id}, ${at}, ${p.link.id}, ${p.offer.id}, ${p.affiliate.id}, ${p.brand.id})`;
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res: { status: number; body: { data: { click_id: string }[]; next_cursor: string | null } } =
+        await h.call(
+          "GET",
+          `/v1/clicks?limit=3&from=${new Date(base - 1000).toISOString()}${cursor ? `&cursor=${cursor}` : ""}`,
+          h.keys.analyst,
+        );
+      expect(res.status).toBe(200);
+      seen.push(...res.body.data.map((c) => c.click_id));
+      cursor = res.body.next_cursor;
+    } while (cursor);
+    expect(seen.sort()).toEqual([...ids].sort());
+    const one = await h.call<{ click_id: string }>("GET", `/v1/clicks/${ids[3]}`, h.keys.analyst);
+    expect(one.body.click_id).toBe(ids[3] as string);
+  });
+});

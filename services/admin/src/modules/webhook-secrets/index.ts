@@ -1,0 +1,113 @@
+import type { Bus } from "@roundtrip/bus";
+import type { Sql } from "@roundtrip/db";
+import { HttpError } from "@roundtrip/service";
+import { Elysia, t } from "elysia";
+import { actor, assertCanWrite, assertStaff, authentication } from "../../auth.ts";
+import { announce, audit } from "../../changes.ts";
+import { Id, IdParams, listRows, Page } from "../common.ts";
+
+const Secret = t.String({
+  pattern: "^whsec_[A-Za-z0-9+/]{32,88}={0,2}$",
+  description: "Standard Webhooks secret: whsec_ + base64 of 24 to 64 random bytes",
+});
+
+export const WebhookSecretCreate = t.Object({
+  affiliate_id: Id,
+  secret: t.Optional(Secret),
+  expires_at: t.Optional(t.String({ format: "date-time" })),
+});
+
+/** `whsec_` + base64 of 32 random bytes. */
+function newSecret(): string {
+  return `whsec_${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64")}`;
+}
+
+/**
+ * Signing secrets for an affiliate's postbacks (Standard Webhooks). Write-only: a secret is shown
+ * once, when it is generated, and never returned afterwards. Rotation: add the new secret, then
+ * expire the old one (both sign until then, so the affiliate can switch over).
+ */
+export function webhookSecrets(sql: Sql, bus: Bus) {
+  return new Elysia({ prefix: "/v1/webhook-secrets", tags: ["affiliate-postbacks"] })
+    .use(authentication(sql))
+    .get(
+      "/",
+      ({ query, principal }) =>
+        listRows(
+          sql,
+          "affiliate_webhook_secrets",
+          { affiliate_id: principal.affiliateId ?? query.affiliate_id },
+          query,
+        ),
+      {
+        query: t.Object({ affiliate_id: t.Optional(Id), ...Page }),
+        detail: { summary: "List signing secrets (id, hint, expiry; never the secret)" },
+      },
+    )
+    .post(
+      "/",
+      async ({ body, principal, set }) => {
+        assertCanWrite(principal);
+        const generated = body.secret === undefined;
+        const secret = body.secret ?? newSecret();
+        const row = await sql.begin(async (tx) => {
+          const [affiliate] = await tx`select id from affiliates where id = ${body.affiliate_id}`;
+          if (!affiliate) throw new HttpError(400, "invalid_request", "no such affiliate", "affiliate_id");
+          const [created] = await tx`
+            insert into affiliate_webhook_secrets (affiliate_id, secret, hint, expires_at)
+            values (${body.affiliate_id}, ${secret}, ${`${secret.slice(0, 10)}…`}, ${body.expires_at ? new Date(body.expires_at) : null})
+            returning id, affiliate_id, hint, created_at, expires_at`;
+          if (!created) throw new Error("insert returned nothing");
+          await audit(tx, {
+            actor: actor(principal),
+            action: "create",
+            resource: "webhook-secrets",
+            id: created.id,
+            after: created,
+          });
+          return created;
+        });
+        await announce(bus, "webhook-secrets", row.id);
+        set.status = 201;
+        return generated ? { ...row, secret } : row;
+      },
+      {
+        body: WebhookSecretCreate,
+        detail: { summary: "Add a signing secret (generated and shown once when not given)" },
+      },
+    )
+    .post(
+      "/:id/expire",
+      async ({ params, body, principal }) => {
+        assertCanWrite(principal);
+        assertStaff(principal);
+        const at = body?.at ? new Date(body.at) : new Date();
+        const row = await sql.begin(async (tx) => {
+          const [before] =
+            await tx`select id, affiliate_id, hint, expires_at from affiliate_webhook_secrets where id = ${params.id}`;
+          if (!before) throw new HttpError(404, "not_found", "no such webhook-secret", "id");
+          const [after] = await tx`
+            update affiliate_webhook_secrets set expires_at = ${at} where id = ${params.id}
+            returning id, affiliate_id, hint, created_at, expires_at`;
+          await audit(tx, {
+            actor: actor(principal),
+            action: "expire",
+            resource: "webhook-secrets",
+            id: params.id,
+            before,
+            after,
+          });
+          return after;
+        });
+        await announce(bus, "webhook-secrets", params.id);
+        return row;
+      },
+      {
+        params: IdParams,
+        body: t.Optional(
+          t.Object({ at: t.Optional(t.String({ format: "date-time", description: "default now" })) }),
+        ),
+        detail: { summary: "Expire a signing secret (now or at a time): the end of a rotation" },
+      },
+    );
+}

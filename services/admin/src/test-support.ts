@@ -1,0 +1,146 @@
+/**
+ * For admin's own tests: the app over a fresh database and a fresh stream namespace on the real
+ * broker, driven with `app.handle(new Request(…))`, with one API key per role.
+ */
+import { type Bus, connectBus, provision } from "@roundtrip/bus";
+import { ClickIdCodec } from "@roundtrip/clickid";
+import { createTestDatabase, type Sql } from "@roundtrip/db";
+import type { Logger } from "@roundtrip/telemetry";
+import { createApp } from "./app.ts";
+import { ensureBootstrapKey, hashKey, newApiKey } from "./auth.ts";
+
+export const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+export const TEST_CLICK_ID_KEYS = `t1:${"s".repeat(40)}`;
+
+export const quietLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child() {
+    return quietLogger;
+  },
+};
+
+export type Answer<T = Record<string, unknown>> = { status: number; body: T; headers: Headers; text: string };
+
+export type Harness = {
+  app: ReturnType<typeof createApp>;
+  sql: Sql;
+  bus: Bus;
+  codec: ClickIdCodec;
+  keys: { admin: string; manager: string; analyst: string };
+  /** An API key for an affiliate (created on demand). */
+  affiliateKey(affiliateId: string): Promise<string>;
+  call<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    key: string | null,
+    body?: unknown,
+  ): Promise<Answer<T>>;
+  /** Like `call` as admin, throwing on a non-2xx answer. */
+  ok<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T>;
+  cleanup(): Promise<void>;
+};
+
+export async function adminHarness(
+  label: string,
+  options: { publicClickUrl?: string; publicGatewayUrl?: string } = {},
+): Promise<Harness> {
+  const db = await createTestDatabase(label);
+  const prefix = `a${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  const bus = await connectBus({ url: NATS_URL, prefix, name: `admin-test-${prefix}` });
+  await provision(bus);
+  const codec = ClickIdCodec.fromSpec(TEST_CLICK_ID_KEYS);
+  const app = createApp({
+    sql: db.sql,
+    bus,
+    logger: quietLogger,
+    publicClickUrl: options.publicClickUrl ?? "http://click.test",
+    publicGatewayUrl: options.publicGatewayUrl ?? "http://gateway.test",
+    codec,
+  });
+  const makeKey = async (role: string, affiliateId: string | null = null) => {
+    const key = newApiKey();
+    await db.sql`insert into api_keys (name, role, affiliate_id, key_hash, key_prefix)
+                 values (${`${role} key`}, ${role}, ${affiliateId}, ${hashKey(key)}, ${key.slice(0, 8)})`;
+    return key;
+  };
+  const admin = `rt_admin_${crypto.randomUUID().replaceAll("-", "")}`;
+  await ensureBootstrapKey(db.sql, admin);
+  const keys = { admin, manager: await makeKey("manager"), analyst: await makeKey("analyst") };
+
+  const call = async <T>(
+    method: string,
+    path: string,
+    key: string | null,
+    body?: unknown,
+  ): Promise<Answer<T>> => {
+    const headers: Record<string, string> = {};
+    if (key) headers.authorization = `Bearer ${key}`;
+    let payload: BodyInit | undefined;
+    if (body instanceof FormData) payload = body;
+    else if (body !== undefined) {
+      headers["content-type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    const res = await app.handle(new Request(`http://admin.test${path}`, { method, headers, body: payload }));
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // CSV, HTML
+    }
+    return { status: res.status, body: parsed as T, headers: res.headers, text };
+  };
+  return {
+    app,
+    sql: db.sql,
+    bus,
+    codec,
+    keys,
+    affiliateKey: (affiliateId) => makeKey("affiliate", affiliateId),
+    call,
+    async ok<T>(method: string, path: string, body?: unknown) {
+      const a = await call<T>(method, path, admin, body);
+      if (a.status >= 300) throw new Error(`${method} ${path} → ${a.status} ${a.text}`);
+      return a.body;
+    },
+    async cleanup() {
+      await app.drain();
+      for await (const name of bus.jsm.streams.names())
+        if (name.startsWith(`${prefix}_`)) await bus.jsm.streams.delete(name);
+      await bus.close();
+      await db.drop();
+    },
+  };
+}
+
+/** A brand, an advertiser (token returned), an offer with registration and ftd, an affiliate and a link. */
+export async function program(h: Harness, slug = `b${crypto.randomUUID().slice(0, 8)}`) {
+  const brand = await h.ok<{ id: string }>("POST", "/v1/brands", {
+    slug,
+    name: slug,
+    currency: "EUR",
+    timezone: "Europe/Malta",
+  });
+  const advertiser = await h.ok<{ id: string; token: string }>("POST", "/v1/advertisers", {
+    brand_id: brand.id,
+    name: "Casino",
+  });
+  const offer = await h.ok<{ id: string }>("POST", "/v1/offers", {
+    brand_id: brand.id,
+    advertiser_id: advertiser.id,
+    name: "Welcome",
+    destination_url: "https://casino.example/land?cid={click_id}",
+    currency: "EUR",
+    events: [{ code: "registration" }, { code: "ftd" }],
+  });
+  const affiliate = await h.ok<{ id: string }>("POST", "/v1/affiliates", { name: "Affiliate" });
+  const link = await h.ok<{ id: string; code: string }>("POST", "/v1/links", {
+    offer_id: offer.id,
+    affiliate_id: affiliate.id,
+  });
+  return { brand, advertiser, offer, affiliate, link };
+}

@@ -1,0 +1,487 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { CommissionBooked, ConversionChanged, ConversionStatus } from "@roundtrip/contracts";
+import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
+import { FxRateMissingError } from "./fx.ts";
+import { settle } from "./ledger.ts";
+
+let db: TestDatabase;
+let sql: Sql;
+
+beforeAll(async () => {
+  db = await createTestDatabase("commission");
+  sql = db.sql;
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+type Program = { brand: string; advertiser: string; offer: string; affiliates: string[] };
+
+/** A brand (reporting currency, timezone), an advertiser, an offer with ftd and deposit, affiliates. */
+async function program(
+  options: { currency?: string; timezone?: string; affiliateCurrencies?: string[] } = {},
+): Promise<Program> {
+  const [brand] = await sql`
+    insert into brands (slug, name, currency, timezone)
+    values (${`b${crypto.randomUUID().slice(0, 8)}`}, 'Brand', ${options.currency ?? "EUR"}, ${options.timezone ?? "UTC"})
+    returning id`;
+  const [advertiser] =
+    await sql`insert into advertisers (brand_id, name) values (${brand?.id}, 'Casino') returning id`;
+  const [offer] = await sql`
+    insert into offers (brand_id, advertiser_id, name, destination_url, currency)
+    values (${brand?.id}, ${advertiser?.id}, 'Welcome', 'https://casino.example/', 'EUR') returning id`;
+  await sql`insert into offer_events (offer_id, code) values (${offer?.id}, 'ftd'), (${offer?.id}, 'deposit')`;
+  const affiliates: string[] = [];
+  for (const currency of options.affiliateCurrencies ?? ["EUR"]) {
+    const [a] =
+      await sql`insert into affiliates (name, payout_currency) values ('Affiliate', ${currency}) returning id`;
+    affiliates.push(a?.id);
+  }
+  return { brand: brand?.id, advertiser: advertiser?.id, offer: offer?.id, affiliates };
+}
+
+async function rule(p: Program, terms: Record<string, unknown>): Promise<string> {
+  const row: Record<string, unknown> = {
+    offer_id: p.offer,
+    event: "ftd",
+    model: "cpa",
+    currency: "EUR",
+    ...terms,
+  };
+  if (row.tiers) row.tiers = sql.json(row.tiers as never);
+  const [created] = await sql`insert into payout_rules ${sql(row as Record<string, never>)} returning id`;
+  return created?.id;
+}
+
+let txids = 0;
+/** A stored conversion and its first change. */
+async function conversion(
+  p: Program,
+  over: {
+    affiliate?: string;
+    status?: ConversionStatus;
+    amount?: string | null;
+    currency?: string;
+    at?: string;
+    payout?: string;
+    event?: string;
+  } = {},
+): Promise<ConversionChanged> {
+  const status = over.status ?? "approved";
+  const at = over.at ?? "2026-03-10T12:00:00Z";
+  const affiliate = over.affiliate ?? (p.affiliates[0] as string);
+  const event = over.event ?? "ftd";
+  const txid = `tx-${++txids}`;
+  const [row] = await sql`
+    insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event,
+                             status, amount, currency, occurred_at, receipt_id)
+    values (${p.advertiser}, ${p.brand}, ${p.offer}, ${affiliate}, 1, ${`click-${txid}`}, ${at}, ${txid}, ${event},
+            ${status}, ${over.amount ?? null}, ${over.currency ?? "EUR"}, ${at}, 1)
+    returning id`;
+  return {
+    conversion_id: row?.id,
+    seq: 1,
+    status,
+    previous_status: null,
+    advertiser_id: p.advertiser,
+    brand_id: p.brand,
+    offer_id: p.offer,
+    affiliate_id: affiliate,
+    click_id: `click-${txid}`,
+    txid,
+    event,
+    amount: over.amount ?? null,
+    payout_override: over.payout ?? null,
+    currency: over.currency ?? "EUR",
+    occurred_at: new Date(at).toISOString(),
+  };
+}
+
+const change = (c: ConversionChanged, seq: number, status: ConversionStatus): ConversionChanged => ({
+  ...c,
+  seq,
+  previous_status: c.status,
+  status,
+});
+
+const run = (c: ConversionChanged) => sql.begin((tx) => settle(tx, c));
+
+async function entries(conversionId: string) {
+  return [
+    ...(await sql`
+      select type, payout::text, revenue::text, currency, affiliate_payout::text, affiliate_currency,
+             reporting_payout::text, reporting_revenue::text, reporting_currency
+      from ledger_entries where conversion_id = ${conversionId} order by id`),
+  ];
+}
+
+async function told(conversionId: string, seq: number): Promise<CommissionBooked | undefined> {
+  const [row] = await sql`select payload from bus_outbox where msg_id = ${`comm:${conversionId}:${seq}`}`;
+  return row?.payload as CommissionBooked | undefined;
+}
+
+/** Balance derived from entries: the affiliate's figures, per currency. */
+async function balance(affiliate: string): Promise<Record<string, string>> {
+  const rows = await sql`
+    select affiliate_currency, sum(affiliate_payout)::text as total from ledger_entries
+    where affiliate_id = ${affiliate} group by affiliate_currency`;
+  return Object.fromEntries(rows.map((r) => [r.affiliate_currency, r.total]));
+}
+
+async function fx(base: string, quote: string, rate: string, at: string) {
+  await sql`insert into fx_rates (base, quote, rate, effective_at) values (${base}, ${quote}, ${rate}, ${at})`;
+}
+
+describe("test traffic", () => {
+  test("a test affiliate's conversion is recorded but books no money and tells no one", async () => {
+    const p = await program();
+    await rule(p, { payout: "25", revenue: "40" });
+    await sql`update affiliates set is_test = true where id = ${p.affiliates[0] as string}`;
+    const c = await conversion(p, { amount: "100" });
+    expect(await run(c)).toEqual({ outcome: "test", entry: null });
+    expect(await entries(c.conversion_id)).toEqual([]);
+    expect(await told(c.conversion_id, c.seq)).toBeUndefined();
+    expect(await balance(p.affiliates[0] as string)).toEqual({});
+  });
+});
+
+describe("payout rules", () => {
+  test("fixed CPA: an approved FTD books payout and revenue, and delivery is told", async () => {
+    const p = await program();
+    const ruleId = await rule(p, { payout: "25", revenue: "40" });
+    const c = await conversion(p, { amount: "100" });
+    expect(await run(c)).toMatchObject({
+      outcome: "booked",
+      entry: { type: "commission", payout: "25.00", revenue: "40.00" },
+    });
+    expect(await entries(c.conversion_id)).toEqual([
+      {
+        type: "commission",
+        payout: "25.000000",
+        revenue: "40.000000",
+        currency: "EUR",
+        affiliate_payout: "25.000000",
+        affiliate_currency: "EUR",
+        reporting_payout: "25.000000",
+        reporting_revenue: "40.000000",
+        reporting_currency: "EUR",
+      },
+    ]);
+    const [e] =
+      await sql`select rule_id, calculation from ledger_entries where conversion_id = ${c.conversion_id}`;
+    expect(e?.rule_id).toBe(ruleId);
+    expect(e?.calculation).toMatchObject({
+      rule: { id: ruleId, model: "cpa" },
+      outcome: "booked",
+      deal: { payout: "25.00" },
+    });
+    expect(await told(c.conversion_id, 1)).toMatchObject({
+      status: "approved",
+      payout: "25.00",
+      currency: "EUR",
+      entry_type: "commission",
+    });
+  });
+
+  test("RevShare: a percentage of the deposit, rounded half away from zero", async () => {
+    const p = await program();
+    await rule(p, { model: "revshare", payout_percent: "30", revenue_percent: "45" });
+    const c = await conversion(p, { amount: "123.45" });
+    expect((await run(c)).entry).toMatchObject({ payout: "37.04", revenue: "55.55" }); // 37.035, 55.5525
+  });
+
+  test("hybrid: CPA plus RevShare", async () => {
+    const p = await program();
+    await rule(p, { model: "hybrid", payout: "10", payout_percent: "25", revenue: "30" });
+    const c = await conversion(p, { amount: "200" });
+    expect((await run(c)).entry).toMatchObject({ payout: "60.00", revenue: "30.00" });
+  });
+
+  test("the affiliate's own rule beats the offer's; another affiliate gets the offer's", async () => {
+    const p = await program({ affiliateCurrencies: ["EUR", "EUR"] });
+    const [vip, other] = p.affiliates as [string, string];
+    await rule(p, { payout: "25" });
+    await rule(p, { payout: "40", affiliate_id: vip });
+    await rule(p, { payout: "30" }); // newer offer-wide rule: still less specific than vip's
+    expect((await run(await conversion(p, { affiliate: vip }))).entry?.payout).toBe("40.00");
+    expect((await run(await conversion(p, { affiliate: other }))).entry?.payout).toBe("30.00");
+  });
+
+  test("an archived rule no longer applies; no rule books a zero commission", async () => {
+    const p = await program();
+    const id = await rule(p, { payout: "25" });
+    await sql`update payout_rules set status = 'archived' where id = ${id}`;
+    const c = await conversion(p);
+    expect(await run(c)).toMatchObject({ outcome: "no_rule", entry: { payout: "0.00" } });
+  });
+
+  test("revenue and payout are on every conversion, other events included", async () => {
+    const p = await program();
+    await rule(p, { event: "deposit", model: "revshare", payout_percent: "10", revenue_percent: "20" });
+    const c = await conversion(p, { event: "deposit", amount: "50" });
+    expect((await run(c)).entry).toMatchObject({ payout: "5.00", revenue: "10.00" });
+  });
+});
+
+describe("tiers", () => {
+  test("FTDs 1–2 pay 100, from the 3rd on 150; earlier ones keep 100; a reversed one stops counting", async () => {
+    const p = await program();
+    await rule(p, { payout: "100", tiers: [{ from: 3, payout: "150", payout_percent: "0" }] });
+    const paid: string[] = [];
+    const cs: ConversionChanged[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await conversion(p);
+      cs.push(c);
+      paid.push((await run(c)).entry?.payout as string);
+    }
+    expect(paid).toEqual(["100.00", "100.00", "150.00", "150.00"]);
+    // Nothing booked before was touched: tiers apply from the crossing on.
+    const booked = await sql`
+      select e.payout::text from ledger_entries e join commission_bookings b using (conversion_id)
+      where b.offer_id = ${p.offer} order by e.id`;
+    expect(booked.map((r) => r.payout)).toEqual(["100.000000", "100.000000", "150.000000", "150.000000"]);
+    const [tier] =
+      await sql`select tier, qualifying_count from commission_bookings where conversion_id = ${(cs[2] as ConversionChanged).conversion_id}`;
+    expect(tier).toEqual({ tier: 1, qualifying_count: 3 });
+
+    // Two reversals bring the qualifying count back to 2: the next FTD is the 3rd again.
+    await run(change(cs[0] as ConversionChanged, 2, "reversed"));
+    await run(change(cs[1] as ConversionChanged, 2, "reversed"));
+    expect((await run(await conversion(p))).entry?.payout).toBe("150.00");
+    await run(change(cs[2] as ConversionChanged, 2, "reversed"));
+    await run(change(cs[3] as ConversionChanged, 2, "reversed"));
+    expect((await run(await conversion(p))).entry?.payout).toBe("100.00"); // the 2nd qualifying one
+  });
+
+  test("the tier period is the brand's calendar month: a new month starts from the first tier", async () => {
+    const p = await program({ timezone: "Europe/Malta" });
+    await rule(p, { payout: "100", tiers: [{ from: 2, payout: "150", payout_percent: "0" }] });
+    expect((await run(await conversion(p, { at: "2026-03-31T10:00:00Z" }))).entry?.payout).toBe("100.00");
+    // 22:30 UTC on 31 March is already 1 April in Malta (UTC+2): a new month.
+    expect((await run(await conversion(p, { at: "2026-03-31T22:30:00Z" }))).entry?.payout).toBe("100.00");
+    expect((await run(await conversion(p, { at: "2026-04-02T10:00:00Z" }))).entry?.payout).toBe("150.00");
+  });
+});
+
+describe("caps", () => {
+  test("a daily cap per affiliate: over it, conversions are booked at zero; the next day counts afresh", async () => {
+    const p = await program({ affiliateCurrencies: ["EUR", "EUR"] });
+    const [a, b] = p.affiliates as [string, string];
+    await rule(p, { payout: "25", revenue: "40", cap_daily: 2, cap_action: "zero" });
+    const day = "2026-03-10T09:00:00Z";
+    const outcomes = [];
+    for (let i = 0; i < 3; i++) outcomes.push(await run(await conversion(p, { affiliate: a, at: day })));
+    expect(outcomes.map((o) => [o.outcome, o.entry?.payout])).toEqual([
+      ["booked", "25.00"],
+      ["booked", "25.00"],
+      ["capped_zero", "0.00"],
+    ]);
+    expect((await run(await conversion(p, { affiliate: b, at: day }))).outcome).toBe("booked");
+    expect((await run(await conversion(p, { affiliate: a, at: "2026-03-11T09:00:00Z" }))).outcome).toBe(
+      "booked",
+    );
+  });
+
+  test("an offer-wide monthly cap that rejects: the affiliate is told rejected, nothing is booked", async () => {
+    const p = await program({ affiliateCurrencies: ["EUR", "EUR"] });
+    const [a, b] = p.affiliates as [string, string];
+    await rule(p, { payout: "25", cap_monthly: 2, cap_scope: "offer", cap_action: "reject" });
+    await run(await conversion(p, { affiliate: a, at: "2026-03-01T10:00:00Z" }));
+    await run(await conversion(p, { affiliate: b, at: "2026-03-20T10:00:00Z" }));
+    const over = await conversion(p, { affiliate: a, at: "2026-03-28T10:00:00Z" });
+    expect(await run(over)).toEqual({ outcome: "capped_rejected", entry: null });
+    expect(await entries(over.conversion_id)).toEqual([]);
+    expect(await told(over.conversion_id, 1)).toMatchObject({
+      status: "rejected",
+      reason: "cap",
+      payout: "0.00",
+      entry_id: null,
+    });
+    // A later reversal of the rejected conversion moves nothing.
+    expect((await run(change(over, 2, "reversed"))).outcome).toBe("none");
+    expect((await run(await conversion(p, { affiliate: a, at: "2026-04-01T10:00:00Z" }))).outcome).toBe(
+      "booked",
+    );
+  });
+});
+
+describe("the advertiser's payout", () => {
+  test("accepted only where the rule allows it and within its bounds", async () => {
+    const p = await program();
+    await rule(p, {
+      payout: "25",
+      advertiser_payout: "accept",
+      advertiser_payout_min: "5",
+      advertiser_payout_max: "50",
+    });
+    expect((await run(await conversion(p, { payout: "33.333" }))).entry?.payout).toBe("33.33");
+    expect((await run(await conversion(p, { payout: "80" }))).entry?.payout).toBe("25.00");
+    const p2 = await program();
+    await rule(p2, { payout: "25" });
+    const c = await conversion(p2, { payout: "33" });
+    expect((await run(c)).entry?.payout).toBe("25.00");
+    const [e] = await sql`select calculation from ledger_entries where conversion_id = ${c.conversion_id}`;
+    expect(e?.calculation.override).toMatchObject({ sent: "33", outcome: "not_allowed" });
+  });
+});
+
+describe("currencies", () => {
+  test("normalised to the affiliate's and the brand's currency at the rate in force at the event time", async () => {
+    const p = await program({ currency: "GBP", affiliateCurrencies: ["USD"] });
+    await rule(p, { payout: "25", revenue: "40" }); // EUR deal
+    await fx("EUR", "USD", "1.10", "2026-01-01T00:00:00Z");
+    await fx("EUR", "USD", "1.20", "2026-03-15T00:00:00Z");
+    await fx("GBP", "EUR", "1.25", "2026-01-01T00:00:00Z"); // inverse needed: EUR→GBP = 0.8
+
+    const before = await conversion(p, { at: "2026-03-14T23:59:59Z" });
+    await run(before);
+    expect(await entries(before.conversion_id)).toEqual([
+      expect.objectContaining({
+        payout: "25.000000",
+        currency: "EUR",
+        affiliate_payout: "27.500000",
+        affiliate_currency: "USD",
+        reporting_payout: "20.000000",
+        reporting_revenue: "32.000000",
+        reporting_currency: "GBP",
+      }),
+    ]);
+    const after = await conversion(p, { at: "2026-03-15T00:00:00Z" });
+    await run(after);
+    expect((await entries(after.conversion_id))[0]).toMatchObject({ affiliate_payout: "30.000000" });
+    // Delivery tells the affiliate in its own currency.
+    expect(await told(after.conversion_id, 1)).toMatchObject({ payout: "30.00", currency: "USD" });
+  });
+
+  test("RevShare on an amount in another currency; a cross rate through a common base", async () => {
+    const p = await program({ affiliateCurrencies: ["SEK"] });
+    await rule(p, { model: "revshare", payout_percent: "10", currency: "EUR" });
+    await fx("EUR", "CAD", "1.08", "2026-01-01T00:00:00Z");
+    await fx("EUR", "SEK", "0.85", "2026-01-01T00:00:00Z");
+    const c = await conversion(p, { amount: "100", currency: "CAD" });
+    // 10% of 100 CAD = 10 CAD = 9.259259… EUR → 9.26; in SEK: 9.26 × 0.85 = 7.871 → 7.87
+    expect((await run(c)).entry).toMatchObject({ payout: "9.26", currency: "EUR" });
+    expect((await entries(c.conversion_id))[0]).toMatchObject({
+      affiliate_payout: "7.870000",
+      affiliate_currency: "SEK",
+    });
+  });
+
+  test("without a rate in force the change is not booked (and is retried)", async () => {
+    const p = await program({ affiliateCurrencies: ["CHF"] });
+    await rule(p, { payout: "25" });
+    await fx("EUR", "CHF", "0.95", "2026-06-01T00:00:00Z"); // only from after the event
+    const c = await conversion(p);
+    const err = await run(c).catch((e) => e);
+    expect(err).toBeInstanceOf(FxRateMissingError);
+    expect(await entries(c.conversion_id)).toEqual([]);
+    // Once the rate is loaded, the retry books it.
+    await fx("EUR", "CHF", "0.94", "2026-01-01T00:00:00Z");
+    expect((await run(c)).outcome).toBe("booked");
+    expect((await entries(c.conversion_id))[0]).toMatchObject({ affiliate_payout: "23.500000" });
+  });
+});
+
+describe("the ledger: reversals, holds, balances", () => {
+  test("a reversal after approval brings the balance back exactly where it started", async () => {
+    const p = await program({ currency: "NZD", affiliateCurrencies: ["AUD"] });
+    await rule(p, { model: "revshare", payout_percent: "33.3333", revenue_percent: "50" });
+    await fx("EUR", "AUD", "1.0987", "2026-01-01T00:00:00Z");
+    await fx("EUR", "NZD", "0.8571", "2026-01-01T00:00:00Z");
+    const start = await balance(p.affiliates[0] as string);
+    const c = await conversion(p, { amount: "77.77" });
+    await run(c);
+    // A rate change after the event does not change what the reversal takes back.
+    await fx("EUR", "AUD", "1.50", "2026-03-11T00:00:00Z");
+    expect(await run(change(c, 2, "reversed"))).toMatchObject({
+      outcome: "reversed",
+      entry: { type: "reversal" },
+    });
+    const rows = await entries(c.conversion_id);
+    expect(rows.map((r) => r.type)).toEqual(["commission", "reversal"]);
+    expect(rows[1]).toMatchObject({
+      payout: `-${rows[0]?.payout}`,
+      revenue: `-${rows[0]?.revenue}`,
+      affiliate_payout: `-${rows[0]?.affiliate_payout}`,
+      reporting_payout: `-${rows[0]?.reporting_payout}`,
+      reporting_revenue: `-${rows[0]?.reporting_revenue}`,
+    });
+    expect(await balance(p.affiliates[0] as string)).toEqual({ ...start, AUD: "0.000000" });
+    expect(await told(c.conversion_id, 2)).toMatchObject({
+      status: "reversed",
+      payout: "0.00",
+      entry_type: "reversal",
+    });
+  });
+
+  test("pending is held until approval; approval releases after the hold days; rejection nets to zero", async () => {
+    const p = await program();
+    await rule(p, { payout: "25", hold_days: 30 });
+    const c = await conversion(p, { status: "pending" });
+    expect((await run(c)).outcome).toBe("booked");
+    const [held] =
+      await sql`select available_at from ledger_entries where conversion_id = ${c.conversion_id}`;
+    expect(held?.available_at).toBeNull();
+    expect((await run(change(c, 2, "approved"))).outcome).toBe("released");
+    const [release] = await sql`
+      select (available_at - now()) > interval '29 days' as later from ledger_releases where conversion_id = ${c.conversion_id}`;
+    expect(release?.later).toBe(true);
+    expect(await entries(c.conversion_id)).toHaveLength(1); // approval moved no money
+
+    const r = await conversion(p, { status: "pending" });
+    await run(r);
+    expect((await run(change(r, 2, "rejected"))).outcome).toBe("reversed");
+    const [both] = await sql`
+      select count(*)::int as n, sum(affiliate_payout)::text as net, bool_and(available_at is null) as held
+      from ledger_entries where conversion_id = ${r.conversion_id}`;
+    expect(both).toEqual({ n: 2, net: "0.000000", held: true });
+  });
+
+  test("changes out of order: an older change after a newer one moves nothing; a repeat is a no-op", async () => {
+    const p = await program();
+    await rule(p, { payout: "25" });
+    const c = await conversion(p, { status: "pending" });
+    expect((await run(change(c, 2, "rejected"))).outcome).toBe("none");
+    expect(await run(c)).toEqual({ outcome: "stale", entry: null });
+    expect(await entries(c.conversion_id)).toEqual([]);
+    expect(await told(c.conversion_id, 1)).toBeUndefined();
+
+    const d = await conversion(p);
+    await run(d);
+    expect(await run(d)).toEqual({ outcome: "duplicate", entry: null });
+    expect(await entries(d.conversion_id)).toHaveLength(1);
+  });
+
+  test("entries are immutable: no update, no delete", async () => {
+    const p = await program();
+    await rule(p, { payout: "25" });
+    const c = await conversion(p);
+    await run(c);
+    expect(
+      sql`update ledger_entries set payout = 1000 where conversion_id = ${c.conversion_id}`,
+    ).rejects.toThrow(/immutable/);
+    expect(sql`delete from ledger_entries where conversion_id = ${c.conversion_id}`).rejects.toThrow(
+      /immutable/,
+    );
+  });
+
+  test("concurrent changes of many conversions: tiers and caps count each booking once", async () => {
+    const p = await program();
+    await rule(p, { payout: "100", tiers: [{ from: 6, payout: "150", payout_percent: "0" }], cap_daily: 8 });
+    const cs = await Promise.all(Array.from({ length: 10 }, () => conversion(p)));
+    const results = await Promise.all(cs.map(run));
+    const payouts = results.map((r) => r.entry?.payout).sort();
+    expect(payouts).toEqual([
+      "0.00",
+      "0.00",
+      "100.00",
+      "100.00",
+      "100.00",
+      "100.00",
+      "100.00",
+      "150.00",
+      "150.00",
+      "150.00",
+    ]);
+  });
+});

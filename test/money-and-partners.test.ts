@@ -1,0 +1,216 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHmac, timingSafeEqual } from "node:crypto";
+import net from "node:net";
+import { type ReceivedPostback, startAffiliateEndpoint } from "./support/affiliate-endpoint.ts";
+import { createProgram, type Program } from "./support/fixtures.ts";
+import { eventually, startTestStack, type TestStack } from "./support/test-stack.ts";
+
+// A short retry schedule so "down for a while" fits in a test; production defaults to ~28 h.
+const SCHEDULE = "0,0.3,0.6,1,1.5";
+
+let env: TestStack;
+const endpoints: { stop(): void }[] = [];
+
+beforeAll(async () => {
+  env = await startTestStack("money", {
+    DELIVERY_RETRY_SCHEDULE_S: SCHEDULE,
+    DELIVERY_ALLOWED_CIDRS: "127.0.0.0/8",
+    // the circuit of an endpoint that failed repeatedly probes again after half a second, not 30 s
+    DELIVERY_BREAKER_HALF_OPEN_MS: "500",
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await env?.stop();
+  for (const e of endpoints) e.stop();
+}, 60_000);
+
+async function click(program: Program): Promise<string> {
+  const res = await eventually(async () => {
+    const r = await fetch(`${env.urls.click}/c/${program.link.code}`, { redirect: "manual" });
+    return r.status === 302 ? r : undefined;
+  }, "the tracking link to redirect");
+  return new URL(res.headers.get("location") as string).searchParams.get("cid") as string;
+}
+
+async function postback(program: Program, params: Record<string, string>) {
+  const res = await fetch(
+    `${env.urls.gateway}/postback?${new URLSearchParams({ token: program.advertiser.token, ...params })}`,
+  );
+  expect(res.status).toBe(200);
+}
+
+type Balance = { currency: string; total: string; available: string; pending: string };
+async function balance(affiliateId: string): Promise<string> {
+  const { data } = await env.admin.get<{ data: Balance[] }>(`/v1/balances?affiliate_id=${affiliateId}`);
+  return data.find((b) => b.currency === "EUR")?.total ?? "0.00";
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer().listen(0, "127.0.0.1");
+  await new Promise((r) => s.once("listening", r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Standard Webhooks verification from the spec (not the library the sender uses). */
+function signedBy(secret: string, p: ReceivedPostback): boolean {
+  const id = p.headers.get("webhook-id");
+  const ts = p.headers.get("webhook-timestamp");
+  const payload = `${p.url.pathname}${p.url.search}`;
+  const expected = createHmac("sha256", Buffer.from(secret.replace(/^whsec_/, ""), "base64"))
+    .update(`${id}.${ts}.${payload}`)
+    .digest();
+  return (p.headers.get("webhook-signature") ?? "").split(" ").some((s) => {
+    const [v, sig] = s.split(",");
+    const given = Buffer.from(sig ?? "", "base64");
+    return v === "v1" && given.length === expected.length && timingSafeEqual(given, expected);
+  });
+}
+
+const forClick = (clickId: string) => (p: ReceivedPostback) => p.url.searchParams.get("cid") === clickId;
+
+describe("money and partners, end to end", () => {
+  test("a refund after an approved FTD: the balance returns to where it started, the affiliate gets a signed reversal postback", async () => {
+    const affiliate = startAffiliateEndpoint();
+    endpoints.push(affiliate);
+    const program = await createProgram(env.admin, { postbackUrl: affiliate.url });
+    const { secret } = await env.admin.post<{ secret: string }>("/v1/webhook-secrets", {
+      affiliate_id: program.affiliate.id,
+    });
+    const start = await balance(program.affiliate.id);
+
+    const clickId = await click(program);
+    await postback(program, {
+      click_id: clickId,
+      txid: "ftd-1",
+      event: "ftd",
+      amount: "100.00",
+      status: "approved",
+    });
+    const approved = await eventually(
+      async () => affiliate.received.find(forClick(clickId)),
+      "the FTD postback",
+    );
+    expect(approved.url.searchParams.get("st")).toBe("approved");
+    expect(approved.url.searchParams.get("pay")).toBe("25.00");
+    expect(signedBy(secret, approved)).toBe(true);
+    await eventually(
+      async () => (await balance(program.affiliate.id)) === "25.00",
+      "the commission in the balance",
+    );
+
+    // The advertiser refunds the deposit: same transaction, status reversed.
+    await postback(program, {
+      click_id: clickId,
+      txid: "ftd-1",
+      event: "ftd",
+      amount: "100.00",
+      status: "reversed",
+    });
+    const reversal = await eventually(
+      async () =>
+        affiliate.received.find((p) => forClick(clickId)(p) && p.url.searchParams.get("st") === "reversed"),
+      "the reversal postback",
+    );
+    expect(reversal.url.searchParams.get("pay")).toBe("0.00");
+    expect(signedBy(secret, reversal)).toBe(true);
+    expect(reversal.headers.get("webhook-id")).not.toBe(approved.headers.get("webhook-id"));
+    await eventually(
+      async () => (await balance(program.affiliate.id)) === start,
+      "the balance back where it started",
+    );
+
+    const [conversion] = await env.sql`select id from conversions where click_id = ${clickId}`;
+    const ledger = await env.sql`
+      select type, payout::text, affiliate_payout::text from ledger_entries where conversion_id = ${conversion?.id} order by id`;
+    expect([...ledger]).toEqual([
+      { type: "commission", payout: "25.000000", affiliate_payout: "25.000000" },
+      { type: "reversal", payout: "-25.000000", affiliate_payout: "-25.000000" },
+    ]);
+    expect(affiliate.received.filter(forClick(clickId))).toHaveLength(2);
+  });
+
+  test("an affiliate endpoint down for the first attempts still receives exactly one postback per event", async () => {
+    const port = await freePort();
+    const program = await createProgram(env.admin, { postbackUrl: `http://127.0.0.1:${port}` });
+    const clickId = await click(program);
+    await postback(program, { click_id: clickId, txid: "reg-1", event: "registration" });
+    await postback(program, { click_id: clickId, txid: "ftd-2", event: "ftd", amount: "50.00" });
+
+    // Nothing listens: wait until both deliveries have failed at least twice.
+    await eventually(async () => {
+      const rows = await env.sql`
+          select d.id, count(a.*)::int as failures from deliveries d join delivery_attempts a on a.delivery_id = d.id
+          where d.affiliate_id = ${program.affiliate.id} and a.error is not null group by d.id`;
+      return rows.length === 2 && rows.every((r) => r.failures >= 2);
+    }, "two failed attempts per delivery");
+
+    // The endpoint comes up on that port.
+    const received: ReceivedPostback[] = [];
+    const server = Bun.serve({
+      port,
+      hostname: "127.0.0.1",
+      fetch(req) {
+        received.push({
+          method: req.method,
+          url: new URL(req.url),
+          headers: req.headers,
+          body: "",
+          at: Date.now(),
+        });
+        return new Response("ok");
+      },
+    });
+    endpoints.push({ stop: () => server.stop(true) });
+
+    await eventually(async () => received.length >= 2, "both postbacks");
+    await Bun.sleep(1_500); // room for a duplicate to show up
+    expect(received.map((r) => r.url.searchParams.get("ev")).sort()).toEqual(["ftd", "registration"]);
+    expect(new Set(received.map((r) => r.headers.get("webhook-id"))).size).toBe(2);
+    const rows = await env.sql`select status from deliveries where affiliate_id = ${program.affiliate.id}`;
+    expect(rows.map((r) => r.status)).toEqual(["delivered", "delivered"]);
+  });
+
+  test("an exhausted delivery is dead-lettered and replayed from admin once the endpoint is fixed", async () => {
+    let broken = true;
+    const affiliate = startAffiliateEndpoint(() =>
+      broken ? new Response("down", { status: 503 }) : new Response("ok"),
+    );
+    endpoints.push(affiliate);
+    const program = await createProgram(env.admin, { postbackUrl: affiliate.url });
+    const clickId = await click(program);
+    await postback(program, { click_id: clickId, txid: "ftd-3", event: "ftd", amount: "10.00" });
+
+    const dead = await eventually(
+      async () => {
+        const { data } = await env.admin.get<{ data: { id: string; status: string; attempts: number }[] }>(
+          `/v1/deliveries?affiliate_id=${program.affiliate.id}&status=dead`,
+        );
+        return data[0];
+      },
+      "the delivery to be dead-lettered",
+      30_000,
+    );
+    expect(dead.attempts).toBe(SCHEDULE.split(",").length);
+
+    broken = false;
+    await env.admin.post(`/v1/deliveries/${dead.id}/replay`, {});
+    const detail = await eventually(async () => {
+      const d = await env.admin.get<{ status: string; attempts: { outcome: string }[] }>(
+        `/v1/deliveries/${dead.id}`,
+      );
+      return d.status === "delivered" ? d : undefined;
+    }, "the replayed delivery to be delivered");
+    expect(detail.attempts.map((a) => a.outcome)).toEqual([
+      ...Array(SCHEDULE.split(",").length - 1).fill("retry"),
+      "dead_lettered",
+      "delivered",
+    ]);
+    // every attempt reached the endpoint under the same webhook-id
+    expect(new Set(affiliate.received.map((p) => p.headers.get("webhook-id")))).toEqual(
+      new Set([`dlv_${dead.id}`]),
+    );
+  });
+});
