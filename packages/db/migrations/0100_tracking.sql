@@ -7,7 +7,7 @@
 --   signature    an unexpired row in advertiser_signing_keys
 --   IP allowlist ip_allowlist is not empty (CIDRs or single addresses, IPv4 and IPv6)
 alter table advertisers
-  add column ip_allowlist text[] not null default '{}',
+  add column ip_allowlist jsonb not null default '[]',
   -- Postbacks per second per gateway replica; null = the gateway's default.
   add column rate_limit_per_second integer check (rate_limit_per_second between 1 and 1000000),
   -- Browser pixels cannot carry a secret, so the operator opts in per advertiser.

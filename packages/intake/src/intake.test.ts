@@ -67,7 +67,10 @@ beforeEach(async () => {
 });
 
 async function configure(changes: Record<string, unknown>, keys: string[] = []) {
-  await sql`update advertisers set ${sql(changes)} where id = ${ids.adv}`;
+  const values = Object.fromEntries(
+    Object.entries(changes).map(([k, v]) => [k, Array.isArray(v) ? sql.json(v) : v]),
+  );
+  await sql`update advertisers set ${sql(values as Record<string, never>)} where id = ${ids.adv}`;
   await sql`delete from advertiser_signing_keys where advertiser_id = ${ids.adv}`;
   for (const secret of keys)
     await sql`insert into advertiser_signing_keys (advertiser_id, secret) values (${ids.adv}, ${secret})`;

@@ -18,6 +18,7 @@ import { deliveries } from "./modules/deliveries/index.ts";
 import { demo } from "./modules/demo/index.ts";
 import { ledger } from "./modules/ledger/index.ts";
 import { fxRates } from "./modules/fx-rates/index.ts";
+import { imports } from "./modules/imports/index.ts";
 import { links } from "./modules/links/index.ts";
 import { me } from "./modules/me/index.ts";
 import { offers } from "./modules/offers/index.ts";
@@ -72,6 +73,7 @@ export function createApp(deps: AdminDeps) {
     .use(affiliateBalances(sql))
     .use(webhookSecrets(sql, bus))
     .use(auditLog(sql))
+    .use(imports(sql, codec))
     .use(traceModule(sql, codec))
     .use(reports(sql, codec, { pixelGapShare: deps.pixelGapShare ?? 0.05 }))
     .use(validation.routes)

@@ -5,6 +5,14 @@ import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, assertStaff, authentication, hashKey } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
 import { getRow, Id, IdParams, listRows, Page, withoutSecrets } from "../common.ts";
+import {
+  addSigningKey,
+  authSummary,
+  IntakeSettings,
+  newSecret,
+  normaliseAllowlist,
+  SigningSecret,
+} from "./intake-settings.ts";
 
 /** Canonical postback parameter names an advertiser may alias (`cid` → click_id, …). */
 export const CANONICAL_PARAMS = [
@@ -18,12 +26,24 @@ export const CANONICAL_PARAMS = [
   "timestamp",
   "brand",
   "token",
+  "ref_txid",
 ];
 
 export const AdvertiserCreate = t.Object({
   brand_id: Id,
   name: t.String({ minLength: 1, maxLength: 200 }),
-  token: t.Optional(t.String({ minLength: 24, maxLength: 200, pattern: "^[A-Za-z0-9_-]+$" })),
+  token: t.Optional(
+    t.Union([t.String({ minLength: 24, maxLength: 200, pattern: "^[A-Za-z0-9_-]+$" }), t.Null()], {
+      description:
+        "absent: one is generated (shown once); null: no token check (use a signature or IP allowlist)",
+    }),
+  ),
+  signing_secret: t.Optional(
+    t.Union([SigningSecret, t.Literal("generate")], {
+      description: "turns on signed postbacks (X-Roundtrip-Signature); `generate` issues one, shown once",
+    }),
+  ),
+  ...IntakeSettings,
   param_aliases: t.Optional(
     t.Record(
       t.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" }),
@@ -45,9 +65,11 @@ export function advertisers(sql: Sql, bus: Bus) {
     )
     .get(
       "/:id",
-      ({ params, principal }) => {
+      async ({ params, principal }) => {
         assertStaff(principal);
-        return getRow(sql, "advertisers", params.id);
+        const [raw] = await sql`select * from advertisers where id = ${params.id}`;
+        const row = await getRow(sql, "advertisers", params.id);
+        return { ...row, auth: await authSummary(sql, raw ?? row) };
       },
       { params: IdParams },
     )
@@ -57,15 +79,23 @@ export function advertisers(sql: Sql, bus: Bus) {
         assertCanWrite(principal);
         // The token is shown once, in this response; only its hash is kept.
         const token =
-          body.token ?? Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
+          body.token === null
+            ? null
+            : (body.token ?? Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url"));
+        const signingSecret = body.signing_secret === "generate" ? newSecret() : body.signing_secret;
+        const allowlist = normaliseAllowlist(body.ip_allowlist) ?? [];
         const row = await sql.begin(async (tx) => {
           const [brand] = await tx`select id from brands where id = ${body.brand_id}`;
           if (!brand) throw new HttpError(400, "invalid_request", "no such brand", "brand_id");
           const [created] = await tx`
-            insert into advertisers (brand_id, name, token_hash, token_hint, param_aliases)
-            values (${body.brand_id}, ${body.name}, ${hashKey(token)}, ${token.slice(-4)}, ${tx.json(body.param_aliases ?? {})})
+            insert into advertisers (brand_id, name, token_hash, token_hint, param_aliases, ip_allowlist,
+                                     rate_limit_per_second, pixel_enabled, dedup_window_hours)
+            values (${body.brand_id}, ${body.name}, ${token ? hashKey(token) : null}, ${token ? token.slice(-4) : null},
+                    ${tx.json(body.param_aliases ?? {})}, ${tx.json(allowlist)}, ${body.rate_limit_per_second ?? null},
+                    ${body.pixel_enabled ?? false}, ${body.dedup_window_hours ?? 24})
             returning *`;
           if (!created) throw new Error("insert returned nothing");
+          if (signingSecret) await addSigningKey(tx, created.id, signingSecret, 0);
           const visible = withoutSecrets(created);
           await audit(tx, {
             actor: actor(principal),
@@ -78,7 +108,13 @@ export function advertisers(sql: Sql, bus: Bus) {
         });
         await announce(bus, "advertisers", row.id);
         set.status = 201;
-        return { ...row, token };
+        // Secrets are shown once, here; only the token's hash is kept.
+        return {
+          ...row,
+          auth: await authSummary(sql, { ...row, token_hash: token }),
+          token,
+          ...(signingSecret ? { signing_secret: signingSecret } : {}),
+        };
       },
       { body: AdvertiserCreate },
     );

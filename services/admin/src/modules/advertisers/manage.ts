@@ -5,6 +5,12 @@ import { actor, assertCanWrite, assertStaff, authentication, hashKey } from "../
 import { announce, audit } from "../../changes.ts";
 import { Strict, getRow, IdParams, notFound, patchRow, Status, withoutSecrets } from "../common.ts";
 import { CANONICAL_PARAMS } from "./index.ts";
+import {
+  advertiserAuthentication,
+  authSummary,
+  IntakeSettings,
+  normaliseAllowlist,
+} from "./intake-settings.ts";
 
 export const AdvertiserUpdate = Strict({
   name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
@@ -15,6 +21,7 @@ export const AdvertiserUpdate = Strict({
       t.Union(CANONICAL_PARAMS.map((p) => t.Literal(p))),
     ),
   ),
+  ...IntakeSettings,
 });
 
 /** What each canonical postback parameter means, for the guide an advertiser's developers read. */
@@ -77,6 +84,13 @@ export const PARAMETER_GUIDE: { name: string; required: boolean; description: st
     example: "demo",
   },
   {
+    name: "ref_txid",
+    required: false,
+    description:
+      "For a refund or chargeback: the txid of the transaction it reverses (or send the refund with that same txid).",
+    example: "dep-100234",
+  },
+  {
     name: "token",
     required: true,
     description:
@@ -92,19 +106,31 @@ export const PARAMETER_GUIDE: { name: string; required: boolean; description: st
 export function advertiserManagement(sql: Sql, bus: Bus, publicGatewayUrl: string) {
   return new Elysia({ prefix: "/v1/advertisers", tags: ["advertisers"] })
     .use(authentication(sql))
+    .use(advertiserAuthentication(sql, bus))
     .patch(
       "/:id",
-      ({ params, body, principal }) =>
-        patchRow(sql, bus, principal, {
+      async ({ params, body, principal }) => {
+        const row = await patchRow(sql, bus, principal, {
           table: "advertisers",
           resource: "advertisers",
           id: params.id,
-          changes: body,
-        }),
+          changes: { ...body, ip_allowlist: normaliseAllowlist(body.ip_allowlist) },
+        });
+        return {
+          ...row,
+          auth: await authSummary(
+            sql,
+            (await sql`select * from advertisers where id = ${params.id}`)[0] ?? row,
+          ),
+        };
+      },
       {
         params: IdParams,
         body: AdvertiserUpdate,
-        detail: { summary: "Rename, pause/resume or change parameter aliases" },
+        detail: {
+          summary:
+            "Rename, pause/resume, change parameter aliases, IP allowlist, rate limit, pixel and dedup window",
+        },
       },
     )
     .post(
@@ -150,7 +176,15 @@ export function advertiserManagement(sql: Sql, bus: Bus, publicGatewayUrl: strin
                    'default_status', e.default_status) order by e.code) filter (where e.code is not null), '[]') as events
           from offers o left join offer_events e on e.offer_id = o.id
           where o.advertiser_id = ${params.id} group by o.id order by o.id`;
-        return postbackGuide(publicGatewayUrl, advertiser, brand?.slug as string | undefined, [...offers]);
+        const [raw] = await sql`select * from advertisers where id = ${params.id}`;
+        const auth = await authSummary(sql, raw ?? advertiser);
+        return postbackGuide(
+          publicGatewayUrl,
+          advertiser,
+          brand?.slug as string | undefined,
+          [...offers],
+          auth,
+        );
       },
       {
         params: IdParams,
@@ -164,31 +198,62 @@ export function postbackGuide(
   advertiser: Record<string, unknown>,
   brandSlug: string | undefined,
   offers: Record<string, unknown>[],
+  auth?: Awaited<ReturnType<typeof authSummary>>,
 ) {
   const aliases = (advertiser.param_aliases ?? {}) as Record<string, string>;
   // The advertiser's own name for each canonical parameter (first alias wins), else the canonical name.
   const nameFor = (canonical: string) =>
     Object.entries(aliases).find(([, c]) => c === canonical)?.[0] ?? canonical;
   const macro = (p: string) => `{${p}}`;
+  const tokenOn = auth ? auth.token : true;
   const query = ["click_id", "txid", "event", "amount", "currency", "status", "timestamp"]
     .map((p) => `${nameFor(p)}=${macro(p)}`)
     .concat(
-      `${nameFor("token")}=${advertiser.token_hint ? `YOUR_TOKEN(…${advertiser.token_hint})` : "YOUR_TOKEN"}`,
+      tokenOn
+        ? [
+            `${nameFor("token")}=${advertiser.token_hint ? `YOUR_TOKEN(…${advertiser.token_hint})` : "YOUR_TOKEN"}`,
+          ]
+        : [],
     )
     .join("&");
   return {
     advertiser_id: advertiser.id,
     brand: brandSlug ?? null,
     postback_url: `${gateway}/postback?${query}`,
+    ...(brandSlug ? { brand_postback_url: `${gateway}/postback/${brandSlug}?${query}` } : {}),
     methods: ["GET (query string)", "POST (JSON or form body, same names)"],
+    ...(auth
+      ? {
+          checks: {
+            token: auth.token,
+            signature: auth.signature.enabled
+              ? {
+                  header: auth.signature.header,
+                  format: "t=<unix seconds>,v1=<hex HMAC-SHA256 of `<t>.<METHOD>.<path?query>.<raw body>`>",
+                  tolerance_seconds: auth.signature.tolerance_seconds,
+                  note: "sign every request afresh: a signature is accepted once",
+                }
+              : false,
+            ip_allowlist: auth.ip_allowlist ? (advertiser.ip_allowlist ?? []) : false,
+          },
+          ...(auth.pixel
+            ? {
+                pixel: {
+                  image: `${gateway}/pixel?event={event}&txid={txid}&amount={amount}`,
+                  script: `${gateway}/pixel.js`,
+                },
+              }
+            : {}),
+        }
+      : {}),
     token_hint: advertiser.token_hint ?? null,
     parameters: PARAMETER_GUIDE.map((p) => ({ ...p, your_name: nameFor(p.name) })),
     aliases,
     responses: [
       { status: 200, meaning: 'accepted; {"duplicate": true} means we already had it — stop retrying' },
       { status: 400, meaning: "a parameter is missing or malformed; the body names the field" },
-      { status: 401, meaning: "missing or wrong token" },
-      { status: 403, meaning: "the advertiser is paused or the request is not allowed" },
+      { status: 401, meaning: "missing or wrong token; missing, wrong, expired or reused signature" },
+      { status: 403, meaning: "the advertiser is paused, or the request's IP is not on the allowlist" },
       {
         status: 422,
         meaning: "the click ID is not one we issued (forged, truncated, or an unreplaced macro)",
