@@ -107,7 +107,7 @@ describe("CSV import", () => {
       ["IMP-1", "import", null],
       ["IMP-2", "import", "100.500000"],
     ]);
-    expect((receipts[1]?.occurred_at as Date).toISOString()).toBe("2024-05-01T10:00:00.000Z");
+    expect(new Date(receipts[1]?.occurred_at as Date).toISOString()).toBe("2024-05-01T10:00:00.000Z");
     const events = await h.sql`select 1 from bus_outbox where payload->>'txid' like 'IMP-%'`;
     expect(events).toHaveLength(2);
 
