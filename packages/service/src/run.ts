@@ -29,7 +29,8 @@ export type ServiceParts = {
   /**
    * Hot routes matched by Bun's native router before the Elysia app runs, so they pay no
    * per-request framework or plugin work (the click redirect). Such a route records its own RED
-   * metrics and starts no span; everything else goes through `app`.
+   * metrics and starts no span, so it is only used while spans are not exported: with tracing on,
+   * `app` (which must serve the same paths) handles them with the usual SERVER spans.
    */
   routes?: Record<string, NativeRoute>;
 };
@@ -80,7 +81,7 @@ export async function runService<S extends EnvSchema>(
   const server = Bun.serve({
     port: base.PORT,
     fetch: app.fetch,
-    ...(parts.routes ? { routes: parts.routes as never } : {}),
+    ...(parts.routes && !tracing.enabled ? { routes: parts.routes as never } : {}),
     maxRequestBodySize: 1024 * 1024 * 8,
   });
   logger.info("listening", { port: server.port });
