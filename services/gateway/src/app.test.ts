@@ -200,6 +200,13 @@ describe("gateway HTTP", () => {
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
   });
 
+  test("a HEAD request never books anything", async () => {
+    const query = q({ click_id: codec.mint(link), txid: "HEAD-1", event: "ftd", token: TOKEN });
+    expect((await call(`/postback?${query}`, { method: "HEAD" })).status).toBe(405);
+    expect((await call(`/pixel?${query}`, { method: "HEAD" })).status).toBe(200);
+    expect(await sql`select 1 from postback_receipts where txid = 'HEAD-1'`).toHaveLength(0);
+  });
+
   test("per-brand endpoint", async () => {
     expect(
       (await call(`/postback/casino?${q({ click_id: codec.mint(link), event: "ftd", token: TOKEN })}`))

@@ -71,6 +71,9 @@ export function createApp(deps: GatewayDeps) {
 
   /** A postback from an advertiser's server, GET or POST, on /postback or /postback/<brand>. */
   const s2s = async (request: Request, server: Server, pathBrand: string | undefined): Promise<Response> => {
+    // A HEAD (link checkers, monitors) must never book anything.
+    if (request.method === "HEAD")
+      return new Response(null, { status: 405, headers: { allow: "GET, POST" } });
     const url = new URL(request.url);
     const query = formParams(url.searchParams);
     const channelBase = { kind: "s2s" as const, method: request.method, ip: clientIp(request, server) };
@@ -111,6 +114,8 @@ export function createApp(deps: GatewayDeps) {
 
   /** A pixel hit from a browser: the click ID from the parameters or the tracking domain's cookie. */
   const pixel = async (request: Request, server: Server): Promise<Response> => {
+    if (request.method === "HEAD")
+      return new Response(null, { status: 200, headers: { "content-type": "image/gif" } });
     const url = new URL(request.url);
     const channel: Channel = {
       kind: "pixel",
