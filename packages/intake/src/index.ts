@@ -32,4 +32,5 @@ export {
   validate,
 } from "./params.ts";
 export { relayWaker } from "./relay-waker.ts";
+export { type ReceiptRow, ReceiptWriter, type Written, writeReceipts } from "./receipts.ts";
 export { type LogRow, RequestLog } from "./request-log.ts";

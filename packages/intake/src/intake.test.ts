@@ -4,6 +4,7 @@ import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
 import { signPostback } from "./auth.ts";
 import { type Directory, loadDirectory } from "./directory.ts";
 import { type Channel, type Decision, type IntakeDeps, receive } from "./intake.ts";
+import { type ReceiptRow, ReceiptWriter, type Written, writeReceipts } from "./receipts.ts";
 import { RequestLog } from "./request-log.ts";
 
 const codec = ClickIdCodec.fromSpec(`t1:${"k".repeat(40)}`);
@@ -462,5 +463,79 @@ describe("intake: pixel and import channels", () => {
       [2, "duplicate", "CSV", "import"],
       [3, "unknown_click", "CSV", "import"],
     ]);
+  });
+});
+
+describe("group commit of receipts", () => {
+  const row = (over: Partial<ReceiptRow>): ReceiptRow => ({
+    advertiser_id: ids.adv,
+    brand_id: ids.brand,
+    dedup_key: `k-${crypto.randomUUID()}`,
+    source: "s2s",
+    click_id: codec.mint(ids.link),
+    txid: null,
+    ref_txid: null,
+    event: "ftd",
+    status: null,
+    amount: null,
+    payout: null,
+    currency: null,
+    occurred_at: null,
+    received_at: new Date().toISOString(),
+    sig: null,
+    sig_expires: null,
+    log: {
+      advertiser_id: ids.adv,
+      brand_id: ids.brand,
+      source: "s2s",
+      method: "GET",
+      params: {},
+      ip: null,
+      outcome: "accepted",
+      reason: null,
+      http_status: 200,
+      receipt_id: null,
+      import_id: null,
+      import_row: null,
+    },
+    ...over,
+  });
+
+  test("one batch: repeats of a key are duplicates of its first, a signature twice is a replay, each request logged", async () => {
+    const expires = new Date(Date.now() + 300_000).toISOString();
+    const rows = [
+      row({ dedup_key: "batch-a" }),
+      row({ dedup_key: "batch-a" }),
+      row({ dedup_key: "batch-b", sig: "f".repeat(64), sig_expires: expires }),
+      row({ dedup_key: "batch-c", sig: "f".repeat(64), sig_expires: expires }),
+      row({ dedup_key: "batch-a" }),
+    ];
+    const out = await writeReceipts(sql, rows);
+    const [a, a2, b, c, a3] = out as [Written, Written, Written, Written, Written];
+    expect(a).toMatchObject({ duplicate: false });
+    expect(a2).toEqual({ receiptId: (a as { receiptId: string }).receiptId, duplicate: true });
+    expect(a3).toEqual(a2);
+    expect(b).toMatchObject({ duplicate: false });
+    expect(c).toBe("replayed");
+    const [r] = await sql`select duplicates from postback_receipts where dedup_key = 'batch-a'`;
+    expect(r?.duplicates).toBe(2);
+    const logged =
+      await sql`select outcome from postback_log where receipt_id = ${(a as { receiptId: string }).receiptId} order by id`;
+    expect(logged.map((l) => l.outcome)).toEqual(["accepted", "duplicate", "duplicate"]);
+    // The same key in a later batch is a duplicate too.
+    expect((await writeReceipts(sql, [row({ dedup_key: "batch-a" })]))[0]).toMatchObject({ duplicate: true });
+  });
+
+  test("a batch with a row the database refuses: the others are written, that one fails alone", async () => {
+    const writer = new ReceiptWriter(sql);
+    const results = await Promise.allSettled([
+      writer.write(row({ dedup_key: "fb-1" })),
+      writer.write(row({ dedup_key: "fb-2", brand_id: "999999" })), // no such brand: foreign key
+      writer.write(row({ dedup_key: "fb-3" })),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(
+      await sql`select dedup_key from postback_receipts where dedup_key like 'fb-%' order by dedup_key`,
+    ).toEqual([{ dedup_key: "fb-1" }, { dedup_key: "fb-3" }]);
   });
 });

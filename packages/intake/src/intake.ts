@@ -1,7 +1,6 @@
-import { captureTraceHeaders, subjects } from "@roundtrip/bus";
 import type { ClickIdCodec, ClickIdClaims } from "@roundtrip/clickid";
-import { isUnreplacedMacro, type PostbackReceived, REVERSAL_EVENTS } from "@roundtrip/contracts";
-import type { Sql, Tx } from "@roundtrip/db";
+import { isUnreplacedMacro, REVERSAL_EVENTS } from "@roundtrip/contracts";
+import type { Sql } from "@roundtrip/db";
 import { type SignedRequest, SIGNATURE_TOLERANCE_S, tokenMatches, verifySignature } from "./auth.ts";
 import type { AdvertiserEntry, Directory, LinkEntry } from "./directory.ts";
 import { ipAllowed, truncateIp } from "./ip.ts";
@@ -14,6 +13,7 @@ import {
   parseTimestamp,
   validate,
 } from "./params.ts";
+import { type ReceiptRow, ReceiptWriter, type Written, writeReceipts } from "./receipts.ts";
 import type { LogRow, RequestLog } from "./request-log.ts";
 
 export type Source = "s2s" | "pixel" | "import";
@@ -62,6 +62,8 @@ export type IntakeDeps = {
    * transactions, which would cap intake at one commit per disk flush.
    */
   onCommitted?: () => void;
+  /** Group commit of accepted receipts; one per pool is made when absent. */
+  receipts?: ReceiptWriter;
 };
 
 export type Decision = {
@@ -255,7 +257,7 @@ async function decide(deps: IntakeDeps, req: IntakeRequest, known: Known): Promi
     );
   }
 
-  const result = await commit(deps.sql, {
+  const result = await commit(deps.sql, deps.receipts, {
     advertiser,
     link,
     clickId: located.value,
@@ -421,22 +423,30 @@ type CommitInput = {
   log: LogRow;
 };
 
+const writers = new WeakMap<Sql, ReceiptWriter>();
+const writerFor = (sql: Sql) => {
+  const existing = writers.get(sql);
+  if (existing) return existing;
+  const created = new ReceiptWriter(sql);
+  writers.set(sql, created);
+  return created;
+};
+
 /**
- * The receipt, its log row and its outbox event in one atomic write. With a txid the dedup key
- * is (txid, event, status) forever, and a single statement does it all (one round trip, the
- * unique key serialises concurrent retries). Without a txid, (click ID, event, status) repeats
- * within the advertiser's dedup window are duplicates: an advisory lock on that identity and a
- * look-up of the latest receipt precede the same statement, in one transaction. Pixel receipts
- * dedup among themselves; attribution decides how they meet S2S ones (S2S wins).
+ * The receipt, its log row and its outbox event in one atomic write, committed before the
+ * answer. With a txid the dedup key is (txid, event, status) forever and the write is group-
+ * committed with whatever else is arriving (receipts.ts); the unique key serialises concurrent
+ * retries across batches and replicas. Without a txid, (click ID, event, status) repeats within
+ * the advertiser's dedup window are duplicates: an advisory lock on that identity and a look-up
+ * of the latest receipt precede the same statement, in one transaction. Pixel receipts dedup
+ * among themselves; attribution decides how they meet S2S ones (S2S wins).
  */
-async function commit(
-  sql: Sql,
-  c: CommitInput,
-): Promise<{ receiptId: string; duplicate: boolean } | "replayed"> {
+async function commit(sql: Sql, writer: ReceiptWriter | undefined, c: CommitInput): Promise<Written> {
   const { p } = c;
   const pixel = c.source === "pixel" ? "px|" : "";
   const status = p.status ?? "";
-  if (p.txid) return write(sql, c, `${pixel}tx:${p.txid}|${p.event}|${status}`);
+  if (p.txid)
+    return (writer ?? writerFor(sql)).write(receiptRow(c, `${pixel}tx:${p.txid}|${p.event}|${status}`));
   return (await sql.begin(async (tx) => {
     const identity = `${pixel}click:${c.clickId}|${p.event}|${status}`;
     await tx`select pg_advisory_xact_lock(hashtextextended(${`rcpt:${c.advertiser.id}:${identity}`}, 0))`;
@@ -447,26 +457,19 @@ async function commit(
         and dedup_key like ${`${identity.replace(/[\\%_]/g, "\\$&")}|%`}
       order by received_at desc
       limit 1`;
-    return write(
-      tx,
-      c,
-      previous?.dedup_key ?? `${identity}|${new Date().toISOString()}|${crypto.randomUUID().slice(0, 8)}`,
-    );
-  })) as { receiptId: string; duplicate: boolean } | "replayed";
+    const key =
+      previous?.dedup_key ?? `${identity}|${new Date().toISOString()}|${crypto.randomUUID().slice(0, 8)}`;
+    const [written] = await writeReceipts(tx, [receiptRow(c, key)]);
+    return written;
+  })) as Written;
 }
 
-async function write(
-  sql: Sql | Tx,
-  c: CommitInput,
-  dedupKey: string,
-): Promise<{ receiptId: string; duplicate: boolean } | "replayed"> {
-  const { p, advertiser, link } = c;
-  const occurredAt = p.timestamp ? parseTimestamp(p.timestamp) : null;
-  const receivedAt = new Date();
-  const event: PostbackReceived = {
-    receipt_id: "0", // set by the statement
-    advertiser_id: advertiser.id,
-    brand_id: link.brandId,
+function receiptRow(c: CommitInput, dedupKey: string): ReceiptRow {
+  const { p } = c;
+  return {
+    advertiser_id: c.advertiser.id,
+    brand_id: c.link.brandId,
+    dedup_key: dedupKey,
     source: c.source,
     click_id: c.clickId,
     txid: p.txid ?? null,
@@ -476,44 +479,10 @@ async function write(
     amount: p.amount ?? null,
     payout: p.payout ?? null,
     currency: p.currency ?? null,
-    occurred_at: occurredAt?.toISOString() ?? null,
-    received_at: receivedAt.toISOString(),
+    occurred_at: p.timestamp ? (parseTimestamp(p.timestamp)?.toISOString() ?? null) : null,
+    received_at: new Date().toISOString(),
+    sig: c.signature?.value ?? null,
+    sig_expires: c.signature?.expiresAt.toISOString() ?? null,
+    log: c.log,
   };
-  const sig = c.signature?.value ?? null;
-  const log = c.log;
-  const rows = await sql<{ id: string; inserted: boolean }[]>`
-    with sig as (
-      insert into postback_signatures (advertiser_id, signature, expires_at)
-      select ${advertiser.id}, ${sig}::text, ${c.signature?.expiresAt ?? null}::timestamptz where ${sig}::text is not null
-      on conflict do nothing
-      returning 1
-    ), receipt as (
-      insert into postback_receipts
-        (advertiser_id, brand_id, dedup_key, source, click_id, txid, ref_txid, event, status, amount, payout, currency,
-         occurred_at, received_at)
-      select ${advertiser.id}, ${link.brandId}, ${dedupKey}, ${c.source}, ${c.clickId}, ${p.txid ?? null}, ${p.ref_txid ?? null},
-             ${p.event}, ${p.status ?? null}, ${p.amount ?? null}::numeric, ${p.payout ?? null}::numeric, ${p.currency ?? null},
-             ${occurredAt}::timestamptz, ${receivedAt}::timestamptz
-      where ${sig}::text is null or exists (select 1 from sig)
-      on conflict (advertiser_id, dedup_key) do update set duplicates = postback_receipts.duplicates + 1
-      returning id, (xmax = 0) as inserted
-    ), outbox as (
-      insert into bus_outbox (subject, msg_id, payload, headers)
-      select ${subjects.postbackReceived(advertiser.id)}, ${`pb:${advertiser.id}:${dedupKey}`},
-             jsonb_set(${sql.json(event as never)}::jsonb, '{receipt_id}', to_jsonb(id::text)), ${sql.json(captureTraceHeaders())}
-      from receipt where inserted
-      returning id
-    ), logged as (
-      insert into postback_log
-        (advertiser_id, brand_id, source, method, params, ip, outcome, reason, http_status, receipt_id, import_id, import_row)
-      select ${advertiser.id}, ${link.brandId}, ${log.source}, ${log.method}, ${sql.json(log.params as never)}, ${log.ip},
-             case when inserted then 'accepted' else 'duplicate' end, null, 200, id, ${log.import_id}, ${log.import_row}
-      from receipt
-      returning 1
-    )
-    select id, inserted, (select count(*) from outbox) as queued, (select count(*) from logged) as logged
-    from receipt`;
-  const [row] = rows;
-  if (!row) return "replayed";
-  return { receiptId: row.id, duplicate: !row.inserted };
 }

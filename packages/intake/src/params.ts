@@ -1,6 +1,6 @@
 import { isUnreplacedMacro } from "@roundtrip/contracts";
 import { Type as t } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
 
 /** Aliases every advertiser gets; an advertiser's own aliases (admin) take precedence. */
 export const DEFAULT_ALIASES: Readonly<Record<string, string>> = {
@@ -76,6 +76,8 @@ export const PostbackParams = t.Object(
   { additionalProperties: true },
 );
 export type PostbackParams = typeof PostbackParams.static;
+// Compiled once: a valid postback is checked without walking the schema per request.
+const checkParams = TypeCompiler.Compile(PostbackParams);
 
 export type FieldError = { field: string; message: string };
 export type Params = Record<string, string>;
@@ -168,15 +170,16 @@ export function validate(params: Params): { value?: PostbackParams; errors: Fiel
     }
   }
   if (errors.length) return { errors, macro: true };
-  for (const e of Value.Errors(PostbackParams, params)) {
-    const field = e.path.replace(/^\//, "") || "(params)";
-    if (!errors.some((x) => x.field === field)) {
-      errors.push({
-        field,
-        message: e.schema.description ? `${e.message} (${e.schema.description})` : e.message,
-      });
+  if (!checkParams.Check(params))
+    for (const e of checkParams.Errors(params)) {
+      const field = e.path.replace(/^\//, "") || "(params)";
+      if (!errors.some((x) => x.field === field)) {
+        errors.push({
+          field,
+          message: e.schema.description ? `${e.message} (${e.schema.description})` : e.message,
+        });
+      }
     }
-  }
   if (errors.length) return { errors };
   if (params.timestamp !== undefined) {
     const at = parseTimestamp(params.timestamp);
