@@ -1,4 +1,5 @@
 import { subjects } from "@roundtrip/bus";
+import type { ClicksRecorded } from "@roundtrip/contracts";
 import type { Sql } from "@roundtrip/db";
 
 export type ClickRow = {
@@ -95,10 +96,23 @@ export class ClickWriter {
   /**
    * One statement, so one round trip and an implicit transaction: the batch travels as one JSON
    * document (serialised natively, parsed by PostgreSQL; a constant statement text, prepared
-   * once, whatever the batch size), the rows are inserted, and PostgreSQL itself builds the
-   * batch's CLICKS outbox event from the same rows — all or nothing.
+   * once, whatever the batch size), the rows are inserted together with the batch's CLICKS outbox
+   * event — all or nothing.
    */
   private async write(rows: ClickRow[]): Promise<void> {
+    // The CLICKS event is serialised here too: native JSON.stringify costs a fraction of what
+    // building the same document with jsonb functions costs PostgreSQL per row.
+    const event: ClicksRecorded = {
+      clicks: rows.map((r) => ({
+        click_id: r.click_id,
+        clicked_at: r.clicked_at.toISOString(),
+        link_id: String(r.link_id),
+        offer_id: r.offer_id,
+        affiliate_id: r.affiliate_id,
+        brand_id: r.brand_id,
+        is_unique: r.is_unique,
+      })),
+    };
     await this.sql`
       with input as (
         select * from json_populate_recordset(null::clicks, ${JSON.stringify(rows)}::text::json)
@@ -106,18 +120,9 @@ export class ClickWriter {
         insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique)
         select click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique
         from input
-      ), event as (
-        insert into bus_outbox (subject, msg_id, payload)
-        select ${subjects.clickRecorded()}, ${`clicks:${rows[0]?.click_id}`},
-               jsonb_build_object('clicks', jsonb_agg(jsonb_build_object(
-                 'click_id', click_id,
-                 'clicked_at', to_char(clicked_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-                 'link_id', link_id::text, 'offer_id', offer_id::text, 'affiliate_id', affiliate_id::text,
-                 'brand_id', brand_id::text, 'is_unique', is_unique)))
-        from input
-        returning id
       )
-      select count(*) from event`;
+      insert into bus_outbox (subject, msg_id, payload)
+      values (${subjects.clickRecorded()}, ${`clicks:${rows[0]?.click_id}`}, ${JSON.stringify(event)}::text::jsonb)`;
     this.options.onCommitted?.();
   }
 }
