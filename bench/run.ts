@@ -5,7 +5,8 @@
  * Prints req/s, p50, p99 and the ratios. Needs `wrk` (Debian: apt-get install wrk), PostgreSQL
  * and NATS (DATABASE_URL / NATS_URL, defaults 127.0.0.1).
  *
- *   bun bench/run.ts [--duration 10] [--connections 50] [--rounds 1] [--threads 2]
+ *   bun bench/run.ts [--duration 10] [--warmup 3] [--connections 50] [--rounds 1] [--threads 2]
+ *                    [--only bare302,click,bareInsert,postback]
  */
 import { spawn, spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
@@ -24,6 +25,7 @@ const { values: args } = parseArgs({
     connections: { type: "string", default: "50" },
     threads: { type: "string", default: "2" },
     rounds: { type: "string", default: "1" },
+    only: { type: "string", default: "" },
   },
 });
 const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
@@ -90,7 +92,15 @@ try {
   const rounds: Record<string, Result>[] = [];
   for (let round = 1; round <= Number(args.rounds); round++) {
     const results: Record<string, Result> = {};
+    const only = (args.only as string).split(",").filter(Boolean);
     for (const [name, t] of Object.entries(targets)) {
+      if (only.length > 0 && !only.includes(name)) continue;
+      // Each target starts from a settled database: the previous one's writes are checkpointed
+      // and vacuumed now, not by autovacuum in the middle of this measurement.
+      await sql`checkpoint`;
+      await sql`vacuum (analyze) clicks, bus_outbox, postback_receipts, postback_log, bench_bare_insert`.catch(
+        () => {},
+      );
       wrk(t.url, t.lua, Number(args.warmup));
       results[name] = { ...wrk(t.url, t.lua, Number(args.duration)), name };
     }
