@@ -1,5 +1,6 @@
 import { type Bus, publish, subjects } from "@roundtrip/bus";
-import type { Tx } from "@roundtrip/db";
+import type { Sql, Tx } from "@roundtrip/db";
+import { actor, type Principal } from "./auth.ts";
 
 /** Every configuration change leaves who, when, what, before and after, in the same transaction. */
 export async function audit(
@@ -18,6 +19,33 @@ export async function audit(
     values (${entry.actor}, ${entry.action}, ${entry.resource}, ${entry.id},
             ${entry.before === undefined ? null : tx.json(redact(entry.before) as never)},
             ${entry.after === undefined ? null : tx.json(redact(entry.after) as never)})`;
+}
+
+/**
+ * A created record: the insert and its audit entry commit together, then the caches hear of it
+ * (`bus` null for records no cache holds). `insert` runs in the transaction and returns the new
+ * row, or throws the HTTP error to answer.
+ */
+export async function createAudited<T extends Record<string, unknown>>(
+  sql: Sql,
+  bus: Bus | null,
+  principal: Principal,
+  resource: string,
+  insert: (tx: Tx) => Promise<T>,
+): Promise<T> {
+  const row = (await sql.begin(async (tx) => {
+    const created = await insert(tx);
+    await audit(tx, {
+      actor: actor(principal),
+      action: "create",
+      resource,
+      id: String(created.id),
+      after: created,
+    });
+    return created;
+  })) as T;
+  if (bus) await announce(bus, resource, String(row.id));
+  return row;
 }
 
 /** Tells the click and gateway caches to refresh; they also refresh on a timer, so a lost notice only delays. */

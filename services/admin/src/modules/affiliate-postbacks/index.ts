@@ -3,7 +3,7 @@ import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
-import { announce, audit } from "../../changes.ts";
+import { announce, audit, createAudited } from "../../changes.ts";
 import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
 import { AffiliatePostbackCreate, AffiliatePostbackPatch } from "./model.ts";
 import { checkTemplate } from "./service.ts";
@@ -53,7 +53,7 @@ export function affiliatePostbacks(sql: Sql, bus: Bus) {
           body_template: body.body_template ?? null,
           content_type,
         });
-        const row = await sql.begin(async (tx) => {
+        const row = await createAudited(sql, bus, principal, "affiliate-postbacks", async (tx) => {
           const [affiliate] = await tx`select id from affiliates where id = ${body.affiliate_id}`;
           if (!affiliate) throw new HttpError(400, "invalid_request", "no such affiliate", "affiliate_id");
           if (body.offer_id) {
@@ -66,16 +66,8 @@ export function affiliatePostbacks(sql: Sql, bus: Bus) {
                     ${body.body_template ?? null}, ${content_type})
             returning *`;
           if (!created) throw new Error("insert returned nothing");
-          await audit(tx, {
-            actor: actor(principal),
-            action: "create",
-            resource: "affiliate-postbacks",
-            id: created.id,
-            after: created,
-          });
           return created;
         });
-        await announce(bus, "affiliate-postbacks", row.id);
         set.status = 201;
         return row;
       },

@@ -2,8 +2,8 @@ import type { Bus } from "@roundtrip/bus";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
-import { actor, assertCanWrite, authentication } from "../../auth.ts";
-import { announce, audit } from "../../changes.ts";
+import { assertCanWrite, authentication } from "../../auth.ts";
+import { createAudited } from "../../changes.ts";
 import { Strict, Currency, getRow, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
 
 const IsTest = t.Boolean({
@@ -51,22 +51,14 @@ export function affiliates(sql: Sql, bus: Bus) {
       "/",
       async ({ body, principal, set }) => {
         assertCanWrite(principal);
-        const row = await sql.begin(async (tx) => {
+        const row = await createAudited(sql, bus, principal, "affiliates", async (tx) => {
           const [created] = await tx`
             insert into affiliates (name, payout_currency, is_test)
             values (${body.name}, ${body.payout_currency ?? "EUR"}, ${body.is_test ?? false})
             returning *`;
           if (!created) throw new HttpError(500, "internal", "insert returned nothing");
-          await audit(tx, {
-            actor: actor(principal),
-            action: "create",
-            resource: "affiliates",
-            id: created.id,
-            after: created,
-          });
           return created;
         });
-        await announce(bus, "affiliates", row.id);
         set.status = 201;
         return row;
       },

@@ -2,7 +2,7 @@ import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertAdmin, authentication, hashKey, newApiKey } from "../../auth.ts";
-import { audit } from "../../changes.ts";
+import { audit, createAudited } from "../../changes.ts";
 import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
 
 const Role = t.Union(
@@ -57,7 +57,7 @@ export function apiKeys(sql: Sql) {
           );
         }
         const key = newApiKey();
-        const row = await sql.begin(async (tx) => {
+        const row = await createAudited(sql, null, principal, "api-keys", async (tx) => {
           if (body.affiliate_id) {
             const [affiliate] = await tx`select id from affiliates where id = ${body.affiliate_id}`;
             if (!affiliate)
@@ -68,13 +68,6 @@ export function apiKeys(sql: Sql) {
             values (${body.name}, ${body.role}, ${body.affiliate_id ?? null}, ${hashKey(key)}, ${key.slice(0, 8)})
             returning id, name, role, affiliate_id, key_prefix, created_at`;
           if (!created) throw new Error("insert returned nothing");
-          await audit(tx, {
-            actor: actor(principal),
-            action: "create",
-            resource: "api-keys",
-            id: created.id,
-            after: created,
-          });
           return created;
         });
         set.status = 201;

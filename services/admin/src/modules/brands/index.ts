@@ -2,8 +2,8 @@ import type { Bus } from "@roundtrip/bus";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
-import { actor, assertAdmin, authentication } from "../../auth.ts";
-import { announce, audit } from "../../changes.ts";
+import { assertAdmin, authentication } from "../../auth.ts";
+import { createAudited } from "../../changes.ts";
 import { Strict, Currency, getRow, IdParams, listRows, Page, patchRow } from "../common.ts";
 
 const TimeZone = t.String({
@@ -57,22 +57,14 @@ export function brands(sql: Sql, bus: Bus) {
         const timezone = body.timezone ?? "UTC";
         if (!isTimeZone(timezone))
           throw new HttpError(400, "invalid_request", "timezone: unknown time zone", "timezone");
-        const row = await sql.begin(async (tx) => {
+        const row = await createAudited(sql, bus, principal, "brands", async (tx) => {
           const [created] = await tx`
             insert into brands (slug, name, currency, timezone)
             values (${body.slug}, ${body.name}, ${body.currency}, ${timezone})
             on conflict (slug) do nothing returning *`;
           if (!created) throw new HttpError(409, "conflict", `brand ${body.slug} exists`, "slug");
-          await audit(tx, {
-            actor: actor(principal),
-            action: "create",
-            resource: "brands",
-            id: created.id,
-            after: created,
-          });
           return created;
         });
-        await announce(bus, "brands", row.id);
         set.status = 201;
         return row;
       },

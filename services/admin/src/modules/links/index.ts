@@ -2,8 +2,8 @@ import type { Bus } from "@roundtrip/bus";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
-import { actor, assertCanWrite, authentication } from "../../auth.ts";
-import { announce, audit } from "../../changes.ts";
+import { assertCanWrite, authentication } from "../../auth.ts";
+import { createAudited } from "../../changes.ts";
 import { Strict, getRow, Id, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
 
 export const LinkCreate = Strict({
@@ -61,7 +61,7 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
         assertCanWrite(principal);
         const code =
           body.code ?? Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("base64url");
-        const row = await sql.begin(async (tx) => {
+        const row = await createAudited(sql, bus, principal, "links", async (tx) => {
           const [offer] = await tx`select id from offers where id = ${body.offer_id}`;
           if (!offer) throw new HttpError(400, "invalid_request", "offer_id: no such offer", "offer_id");
           const [affiliate] = await tx`select id from affiliates where id = ${body.affiliate_id}`;
@@ -71,16 +71,8 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
             insert into links (code, offer_id, affiliate_id) values (${code}, ${body.offer_id}, ${body.affiliate_id})
             on conflict (code) do nothing returning *`;
           if (!created) throw new HttpError(409, "conflict", `code: link code ${code} is taken`, "code");
-          await audit(tx, {
-            actor: actor(principal),
-            action: "create",
-            resource: "links",
-            id: created.id,
-            after: created,
-          });
           return created;
         });
-        await announce(bus, "links", row.id);
         set.status = 201;
         return present(row);
       },

@@ -3,7 +3,7 @@ import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, assertStaff, authentication } from "../../auth.ts";
-import { announce, audit } from "../../changes.ts";
+import { announce, audit, createAudited } from "../../changes.ts";
 import { getRow, IdParams, listRows, Page } from "../common.ts";
 import { PayoutRuleCreate, PayoutRuleQuery } from "./model.ts";
 import { createRule } from "./service.ts";
@@ -45,18 +45,10 @@ export function payoutRules(sql: Sql, bus: Bus) {
       "/",
       async ({ body, principal, set }) => {
         assertCanWrite(principal);
-        const row = await sql.begin(async (tx) => {
+        const row = await createAudited(sql, bus, principal, "payout-rules", async (tx) => {
           const created = await createRule(tx, body);
-          await audit(tx, {
-            actor: actor(principal),
-            action: "create",
-            resource: "payout-rules",
-            id: created.id,
-            after: created,
-          });
           return created;
         });
-        await announce(bus, "payout-rules", row.id);
         set.status = 201;
         return row;
       },

@@ -3,7 +3,7 @@ import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, assertStaff, authentication } from "../../auth.ts";
-import { announce, audit } from "../../changes.ts";
+import { announce, audit, createAudited } from "../../changes.ts";
 import { Id, IdParams, listRows, Page } from "../common.ts";
 
 const Secret = t.String({
@@ -50,7 +50,7 @@ export function webhookSecrets(sql: Sql, bus: Bus) {
         assertCanWrite(principal);
         const generated = body.secret === undefined;
         const secret = body.secret ?? newSecret();
-        const row = await sql.begin(async (tx) => {
+        const row = await createAudited(sql, bus, principal, "webhook-secrets", async (tx) => {
           const [affiliate] = await tx`select id from affiliates where id = ${body.affiliate_id}`;
           if (!affiliate) throw new HttpError(400, "invalid_request", "no such affiliate", "affiliate_id");
           const [created] = await tx`
@@ -58,16 +58,8 @@ export function webhookSecrets(sql: Sql, bus: Bus) {
             values (${body.affiliate_id}, ${secret}, ${`${secret.slice(0, 10)}…`}, ${body.expires_at ? new Date(body.expires_at) : null})
             returning id, affiliate_id, hint, created_at, expires_at`;
           if (!created) throw new Error("insert returned nothing");
-          await audit(tx, {
-            actor: actor(principal),
-            action: "create",
-            resource: "webhook-secrets",
-            id: created.id,
-            after: created,
-          });
           return created;
         });
-        await announce(bus, "webhook-secrets", row.id);
         set.status = 201;
         return generated ? { ...row, secret } : row;
       },
