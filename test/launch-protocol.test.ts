@@ -76,6 +76,17 @@ beforeAll(async () => {
     });
     affiliates.push({ id: affiliate.id, link });
   }
+  // The gateway's directory follows admin's changes like the click cache does (within ~100 ms):
+  // wait until it knows every new link (an event it refuses as invalid, not as an unknown click).
+  for (const { link } of affiliates) {
+    const probe = codec.mint(Number(link.id));
+    await eventually(async () => {
+      const res = await fetch(
+        `${env.urls.gateway}/postback?click_id=${probe}&event=not-an-event&token=${advertiser.token}`,
+      );
+      return res.status === 400;
+    }, `the gateway to know link ${link.code}`);
+  }
 }, 120_000);
 
 afterAll(async () => {
