@@ -534,7 +534,8 @@ describe("group commit of receipts", () => {
       writer.write(row({ dedup_key: "fb-3" })),
     ]);
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
-    const stored = await sql`select dedup_key from postback_receipts where dedup_key like 'fb-%' order by dedup_key`;
+    const stored =
+      await sql`select dedup_key from postback_receipts where dedup_key like 'fb-%' order by dedup_key`;
     expect(stored.map((r) => r.dedup_key)).toEqual(["fb-1", "fb-3"]);
   });
 });

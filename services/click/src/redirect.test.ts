@@ -40,7 +40,7 @@ const QUERIES = [
   "?sub10=ten&sub11=eleven&subx=1&sub=2",
   "?%73ub1=encoded-key&sub2=x",
   "?sub1=bad%E0%A4%Aescape&sub2=%ZZ",
-  "?sub1=" + "z".repeat(300),
+  `?sub1=${"z".repeat(300)}`,
   "?url=https://evil.example&sub1=a%26b%3Dc&x=1#frag",
   "?sub1&sub2=&sub3==eq",
   "?sub4=%3Cscript%3Ealert(1)%3C%2Fscript%3E&sub5='%20OR%201=1--",
