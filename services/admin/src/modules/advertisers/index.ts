@@ -1,5 +1,6 @@
 import type { Bus } from "@roundtrip/bus";
 import type { Sql } from "@roundtrip/db";
+import { CANONICAL_PARAMS as INTAKE_PARAMS } from "@roundtrip/intake";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, assertStaff, authentication, hashKey } from "../../auth.ts";
@@ -15,19 +16,7 @@ import {
 } from "./intake-settings.ts";
 
 /** Canonical postback parameter names an advertiser may alias (`cid` → click_id, …). */
-export const CANONICAL_PARAMS = [
-  "click_id",
-  "txid",
-  "event",
-  "amount",
-  "payout",
-  "currency",
-  "status",
-  "timestamp",
-  "brand",
-  "token",
-  "ref_txid",
-];
+export const CANONICAL_PARAMS: string[] = [...INTAKE_PARAMS];
 
 export const AdvertiserCreate = t.Object({
   brand_id: Id,
