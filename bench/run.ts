@@ -108,10 +108,15 @@ try {
     report(round, results);
   }
 
+  // Clicks are recorded as CLICKS batches in JetStream (attribution, not started here, stores the
+  // rows); a batch whose publish failed is written to PostgreSQL instead.
   const clicks = await sql`select count(*)::int as n from clicks`;
   const receipts = await sql`select count(*)::int as n from postback_receipts`;
+  const nc = await connect({ servers: NATS_URL });
+  const batches = (await (await jetstreamManager(nc)).streams.info(`${busPrefix}_CLICKS`)).state.messages;
+  await nc.close();
   console.log(
-    `\ndurability: ${clicks[0]?.n} clicks rows, ${receipts[0]?.n} postback receipts committed (warm-ups included)`,
+    `\ndurability: ${batches} CLICKS batches in JetStream, ${clicks[0]?.n} click rows written by the PostgreSQL fallback, ${receipts[0]?.n} postback receipts committed (warm-ups included)`,
   );
   if (rounds.length > 1) spread(rounds);
 } finally {

@@ -27,10 +27,16 @@ export const ClickRecorded = t.Object({
   affiliate_id: Id,
   brand_id: Id,
   is_unique: t.Boolean(),
+  // The click's details, so attribution can store the row from the event alone (the click service
+  // publishes batches to CLICKS as its durable write). Optional: older events carry only the above.
+  ip: t.Optional(t.Union([t.String(), t.Null()])),
+  user_agent: t.Optional(t.Union([t.String(), t.Null()])),
+  referrer: t.Optional(t.Union([t.String(), t.Null()])),
+  subs: t.Optional(t.Record(t.String(), t.String())),
 });
 export type ClickRecorded = typeof ClickRecorded.static;
 
-/** One message per committed batch of clicks (the click service writes clicks in batches). */
+/** One message per batch of clicks (the click service records clicks in batches). */
 export const ClicksRecorded = t.Object({ clicks: t.Array(ClickRecorded) });
 export type ClicksRecorded = typeof ClicksRecorded.static;
 

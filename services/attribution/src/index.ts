@@ -7,6 +7,7 @@ import { counter } from "@roundtrip/telemetry";
 import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
 import { countClicks } from "./click-stats.ts";
+import { storeClicks } from "./click-store.ts";
 import { attribute } from "./conversions.ts";
 import { enrichConversions } from "./enrich.ts";
 
@@ -69,6 +70,7 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
           logger,
           handler: (d) =>
             handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, async (tx) => {
+              await storeClicks(tx, d.payload);
               await countClicks(tx, d.payload);
               return enrichConversions(tx, d.payload);
             }),

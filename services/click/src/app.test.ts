@@ -51,7 +51,7 @@ beforeAll(async () => {
   registry = createRegistry("click-test");
   links = linkCache(sql, logger);
   await links.start(bus);
-  writer = new ClickWriter(sql, { maxBatch: 100, maxDelayMs: 2, maxConcurrentFlushes: 2 });
+  writer = new ClickWriter(sql, { sink: "postgres", maxBatch: 100, maxDelayMs: 2, maxConcurrentFlushes: 2 });
   app = createApp({ links, writer, codec, logger, registry, ipMode: "last-octet", trustProxy: true });
 });
 

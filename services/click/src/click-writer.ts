@@ -1,4 +1,4 @@
-import { subjects } from "@roundtrip/bus";
+import { type Bus, publish, subjects } from "@roundtrip/bus";
 import type { ClicksRecorded } from "@roundtrip/contracts";
 import type { Sql } from "@roundtrip/db";
 
@@ -19,11 +19,17 @@ export type ClickRow = {
 type Waiter = { row: ClickRow; resolve: () => void; reject: (err: unknown) => void };
 
 /**
- * Group commit for clicks: requests that arrive together share one INSERT and one COMMIT, and
- * each redirect waits for the commit that holds its click. Under load a batch fills while the
- * previous one commits, so throughput grows with concurrency instead of with fsyncs; when idle
- * a click waits at most `maxDelayMs` for company. The same transaction writes one outbox row
- * for the batch, so the CLICKS event can never be lost or describe an uncommitted click.
+ * Group write for clicks: requests that arrive together share one durable write, and each
+ * redirect waits for the write that holds its click. Under load a batch fills while the previous
+ * one is written, so throughput grows with concurrency instead of with round trips; when idle a
+ * click waits at most `maxDelayMs` for company.
+ *
+ * The durable write is one JetStream publish of the whole batch to CLICKS (acknowledged by the
+ * stream; R3 with `sync_interval: always` in production), from which attribution stores the rows.
+ * That keeps PostgreSQL off the redirect path, so the click service scales with replicas. Should
+ * the publish fail, the batch is written to PostgreSQL instead — rows and the CLICKS event in one
+ * statement, the event then relayed through the outbox — so a click is never dropped for a broker
+ * hiccup. Without a bus (`sink: "postgres"`) every batch takes that path.
  */
 export class ClickWriter {
   private queue: Waiter[] = [];
@@ -33,6 +39,10 @@ export class ClickWriter {
   constructor(
     private readonly sql: Sql,
     private readonly options: {
+      /** Where batches go first; PostgreSQL is always the fallback. */
+      sink: { bus: Bus } | "postgres";
+      /** Called when a publish failed and the batch went to PostgreSQL instead. */
+      onFallback?: (err: unknown) => void;
       maxBatch: number;
       maxDelayMs: number;
       maxConcurrentFlushes: number;
@@ -100,8 +110,6 @@ export class ClickWriter {
    * event — all or nothing.
    */
   private async write(rows: ClickRow[]): Promise<void> {
-    // The CLICKS event is serialised here too: native JSON.stringify costs a fraction of what
-    // building the same document with jsonb functions costs PostgreSQL per row.
     const event: ClicksRecorded = {
       clicks: rows.map((r) => ({
         click_id: r.click_id,
@@ -111,8 +119,29 @@ export class ClickWriter {
         affiliate_id: r.affiliate_id,
         brand_id: r.brand_id,
         is_unique: r.is_unique,
+        ip: r.ip,
+        user_agent: r.user_agent,
+        referrer: r.referrer,
+        subs: r.subs,
       })),
     };
+    // The first click ID names the batch: a retried publish inside the duplicate window is dropped.
+    const msgId = `clicks:${rows[0]?.click_id}`;
+    const { sink } = this.options;
+    if (sink !== "postgres") {
+      try {
+        await publish(sink.bus, subjects.clickRecorded(), event, { msgId });
+        return;
+      } catch (err) {
+        this.options.onFallback?.(err);
+      }
+    }
+    await this.writeToPostgres(rows, event, msgId);
+  }
+
+  private async writeToPostgres(rows: ClickRow[], event: ClicksRecorded, msgId: string): Promise<void> {
+    // The CLICKS event is serialised here too: native JSON.stringify costs a fraction of what
+    // building the same document with jsonb functions costs PostgreSQL per row.
     await this.sql`
       with input as (
         select * from json_populate_recordset(null::clicks, ${JSON.stringify(rows)}::text::json)
@@ -122,7 +151,7 @@ export class ClickWriter {
         from input
       )
       insert into bus_outbox (subject, msg_id, payload)
-      values (${subjects.clickRecorded()}, ${`clicks:${rows[0]?.click_id}`}, ${JSON.stringify(event)}::text::jsonb)`;
+      values (${subjects.clickRecorded()}, ${msgId}, ${JSON.stringify(event)}::text::jsonb)`;
     this.options.onCommitted?.();
   }
 }

@@ -11,7 +11,11 @@ const schema = serviceEnv(8081, {
   CLICK_ID_KEYS: t.String({ minLength: 35 }),
   IP_TRUNCATE: t.Union([t.Literal("none"), t.Literal("last-octet")], { default: "none" }),
   TRUST_PROXY: t.Boolean({ default: false }),
-  CLICK_BATCH_MAX: t.Integer({ minimum: 1, maximum: 5000, default: 500 }),
+  // jetstream: a batch is one CLICKS publish (attribution stores the rows); postgres: the click
+  // service writes the rows itself. Either way PostgreSQL is the fallback when a publish fails.
+  CLICK_SINK: t.Union([t.Literal("jetstream"), t.Literal("postgres")], { default: "jetstream" }),
+  // 200 clicks of the largest allowed user agent and referrer stay well under JetStream's 1 MiB.
+  CLICK_BATCH_MAX: t.Integer({ minimum: 1, maximum: 5000, default: 200 }),
   // Group commit: a batch is written as soon as none is in flight (measured best: bench/README.md);
   // clicks arriving meanwhile form the next batch. A delay only adds latency at 50 connections.
   CLICK_BATCH_DELAY_MS: t.Integer({ minimum: 0, maximum: 100, default: 0 }),
@@ -26,6 +30,9 @@ await runService("click", schema, async ({ env, sql, bus, logger, registry }) =>
   const codec = ClickIdCodec.fromSpec(env.CLICK_ID_KEYS);
   const links = linkCache(sql, logger);
   const writer = new ClickWriter(sql, {
+    sink: env.CLICK_SINK === "jetstream" ? { bus } : "postgres",
+    onFallback: (err) =>
+      logger.warn("CLICKS publish failed; batch written to PostgreSQL", { error: err as Error }),
     maxBatch: env.CLICK_BATCH_MAX,
     maxDelayMs: env.CLICK_BATCH_DELAY_MS,
     maxConcurrentFlushes: env.CLICK_BATCH_CONCURRENCY,

@@ -32,8 +32,13 @@ export async function planDeliveries(tx: Tx, c: CommissionBooked): Promise<numbe
     order by (offer_id is not null) desc, (event is not null) desc, id
     limit 1`;
   if (!template) return 0;
+  // The click row, or — when attribution credited the conversion before the click was stored —
+  // the sub IDs it copied onto the conversion once the click arrived.
   const [click] = await tx<{ subs: Record<string, string> }[]>`
-    select subs from clicks where click_id = ${c.click_id} limit 1`;
+    select coalesce(
+      (select subs from clicks where click_id = ${c.click_id} limit 1),
+      (select subs from conversions where id = ${c.conversion_id}),
+      '{}'::jsonb) as subs`;
   const [brand] = await tx<{ slug: string }[]>`select slug from brands where id = ${c.brand_id}`;
   const values = {
     click_id: c.click_id,

@@ -182,13 +182,20 @@ export async function foldClicks(tx: Tx, batch: ClicksRecorded): Promise<number>
       where o.id in ${tx(offerIds)}`
     ).map((o) => [o.id, o]),
   );
-  // Sub IDs are not in the event; the click rows committed with it hold them (one partition range).
-  const times = clicks.map((c) => Date.parse(c.clicked_at));
-  const subRows = await tx<{ click_id: string; subs: Record<string, unknown> }[]>`
-    select click_id, subs from clicks
-    where click_id in ${tx(clicks.map((c) => c.click_id))}
-      and clicked_at >= ${new Date(Math.min(...times))} and clicked_at <= ${new Date(Math.max(...times))}`;
-  const subs = new Map(subRows.map((r) => [r.click_id, r.subs]));
+  // Sub IDs travel in the event; only events from before they did need the stored click rows.
+  const subs = new Map<string, Record<string, unknown>>();
+  const withoutSubs = clicks.filter((c) => {
+    if (c.subs) subs.set(c.click_id, c.subs);
+    return !c.subs;
+  });
+  if (withoutSubs.length > 0) {
+    const times = withoutSubs.map((c) => Date.parse(c.clicked_at));
+    const subRows = await tx<{ click_id: string; subs: Record<string, unknown> }[]>`
+      select click_id, subs from clicks
+      where click_id in ${tx(withoutSubs.map((c) => c.click_id))}
+        and clicked_at >= ${new Date(Math.min(...times))} and clicked_at <= ${new Date(Math.max(...times))}`;
+    for (const r of subRows) subs.set(r.click_id, r.subs);
+  }
 
   const groups = new Map<string, RollupRow>();
   for (const c of clicks) {
