@@ -27,11 +27,19 @@ const WindowDays = t.Integer({
 const DefaultStatus = t.Union([t.Literal("pending"), t.Literal("approved")], {
   description: "status of a postback that sends none",
 });
+// Conversion caps counted by attribution in the brand's day or month; over the cap a postback is
+// refused with reason `over_cap`. Null removes the cap.
+const Cap = (period: string) =>
+  t.Union([t.Integer({ minimum: 1 }), t.Null()], {
+    description: `conversions per ${period} before over_cap`,
+  });
 
 export const OfferEvent = Strict({
   code: EventCode,
   window_days: t.Optional(WindowDays),
   default_status: t.Optional(DefaultStatus),
+  cap_daily: t.Optional(Cap("day")),
+  cap_monthly: t.Optional(Cap("month")),
 });
 
 const DestinationUrl = t.String({
@@ -60,6 +68,8 @@ export const OfferUpdate = Strict({
 export const OfferEventUpdate = Strict({
   window_days: t.Optional(WindowDays),
   default_status: t.Optional(DefaultStatus),
+  cap_daily: t.Optional(Cap("day")),
+  cap_monthly: t.Optional(Cap("month")),
 });
 
 function checkDestination(url: string): void {
@@ -160,6 +170,8 @@ export function offers(sql: Sql, bus: Bus) {
                 code: e.code,
                 window_days: e.window_days ?? 30,
                 default_status: e.default_status ?? "approved",
+                cap_daily: e.cap_daily ?? null,
+                cap_monthly: e.cap_monthly ?? null,
               })),
             )} returning *`;
           const full = withEvents(created, events);
@@ -208,11 +220,14 @@ export function offers(sql: Sql, bus: Bus) {
           const [before] =
             await tx`select * from offer_events where offer_id = ${params.id} and code = ${params.code}`;
           const [after] = await tx`
-            insert into offer_events (offer_id, code, window_days, default_status)
+            insert into offer_events (offer_id, code, window_days, default_status, cap_daily, cap_monthly)
             values (${params.id}, ${params.code}, ${body.window_days ?? before?.window_days ?? 30},
-                    ${body.default_status ?? before?.default_status ?? "approved"})
+                    ${body.default_status ?? before?.default_status ?? "approved"},
+                    ${body.cap_daily !== undefined ? body.cap_daily : (before?.cap_daily ?? null)},
+                    ${body.cap_monthly !== undefined ? body.cap_monthly : (before?.cap_monthly ?? null)})
             on conflict (offer_id, code) do update
-              set window_days = excluded.window_days, default_status = excluded.default_status
+              set window_days = excluded.window_days, default_status = excluded.default_status,
+                  cap_daily = excluded.cap_daily, cap_monthly = excluded.cap_monthly
             returning *`;
           await audit(tx, {
             actor: actor(principal),
@@ -230,7 +245,9 @@ export function offers(sql: Sql, bus: Bus) {
       {
         params: t.Object({ id: Id, code: EventCode }),
         body: OfferEventUpdate,
-        detail: { summary: "Add an event to an offer or change its window/default status" },
+        detail: {
+          summary: "Add an event to an offer or change its window, default status or conversion caps",
+        },
       },
     );
 }
