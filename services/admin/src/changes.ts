@@ -1,4 +1,4 @@
-import { type Bus, publish, subjects } from "@roundtrip/bus";
+import { type Bus, subjects } from "@roundtrip/bus";
 import type { Sql, Tx } from "@roundtrip/db";
 import { actor, type Principal } from "./auth.ts";
 
@@ -48,9 +48,17 @@ export async function createAudited<T extends Record<string, unknown>>(
   return row;
 }
 
-/** Tells the click and gateway caches to refresh; they also refresh on a timer, so a lost notice only delays. */
+/**
+ * Tells the click and gateway caches to refresh. The change is already committed, and the caches
+ * also refresh on a timer, so this is a best-effort signal: a plain NATS publish that waits for no
+ * acknowledgement and never fails the request (a busy or unreachable broker only delays a change).
+ */
 export async function announce(bus: Bus, resource: string, id: string | null): Promise<void> {
-  await publish(bus, subjects.configChanged(resource), { resource, id }, { msgId: crypto.randomUUID() });
+  try {
+    bus.nc.publish(bus.names.subject(subjects.configChanged(resource)), JSON.stringify({ resource, id }));
+  } catch {
+    // connection closed or draining: the caches' timer picks the change up
+  }
 }
 
 const SECRET_FIELDS = new Set(["token", "token_hash", "key", "key_hash", "secret", "secrets"]);
