@@ -144,18 +144,8 @@ export function canonicalName(name: string, aliases: Readonly<Record<string, str
   );
 }
 
-const MACRO_CHECKED = [
-  "click_id",
-  "txid",
-  "ref_txid",
-  "event",
-  "amount",
-  "payout",
-  "currency",
-  "status",
-  "timestamp",
-  "brand",
-];
+// Every parameter but the secret may carry a literal macro worth naming.
+const MACRO_CHECKED: readonly string[] = CANONICAL_PARAMS.filter((p) => p !== "token");
 
 /** TypeBox validation with one message per field, plus the integration mistakes worth naming. */
 export function validate(params: Params): { value?: PostbackParams; errors: FieldError[]; macro?: boolean } {

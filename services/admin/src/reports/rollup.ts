@@ -97,19 +97,7 @@ async function addToRollup(tx: Tx, rows: RollupRow[]): Promise<void> {
     payout: r.payout ?? "0",
     revenue: r.revenue ?? "0",
   }));
-  await tx`
-    insert into report_hourly ${tx(full)}
-    on conflict (hour, offer_id, affiliate_id, event, currency, sub1, sub2, sub3, sub4, sub5) do update set
-      clicks = report_hourly.clicks + excluded.clicks,
-      unique_clicks = report_hourly.unique_clicks + excluded.unique_clicks,
-      conversions = report_hourly.conversions + excluded.conversions,
-      pending = report_hourly.pending + excluded.pending,
-      approved = report_hourly.approved + excluded.approved,
-      rejected = report_hourly.rejected + excluded.rejected,
-      reversed = report_hourly.reversed + excluded.reversed,
-      amount = report_hourly.amount + excluded.amount,
-      payout = report_hourly.payout + excluded.payout,
-      revenue = report_hourly.revenue + excluded.revenue`;
+  await addMeasures(tx, "report_hourly", "hour", full);
 
   // The same deltas by brand-local day; hours of one day in this batch are summed first.
   const daily = new Map<string, Record<string, unknown>>();
@@ -121,34 +109,39 @@ async function addToRollup(tx: Tx, rows: RollupRow[]): Promise<void> {
       daily.set(key, { ...rest, day: r.day });
       continue;
     }
-    for (const m of [
-      "clicks",
-      "unique_clicks",
-      "conversions",
-      "pending",
-      "approved",
-      "rejected",
-      "reversed",
-    ]) {
-      d[m] = (d[m] as number) + (rest[m] as number);
-    }
-    for (const m of ["amount", "payout", "revenue"]) {
-      d[m] = fromMicros(toMicros(d[m] as string) + toMicros(rest[m] as string));
-    }
+    for (const m of COUNT_MEASURES) d[m] = (d[m] as number) + (rest[m] as number);
+    for (const m of MONEY_MEASURES) d[m] = fromMicros(toMicros(d[m] as string) + toMicros(rest[m] as string));
   }
+  await addMeasures(tx, "report_daily", "day", [...daily.values()]);
+}
+
+const COUNT_MEASURES = [
+  "clicks",
+  "unique_clicks",
+  "conversions",
+  "pending",
+  "approved",
+  "rejected",
+  "reversed",
+];
+const MONEY_MEASURES = ["amount", "payout", "revenue"];
+
+/** Upserts rollup rows, adding their measures to what the row already holds. */
+async function addMeasures(
+  tx: Tx,
+  table: "report_hourly" | "report_daily",
+  period: "hour" | "day",
+  rows: object[],
+) {
+  const sums = [...COUNT_MEASURES, ...MONEY_MEASURES].map(
+    (m) => tx`${tx(m)} = ${tx(table)}.${tx(m)} + excluded.${tx(m)}`,
+  );
+  const [first, ...rest] = sums;
+  const set = rest.reduce((acc, f) => tx`${acc}, ${f}`, first as (typeof sums)[number]);
   await tx`
-    insert into report_daily ${tx([...daily.values()] as Record<string, never>[])}
-    on conflict (day, offer_id, affiliate_id, event, currency, sub1, sub2, sub3, sub4, sub5) do update set
-      clicks = report_daily.clicks + excluded.clicks,
-      unique_clicks = report_daily.unique_clicks + excluded.unique_clicks,
-      conversions = report_daily.conversions + excluded.conversions,
-      pending = report_daily.pending + excluded.pending,
-      approved = report_daily.approved + excluded.approved,
-      rejected = report_daily.rejected + excluded.rejected,
-      reversed = report_daily.reversed + excluded.reversed,
-      amount = report_daily.amount + excluded.amount,
-      payout = report_daily.payout + excluded.payout,
-      revenue = report_daily.revenue + excluded.revenue`;
+    insert into ${tx(table)} ${tx(rows as Record<string, never>[])}
+    on conflict (${tx(period)}, offer_id, affiliate_id, event, currency, sub1, sub2, sub3, sub4, sub5)
+    do update set ${set}`;
 }
 
 const dayFormats = new Map<string, Intl.DateTimeFormat>();
