@@ -154,6 +154,41 @@ describe("outbox", () => {
     }
   });
 
+  test("a relay given its streams publishes only their rows and counts only them as backlog", async () => {
+    const registry = new Registry();
+    const relay = startOutboxRelay(t.bus, db.sql, {
+      streams: ["COMMISSIONS"],
+      registry,
+      logger: quietLogger,
+    });
+    try {
+      await db.sql.begin(async (tx) => {
+        await enqueue(tx, {
+          subject: subjects.conversionChanged("ftd", "approved"),
+          payload: { other: true },
+        });
+        await enqueue(tx, { subject: subjects.commissionBooked(), payload: { mine: true } });
+      });
+      await relay.flush();
+      const rows =
+        await db.sql`select subject, published_at is not null as published from bus_outbox order by id`;
+      expect([...rows]).toEqual([
+        { subject: "conversions.ftd.approved", published: false },
+        { subject: "commissions.booked", published: true },
+      ]);
+      // The other stream's unpublished row is not this relay's backlog.
+      await waitFor(
+        async () =>
+          (await registry.getSingleMetric("roundtrip_outbox_backlog_messages")?.get())?.values.length ?? 0,
+        (n) => n > 0,
+        { what: "the backlog gauge" },
+      );
+      expect(await metricValue(registry, "roundtrip_outbox_backlog_messages", {})).toBe(0);
+    } finally {
+      await relay.stop();
+    }
+  });
+
   test("replicas share the backlog: every row published, none twice", async () => {
     await db.sql.begin(async (tx) => {
       for (let i = 0; i < 120; i++) {

@@ -7,7 +7,7 @@ import { pruneInbox } from "./inbox.ts";
 import { type Logger, stderrLogger } from "./logger.ts";
 import { busMetrics } from "./metrics.ts";
 import { publishRaw } from "./publish.ts";
-import type { Subject } from "./topology.ts";
+import { STREAMS, type StreamKey, type Subject } from "./topology.ts";
 import { captureTraceHeaders, extractContext, TRACE_HEADERS, toNatsHeaders } from "./tracing.ts";
 
 /** NOTIFY channel; notifications are delivered at commit, so the relay never sees uncommitted rows. */
@@ -52,6 +52,12 @@ export type OutboxRelayOptions = {
   retentionMs?: number;
   /** Inbox rows older than this are deleted by the same housekeeping. Default 7 days; 0 disables. */
   inboxRetentionMs?: number;
+  /**
+   * The streams whose rows this relay publishes (default: every row). A service relays the events
+   * it writes, so its outbox gauges and PRODUCER spans are its own; replicas of one service still
+   * share its backlog.
+   */
+  streams?: StreamKey[];
   registry?: Registry;
   logger?: Logger;
 };
@@ -91,6 +97,10 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
   const log = options.logger ?? stderrLogger;
   const registry = options.registry ?? bus.registry;
   const metrics = busMetrics(registry);
+  // Logical subjects start with their stream's fixed tokens: `postbacks.received.{advertiser}` → `postbacks.received.%`.
+  const patterns = options.streams
+    ? options.streams.flatMap((key) => STREAMS[key].subjects.map((t) => `${t.split("{")[0]}%`))
+    : ["%"];
 
   let closing = false; // no new passes
   let stopped = false; // and the final drain is over
@@ -105,7 +115,7 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
       const rows = await tx<Row[]>`
         select id, subject, msg_id, payload::text as body, headers
         from bus_outbox
-        where published_at is null
+        where published_at is null and subject like any(${patterns})
         order by id
         limit ${batchSize}
         for update skip locked`;
@@ -154,7 +164,7 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
       select count(*)::int as backlog,
              extract(epoch from now() - min(created_at))::float8 as oldest
       from bus_outbox
-      where published_at is null`;
+      where published_at is null and subject like any(${patterns})`;
     metrics?.outboxBacklog.set(stats?.backlog ?? 0);
     metrics?.outboxOldestAge.set(Math.max(0, stats?.oldest ?? 0));
     if (Date.now() - lastHousekeeping < HOUSEKEEPING_EVERY_MS) return;

@@ -76,7 +76,7 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
             }),
         }),
       );
-      relay = startOutboxRelay(bus, sql, { registry });
+      relay = startOutboxRelay(bus, sql, { registry, streams: ["CONVERSIONS"] });
     },
     async stop() {
       await Promise.all(consumers.map((c) => c.stop()));

@@ -59,7 +59,7 @@ await runService("click", schema, async ({ env, sql, bus, logger, registry }) =>
     routes: clickRoutes(deps, handle),
     async start() {
       await links.start(bus);
-      relay = startOutboxRelay(bus, sql, { registry });
+      relay = startOutboxRelay(bus, sql, { registry, streams: ["CLICKS"] });
       partitions = setInterval(() => {
         sql`select ensure_daily_partitions('clicks', 7)`.catch((err) =>
           logger.warn("click partition upkeep failed; will retry", { error: err as Error }),

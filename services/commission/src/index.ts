@@ -61,7 +61,7 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
           return r;
         },
       });
-      relay = startOutboxRelay(bus, sql, { registry });
+      relay = startOutboxRelay(bus, sql, { registry, streams: ["COMMISSIONS"] });
     },
     async stop() {
       await consumer?.stop();

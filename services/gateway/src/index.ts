@@ -38,7 +38,7 @@ await runService("gateway", schema, async ({ env, sql, bus, logger, registry }) 
     }),
     async start() {
       await directory.start(bus);
-      relay = startOutboxRelay(bus, sql, { registry });
+      relay = startOutboxRelay(bus, sql, { registry, streams: ["POSTBACKS"] });
       housekeeping = startHousekeeping(sql, logger);
     },
     async stop() {
