@@ -74,7 +74,13 @@ describe("the web console in Chromium", () => {
   let trackingUrl = "";
 
   test("create an offer, an affiliate, a payout rule and a tracking link", async () => {
-    await page.getByRole("link", { name: "Offers" }).click();
+    // Each page renders after its data arrives: wait for its form before filling it, or a field
+    // of the page still on screen (they share labels like "Name") gets the text.
+    const open = async (link: string, submit: string) => {
+      await page.getByRole("link", { name: link }).click();
+      await page.getByRole("button", { name: submit }).waitFor();
+    };
+    await open("Offers", "Create offer");
     await page.getByLabel("Brand").selectOption({ label: "demo — Demo Casino" });
     await page.getByLabel("Advertiser").selectOption({ label: "#1 Demo Casino PAM" });
     await page.getByLabel("Name").fill("Welcome bonus");
@@ -84,12 +90,12 @@ describe("the web console in Chromium", () => {
     await page.getByRole("cell", { name: "Welcome bonus" }).waitFor();
     await shot("02-offer-created");
 
-    await page.getByRole("link", { name: "Affiliates" }).click();
+    await open("Affiliates", "Create affiliate");
     await page.getByLabel("Name").fill("Media Buyer One");
     await page.getByRole("button", { name: "Create affiliate" }).click();
     await page.getByRole("cell", { name: "Media Buyer One" }).waitFor();
 
-    await page.getByRole("link", { name: "Payout rules" }).click();
+    await open("Payout rules", "Create rule");
     await page.getByLabel("Offer").selectOption({ label: "#1 Welcome bonus" });
     await page.getByLabel("Event").fill("ftd");
     await page.getByLabel("Model").selectOption("cpa");
@@ -98,7 +104,7 @@ describe("the web console in Chromium", () => {
     await page.getByRole("button", { name: "Create rule" }).click();
     await page.getByRole("cell", { name: "25.000000" }).waitFor();
 
-    await page.getByRole("link", { name: "Links" }).click();
+    await open("Links", "Create link");
     await page.getByLabel("Offer").selectOption({ label: "#1 Welcome bonus" });
     await page.getByLabel("Affiliate").selectOption({ label: "#1 Media Buyer One" });
     await page.getByRole("button", { name: "Create link" }).click();

@@ -1,6 +1,7 @@
 import { type Bus, publish, subjects } from "@roundtrip/bus";
 import type { ClicksRecorded } from "@roundtrip/contracts";
 import type { Sql } from "@roundtrip/db";
+import type { Registry } from "prom-client";
 
 export type ClickRow = {
   click_id: string;
@@ -41,6 +42,8 @@ export class ClickWriter {
     private readonly options: {
       /** Where batches go first; PostgreSQL is always the fallback. */
       sink: { bus: Bus } | "postgres";
+      /** For the publish metrics (`roundtrip_bus_published_total`). */
+      registry?: Registry;
       /** Called when a publish failed and the batch went to PostgreSQL instead. */
       onFallback?: (err: unknown) => void;
       maxBatch: number;
@@ -130,7 +133,7 @@ export class ClickWriter {
     const { sink } = this.options;
     if (sink !== "postgres") {
       try {
-        await publish(sink.bus, subjects.clickRecorded(), event, { msgId });
+        await publish(sink.bus, subjects.clickRecorded(), event, { msgId, registry: this.options.registry });
         return;
       } catch (err) {
         this.options.onFallback?.(err);

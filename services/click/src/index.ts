@@ -31,6 +31,7 @@ await runService("click", schema, async ({ env, sql, bus, logger, registry }) =>
   const links = linkCache(sql, logger);
   const writer = new ClickWriter(sql, {
     sink: env.CLICK_SINK === "jetstream" ? { bus } : "postgres",
+    registry,
     onFallback: (err) =>
       logger.warn("CLICKS publish failed; batch written to PostgreSQL", { error: err as Error }),
     maxBatch: env.CLICK_BATCH_MAX,
