@@ -5,13 +5,13 @@ import {
   createLogger,
   createRegistry,
   type Logger,
-  observability,
   onShutdown,
   type Registry,
   startTracing,
 } from "@roundtrip/telemetry";
 import type { Static } from "@sinclair/typebox";
-import { type AnyElysia, Elysia } from "elysia";
+import type { AnyElysia } from "elysia";
+import { type NativeRoute, serveService } from "./serve.ts";
 
 type EnvSchema = ReturnType<typeof serviceEnv>;
 
@@ -35,11 +35,6 @@ export type ServiceParts = {
   routes?: Record<string, NativeRoute>;
 };
 
-export type NativeRoute = (
-  request: Request & { params: Record<string, string> },
-  server: { requestIP(request: Request): { address: string } | null },
-) => Response | Promise<Response>;
-
 /**
  * The one way a service process starts: environment validated (exit 78 naming the variable),
  * tracing, one registry, one PostgreSQL pool, one NATS connection, streams provisioned
@@ -62,27 +57,17 @@ export async function runService<S extends EnvSchema>(
 
   const parts = await build({ env, sql, bus, logger, registry });
   let draining = false;
-  // The observability plugin goes first: Elysia applies hooks only to routes registered after them.
-  const app = new Elysia()
-    .use(
-      observability({
-        registry,
-        draining: () => draining,
-        checks: { postgres: () => sql`select 1`, nats: () => bus.nc.flush() },
-        tracing: tracing.enabled,
-      }),
-    )
-    .use(parts.app);
   // Caches are loaded and consumers running before the first request can arrive.
   await parts.start?.();
   const lag = parts.consumers?.length
     ? startLagCollector(bus, { consumers: parts.consumers, registry, logger, intervalMs: 5_000 })
     : undefined;
-  const server = Bun.serve({
+  const { server } = serveService(parts, {
     port: base.PORT,
-    fetch: app.fetch,
-    ...(parts.routes && !tracing.enabled ? { routes: parts.routes as never } : {}),
-    maxRequestBodySize: 1024 * 1024 * 8,
+    registry,
+    draining: () => draining,
+    checks: { postgres: () => sql`select 1`, nats: () => bus.nc.flush() },
+    tracing: tracing.enabled,
   });
   logger.info("listening", { port: server.port });
 

@@ -2,23 +2,19 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type Bus, connectBus, provision, publish, subjects } from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
-import { createLogger, createRegistry, type Registry } from "@roundtrip/telemetry";
-import { createApp } from "./app.ts";
-import { ClickWriter } from "./click-writer.ts";
-import { linkCache } from "./link-cache.ts";
+import { startServiceForTest, type TestService } from "@roundtrip/service";
+import { buildClick, clickEnv } from "./service.ts";
 
 const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 // Rotation: `new` signs, `old` still verifies.
-const codec = ClickIdCodec.fromSpec(`new:${"n".repeat(40)},old:${"o".repeat(40)}`);
+const CLICK_ID_KEYS = `new:${"n".repeat(40)},old:${"o".repeat(40)}`;
+const codec = ClickIdCodec.fromSpec(CLICK_ID_KEYS);
 const oldCodec = ClickIdCodec.fromSpec(`old:${"o".repeat(40)}`);
 
 let db: TestDatabase;
 let sql: Sql;
 let bus: Bus;
-let registry: Registry;
-let links: ReturnType<typeof linkCache>;
-let writer: ClickWriter;
-let app: ReturnType<typeof createApp>;
+let click: TestService;
 let ids: { offer: string; affiliate: string; brand: string; plainOffer: string };
 
 beforeAll(async () => {
@@ -47,17 +43,21 @@ beforeAll(async () => {
   await sql`insert into links (code, offer_id, affiliate_id, status) values ('pausedlink', ${o?.id}, ${af?.id}, 'paused')`;
   ids = { offer: o?.id, affiliate: af?.id, brand: b?.id, plainOffer: plain?.id };
 
-  const logger = createLogger("click-test", "error");
-  registry = createRegistry("click-test");
-  links = linkCache(sql, logger);
-  await links.start(bus);
-  writer = new ClickWriter(sql, { sink: "postgres", maxBatch: 100, maxDelayMs: 2, maxConcurrentFlushes: 2 });
-  app = createApp({ links, writer, codec, logger, registry, ipMode: "last-octet", trustProxy: true });
+  click = await startServiceForTest("click", clickEnv, buildClick, { sql, bus, env: clickTestEnv });
 });
 
+/** The rows are the click service's own to write here (the `jetstream` sink leaves them to attribution). */
+const clickTestEnv = {
+  CLICK_ID_KEYS,
+  CLICK_SINK: "postgres",
+  CLICK_BATCH_DELAY_MS: "2",
+  CLICK_BATCH_CONCURRENCY: "2",
+  IP_TRUNCATE: "last-octet",
+  TRUST_PROXY: "true",
+};
+
 afterAll(async () => {
-  links?.stop();
-  await writer?.drain();
+  await click?.stop();
   if (bus) {
     for await (const name of bus.jsm.streams.names())
       if (name.startsWith(`${bus.names.prefix}_`)) await bus.jsm.streams.delete(name);
@@ -66,13 +66,13 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const hit = (path: string, init: RequestInit = {}) =>
-  app.handle(
-    new Request(`http://localhost${path}`, {
-      ...init,
-      headers: { "user-agent": "Mozilla/5.0 (test)", ...init.headers },
-    }),
-  );
+/** Through a real port, as a visitor's browser reaches the deployed click service. */
+const hit = (path: string, init: RequestInit = {}, base = click.url) =>
+  fetch(`${base}${path}`, {
+    redirect: "manual",
+    ...init,
+    headers: { "user-agent": "Mozilla/5.0 (test)", ...init.headers },
+  });
 
 async function clickRow(clickId: string) {
   const [row] = await sql`select * from clicks where click_id = ${clickId}`;
@@ -187,8 +187,8 @@ describe("recording", () => {
       const clickId = new URL(res.headers.get("location") as string).searchParams.get("cid") as string;
       expect(await clickRow(clickId)).toBeUndefined();
     }
-    const metrics = await registry.metrics();
-    expect(metrics).toMatch(/roundtrip_clicks_total\{outcome="bot",service="click-test"\} 5/);
+    const metrics = await click.registry.metrics();
+    expect(metrics).toMatch(/roundtrip_clicks_total\{outcome="bot",service="click"\} 5/);
   });
 });
 
@@ -202,21 +202,19 @@ describe("cookie and cache", () => {
     expect(cookie).toContain("SameSite=Lax");
     expect(res.headers.get("cache-control")).toBe("no-store");
 
-    const secure = createApp({
-      links,
-      writer,
-      codec,
-      logger: createLogger("click-test", "error"),
-      registry: createRegistry("click-test-2"),
-      ipMode: "none",
-      trustProxy: false,
-      cookieDomain: "track.example.com",
-      cookieSecure: true,
+    const secure = await startServiceForTest("click", clickEnv, buildClick, {
+      sql,
+      bus,
+      env: { ...clickTestEnv, CLICK_COOKIE_DOMAIN: "track.example.com", CLICK_COOKIE_SECURE: "true" },
     });
-    const r2 = await secure.handle(new Request("http://localhost/c/live"));
-    const c2 = r2.headers.get("set-cookie") as string;
-    expect(c2).toContain("SameSite=None; Secure");
-    expect(c2).toContain("Domain=track.example.com");
+    try {
+      const r2 = await hit("/c/live", {}, secure.url);
+      const c2 = r2.headers.get("set-cookie") as string;
+      expect(c2).toContain("SameSite=None; Secure");
+      expect(c2).toContain("Domain=track.example.com");
+    } finally {
+      await secure.stop();
+    }
   });
 
   test("the link cache follows admin changes announced on the bus: no restart, no database read per click", async () => {

@@ -1,26 +1,27 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type Bus, connectBus, provision } from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
-import { loadDirectory, RequestLog, SIGNATURE_HEADER, signPostback } from "@roundtrip/intake";
-import { ConfigCache } from "@roundtrip/service";
-import { createLogger, createRegistry, type Registry } from "@roundtrip/telemetry";
-import { createApp } from "./app.ts";
+import { SIGNATURE_HEADER, signPostback } from "@roundtrip/intake";
+import { startServiceForTest, type TestService } from "@roundtrip/service";
 import { PIXEL_JS } from "./pixel.ts";
-import { AdvertiserRateLimits } from "./rate-limit.ts";
+import { buildGateway, gatewayEnv } from "./service.ts";
 
-const codec = ClickIdCodec.fromSpec(`t1:${"k".repeat(40)}`);
+const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+const CLICK_ID_KEYS = `t1:${"k".repeat(40)}`;
+const codec = ClickIdCodec.fromSpec(CLICK_ID_KEYS);
 const TOKEN = "tok_abcdefghijklmnopqrstuvwxyz";
 const SECRET = "s".repeat(40);
 const sha256 = (s: string) => new Bun.CryptoHasher("sha256").update(s).digest("hex");
 
 let db: TestDatabase;
 let sql: Sql;
-let registry: Registry;
-let app: ReturnType<typeof createApp>;
-let directory: ConfigCache<Awaited<ReturnType<typeof loadDirectory>>>;
+let bus: Bus;
+let gateway: TestService;
 let link: number;
 let signedLink: number;
 let limitedLink: number;
+let localLink: number;
 
 async function advertiser(
   brandId: string,
@@ -47,30 +48,37 @@ beforeAll(async () => {
   link = await advertiser(b?.id, { token_hash: sha256(TOKEN), pixel_enabled: true });
   signedLink = await advertiser(b?.id, { ip_allowlist: ["198.51.100.0/24", "2001:db8::/32"] }, SECRET);
   limitedLink = await advertiser(b?.id, { rate_limit_per_second: 2 });
-  const logger = createLogger("gateway-test", "error");
-  registry = createRegistry("gateway-test");
-  directory = new ConfigCache("test", () => loadDirectory(sql), logger);
-  await directory.reload();
-  app = createApp({
+  localLink = await advertiser(b?.id, { ip_allowlist: ["127.0.0.1/32", "::1/128"] }, SECRET);
+  bus = await connectBus({
+    url: NATS_URL,
+    prefix: `gw${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`,
+    name: "gateway-test",
+  });
+  await provision(bus);
+  gateway = await startServiceForTest("gateway", gatewayEnv, buildGateway, {
     sql,
-    codec,
-    directory,
-    log: new RequestLog(sql),
-    limits: new AdvertiserRateLimits(1000),
-    logger,
-    registry,
-    ipMode: "last-octet",
-    trustProxy: true,
-    maxBodyBytes: 4096,
+    bus,
+    env: {
+      CLICK_ID_KEYS,
+      IP_TRUNCATE: "last-octet",
+      TRUST_PROXY: "true",
+      POSTBACK_MAX_BODY_BYTES: "4096",
+    },
   });
 });
 
 afterAll(async () => {
+  await gateway?.stop();
+  if (bus) {
+    for await (const name of bus.jsm.streams.names())
+      if (name.startsWith(`${bus.names.prefix}_`)) await bus.jsm.streams.delete(name);
+    await bus.close();
+  }
   await db?.drop();
 });
 
-const call = (path: string, init: RequestInit = {}) =>
-  app.handle(new Request(`http://localhost${path}`, init));
+/** Through a real port, as an advertiser's server reaches the deployed gateway. */
+const call = (path: string, init: RequestInit = {}) => fetch(`${gateway.url}${path}`, init);
 const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
 
 describe("gateway HTTP", () => {
@@ -105,13 +113,15 @@ describe("gateway HTTP", () => {
   test("bad bodies: too large (declared or streamed), not JSON, not an object, unknown type — each refused and logged", async () => {
     const big = await call("/postback", {
       method: "POST",
-      headers: { "content-type": "application/json", "content-length": "999999" },
-      body: "{}",
+      headers: { "content-type": "application/json" },
+      body: `{"x":"${"y".repeat(5000)}"}`,
     });
     expect(big.status).toBe(413);
+    let chunks = 0;
     const stream = new ReadableStream({
       pull(controller) {
-        controller.enqueue(new TextEncoder().encode("x".repeat(1024)));
+        if (chunks++ < 8) controller.enqueue(new TextEncoder().encode("x".repeat(1024)));
+        else controller.close();
       },
     });
     const streamed = await call("/postback", {
@@ -188,6 +198,21 @@ describe("gateway HTTP", () => {
     expect(((await replay.json()) as { error: { code: string } }).error.code).toBe("signature_replayed");
   });
 
+  test("the socket's address reaches the allowlist and the request log (no proxy header): S2S addresses are kept whole", async () => {
+    const body = JSON.stringify({ click_id: codec.mint(localLink), txid: "SOCK-1", event: "ftd" });
+    const res = await call("/postback", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        [SIGNATURE_HEADER]: signPostback(SECRET, { method: "POST", target: "/postback", body }),
+      },
+      body,
+    });
+    expect(res.status).toBe(200);
+    const [logged] = await sql`select ip from postback_log where params->>'txid' = 'SOCK-1'`;
+    expect(logged?.ip).toMatch(/127\.0\.0\.1$/);
+  });
+
   test("over the advertiser's rate: 429 with Retry-After", async () => {
     const statuses: number[] = [];
     let retryAfter: string | null = null;
@@ -219,7 +244,7 @@ describe("gateway HTTP", () => {
   });
 
   test("every outcome is counted per advertiser", async () => {
-    const text = await registry.metrics();
+    const text = await gateway.registry.metrics();
     for (const outcome of ["accepted", "unauthorized", "forbidden", "invalid", "rate_limited"]) {
       expect(text).toContain(`outcome="${outcome}"`);
     }

@@ -1,0 +1,84 @@
+import { type OutboxRelay, startOutboxRelay } from "@roundtrip/bus";
+import { relayWaker } from "@roundtrip/intake";
+import { ClickIdCodec } from "@roundtrip/clickid";
+import { serviceEnv, t } from "@roundtrip/config";
+import type { ServiceContext, ServiceParts } from "@roundtrip/service";
+import { clickHandler, clickRoutes, createApp } from "./app.ts";
+import { ClickWriter } from "./click-writer.ts";
+import { linkCache } from "./link-cache.ts";
+
+export const clickEnv = serviceEnv(8081, {
+  CLICK_ID_KEYS: t.String({ minLength: 35 }),
+  IP_TRUNCATE: t.Union([t.Literal("none"), t.Literal("last-octet")], { default: "none" }),
+  TRUST_PROXY: t.Boolean({ default: false }),
+  // jetstream: a batch is one CLICKS publish (attribution stores the rows); postgres: the click
+  // service writes the rows itself. Either way PostgreSQL is the fallback when a publish fails.
+  CLICK_SINK: t.Union([t.Literal("jetstream"), t.Literal("postgres")], { default: "jetstream" }),
+  // 200 clicks of the largest allowed user agent and referrer stay well under JetStream's 1 MiB.
+  CLICK_BATCH_MAX: t.Integer({ minimum: 1, maximum: 5000, default: 200 }),
+  // Group commit: a batch is written as soon as none is in flight (measured best: bench/README.md);
+  // clicks arriving meanwhile form the next batch. A delay only adds latency at 50 connections.
+  CLICK_BATCH_DELAY_MS: t.Integer({ minimum: 0, maximum: 100, default: 0 }),
+  CLICK_BATCH_CONCURRENCY: t.Integer({ minimum: 1, maximum: 64, default: 1 }),
+  CLICK_COOKIE_DOMAIN: t.Optional(t.String({ pattern: "^[A-Za-z0-9.-]{1,253}$" })),
+  CLICK_COOKIE_SECURE: t.Boolean({ default: false }),
+});
+
+const PARTITIONS_EVERY_MS = 3_600_000;
+
+/** Everything the click process runs, from its validated environment and connections. */
+export async function buildClick({
+  env,
+  sql,
+  bus,
+  logger,
+  registry,
+}: ServiceContext<typeof clickEnv.static>): Promise<ServiceParts> {
+  const codec = ClickIdCodec.fromSpec(env.CLICK_ID_KEYS);
+  const links = linkCache(sql, logger);
+  const writer = new ClickWriter(sql, {
+    sink: env.CLICK_SINK === "jetstream" ? { bus } : "postgres",
+    registry,
+    onFallback: (err) =>
+      logger.warn("CLICKS publish failed; batch written to PostgreSQL", { error: err as Error }),
+    maxBatch: env.CLICK_BATCH_MAX,
+    maxDelayMs: env.CLICK_BATCH_DELAY_MS,
+    maxConcurrentFlushes: env.CLICK_BATCH_CONCURRENCY,
+    onCommitted: relayWaker(() => relay),
+  });
+  await sql`select ensure_daily_partitions('clicks', 7)`;
+  let relay: OutboxRelay | undefined;
+  const deps = {
+    links,
+    writer,
+    codec,
+    logger,
+    registry,
+    ipMode: env.IP_TRUNCATE,
+    trustProxy: env.TRUST_PROXY,
+    cookieDomain: env.CLICK_COOKIE_DOMAIN,
+    cookieSecure: env.CLICK_COOKIE_SECURE,
+  };
+  const handle = clickHandler(deps);
+  // A click service that runs for months keeps creating tomorrow's partitions.
+  let partitions: ReturnType<typeof setInterval> | undefined;
+  return {
+    app: createApp(deps, handle),
+    routes: clickRoutes(deps, handle),
+    async start() {
+      await links.start(bus);
+      relay = startOutboxRelay(bus, sql, { registry, streams: ["CLICKS"] });
+      partitions = setInterval(() => {
+        sql`select ensure_daily_partitions('clicks', 7)`.catch((err) =>
+          logger.warn("click partition upkeep failed; will retry", { error: err as Error }),
+        );
+      }, PARTITIONS_EVERY_MS);
+    },
+    async stop() {
+      clearInterval(partitions);
+      links.stop();
+      await writer.drain();
+      await relay?.stop();
+    },
+  };
+}
