@@ -4,7 +4,7 @@ import { type ConfigCache, errorHandler } from "@roundtrip/service";
 import { counter, histogram, type Logger, type Registry } from "@roundtrip/telemetry";
 import { Elysia } from "elysia";
 import { isPrefetch, isPreviewBot } from "./bots.ts";
-import type { ClickWriter } from "./click-writer.ts";
+import { type ClickWriter, isQueueFull } from "./click-writer.ts";
 import type { ResolvedLink } from "./link-cache.ts";
 import { subsFromUrl } from "./redirect.ts";
 import { VisitorMemory } from "./visitors.ts";
@@ -94,7 +94,9 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
         // The visitor still reaches the offer: the click ID is self-authenticating, so a
         // conversion on it is credited even though this click row is missing.
         outcome.unrecorded.inc();
-        deps.logger.error("click not recorded", { error: err as Error, link_id: link.linkId });
+        // A full queue is counted and logged by the writer, not once per click.
+        if (!isQueueFull(err))
+          deps.logger.error("click not recorded", { error: err as Error, link_id: link.linkId });
       }
     }
     return new Response(null, {

@@ -1,7 +1,9 @@
 import { type Bus, publish, subjects } from "@roundtrip/bus";
 import type { ClicksRecorded } from "@roundtrip/contracts";
 import type { Sql } from "@roundtrip/db";
-import type { Registry } from "prom-client";
+import { counter, gauge, type Logger } from "@roundtrip/telemetry";
+import { Registry } from "prom-client";
+import { type BreakerState, PublishBreaker } from "./publish-breaker.ts";
 
 export type ClickRow = {
   click_id: string;
@@ -17,7 +19,41 @@ export type ClickRow = {
   is_unique: boolean;
 };
 
+export type ClickWriterOptions = {
+  /** Where batches go first; PostgreSQL is always the fallback. */
+  sink: { bus: Bus } | "postgres";
+  /** For the writer's metrics and `roundtrip_bus_published_total`. */
+  registry?: Registry;
+  logger?: Logger;
+  /** Called when a publish failed and the batch went to PostgreSQL instead. */
+  onFallback?: (err: unknown) => void;
+  maxBatch: number;
+  maxDelayMs: number;
+  maxConcurrentFlushes: number;
+  /** Clicks waiting for a batch; beyond it a click is refused at once (ClickQueueFullError). */
+  maxQueue: number;
+  /** A CLICKS publish not acknowledged within this is a failure: the batch goes to PostgreSQL. */
+  publishTimeoutMs: number;
+  /** Consecutive failed publishes that open the circuit, and how long it stays open before a probe. */
+  breaker: { failures: number; halfOpenAfterMs: number };
+  /** Wakes the outbox relay after a batch committed (the batch sends no NOTIFY: see intake). */
+  onCommitted?: () => void;
+};
+
+/** The writer's queue is full: both sinks are behind, and waiting longer would only grow memory. */
+export class ClickQueueFullError extends Error {
+  override readonly name = "ClickQueueFullError";
+  readonly code = "click_queue_full";
+  constructor(limit: number) {
+    super(`click queue full (${limit} clicks waiting)`);
+  }
+}
+
+export const isQueueFull = (err: unknown): err is ClickQueueFullError => err instanceof ClickQueueFullError;
+
 type Waiter = { row: ClickRow; resolve: () => void; reject: (err: unknown) => void };
+
+const BREAKER_STATES: readonly BreakerState[] = ["closed", "half_open", "open"];
 
 /**
  * Group write for clicks: requests that arrive together share one durable write, and each
@@ -28,35 +64,54 @@ type Waiter = { row: ClickRow; resolve: () => void; reject: (err: unknown) => vo
  * The durable write is one JetStream publish of the whole batch to CLICKS (acknowledged by the
  * stream; R3 with `sync_interval: always` in production), from which attribution stores the rows.
  * That keeps PostgreSQL off the redirect path, so the click service scales with replicas. Should
- * the publish fail, the batch is written to PostgreSQL instead — rows and the CLICKS event in one
- * statement, the event then relayed through the outbox — so a click is never dropped for a broker
- * hiccup. Without a bus (`sink: "postgres"`) every batch takes that path.
+ * the publish fail or take longer than `publishTimeoutMs`, the batch is written to PostgreSQL
+ * instead — rows and the CLICKS event in one statement, the event then relayed through the outbox
+ * under the same `Nats-Msg-Id` — so a click is never dropped for a broker hiccup, and never stored
+ * or counted twice should the timed-out publish have landed after all (attribution keeps the row
+ * it finds and handles each message ID once). While the broker fails, a circuit breaker sends
+ * batches straight to PostgreSQL without waiting on it. Without a bus (`sink: "postgres"`) every
+ * batch takes that path.
+ *
+ * Memory is bounded: at most `maxQueue` clicks wait, plus the batches in flight.
  */
 export class ClickWriter {
   private queue: Waiter[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly inflight = new Set<Promise<void>>();
+  private readonly breaker: PublishBreaker | undefined;
+  private readonly metrics: ReturnType<typeof writerMetrics>;
+  private lastShedLogAt = 0;
+  private breakerOpened = false;
 
   constructor(
     private readonly sql: Sql,
-    private readonly options: {
-      /** Where batches go first; PostgreSQL is always the fallback. */
-      sink: { bus: Bus } | "postgres";
-      /** For the publish metrics (`roundtrip_bus_published_total`). */
-      registry?: Registry;
-      /** Called when a publish failed and the batch went to PostgreSQL instead. */
-      onFallback?: (err: unknown) => void;
-      maxBatch: number;
-      maxDelayMs: number;
-      maxConcurrentFlushes: number;
-      /** Wakes the outbox relay after a batch committed (the batch sends no NOTIFY: see intake). */
-      onCommitted?: () => void;
-    },
-  ) {}
+    private readonly options: ClickWriterOptions,
+  ) {
+    this.metrics = writerMetrics(options.registry ?? new Registry());
+    const { sink } = options;
+    if (sink !== "postgres") {
+      const stream = sink.bus.names.stream("CLICKS");
+      this.breaker = new PublishBreaker({
+        ...options.breaker,
+        probe: () => sink.bus.jsm.streams.info(stream),
+        probeTimeoutMs: Math.max(1_000, options.publishTimeoutMs),
+        connection: sink.bus.nc,
+        onChange: (state, cause) => this.breakerChanged(state, cause),
+      });
+    }
+    this.breakerChanged(this.breaker?.state ?? "closed");
+  }
+
+  /** Where batches go now: the broker's circuit state (`closed` = published). */
+  get breakerState(): BreakerState {
+    return this.breaker?.state ?? "closed";
+  }
 
   record(row: ClickRow): Promise<void> {
+    if (this.queue.length >= this.options.maxQueue) return this.shed();
     return new Promise((resolve, reject) => {
       this.queue.push({ row, resolve, reject });
+      this.metrics.queue.set(this.queue.length);
       if (this.queue.length >= this.options.maxBatch) this.flushSoon(0);
       else this.flushSoon(this.options.maxDelayMs);
     });
@@ -70,6 +125,45 @@ export class ClickWriter {
       if (this.queue.length > 0 && this.inflight.size < this.options.maxConcurrentFlushes) this.flush();
       await Promise.race(this.inflight);
     }
+  }
+
+  /** Drains, then stops probing the broker. */
+  async close(): Promise<void> {
+    await this.drain();
+    this.breaker?.stop();
+  }
+
+  /**
+   * A full queue refuses the click at once rather than writing it some other way: both sinks are
+   * already behind, and more concurrent writes would only add load and memory. The caller still
+   * redirects the visitor (the click ID credits a conversion on its own); the loss is counted
+   * and logged, at most once a second.
+   */
+  private shed(): Promise<void> {
+    this.metrics.shed.inc();
+    const now = Date.now();
+    if (now - this.lastShedLogAt >= 1_000) {
+      this.lastShedLogAt = now;
+      this.options.logger?.error("click queue full: clicks are redirected without being recorded", {
+        queue_max: this.options.maxQueue,
+      });
+    }
+    return Promise.reject(new ClickQueueFullError(this.options.maxQueue));
+  }
+
+  private breakerChanged(state: BreakerState, cause?: unknown): void {
+    for (const s of BREAKER_STATES) this.metrics.breaker.set({ state: s }, s === state ? 1 : 0);
+    if (state === "open" && cause !== undefined) {
+      this.options.logger?.error(
+        "CLICKS publishes failing: click batches go to PostgreSQL until the broker answers",
+        {
+          error: cause instanceof Error ? cause : new Error(String(cause)),
+        },
+      );
+    } else if (state === "closed" && this.breakerOpened) {
+      this.options.logger?.info("broker answers again: click batches are published to CLICKS");
+    }
+    if (state === "open") this.breakerOpened = true;
   }
 
   private flushSoon(delayMs: number): void {
@@ -89,6 +183,7 @@ export class ClickWriter {
   private flush(): void {
     if (this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.options.maxBatch);
+    this.metrics.queue.set(this.queue.length);
     const done: Promise<void> = this.write(batch.map((w) => w.row))
       .then(
         () => {
@@ -131,13 +226,24 @@ export class ClickWriter {
     // The first click ID names the batch: a retried publish inside the duplicate window is dropped.
     const msgId = `clicks:${rows[0]?.click_id}`;
     const { sink } = this.options;
-    if (sink !== "postgres") {
-      try {
-        await publish(sink.bus, subjects.clickRecorded(), event, { msgId, registry: this.options.registry });
-        return;
-      } catch (err) {
-        this.options.onFallback?.(err);
+    if (sink !== "postgres" && this.breaker) {
+      let reason: "publish_failed" | "breaker_open" = "breaker_open";
+      if (this.breaker.closed) {
+        try {
+          await this.breaker.execute(() =>
+            publish(sink.bus, subjects.clickRecorded(), event, {
+              msgId,
+              registry: this.options.registry,
+              timeoutMs: this.options.publishTimeoutMs,
+            }),
+          );
+          return;
+        } catch (err) {
+          reason = "publish_failed";
+          this.options.onFallback?.(err);
+        }
       }
+      this.metrics.fallback.inc({ reason }, rows.length);
     }
     await this.writeToPostgres(rows, event, msgId);
   }
@@ -157,4 +263,27 @@ export class ClickWriter {
       values (${subjects.clickRecorded()}, ${msgId}, ${JSON.stringify(event)}::text::jsonb)`;
     this.options.onCommitted?.();
   }
+}
+
+function writerMetrics(registry: Registry) {
+  return {
+    queue: gauge(registry, "roundtrip_click_queue_clicks", "Clicks waiting for a batch write"),
+    shed: counter(
+      registry,
+      "roundtrip_click_queue_shed_total",
+      "Clicks redirected without being recorded because the writer's queue was full",
+    ),
+    fallback: counter(
+      registry,
+      "roundtrip_click_fallback_clicks_total",
+      "Clicks written to PostgreSQL instead of published to CLICKS, by reason",
+      ["reason"],
+    ),
+    breaker: gauge(
+      registry,
+      "roundtrip_click_breaker_state",
+      "The CLICKS publish circuit: 1 for the current state (closed = published, open = PostgreSQL)",
+      ["state"],
+    ),
+  };
 }

@@ -20,6 +20,16 @@ export const clickEnv = serviceEnv(8081, {
   // clicks arriving meanwhile form the next batch. A delay only adds latency at 50 connections.
   CLICK_BATCH_DELAY_MS: t.Integer({ minimum: 0, maximum: 100, default: 0 }),
   CLICK_BATCH_CONCURRENCY: t.Integer({ minimum: 1, maximum: 64, default: 1 }),
+  // Clicks waiting for a batch write; a click beyond it is redirected unrecorded and counted
+  // (roundtrip_click_queue_shed_total). Bounds memory when both the broker and PostgreSQL lag.
+  CLICK_QUEUE_MAX: t.Integer({ minimum: 1, maximum: 1_000_000, default: 20_000 }),
+  // A CLICKS publish not acknowledged within this goes to PostgreSQL instead; a healthy broker
+  // acknowledges in a few milliseconds, so this only caps what a failing one costs a redirect.
+  CLICK_PUBLISH_TIMEOUT_MS: t.Integer({ minimum: 10, maximum: 10_000, default: 250 }),
+  // Failed publishes in a row that open the circuit (a dropped connection opens it at once); while
+  // open, batches go straight to PostgreSQL and the broker is probed every CLICK_BREAKER_HALF_OPEN_MS.
+  CLICK_BREAKER_FAILURES: t.Integer({ minimum: 1, maximum: 100, default: 3 }),
+  CLICK_BREAKER_HALF_OPEN_MS: t.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
   CLICK_COOKIE_DOMAIN: t.Optional(t.String({ pattern: "^[A-Za-z0-9.-]{1,253}$" })),
   CLICK_COOKIE_SECURE: t.Boolean({ default: false }),
 });
@@ -39,11 +49,15 @@ export async function buildClick({
   const writer = new ClickWriter(sql, {
     sink: env.CLICK_SINK === "jetstream" ? { bus } : "postgres",
     registry,
+    logger,
     onFallback: (err) =>
       logger.warn("CLICKS publish failed; batch written to PostgreSQL", { error: err as Error }),
     maxBatch: env.CLICK_BATCH_MAX,
     maxDelayMs: env.CLICK_BATCH_DELAY_MS,
     maxConcurrentFlushes: env.CLICK_BATCH_CONCURRENCY,
+    maxQueue: env.CLICK_QUEUE_MAX,
+    publishTimeoutMs: env.CLICK_PUBLISH_TIMEOUT_MS,
+    breaker: { failures: env.CLICK_BREAKER_FAILURES, halfOpenAfterMs: env.CLICK_BREAKER_HALF_OPEN_MS },
     onCommitted: relayWaker(() => relay),
   });
   await sql`select ensure_daily_partitions('clicks', 7)`;
@@ -77,7 +91,7 @@ export async function buildClick({
     async stop() {
       clearInterval(partitions);
       links.stop();
-      await writer.drain();
+      await writer.close();
       await relay?.stop();
     },
   };
