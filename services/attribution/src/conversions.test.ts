@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ClickIdCodec } from "@roundtrip/clickid";
-import type { PostbackReceived } from "@roundtrip/contracts";
-import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
+import type { ClicksRecorded, ConversionChanged, PostbackReceived } from "@roundtrip/contracts";
+import { createTestDatabase, type Sql, type TestDatabase, type Tx } from "@roundtrip/db";
+import { storeClicks } from "./click-store.ts";
 import { attribute, type Outcome } from "./conversions.ts";
 import { enrichConversions } from "./enrich.ts";
 import { move } from "./lifecycle.ts";
@@ -107,6 +108,12 @@ async function historyOf(conversionId: string) {
   return (
     await sql`select status, reason from conversion_history where conversion_id = ${conversionId} order by seq`
   ).map((r) => [r.status, r.reason]);
+}
+/** What commission was told about a conversion, in order. */
+async function announced(conversionId: string): Promise<ConversionChanged[]> {
+  return (
+    await sql`select payload from bus_outbox where subject like 'conversions.%' and payload->>'conversion_id' = ${conversionId} order by id`
+  ).map((r) => r.payload as ConversionChanged);
 }
 async function reasonOf(o: Outcome) {
   return o.kind === "rejected" ? o.reason : o.kind;
@@ -286,17 +293,26 @@ describe("status lifecycle", () => {
     ]);
   });
 
-  test("illegal transitions are refused and recorded", async () => {
-    const clickId = codec.mint(ids.link);
-    await run({ click_id: clickId, event: "ftd", txid: "I-1", status: "approved" });
-    expect(
-      await reasonOf(await run({ click_id: clickId, event: "ftd", txid: "I-1", status: "rejected" })),
-    ).toBe("illegal_transition");
-    await run({ click_id: clickId, event: "ftd", txid: "I-2", status: "rejected" });
-    expect(
-      await reasonOf(await run({ click_id: clickId, event: "ftd", txid: "I-2", status: "approved" })),
-    ).toBe("illegal_transition");
-    expect(move("rejected", "reversed")).toEqual({ kind: "illegal" });
+  test("contradicting reports: the one that pays less wins, in either order", async () => {
+    for (const [i, order] of [
+      ["approved", "rejected"],
+      ["rejected", "approved"],
+    ].entries()) {
+      const clickId = codec.mint(ids.link);
+      for (const status of order as ("approved" | "rejected")[])
+        await run({ click_id: clickId, event: "ftd", txid: `I-${i}`, status });
+      expect((await conversionsOf(clickId))[0]?.status).toBe("rejected");
+    }
+    expect(move("approved", "rejected")).toEqual({
+      kind: "apply",
+      steps: [{ status: "rejected", reason: null }],
+    });
+    expect(move("rejected", "approved")).toEqual({ kind: "stale" });
+    expect(move("rejected", "reversed")).toEqual({
+      kind: "apply",
+      steps: [{ status: "reversed", reason: null }],
+    });
+    expect(move("reversed", "rejected")).toEqual({ kind: "stale" });
   });
 
   test("the same updates in every arrival order end in the same state", async () => {
@@ -351,6 +367,10 @@ describe("pixel and S2S for the same conversion (S2S wins)", () => {
     expect((await run({ click_id: clickId, source: "pixel", event: "deposit", amount: "99" })).kind).toBe(
       "created",
     );
+    // A pixel is a claim: pending, and its amount sets no money.
+    expect(await conversionsOf(clickId)).toEqual([
+      expect.objectContaining({ source: "pixel", status: "pending", amount: null }),
+    ]);
     const s2s = await run({
       click_id: clickId,
       event: "deposit",
@@ -363,7 +383,16 @@ describe("pixel and S2S for the same conversion (S2S wins)", () => {
     expect(rows).toEqual([
       expect.objectContaining({ txid: "HY-1", source: "s2s", amount: "100.000000", status: "approved" }),
     ]);
-    expect((await historyOf(rows[0]?.id)).map(([, reason]) => reason)).toEqual([null, "confirmed_by_s2s"]);
+    expect(await historyOf(rows[0]?.id)).toEqual([
+      ["pending", null],
+      ["pending", "confirmed_by_s2s"],
+      ["approved", null],
+    ]);
+    // Commission hears the S2S amount with the approval.
+    expect((await announced(rows[0]?.id)).map((e) => [e.seq, e.status, e.amount])).toEqual([
+      [1, "pending", null],
+      [3, "approved", "100.000000"],
+    ]);
     // A second S2S with the same txid is an ordinary duplicate.
     expect((await run({ click_id: clickId, event: "deposit", txid: "HY-1", status: "approved" })).kind).toBe(
       "duplicate",
@@ -373,14 +402,15 @@ describe("pixel and S2S for the same conversion (S2S wins)", () => {
   test("S2S first, then the pixel (with or without txid): the pixel is a duplicate", async () => {
     const clickId = codec.mint(ids.link);
     await run({ click_id: clickId, event: "deposit", txid: "HY-2", amount: "40" });
-    expect((await run({ click_id: clickId, source: "pixel", event: "deposit", txid: "HY-2" })).kind).toBe(
-      "duplicate",
-    );
+    expect(
+      (await run({ click_id: clickId, source: "pixel", event: "deposit", txid: "HY-2", amount: "4000" }))
+        .kind,
+    ).toBe("duplicate");
     expect((await run({ click_id: clickId, source: "pixel", event: "deposit" })).kind).toBe("duplicate");
-    expect(await conversionsOf(clickId)).toHaveLength(1);
+    expect(await conversionsOf(clickId)).toEqual([expect.objectContaining({ amount: "40.000000" })]);
   });
 
-  test("a pixel cannot set the status: it gets the event's default", async () => {
+  test("a pixel cannot set the status: pending whatever it says", async () => {
     const clickId = codec.mint(ids.link);
     await run({ click_id: clickId, source: "pixel", event: "ftd", status: "approved", txid: "HY-3" });
     expect((await conversionsOf(clickId))[0]?.status).toBe("pending");
@@ -389,5 +419,206 @@ describe("pixel and S2S for the same conversion (S2S wins)", () => {
       "confirmed",
     );
     expect((await conversionsOf(clickId))[0]?.status).toBe("approved");
+  });
+
+  test("with pixel_sets_money on, a pixel's amount and default status count until the S2S report", async () => {
+    await sql`update advertisers set pixel_sets_money = true where id = ${ids.adv}`;
+    try {
+      const clickId = codec.mint(ids.link);
+      await run({ click_id: clickId, source: "pixel", event: "deposit", amount: "99" });
+      expect(await conversionsOf(clickId)).toEqual([
+        expect.objectContaining({ status: "approved", amount: "99.000000" }),
+      ]);
+      // The S2S amount replaces it (whatever the times), as a change of its own.
+      const later = new Date(Date.now() - 60_000).toISOString();
+      const s2s = await run({
+        click_id: clickId,
+        event: "deposit",
+        txid: "HY-4",
+        amount: "80",
+        occurred_at: later,
+      });
+      expect(s2s.kind).toBe("confirmed");
+      const [row] = await conversionsOf(clickId);
+      expect(row).toMatchObject({ status: "approved", amount: "80.000000", source: "s2s" });
+      expect((await announced(row?.id)).map((e) => [e.seq, e.status, e.amount])).toEqual([
+        [1, "approved", "99.000000"],
+        [2, "approved", "80.000000"],
+      ]);
+    } finally {
+      await sql`update advertisers set pixel_sets_money = false where id = ${ids.adv}`;
+    }
+  });
+});
+
+describe("order independence (issue 10)", () => {
+  test("an early refund reverses every conversion of its txid, including ones created after it", async () => {
+    const orders = [
+      ["refund", "ftd", "deposit"],
+      ["ftd", "refund", "deposit"],
+      ["ftd", "deposit", "refund"],
+      ["deposit", "refund", "ftd"],
+    ];
+    for (const [i, order] of orders.entries()) {
+      const clickId = codec.mint(ids.link);
+      const txid = `MULTI-${i}`;
+      for (const event of order as string[]) {
+        await run({ click_id: clickId, event, txid, amount: event === "refund" ? null : "50" });
+      }
+      const rows = await conversionsOf(clickId);
+      expect(rows.map((r) => `${r.event}:${r.status}`).sort()).toEqual(["deposit:reversed", "ftd:reversed"]);
+    }
+  });
+
+  test("pixel, then a refund of the txid, then the S2S report giving the pixel's conversion that txid: reversed", async () => {
+    const clickId = codec.mint(ids.link);
+    await run({ click_id: clickId, source: "pixel", event: "deposit", amount: "99" });
+    expect((await run({ click_id: clickId, event: "refund", txid: "PXR-1" })).kind).toBe("deferred");
+    const s2s = await run({
+      click_id: clickId,
+      event: "deposit",
+      txid: "PXR-1",
+      amount: "100",
+      status: "approved",
+    });
+    expect(s2s.kind).toBe("confirmed");
+    const [row] = await conversionsOf(clickId);
+    expect(row).toMatchObject({ txid: "PXR-1", status: "reversed" });
+  });
+
+  test("amounts: the S2S report with the latest event time wins, in either order, and a change is announced", async () => {
+    const at = (m: number) => new Date(Date.now() - 3_600_000 + m * 60_000).toISOString();
+    const reports = [
+      { amount: "10", occurred_at: at(0) },
+      { amount: "30", occurred_at: at(2) },
+      { amount: "20", occurred_at: at(1) },
+    ];
+    for (const [i, order] of [
+      [0, 1, 2],
+      [1, 2, 0],
+      [2, 0, 1],
+    ].entries()) {
+      const clickId = codec.mint(ids.link);
+      const outcomes: string[] = [];
+      for (const n of order) {
+        const r = reports[n] as { amount: string; occurred_at: string };
+        outcomes.push((await run({ click_id: clickId, event: "deposit", txid: `AMT-${i}`, ...r })).kind);
+      }
+      const [row] = await conversionsOf(clickId);
+      expect(row?.amount).toBe("30.000000");
+      const events = await announced(row?.id);
+      expect(events.at(-1)?.amount).toBe("30.000000");
+      // Every report that moved the amount produced a change for commission; the others were duplicates.
+      expect(events).toHaveLength(outcomes.filter((o) => o !== "duplicate").length);
+    }
+  });
+
+  test("caps are given back when a conversion is rejected or reversed", async () => {
+    const [o] = await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency)
+      values (${ids.brand}, ${ids.adv}, 'Cap1', 'https://x.example/?c={click_id}', 'EUR') returning id`;
+    await sql`insert into offer_events (offer_id, code, window_days, default_status, cap_daily)
+              values (${o?.id}, 'registration', 30, 'approved', 1), (${o?.id}, 'deposit', 30, 'approved', 1)`;
+    const [af] = await sql`select affiliate_id from links where id = ${ids.link}`;
+    const [l] = await sql`insert into links (code, offer_id, affiliate_id)
+      values (${crypto.randomUUID().slice(0, 8)}, ${o?.id}, ${af?.affiliate_id}) returning id`;
+    const mint = () => codec.mint(Number(l?.id));
+    const used = async (event: string) =>
+      (await sql`select used from offer_cap_usage where offer_id = ${o?.id} and event = ${event}`)[0]?.used;
+
+    const a = mint();
+    expect((await run({ click_id: a, txid: "CG-1" })).kind).toBe("created");
+    expect(await reasonOf(await run({ click_id: mint(), txid: "CG-2" }))).toBe("over_cap");
+    await run({ click_id: a, txid: "CG-1", status: "rejected" });
+    expect(await used("registration")).toBe(0);
+    expect((await run({ click_id: mint(), txid: "CG-3" })).kind).toBe("created");
+    // Rejected then reversed gives back once.
+    await run({ click_id: a, txid: "CG-1", status: "reversed" });
+    expect(await used("registration")).toBe(1);
+
+    const d = mint();
+    expect((await run({ click_id: d, event: "deposit", txid: "CG-4" })).kind).toBe("created");
+    await run({ click_id: d, event: "refund", txid: "CG-4" });
+    expect(await used("deposit")).toBe(0);
+    expect((await run({ click_id: mint(), event: "deposit", txid: "CG-5" })).kind).toBe("created");
+  });
+});
+
+describe("enrichment race (issue 10)", () => {
+  /** Runs `first` in a transaction held open until `second` has started (and, with the fix, blocked). */
+  async function overlap(first: (tx: Tx) => Promise<unknown>, second: () => Promise<unknown>) {
+    let reached!: () => void;
+    const atCommit = new Promise<void>((r) => {
+      reached = r;
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const one = sql.begin(async (tx) => {
+      await first(tx);
+      reached();
+      await gate;
+    });
+    await atCommit;
+    let settled = false;
+    const two = second().finally(() => {
+      settled = true;
+    });
+    // Let the second transaction run as far as it can while the first is open: until it is done,
+    // or waiting for a lock the first holds.
+    for (let i = 0; i < 100 && !settled; i++) {
+      const [w] = await sql`
+        select count(*)::int as n from pg_locks
+        where not granted and database = (select oid from pg_database where datname = current_database())`;
+      if (w?.n) break;
+      await Bun.sleep(50);
+    }
+    release();
+    await Promise.all([one, two]);
+  }
+
+  const batchOf = (clickId: string, clickedAt: Date, affiliate: string) => ({
+    clicks: [
+      {
+        click_id: clickId,
+        clicked_at: clickedAt.toISOString(),
+        link_id: String(ids.link),
+        offer_id: ids.offer,
+        affiliate_id: affiliate,
+        brand_id: ids.brand,
+        ip: "198.51.100.7",
+        user_agent: "Race/1",
+        subs: { sub1: "race" },
+        is_unique: true,
+      },
+    ],
+  });
+  const storeBatch = async (tx: Tx, batch: ClicksRecorded) => {
+    await storeClicks(tx, batch);
+    await enrichConversions(tx, batch);
+  };
+
+  test("the click batch's transaction open while the postback's runs: the conversion is enriched", async () => {
+    const clickedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const clickId = codec.mint(ids.link, clickedAt);
+    const [af] = await sql`select affiliate_id from links where id = ${ids.link}`;
+    await overlap(
+      (tx) => storeBatch(tx, batchOf(clickId, clickedAt, af?.affiliate_id)),
+      () => run({ click_id: clickId, txid: "RACE-1" }),
+    );
+    const [row] = await sql`select subs, ip, user_agent from conversions where click_id = ${clickId}`;
+    expect(row).toEqual({ subs: { sub1: "race" }, ip: "198.51.100.7", user_agent: "Race/1" });
+  });
+
+  test("the postback's transaction open while the click batch's runs: the conversion is enriched", async () => {
+    const clickedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const clickId = codec.mint(ids.link, clickedAt);
+    const [af] = await sql`select affiliate_id from links where id = ${ids.link}`;
+    await overlap(
+      (tx) => attribute(tx, codec, payload({ click_id: clickId, txid: "RACE-2" })),
+      () => sql.begin((tx) => storeBatch(tx, batchOf(clickId, clickedAt, af?.affiliate_id))),
+    );
+    const [row] = await sql`select subs, ip, user_agent from conversions where click_id = ${clickId}`;
+    expect(row).toEqual({ subs: { sub1: "race" }, ip: "198.51.100.7", user_agent: "Race/1" });
   });
 });

@@ -7,8 +7,10 @@ import {
   REVERSAL_EVENTS,
 } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
-import { takeCap } from "./caps.ts";
-import { move } from "./lifecycle.ts";
+import { giveBackCap, recordCapTakes, takeCap } from "./caps.ts";
+import { lockClickForConversion } from "./click-lock.ts";
+import { isEarning, move } from "./lifecycle.ts";
+import { outranks, type Report, reportOf } from "./report.ts";
 
 export type Applied = { event: string; status: ConversionStatus };
 
@@ -33,7 +35,6 @@ export type RejectReason =
   | "outside_window"
   | "over_cap"
   | "stale_status"
-  | "illegal_transition"
   | "missing_reference";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -47,6 +48,7 @@ type Link = {
   currency: string;
   timezone: string;
   dedup_window_hours: number;
+  pixel_sets_money: boolean;
 };
 
 export type ConversionRow = {
@@ -63,14 +65,26 @@ export type ConversionRow = {
   amount: string | null;
   currency: string;
   occurred_at: Date;
+  receipt_id: string;
+  amount_source: string | null;
+  amount_at: Date | null;
+  amount_receipt_id: string | null;
+  payout_override: string | null;
+  payout_at: Date | null;
+  payout_receipt_id: string | null;
 };
 
 /**
- * Turns one accepted postback into a conversion, a status change of one, or a recorded refusal,
- * inside the caller's transaction (the consumer's inbox transaction, so a redelivery changes
- * nothing). The click ID alone is enough to credit: it names its link and click time under our
- * HMAC, so a postback that overtakes its click row still lands; the click row, when stored,
- * only enriches the conversion.
+ * Turns one accepted postback into a conversion, a change of one, or a recorded refusal, inside
+ * the caller's transaction (the consumer's inbox transaction, so a redelivery changes nothing).
+ * The click ID alone is enough to credit: it names its link and click time under our HMAC, so a
+ * postback that overtakes its click row still lands; the click row, when stored, only enriches
+ * the conversion.
+ *
+ * The final state is the same whatever order the postbacks of one conversion arrive in: its
+ * status is the highest reported (lifecycle.ts), its amount and payout those of the
+ * highest-ranked report carrying one (report.ts), and a refund or chargeback reverses every
+ * conversion of its transaction, including those created after it.
  */
 export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived): Promise<Outcome> {
   const reject = async (reason: RejectReason, conversionId: string | null = null): Promise<Outcome> => {
@@ -84,7 +98,7 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
 
   const [link] = await tx<Link[]>`
     select l.offer_id, l.affiliate_id, o.advertiser_id, o.brand_id, o.status as offer_status, o.currency, b.timezone,
-           a.dedup_window_hours
+           a.dedup_window_hours, a.pixel_sets_money
     from links l join offers o on o.id = l.offer_id join brands b on b.id = o.brand_id join advertisers a on a.id = o.advertiser_id
     where l.id = ${linkId}`;
   if (!link) return reject("unknown_link");
@@ -104,17 +118,22 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
     select window_days, default_status, cap_daily, cap_monthly from offer_events where offer_id = ${link.offer_id} and code = ${p.event}`;
   if (!event) return reject("unknown_event");
 
-  // A pixel reports that something happened; only the advertiser's server decides its status.
-  const status: ConversionStatus =
-    p.source === "pixel" ? event.default_status : (p.status ?? event.default_status);
   const occurredAt = new Date(p.occurred_at ?? p.received_at);
+  const report = reportOf(
+    p,
+    { status: event.default_status, currency: link.currency, pixelSetsMoney: link.pixel_sets_money },
+    occurredAt,
+  );
   const pixel = p.source === "pixel";
 
   // Serialise everything that could be the same conversion, whatever order postbacks arrive in:
-  // the click and event (no-txid dedup, pixel/S2S hybrid), then the txid. Always in this order.
+  // the click and event (no-txid dedup, pixel/S2S hybrid), then the txid, then the transaction's
+  // refunds (so one parked concurrently is seen). Always in this order; refunds take only the last.
   await tx`select pg_advisory_xact_lock(hashtextextended(${`conv:click:${p.click_id}:${p.event}`}, 0))`;
-  if (p.txid)
+  if (p.txid) {
     await tx`select pg_advisory_xact_lock(hashtextextended(${`conv:tx:${p.advertiser_id}:${p.txid}:${p.event}`}, 0))`;
+    await lockTransaction(tx, p.advertiser_id, p.txid);
+  }
 
   let existing: ConversionRow | undefined;
   if (p.txid) {
@@ -143,103 +162,144 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
       for update`;
   }
 
-  if (existing) {
-    // A pixel never changes a conversion that exists: S2S (or an earlier pixel) already has it.
-    if (pixel) return duplicate(tx, p, existing.id);
-    if (existing.source === "pixel") return confirm(tx, p, existing, status);
-    return update(tx, p, existing, status, null, reject);
-  }
+  if (existing) return applyReport(tx, p, existing, report, reject);
 
   if (link.offer_status !== "active") return reject("offer_paused");
   if (occurredAt.getTime() - clickedAt.getTime() > event.window_days * DAY_MS)
     return reject("outside_window");
-  if (
-    (status === "pending" || status === "approved") &&
-    !(await takeCap(tx, link, p.event, event, occurredAt))
-  ) {
-    return reject("over_cap");
-  }
+  const taken = isEarning(report.status) ? await takeCap(tx, link, p.event, event, occurredAt) : [];
+  if (taken === null) return reject("over_cap");
 
+  // Whichever of this and the click's batch commits second copies the click onto the conversion.
+  await lockClickForConversion(tx, p.click_id);
   const [click] = await tx<{ subs: Record<string, string>; ip: string | null; user_agent: string | null }[]>`
     select subs, ip, user_agent from clicks
     where click_id = ${p.click_id} and clicked_at >= ${clickedAt} and clicked_at < ${new Date(clickedAt.getTime() + 1000)}
     limit 1`;
+  const amount = report.amount !== null;
+  const payout = report.payout !== null;
   const [row] = await tx<ConversionRow[]>`
     insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event,
-                             status, amount, currency, occurred_at, receipt_id, source, subs, ip, user_agent, enriched_at)
+                             status, amount, currency, occurred_at, receipt_id, source, subs, ip, user_agent, enriched_at,
+                             amount_source, amount_at, amount_receipt_id, payout_override, payout_at, payout_receipt_id)
     values (${p.advertiser_id}, ${link.brand_id}, ${link.offer_id}, ${link.affiliate_id}, ${linkId}, ${p.click_id},
-            ${clickedAt}, ${p.txid}, ${p.event}, ${status}, ${p.amount}, ${p.currency ?? link.currency}, ${occurredAt},
+            ${clickedAt}, ${p.txid}, ${p.event}, ${report.status}, ${report.amount}, ${report.currency}, ${occurredAt},
             ${p.receipt_id}, ${p.source}, ${click ? tx.json(click.subs) : null}, ${click?.ip ?? null}, ${click?.user_agent ?? null},
-            ${click ? new Date() : null})
+            ${click ? new Date() : null},
+            ${amount ? report.source : null}, ${amount ? report.at : null}, ${amount ? report.receiptId : null},
+            ${report.payout}, ${payout ? report.at : null}, ${payout ? report.receiptId : null})
     returning *`;
   if (!row) throw new PermanentError("insert_failed", "conversion insert returned nothing");
-  await tx`insert into conversion_history (conversion_id, seq, status, receipt_id) values (${row.id}, 1, ${status}, ${p.receipt_id})`;
-  await announce(tx, row, 1, null, p);
-  const applied: Applied[] = [{ event: row.event, status }];
+  await recordCapTakes(tx, row, taken);
+  await tx`insert into conversion_history (conversion_id, seq, status, receipt_id) values (${row.id}, 1, ${report.status}, ${p.receipt_id})`;
+  await announce(tx, row, 1, null);
+  const applied: Applied[] = [{ event: row.event, status: report.status }];
 
-  // A refund that overtook this conversion was parked; apply it now.
-  if (row.txid) applied.push(...(await applyParkedReversals(tx, p, row)));
+  // A refund of this transaction that arrived first (or concurrently) reverses it now.
+  if (row.txid) applied.push(...(await applyStandingReversals(tx, row)));
   return { kind: "created", conversionId: row.id, applied };
 }
 
-/** A later postback for a known conversion: same status = duplicate, else a lifecycle move. */
-async function update(
+/** One lock per advertiser transaction: its refunds, and every conversion that takes its txid. */
+async function lockTransaction(tx: Tx, advertiserId: string, txid: string): Promise<void> {
+  await tx`select pg_advisory_xact_lock(hashtextextended(${`conv:ref:${advertiserId}:${txid}`}, 0))`;
+}
+
+/**
+ * A later report of a known conversion. Its status applies when it ranks higher (else it is
+ * stale, or a duplicate), its amount and payout when they outrank the ones held. An S2S report
+ * of a conversion a pixel created takes it over (its txid, source and receipt; history reason
+ * `confirmed_by_s2s`), and a refund already parked for that txid then reverses it. A pixel never
+ * overrides the advertiser's server: its report only counts where it ranks (report.ts).
+ */
+async function applyReport(
   tx: Tx,
   p: PostbackReceived,
   existing: ConversionRow,
-  status: ConversionStatus,
-  reason: string | null,
+  report: Report,
   reject: (reason: RejectReason, conversionId: string | null) => Promise<Outcome>,
 ): Promise<Outcome> {
-  const m = move(existing.status, status);
-  if (m.kind === "same") return duplicate(tx, p, existing.id);
-  if (m.kind === "stale") return reject("stale_status", existing.id);
-  if (m.kind === "illegal") return reject("illegal_transition", existing.id);
-  let current = existing;
-  const applied: Applied[] = [];
-  for (const step of m.steps) {
-    current = await changeStatus(tx, current, step.status, step.reason ?? reason, p);
-    applied.push({ event: current.event, status: step.status });
-  }
-  return { kind: "changed", conversionId: existing.id, applied };
-}
+  const takeover = existing.source === "pixel" && report.source !== "pixel";
+  const amountWins =
+    report.amount !== null &&
+    outranks(report, {
+      source: existing.amount_source,
+      at: existing.amount_at,
+      receiptId: existing.amount_receipt_id,
+    });
+  const payoutWins =
+    report.payout !== null &&
+    outranks(report, {
+      source: existing.payout_at ? "s2s" : null,
+      at: existing.payout_at,
+      receiptId: existing.payout_receipt_id,
+    });
 
-/**
- * S2S wins: the advertiser's server report of a conversion a pixel created first takes it over —
- * its txid, amount and currency become the conversion's (the pixel's are a browser's claim) and
- * its status applies by the usual rules. The conversion is still booked once.
- */
-async function confirm(
-  tx: Tx,
-  p: PostbackReceived,
-  existing: ConversionRow,
-  status: ConversionStatus,
-): Promise<Outcome> {
-  const [row] = await tx<ConversionRow[]>`
-    update conversions set
-      source = ${p.source}, receipt_id = ${p.receipt_id}, txid = coalesce(txid, ${p.txid}),
-      amount = coalesce(${p.amount}::numeric, amount), currency = coalesce(${p.currency}, currency)
-    where id = ${existing.id}
-    returning *`;
-  if (!row) throw new PermanentError("update_failed", "conversion update returned nothing");
-  await history(tx, row.id, row.status, p.receipt_id, "confirmed_by_s2s");
-  // Its status applies when the lifecycle allows; a stale or conflicting one leaves the status as it is.
-  const m = move(row.status, status);
+  let current = existing;
+  let figuresChanged = false;
+  if (takeover || amountWins || payoutWins) {
+    // The currency goes with the amount (else with the payout); `o` is the row before this update.
+    const [row] = await tx<(ConversionRow & { figures_changed: boolean })[]>`
+      update conversions c set
+        source = case when ${takeover} then ${report.source} else c.source end,
+        receipt_id = case when ${takeover} then ${report.receiptId}::bigint else c.receipt_id end,
+        txid = case when ${takeover} then coalesce(c.txid, ${p.txid}) else c.txid end,
+        amount = case when ${amountWins} then ${report.amount}::numeric else c.amount end,
+        amount_source = case when ${amountWins} then ${report.source} else c.amount_source end,
+        amount_at = case when ${amountWins} then ${report.at}::timestamptz else c.amount_at end,
+        amount_receipt_id = case when ${amountWins} then ${report.receiptId}::bigint else c.amount_receipt_id end,
+        payout_override = case when ${payoutWins} then ${report.payout}::numeric else c.payout_override end,
+        payout_at = case when ${payoutWins} then ${report.at}::timestamptz else c.payout_at end,
+        payout_receipt_id = case when ${payoutWins} then ${report.receiptId}::bigint else c.payout_receipt_id end,
+        currency = case when ${amountWins} then ${report.currency}
+                        when ${payoutWins} and c.amount is null then ${report.currency}
+                        else c.currency end
+      from conversions o
+      where o.id = c.id and c.id = ${existing.id}
+      returning c.*, (o.amount is distinct from c.amount or o.payout_override is distinct from c.payout_override
+                      or o.currency <> c.currency) as figures_changed`;
+    if (!row) throw new PermanentError("update_failed", "conversion update returned nothing");
+    const { figures_changed, ...updated } = row;
+    current = updated as ConversionRow;
+    figuresChanged = figures_changed;
+  }
+
+  const m = move(current.status, report.status);
+  if (!takeover && !figuresChanged && m.kind !== "apply") {
+    // A pixel behind the conversion is a repeat of what is known, not a stale advertiser update.
+    return m.kind === "stale" && report.source !== "pixel"
+      ? reject("stale_status", existing.id)
+      : duplicate(tx, p, existing.id);
+  }
+
   const applied: Applied[] = [];
+  const seq = takeover
+    ? await history(tx, current.id, current.status, p.receipt_id, "confirmed_by_s2s")
+    : null;
   if (m.kind === "apply") {
-    let current = row;
     for (const step of m.steps) {
-      current = await changeStatus(tx, current, step.status, step.reason, p);
+      current = await changeStatus(tx, current, step.status, step.reason, p.receipt_id);
       applied.push({ event: current.event, status: step.status });
     }
+  } else if (figuresChanged) {
+    // Same status, new figures: a change of its own so commission reprices (adjustment entries).
+    await announce(
+      tx,
+      current,
+      seq ?? (await history(tx, current.id, current.status, p.receipt_id, "figures_changed")),
+      current.status,
+    );
   }
-  return { kind: "confirmed", conversionId: row.id, applied };
+  if (takeover && current.txid) applied.push(...(await applyStandingReversals(tx, current)));
+  return { kind: takeover ? "confirmed" : "changed", conversionId: existing.id, applied };
 }
 
 /**
- * A refund or chargeback: every conversion of the transaction it names (ref_txid, else its own
- * txid) is reversed. If none exists yet the reversal is parked and applied when it arrives, so
- * the final state does not depend on arrival order.
+ * A refund or chargeback: a standing fact about the transaction it names (ref_txid, else its own
+ * txid). Every conversion of that transaction is reversed now, and it is kept so a conversion of
+ * the transaction created later — another event on the same txid, or a pixel's conversion the
+ * S2S report gives this txid — is reversed as it is created. Nothing is created for it: when no
+ * conversion exists yet the outcome is `deferred`.
  */
 async function reverseTransaction(
   tx: Tx,
@@ -248,52 +308,53 @@ async function reverseTransaction(
 ): Promise<Outcome> {
   const target = p.ref_txid ?? p.txid;
   if (!target) return reject("missing_reference");
-  await tx`select pg_advisory_xact_lock(hashtextextended(${`conv:ref:${p.advertiser_id}:${target}`}, 0))`;
+  await lockTransaction(tx, p.advertiser_id, target);
+  await tx`insert into pending_reversals (advertiser_id, txid, receipt_id, event)
+           values (${p.advertiser_id}, ${target}, ${p.receipt_id}, ${p.event}) on conflict do nothing`;
   const rows = await tx<ConversionRow[]>`
     select * from conversions
     where advertiser_id = ${p.advertiser_id} and txid = ${target} and event not in ${tx(REVERSAL_EVENTS as string[])}
     order by id
     for update`;
-  if (rows.length === 0) {
-    await tx`insert into pending_reversals (advertiser_id, txid, receipt_id, event)
-             values (${p.advertiser_id}, ${target}, ${p.receipt_id}, ${p.event}) on conflict do nothing`;
-    return { kind: "deferred" };
-  }
+  if (rows.length === 0) return { kind: "deferred" };
+  await tx`update pending_reversals set applied_at = now()
+           where advertiser_id = ${p.advertiser_id} and txid = ${target} and receipt_id = ${p.receipt_id}`;
   const applied: Applied[] = [];
   let last: Outcome | undefined;
   for (const row of rows) {
-    const m = move(row.status, "reversed");
-    if (m.kind !== "apply") continue;
-    let current = row;
-    for (const step of m.steps) {
-      current = await changeStatus(tx, current, step.status, step.reason ?? p.event, p);
-      applied.push({ event: row.event, status: step.status });
-    }
+    const steps = await reverse(tx, row, p.event, p.receipt_id);
+    if (steps.length === 0) continue;
+    applied.push(...steps);
     last = { kind: "changed", conversionId: row.id, applied };
   }
   if (last) return last;
-  // Everything it names is already reversed (or rejected): a repeat of the refund.
+  // Everything it names is already reversed: a repeat of the refund.
   return duplicate(tx, p, (rows[0] as ConversionRow).id);
 }
 
-async function applyParkedReversals(tx: Tx, p: PostbackReceived, row: ConversionRow): Promise<Applied[]> {
-  await tx`select pg_advisory_xact_lock(hashtextextended(${`conv:ref:${row.advertiser_id}:${row.txid}`}, 0))`;
-  const parked = await tx<{ receipt_id: string; event: string }[]>`
-    update pending_reversals set applied_at = now()
-    where advertiser_id = ${row.advertiser_id} and txid = ${row.txid} and applied_at is null
-    returning receipt_id, event`;
-  const first = parked[0];
+/** Reverses a conversion created or given its txid after a refund of that txid arrived. */
+async function applyStandingReversals(tx: Tx, row: ConversionRow): Promise<Applied[]> {
+  if (!row.txid) return [];
+  await lockTransaction(tx, row.advertiser_id, row.txid);
+  // The earliest refund names the reversal, whichever arrived first.
+  const [first] = await tx<{ receipt_id: string; event: string }[]>`
+    select receipt_id::text, event from pending_reversals
+    where advertiser_id = ${row.advertiser_id} and txid = ${row.txid}
+    order by receipt_id
+    limit 1`;
   if (!first) return [];
+  await tx`update pending_reversals set applied_at = coalesce(applied_at, now())
+           where advertiser_id = ${row.advertiser_id} and txid = ${row.txid}`;
+  return reverse(tx, row, first.event, first.receipt_id);
+}
+
+async function reverse(tx: Tx, row: ConversionRow, reason: string, receiptId: string): Promise<Applied[]> {
   const m = move(row.status, "reversed");
   if (m.kind !== "apply") return [];
   const applied: Applied[] = [];
   let current = row;
   for (const step of m.steps) {
-    current = await changeStatus(tx, current, step.status, step.reason ?? first.event, {
-      ...p,
-      receipt_id: first.receipt_id,
-      payout: null,
-    });
+    current = await changeStatus(tx, current, step.status, step.reason ?? reason, receiptId);
     applied.push({ event: row.event, status: step.status });
   }
   return applied;
@@ -304,14 +365,16 @@ async function changeStatus(
   row: ConversionRow,
   status: ConversionStatus,
   reason: string | null,
-  p: PostbackReceived,
+  receiptId: string,
 ): Promise<ConversionRow> {
-  const seq = await history(tx, row.id, status, p.receipt_id, reason);
+  const seq = await history(tx, row.id, status, receiptId, reason);
   const [updated] = await tx<
     ConversionRow[]
   >`update conversions set status = ${status} where id = ${row.id} returning *`;
   if (!updated) throw new PermanentError("update_failed", "conversion update returned nothing");
-  await announce(tx, updated, seq, row.status, p);
+  // A conversion that stops earning frees the cap places it took.
+  if (isEarning(row.status) && !isEarning(status)) await giveBackCap(tx, row.id);
+  await announce(tx, updated, seq, row.status);
   return updated;
 }
 
@@ -347,13 +410,7 @@ async function record(
            on conflict (receipt_id) do nothing`;
 }
 
-async function announce(
-  tx: Tx,
-  row: ConversionRow,
-  seq: number,
-  previous: ConversionStatus | null,
-  p: PostbackReceived,
-) {
+async function announce(tx: Tx, row: ConversionRow, seq: number, previous: ConversionStatus | null) {
   const event: ConversionChanged = {
     conversion_id: row.id,
     seq,
@@ -367,8 +424,8 @@ async function announce(
     txid: row.txid,
     event: row.event,
     amount: row.amount,
-    // A browser cannot set what the affiliate is paid.
-    payout_override: p.source === "pixel" ? null : p.payout,
+    // The conversion's own (a browser never sets it): every change carries the same figures.
+    payout_override: row.payout_override,
     currency: row.currency,
     occurred_at: row.occurred_at.toISOString(),
   };

@@ -1,0 +1,23 @@
+import type { Tx } from "@roundtrip/db";
+
+/**
+ * A postback creating a conversion and the click batch storing its click must not both miss each
+ * other (each in its own transaction, neither seeing the other's uncommitted row): they take the
+ * same lock, so whichever commits second sees the first and copies the click's sub IDs, IP and
+ * user agent onto the conversion. Clicks map onto a fixed set of stripes so a batch of thousands
+ * of clicks takes at most STRIPES locks: batches share them (they never need to see each other),
+ * a conversion being created takes its stripe exclusively.
+ */
+const LOCK_CLASS = 10_430;
+const STRIPES = 64;
+
+export async function lockClickForConversion(tx: Tx, clickId: string): Promise<void> {
+  await tx`select pg_advisory_xact_lock(${LOCK_CLASS}, hashtext(${clickId}) & ${STRIPES - 1})`;
+}
+
+export async function lockClicksForEnrichment(tx: Tx, clickIds: string[]): Promise<void> {
+  if (clickIds.length === 0) return;
+  await tx`
+    select pg_advisory_xact_lock_shared(${LOCK_CLASS}, stripe)
+    from (select distinct hashtext(id) & ${STRIPES - 1} as stripe from unnest(${tx.array(clickIds)}::text[]) as id order by 1) s`;
+}
