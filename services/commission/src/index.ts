@@ -2,13 +2,16 @@ import { consume, handleOnce, startOutboxRelay } from "@roundtrip/bus";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ConversionChanged } from "@roundtrip/contracts";
 import { runService } from "@roundtrip/service";
-import { counter } from "@roundtrip/telemetry";
+import { counter, gauge } from "@roundtrip/telemetry";
 import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
+import { blockedCounts, retryBlocked } from "./blocks.ts";
 import { settle } from "./ledger.ts";
 
 const schema = serviceEnv(8084, {
   CONSUMER_CONCURRENCY: t.Integer({ minimum: 1, maximum: 256, default: 16 }),
+  /** How often blocked conversions (no FX rate yet) are settled again, in milliseconds. */
+  BLOCKED_RETRY_INTERVAL_MS: t.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
 });
 
 const PRICED = new Set(["booked", "capped_zero", "capped_rejected", "no_rule"]);
@@ -27,8 +30,34 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
   const bookings = counter(registry, "roundtrip_ledger_bookings_total", "Conversions priced, by outcome", [
     "outcome",
   ]);
+  const blocked = gauge(
+    registry,
+    "roundtrip_commission_blocked",
+    "Conversions whose commission cannot be booked yet, by reason (settled again until it can)",
+    ["reason"],
+  );
   let consumer: { stop(): Promise<void> } | undefined;
   let relay: { stop(): Promise<void> } | undefined;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let retrying: Promise<void> | undefined;
+  let stopped = false;
+
+  // Blocked changes settle themselves once the cause is fixed; the gauge is refreshed on each pass.
+  const retryPass = async () => {
+    try {
+      const r = await retryBlocked(sql, settle);
+      if (r.settled) logger.info("commission: blocked conversions booked", { settled: r.settled });
+      for (const [reason, n] of Object.entries(await blockedCounts(sql))) blocked.set({ reason }, n);
+    } catch (err) {
+      logger.warn("commission: retrying blocked conversions failed", { err });
+    }
+  };
+  const schedule = () => {
+    if (stopped) return;
+    retryTimer = setTimeout(() => {
+      retrying = retryPass().finally(schedule);
+    }, env.BLOCKED_RETRY_INTERVAL_MS);
+  };
   return {
     app: new Elysia({ name: "commission" }),
     consumers: ["commission-conversions"],
@@ -46,6 +75,13 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
           // Metrics after the commit, once per settled change; the ledger holds the exact figures.
           const settled = r.result;
           if (settled && PRICED.has(settled.outcome)) bookings.inc({ outcome: settled.outcome });
+          if (settled?.blocked) {
+            logger.warn("commission: conversion blocked", {
+              conversion_id: d.payload.conversion_id,
+              reason: settled.blocked.reason,
+              detail: settled.blocked.message,
+            });
+          }
           const entry = settled?.entry;
           if (entry) {
             entries.inc({ type: entry.type, currency: entry.currency });
@@ -62,8 +98,13 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
         },
       });
       relay = startOutboxRelay(bus, sql, { registry, streams: ["COMMISSIONS"] });
+      retrying = retryPass();
+      schedule();
     },
     async stop() {
+      stopped = true;
+      clearTimeout(retryTimer);
+      await retrying;
       await consumer?.stop();
       await relay?.stop();
     },

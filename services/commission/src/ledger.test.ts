@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { CommissionBooked, ConversionChanged, ConversionStatus } from "@roundtrip/contracts";
 import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
-import { FxRateMissingError } from "./fx.ts";
+import { blockedCounts, retryBlocked } from "./blocks.ts";
 import { settle } from "./ledger.ts";
 
 let db: TestDatabase;
@@ -367,18 +367,116 @@ describe("currencies", () => {
     });
   });
 
-  test("without a rate in force the change is not booked (and is retried)", async () => {
+  test("without a rate in force the change is blocked, visibly, and books itself once the rate is loaded", async () => {
     const p = await program({ affiliateCurrencies: ["CHF"] });
     await rule(p, { payout: "25" });
     await fx("EUR", "CHF", "0.95", "2026-06-01T00:00:00Z"); // only from after the event
     const c = await conversion(p);
-    const err = await run(c).catch((e) => e);
-    expect(err).toBeInstanceOf(FxRateMissingError);
+    // Handled (the message is not retried in the dark), nothing booked, the reason recorded.
+    expect(await run(c)).toMatchObject({ outcome: "blocked", blocked: { reason: "fx_rate_missing" } });
     expect(await entries(c.conversion_id)).toEqual([]);
-    // Once the rate is loaded, the retry books it.
+    expect(await told(c.conversion_id, c.seq)).toBeUndefined();
+    const [block] =
+      await sql`select change_seq, reason, detail from commission_blocks where conversion_id = ${c.conversion_id}`;
+    expect(block).toEqual({
+      change_seq: 1,
+      reason: "fx_rate_missing",
+      detail: { from: "EUR", to: "CHF", at: "2026-03-10T12:00:00.000Z" },
+    });
+    expect((await blockedCounts(sql)).fx_rate_missing).toBeGreaterThanOrEqual(1);
+    // Still missing: the retry keeps it blocked.
+    expect(await retryBlocked(sql, settle)).toMatchObject({ blocked: expect.any(Number) });
+    expect(await entries(c.conversion_id)).toEqual([]);
+    // Once the rate is loaded, the service's own retry books it — no replay.
     await fx("EUR", "CHF", "0.94", "2026-01-01T00:00:00Z");
-    expect((await run(c)).outcome).toBe("booked");
+    const r = await retryBlocked(sql, settle);
+    expect(r.settled).toBeGreaterThanOrEqual(1);
     expect((await entries(c.conversion_id))[0]).toMatchObject({ affiliate_payout: "23.500000" });
+    expect(await told(c.conversion_id, 1)).toMatchObject({ payout: "23.50", currency: "CHF" });
+    expect(await sql`select 1 from commission_blocks where conversion_id = ${c.conversion_id}`).toHaveLength(
+      0,
+    );
+  });
+
+  test("a blocked change overtaken by a reversal is settled as stale: nothing booked, no block left", async () => {
+    const p = await program();
+    await rule(p, { model: "revshare", payout_percent: "10" });
+    const c = await conversion(p, { amount: "100", currency: "XXX" });
+    expect((await run(c)).outcome).toBe("blocked");
+    expect((await run(change(c, 2, "reversed"))).outcome).toBe("none");
+    expect(await sql`select 1 from commission_blocks where conversion_id = ${c.conversion_id}`).toHaveLength(
+      0,
+    );
+    await retryBlocked(sql, settle);
+    expect(await entries(c.conversion_id)).toEqual([]);
+  });
+});
+
+describe("repricing (issue 10)", () => {
+  const figures = (
+    c: ConversionChanged,
+    seq: number,
+    over: Partial<ConversionChanged>,
+  ): ConversionChanged => ({
+    ...c,
+    seq,
+    previous_status: c.status,
+    ...over,
+  });
+
+  test("a pixel's pending conversion confirmed with the S2S amount is repriced by an adjustment", async () => {
+    const p = await program();
+    await rule(p, { model: "revshare", payout_percent: "30", revenue_percent: "50" });
+    // The pixel set no amount: RevShare books zero, held.
+    const c = await conversion(p, { status: "pending", amount: null });
+    expect((await run(c)).entry).toMatchObject({ payout: "0.00" });
+    // The S2S confirmation approves it with the advertiser's amount.
+    expect(await run(figures(c, 3, { status: "approved", amount: "200.000000" }))).toMatchObject({
+      outcome: "repriced",
+      entry: { type: "adjustment", payout: "60.000000", revenue: "100.000000" },
+    });
+    expect((await entries(c.conversion_id)).map((e) => [e.type, e.affiliate_payout])).toEqual([
+      ["commission", "0.000000"],
+      ["adjustment", "60.000000"],
+    ]);
+    // The approval also released the hold.
+    expect(await sql`select 1 from ledger_releases where conversion_id = ${c.conversion_id}`).toHaveLength(1);
+    expect(await told(c.conversion_id, 3)).toMatchObject({ payout: "60.00", entry_type: "adjustment" });
+  });
+
+  test("an amount-only change books the difference; the same figures again book nothing; a reversal takes back all", async () => {
+    const p = await program();
+    await rule(p, { model: "hybrid", payout: "5", payout_percent: "10" });
+    const c = await conversion(p, { amount: "100" });
+    await run(c);
+    expect((await run(figures(c, 2, { amount: "80" }))).entry).toMatchObject({ payout: "-2.000000" });
+    expect((await run(figures(c, 3, { amount: "80.00" }))).outcome).toBe("none");
+    expect(await balance(p.affiliates[0] as string)).toEqual({ EUR: "13.000000" });
+    expect((await run(figures(c, 4, { status: "reversed" }))).outcome).toBe("reversed");
+    expect(await balance(p.affiliates[0] as string)).toEqual({ EUR: "0.000000" });
+  });
+
+  test("changes of figures in any order end in the same balance", async () => {
+    const p = await program({ affiliateCurrencies: ["EUR", "EUR", "EUR"] });
+    await rule(p, { model: "revshare", payout_percent: "25" });
+    const orders = [
+      [1, 2, 3],
+      [3, 1, 2],
+      [2, 3, 1],
+    ];
+    const balances: Record<string, string>[] = [];
+    for (const [i, order] of orders.entries()) {
+      const affiliate = p.affiliates[i] as string;
+      const c = await conversion(p, { affiliate, status: "pending", amount: "40" });
+      const changes = [
+        c,
+        figures(c, 2, { status: "approved", amount: "40" }),
+        figures(c, 3, { status: "approved", amount: "120" }),
+      ];
+      for (const n of order) await run(changes[n - 1] as ConversionChanged);
+      balances.push(await balance(affiliate));
+    }
+    expect(balances).toEqual([{ EUR: "30.000000" }, { EUR: "30.000000" }, { EUR: "30.000000" }]);
   });
 });
 

@@ -1,18 +1,32 @@
 import { enqueue, subjects } from "@roundtrip/bus";
 import type { CommissionBooked, ConversionChanged } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
-import { add, isZero, mul, neg, type Ratio, ratio, toCurrency, ZERO } from "./decimal.ts";
-import { type FxRate, rateAt } from "./fx.ts";
+import { blockChange, type ChangeBlocked, unblock } from "./blocks.ts";
+import { add, cmp, isZero, mul, neg, type Ratio, ratio, sub, toCurrency, ZERO } from "./decimal.ts";
+import { type FxRate, FxRateMissingError, rateAt } from "./fx.ts";
 import { type Counts, type PayoutRule, type Pricing, price } from "./payout.ts";
 
-export type EntryType = "commission" | "reversal";
+export type EntryType = "commission" | "reversal" | "adjustment";
 export type BookedEntry = { id: string; type: EntryType; payout: string; revenue: string; currency: string };
 export type BookingOutcome = "booked" | "capped_zero" | "capped_rejected" | "no_rule";
 
 export type Settlement = {
-  /** What this change did: priced, released a hold, reversed, nothing (or stale / a repeat). */
-  outcome: BookingOutcome | "released" | "reversed" | "none" | "stale" | "duplicate" | "test";
+  /**
+   * What this change did: priced, released a hold, repriced (an adjustment), reversed, nothing
+   * (or stale / a repeat), or blocked (it cannot be booked yet: see blocks.ts).
+   */
+  outcome:
+    | BookingOutcome
+    | "released"
+    | "repriced"
+    | "reversed"
+    | "none"
+    | "stale"
+    | "duplicate"
+    | "test"
+    | "blocked";
   entry: BookedEntry | null;
+  blocked?: ChangeBlocked;
 };
 
 const EARNING = new Set(["pending", "approved"]);
@@ -29,9 +43,21 @@ type EntryRow = {
   reporting_revenue: string | null;
   reporting_currency: string | null;
   available_at: Date | null;
+  /** The conversion figures this entry priced (commission and adjustment entries). */
+  priced: Priced | null;
 };
 
-type BookingRow = { outcome: BookingOutcome; hold_days: number; affiliate_currency: string };
+/** The conversion figures a price depends on: a change to any of them reprices. */
+type Priced = { amount: string | null; currency: string; payout_override: string | null };
+
+type BookingRow = {
+  outcome: BookingOutcome;
+  hold_days: number;
+  affiliate_currency: string;
+  rule_id: string | null;
+  tier: number;
+  qualifying_count: number | null;
+};
 
 /**
  * Settles one conversion change in the ledger, inside the caller's transaction, and tells
@@ -40,10 +66,16 @@ type BookingRow = { outcome: BookingOutcome; hold_days: number; affiliate_curren
  *   commission — held until approval when pending, payable after the rule's hold days when
  *   approved;
  * - pending → approved releases the hold (a ledger_releases row, no new money);
+ * - an earning change whose amount, currency or advertiser payout differs from what was priced
+ *   (an S2S confirmation of a pixel, an amount correction) reprices at the booking's rule and
+ *   tier and books the difference as an `adjustment` entry, so the net is what a booking at the
+ *   latest figures would give, whatever order the changes came in;
  * - rejected or reversed books one reversing entry for whatever is still booked, at the very
  *   figures and rates of the original, so the balance returns exactly to where it started;
  * - a change older than one already settled (out-of-order delivery) is stale and moves nothing;
- * - the same change twice (a replayed message) is a no-op, by its (conversion, seq) key.
+ * - the same change twice (a replayed message) is a no-op, by its (conversion, seq) key;
+ * - a change that cannot be booked for want of an FX rate is blocked, not failed (blocks.ts):
+ *   recorded with its reason, and settled again until the rate is there.
  */
 export async function settle(tx: Tx, c: ConversionChanged): Promise<Settlement> {
   await tx`select pg_advisory_xact_lock(hashtextextended(${`ledger:${c.conversion_id}`}, 0))`;
@@ -65,12 +97,24 @@ export async function settle(tx: Tx, c: ConversionChanged): Promise<Settlement> 
     return { outcome: "test", entry: null };
   }
 
+  try {
+    const settled = await tx.savepoint((sp) => settleChange(sp, c));
+    await unblock(tx, c.conversion_id, c.seq);
+    return settled;
+  } catch (err) {
+    if (!(err instanceof FxRateMissingError)) throw err;
+    // Everything the attempt wrote was rolled back to the savepoint; the change waits, visibly.
+    const blocked = await blockChange(tx, c, err);
+    return { outcome: "blocked", entry: null, blocked };
+  }
+}
+
+async function settleChange(tx: Tx, c: ConversionChanged): Promise<Settlement> {
   const entries = await tx<EntryRow[]>`
-    select id, type, payout::text, revenue::text, currency, affiliate_payout::text, affiliate_currency,
-           reporting_payout::text, reporting_revenue::text, reporting_currency, available_at
-    from ledger_entries where conversion_id = ${c.conversion_id} order by id`;
+    select ${ENTRY_COLUMNS(tx)} from ledger_entries where conversion_id = ${c.conversion_id} order by id`;
   let [booking] = await tx<BookingRow[]>`
-    select outcome, hold_days, affiliate_currency from commission_bookings where conversion_id = ${c.conversion_id}`;
+    select outcome, hold_days, affiliate_currency, rule_id, tier, qualifying_count
+    from commission_bookings where conversion_id = ${c.conversion_id}`;
 
   let outcome: Settlement["outcome"] = "none";
   let entry: BookedEntry | null = null;
@@ -80,17 +124,21 @@ export async function settle(tx: Tx, c: ConversionChanged): Promise<Settlement> 
     outcome = priced.booking.outcome;
     entry = priced.entry;
     if (entry) entries.push(priced.row as EntryRow);
-  } else if (
-    c.status === "approved" &&
-    booking &&
-    entries.some((e) => e.type === "commission" && e.available_at === null)
-  ) {
-    const released = await tx`
-      insert into ledger_releases (conversion_id, change_seq, available_at)
-      values (${c.conversion_id}, ${c.seq}, now() + make_interval(days => ${booking.hold_days}))
-      on conflict (conversion_id) do nothing
-      returning 1`;
-    if (released.length) outcome = "released";
+  } else if (EARNING.has(c.status) && booking) {
+    if (c.status === "approved" && entries.some((e) => e.type === "commission" && e.available_at === null)) {
+      const released = await tx`
+        insert into ledger_releases (conversion_id, change_seq, available_at)
+        values (${c.conversion_id}, ${c.seq}, now() + make_interval(days => ${booking.hold_days}))
+        on conflict (conversion_id) do nothing
+        returning 1`;
+      if (released.length) outcome = "released";
+    }
+    const adjustment = await reprice(tx, c, booking, entries);
+    if (adjustment) {
+      outcome = "repriced";
+      entry = adjustment.entry;
+      entries.push(adjustment.row);
+    }
   } else if (!EARNING.has(c.status) && entries.length) {
     const reversal = await reverse(tx, c, entries);
     if (reversal) {
@@ -154,57 +202,108 @@ type Context = {
   month: string;
 };
 
+const ENTRY_COLUMNS = (tx: Tx) => tx`
+  id, type, payout::text, revenue::text, currency, affiliate_payout::text, affiliate_currency,
+  reporting_payout::text, reporting_revenue::text, reporting_currency, available_at, calculation->'priced' as priced`;
+
 /** Prices the conversion and books its commission (none when a cap rejects it). */
 async function book(tx: Tx, c: ConversionChanged) {
   const occurredAt = new Date(c.occurred_at);
+  const ctx = await contextOf(tx, c, occurredAt);
+
+  // Tier and cap counts must see every earlier booking of the same offer and event.
+  await tx`select pg_advisory_xact_lock(hashtextextended(${`rules:${c.offer_id}:${c.event}`}, 0))`;
+  const rule = await findRule(tx, c);
+  const pricing = rule ? await priceAt(tx, c, rule, await countQualifying(tx, rule, c, ctx)) : null;
+  const outcome: BookingOutcome = pricing?.outcome ?? "no_rule";
+  const booking: BookingRow = {
+    outcome,
+    hold_days: rule?.hold_days ?? 0,
+    affiliate_currency: ctx.affiliate_currency,
+    rule_id: rule?.id ?? null,
+    tier: pricing?.tier ?? 0,
+    qualifying_count: pricing?.qualifying_count ?? null,
+  };
+  await tx`
+    insert into commission_bookings (conversion_id, change_seq, offer_id, event, affiliate_id, brand_id, rule_id, occurred_at,
+                                     period_day, period_month, outcome, tier, qualifying_count, hold_days, affiliate_currency)
+    values (${c.conversion_id}, ${c.seq}, ${c.offer_id}, ${c.event}, ${c.affiliate_id}, ${c.brand_id}, ${rule?.id ?? null},
+            ${occurredAt}, ${ctx.day}, ${ctx.month}, ${outcome}, ${booking.tier}, ${booking.qualifying_count},
+            ${booking.hold_days}, ${ctx.affiliate_currency})`;
+  if (outcome === "capped_rejected") return { booking, entry: null, row: null };
+
+  const f = await figuresOf(tx, c, rule ?? null, pricing, ctx, occurredAt);
+  const [row] = await tx<EntryRow[]>`
+    insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, brand_id, type, payout, revenue, currency,
+                                rule_id, occurred_at, available_at, affiliate_payout, affiliate_currency,
+                                reporting_payout, reporting_revenue, reporting_currency, calculation)
+    values (${c.conversion_id}, ${c.seq}, ${c.affiliate_id}, ${c.offer_id}, ${c.brand_id}, 'commission', ${f.payout}, ${f.revenue},
+            ${f.dealCurrency}, ${rule?.id ?? null}, ${occurredAt},
+            ${c.status === "approved" ? tx`now() + make_interval(days => ${booking.hold_days})` : null},
+            ${f.affiliatePayout}, ${ctx.affiliate_currency}, ${f.reportingPayout}, ${f.reportingRevenue}, ${ctx.reporting_currency},
+            ${tx.json(f.calculation as never)})
+    returning ${ENTRY_COLUMNS(tx)}`;
+  if (!row) throw new Error("ledger insert returned nothing");
+  return {
+    booking,
+    entry: {
+      id: row.id,
+      type: "commission" as const,
+      payout: f.payout,
+      revenue: f.revenue,
+      currency: f.dealCurrency,
+    },
+    row,
+  };
+}
+
+async function contextOf(tx: Tx, c: ConversionChanged, occurredAt: Date): Promise<Context> {
   const [ctx] = await tx<Context[]>`
     select a.payout_currency as affiliate_currency, b.currency as reporting_currency, b.timezone,
            (${occurredAt}::timestamptz at time zone b.timezone)::date::text as day,
            date_trunc('month', ${occurredAt}::timestamptz at time zone b.timezone)::date::text as month
     from affiliates a, brands b where a.id = ${c.affiliate_id} and b.id = ${c.brand_id}`;
   if (!ctx) throw new Error(`affiliate ${c.affiliate_id} or brand ${c.brand_id} not found`);
+  return ctx;
+}
 
-  // Tier and cap counts must see every earlier booking of the same offer and event.
-  await tx`select pg_advisory_xact_lock(hashtextextended(${`rules:${c.offer_id}:${c.event}`}, 0))`;
-  const rule = await findRule(tx, c);
-  let pricing: (Pricing & { amountRate: FxRate | null; overrideRate: FxRate | null }) | null = null;
-  if (rule) {
-    const counts = await countQualifying(tx, rule, c, ctx);
-    const usesAmount = [
-      rule.payout_percent,
-      rule.revenue_percent,
-      ...rule.tiers.map((t) => t.payout_percent),
-    ].some((p) => !isZero(ratio(p)));
-    const amountRate =
-      usesAmount && c.amount && !isZero(ratio(c.amount))
-        ? await rateAt(tx, c.currency, rule.currency, occurredAt)
-        : null;
-    const overrideRate = c.payout_override ? await rateAt(tx, c.currency, rule.currency, occurredAt) : null;
-    const amount = c.amount && amountRate ? mul(ratio(c.amount), amountRate.value) : null;
-    const override =
-      c.payout_override && overrideRate
-        ? {
-            sent: c.payout_override,
-            currency: c.currency,
-            value: mul(ratio(c.payout_override), overrideRate.value),
-          }
-        : null;
-    pricing = { ...price(rule, { amount, override, counts }), amountRate, overrideRate };
-  }
+type PricedAt = Pricing & { amountRate: FxRate | null; overrideRate: FxRate | null };
+
+/** The rule's price for the conversion's figures (amount, advertiser payout) at its event time. */
+async function priceAt(tx: Tx, c: ConversionChanged, rule: PayoutRule, counts: Counts): Promise<PricedAt> {
+  const occurredAt = new Date(c.occurred_at);
+  const usesAmount = [
+    rule.payout_percent,
+    rule.revenue_percent,
+    ...rule.tiers.map((t) => t.payout_percent),
+  ].some((p) => !isZero(ratio(p)));
+  const amountRate =
+    usesAmount && c.amount && !isZero(ratio(c.amount))
+      ? await rateAt(tx, c.currency, rule.currency, occurredAt)
+      : null;
+  const overrideRate = c.payout_override ? await rateAt(tx, c.currency, rule.currency, occurredAt) : null;
+  const amount = c.amount && amountRate ? mul(ratio(c.amount), amountRate.value) : null;
+  const override =
+    c.payout_override && overrideRate
+      ? {
+          sent: c.payout_override,
+          currency: c.currency,
+          value: mul(ratio(c.payout_override), overrideRate.value),
+        }
+      : null;
+  return { ...price(rule, { amount, override, counts }), amountRate, overrideRate };
+}
+
+/** The deal figures and their affiliate and reporting equivalents, with how they were reached. */
+async function figuresOf(
+  tx: Tx,
+  c: ConversionChanged,
+  rule: PayoutRule | null,
+  pricing: PricedAt | null,
+  ctx: Pick<Context, "affiliate_currency" | "reporting_currency">,
+  occurredAt: Date,
+) {
   const outcome: BookingOutcome = pricing?.outcome ?? "no_rule";
-  const booking: BookingRow = {
-    outcome,
-    hold_days: rule?.hold_days ?? 0,
-    affiliate_currency: ctx.affiliate_currency,
-  };
-  await tx`
-    insert into commission_bookings (conversion_id, change_seq, offer_id, event, affiliate_id, brand_id, rule_id, occurred_at,
-                                     period_day, period_month, outcome, tier, qualifying_count, hold_days, affiliate_currency)
-    values (${c.conversion_id}, ${c.seq}, ${c.offer_id}, ${c.event}, ${c.affiliate_id}, ${c.brand_id}, ${rule?.id ?? null},
-            ${occurredAt}, ${ctx.day}, ${ctx.month}, ${outcome}, ${pricing?.tier ?? 0}, ${pricing?.qualifying_count ?? null},
-            ${booking.hold_days}, ${ctx.affiliate_currency})`;
-  if (outcome === "capped_rejected") return { booking, entry: null, row: null };
-
   const dealCurrency = rule?.currency ?? c.currency;
   const payout = pricing?.payout ?? toCurrency(ZERO, dealCurrency);
   const revenue = pricing?.revenue ?? toCurrency(ZERO, dealCurrency);
@@ -219,9 +318,11 @@ async function book(tx: Tx, c: ConversionChanged) {
   const affiliatePayout = toCurrency(mul(ratio(payout), toAffiliate.value), ctx.affiliate_currency);
   const reportingPayout = toCurrency(mul(ratio(payout), toReporting.value), ctx.reporting_currency);
   const reportingRevenue = toCurrency(mul(ratio(revenue), toReporting.value), ctx.reporting_currency);
+  const priced: Priced = { amount: c.amount, currency: c.currency, payout_override: c.payout_override };
   const calculation = {
     rule: rule ? { id: rule.id, affiliate_specific: rule.affiliate_id !== null, model: rule.model } : null,
     outcome,
+    priced,
     amount: c.amount
       ? { value: c.amount, currency: c.currency, rate_to_deal: pricing?.amountRate?.display ?? null }
       : null,
@@ -245,21 +346,94 @@ async function book(tx: Tx, c: ConversionChanged) {
     },
     rounding: "half away from zero to the currency's minor unit, once per figure",
   };
-  const [row] = await tx<(EntryRow & { id: string })[]>`
+  return { payout, revenue, dealCurrency, affiliatePayout, reportingPayout, reportingRevenue, calculation };
+}
+
+/** What the conversion's entries last priced (older entries kept it only in the explanation). */
+function pricedBy(entries: EntryRow[], c: ConversionChanged): Priced | null {
+  const last = entries.filter((e) => e.type !== "reversal").at(-1);
+  if (!last) return null;
+  return last.priced ?? { amount: c.amount, currency: c.currency, payout_override: c.payout_override };
+}
+
+const sameDecimal = (a: string | null, b: string | null) =>
+  a === null || b === null ? a === b : cmp(ratio(a), ratio(b)) === 0;
+
+/**
+ * The conversion's figures changed since they were priced: price them again at the booking's
+ * rule and tier (a cap verdict, a tier, a missing rule stay as booked) and book the difference
+ * from everything booked so far as one adjustment entry, in the same bucket (held or payable)
+ * as the commission. Nothing when the price does not move.
+ */
+async function reprice(tx: Tx, c: ConversionChanged, booking: BookingRow, entries: EntryRow[]) {
+  const commission = entries.find((e) => e.type === "commission");
+  const before = pricedBy(entries, c);
+  if (!commission || !before || booking.outcome !== "booked" || !booking.rule_id) return null;
+  if (
+    sameDecimal(before.amount, c.amount) &&
+    before.currency.trim() === c.currency &&
+    sameDecimal(before.payout_override, c.payout_override)
+  )
+    return null;
+  const rule = await ruleById(tx, booking.rule_id);
+  if (!rule) return null;
+  const occurredAt = new Date(c.occurred_at);
+  const tierCount = Math.max((booking.qualifying_count ?? 1) - 1, 0);
+  const pricing = await priceAt(tx, c, rule, { tierPeriod: tierCount, capDay: 0, capMonth: 0 });
+  const ctx = {
+    affiliate_currency: commission.affiliate_currency,
+    reporting_currency: commission.reporting_currency ?? commission.currency,
+  };
+  const f = await figuresOf(tx, c, rule, pricing, ctx, occurredAt);
+  const sum = (pick: (e: EntryRow) => string | null): Ratio =>
+    entries.reduce((s, e) => add(s, ratio(pick(e) ?? "0")), ZERO);
+  const diff = {
+    payout: sub(
+      ratio(f.payout),
+      sum((e) => e.payout),
+    ),
+    revenue: sub(
+      ratio(f.revenue),
+      sum((e) => e.revenue),
+    ),
+    affiliate: sub(
+      ratio(f.affiliatePayout),
+      sum((e) => e.affiliate_payout),
+    ),
+    reportingPayout: sub(
+      ratio(f.reportingPayout),
+      sum((e) => e.reporting_payout),
+    ),
+    reportingRevenue: sub(
+      ratio(f.reportingRevenue),
+      sum((e) => e.reporting_revenue),
+    ),
+  };
+  if (Object.values(diff).every(isZero)) return null;
+  const [release] = await tx<{ available_at: Date }[]>`
+    select available_at from ledger_releases where conversion_id = ${c.conversion_id}`;
+  const heldUntil = commission.available_at ?? release?.available_at ?? null;
+  const calculation = { ...f.calculation, adjusts: commission.id, previous: before };
+  const [row] = await tx<EntryRow[]>`
     insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, brand_id, type, payout, revenue, currency,
                                 rule_id, occurred_at, available_at, affiliate_payout, affiliate_currency,
-                                reporting_payout, reporting_revenue, reporting_currency, calculation)
-    values (${c.conversion_id}, ${c.seq}, ${c.affiliate_id}, ${c.offer_id}, ${c.brand_id}, 'commission', ${payout}, ${revenue},
-            ${dealCurrency}, ${rule?.id ?? null}, ${occurredAt},
-            ${c.status === "approved" ? tx`now() + make_interval(days => ${booking.hold_days})` : null},
-            ${affiliatePayout}, ${ctx.affiliate_currency}, ${reportingPayout}, ${reportingRevenue}, ${ctx.reporting_currency},
-            ${tx.json(calculation as never)})
-    returning id, type, payout::text, revenue::text, currency, affiliate_payout::text, affiliate_currency,
-              reporting_payout::text, reporting_revenue::text, reporting_currency, available_at`;
+                                reporting_payout, reporting_revenue, reporting_currency, reason, calculation)
+    values (${c.conversion_id}, ${c.seq}, ${c.affiliate_id}, ${c.offer_id}, ${c.brand_id}, 'adjustment',
+            ${toCurrency(diff.payout, commission.currency)}, ${toCurrency(diff.revenue, commission.currency)}, ${commission.currency},
+            ${rule.id}, ${occurredAt}, ${heldUntil === null ? null : tx`greatest(now(), ${heldUntil}::timestamptz)`},
+            ${toCurrency(diff.affiliate, ctx.affiliate_currency)}, ${ctx.affiliate_currency},
+            ${toCurrency(diff.reportingPayout, ctx.reporting_currency)}, ${toCurrency(diff.reportingRevenue, ctx.reporting_currency)},
+            ${ctx.reporting_currency}, 'repriced', ${tx.json(calculation as never)})
+    returning ${ENTRY_COLUMNS(tx)}`;
   if (!row) throw new Error("ledger insert returned nothing");
   return {
-    booking,
-    entry: { id: row.id, type: "commission" as const, payout, revenue, currency: dealCurrency },
+    entry: {
+      id: row.id,
+      type: "adjustment" as const,
+      payout: row.payout,
+      revenue: row.revenue,
+      currency: row.currency,
+    },
     row,
   };
 }
@@ -285,7 +459,7 @@ async function reverse(tx: Tx, c: ConversionChanged, entries: EntryRow[]) {
   // A reversal sits in the same bucket as what it reverses: held while the commission is held
   // (and with it, when that hold never ends), payable now once the commission was.
   const heldUntil = commission.available_at ?? release?.available_at ?? null;
-  const [row] = await tx<(EntryRow & { id: string })[]>`
+  const [row] = await tx<EntryRow[]>`
     insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, brand_id, type, payout, revenue, currency,
                                 occurred_at, available_at, affiliate_payout, affiliate_currency,
                                 reporting_payout, reporting_revenue, reporting_currency, reverses_entry_id, reason, calculation)
@@ -296,8 +470,7 @@ async function reverse(tx: Tx, c: ConversionChanged, entries: EntryRow[]) {
             ${fmt(reportingPayout, commission.reporting_currency)}, ${fmt(reportingRevenue, commission.reporting_currency)},
             ${commission.reporting_currency}, ${commission.id}, ${c.status},
             ${tx.json({ reverses: commission.id, status: c.status, previous_status: c.previous_status } as never)})
-    returning id, type, payout::text, revenue::text, currency, affiliate_payout::text, affiliate_currency,
-              reporting_payout::text, reporting_revenue::text, reporting_currency, available_at`;
+    returning ${ENTRY_COLUMNS(tx)}`;
   if (!row) throw new Error("ledger insert returned nothing");
   return {
     entry: {
@@ -315,6 +488,11 @@ const RULE_COLUMNS = (tx: Tx) => tx`
   id, affiliate_id, model, payout::text, payout_percent::text, revenue::text, revenue_percent::text, currency, tiers,
   tier_period, cap_daily, cap_monthly, cap_scope, cap_action, advertiser_payout, advertiser_payout_min::text,
   advertiser_payout_max::text, hold_days`;
+
+async function ruleById(tx: Tx, id: string): Promise<PayoutRule | undefined> {
+  const [rule] = await tx<PayoutRule[]>`select ${RULE_COLUMNS(tx)} from payout_rules where id = ${id}`;
+  return rule;
+}
 
 /** The most specific active rule wins: this affiliate's for the offer and event, else the offer's; the newest of equals. */
 export async function findRule(

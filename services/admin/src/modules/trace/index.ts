@@ -185,7 +185,7 @@ export async function buildTrace(
     ? await sql`select * from conversions where (${conversionWhere}) ${advertiser} order by id limit 100`
     : [];
   const conversionIds = conversions.map((c) => c.id as string);
-  const [history, ledger, deliveries, rejections, handled] = await Promise.all([
+  const [history, ledger, deliveries, rejections, handled, blocks] = await Promise.all([
     conversionIds.length
       ? sql`select * from conversion_history where conversion_id in ${sql(conversionIds)} order by conversion_id, seq`
       : [],
@@ -199,6 +199,11 @@ export async function buildTrace(
     receipts.length
       ? sql`select message_id, handled_at from bus_inbox where consumer = 'attribution-postbacks'
             and message_id in ${sql(receipts.map((r) => `pb:${r.advertiser_id}:${r.dedup_key}`))}`
+      : [],
+    // Why commission has not booked a conversion yet (e.g. no FX rate), until it can.
+    conversionIds.length
+      ? sql`select conversion_id, change_seq, reason, detail, message, blocked_at, attempts, last_attempt_at
+            from commission_blocks where conversion_id in ${sql(conversionIds)}`
       : [],
   ]);
   const deliveryIds = deliveries.map((d) => d.id as string);
@@ -233,9 +238,11 @@ export async function buildTrace(
   const conversionViews = conversions.map((c) => {
     const entries = ledger.filter((e) => e.conversion_id === c.id);
     const ds = deliveries.filter((d) => d.conversion_id === c.id);
+    const { conversion_id: _, ...blocked } = blocks.find((b) => b.conversion_id === c.id) ?? {};
     return {
       ...c,
       history: history.filter((h) => h.conversion_id === c.id),
+      commission_blocked: "reason" in blocked ? blocked : null,
       ledger: entries,
       deliveries: ds.map((d) => ({
         ...d,
@@ -281,6 +288,13 @@ export async function buildTrace(
       kind: "ledger",
       summary: `${e.type} ${e.payout} ${String(e.currency).trim()} (revenue ${e.revenue})`,
       ref: e.id,
+    });
+  for (const b of blocks)
+    timeline.push({
+      at: b.blocked_at,
+      kind: "blocked",
+      summary: `commission blocked (${b.reason}): ${b.message}; retried ${b.attempts} time(s), books itself once fixed`,
+      ref: b.conversion_id,
     });
   for (const a of attempts)
     timeline.push({

@@ -62,6 +62,28 @@ describe("the trace explains each postback", () => {
   });
 });
 
+describe("a conversion commission cannot book yet", () => {
+  test("the trace names the reason it is blocked, and the timeline says so", async () => {
+    const clickId = h.codec.mint(Number(p.link.id), new Date(Date.now() - 60_000));
+    const [c] = await h.sql`
+      insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event,
+                               status, amount, currency, occurred_at, receipt_id)
+      values (${p.advertiser.id}, ${p.brand.id}, ${p.offer.id}, ${p.affiliate.id}, ${p.link.id}, ${clickId}, now(), 'tr-blk',
+              'ftd', 'approved', 100, 'XXX', now(), 1)
+      returning id`;
+    const message = "no FX rate XXX→EUR in force at 2026-03-10T12:00:00.000Z";
+    await h.sql`insert into commission_blocks (conversion_id, change_seq, change, reason, detail, message)
+                values (${c?.id}, 1, '{}', 'fx_rate_missing', ${h.sql.json({ from: "XXX", to: "EUR" })}, ${message})`;
+    const t = await h.call<{
+      conversions: { id: string; commission_blocked: { reason: string; message: string } | null }[];
+      timeline: { kind: string; summary: string }[];
+    }>("GET", `/v1/trace?conversion_id=${c?.id}`, h.keys.analyst);
+    expect(t.status).toBe(200);
+    expect(t.body.conversions[0]?.commission_blocked).toMatchObject({ reason: "fx_rate_missing", message });
+    expect(t.body.timeline.find((e) => e.kind === "blocked")?.summary).toContain("fx_rate_missing");
+  });
+});
+
 describe("raw clicks", () => {
   test("page newest first over a period, exactly once each", async () => {
     const base = Date.now() - 3_600_000;
