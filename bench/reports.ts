@@ -79,44 +79,29 @@ try {
   const queries: { name: string; run: () => Promise<unknown> }[] = [
     {
       name: "30 days by day (dashboard)",
-      run: async () => performanceReport(sql, { from: daysAgo(30) }, ["day"], {}, { staff: true }),
+      run: async () => performanceReport(sql, { from: daysAgo(30) }, ["day"], {}),
     },
     {
       name: "30 days by day, fixed zone (hourly rollup)",
       run: async () =>
-        performanceReport(
-          sql,
-          { from: daysAgo(30), tz: "Europe/Malta" },
-          ["day"],
-          { brand_id: "1" },
-          { staff: true },
-        ),
+        performanceReport(sql, { from: daysAgo(30), tz: "Europe/Malta" }, ["day"], { brand_id: "1" }),
     },
     {
       name: "30 days by offer × affiliate",
-      run: async () =>
-        performanceReport(sql, { from: daysAgo(30) }, ["offer", "affiliate"], {}, { staff: true }),
+      run: async () => performanceReport(sql, { from: daysAgo(30) }, ["offer", "affiliate"], {}),
     },
     {
       name: "7 days by hour, one offer (hourly rollup)",
-      run: async () =>
-        performanceReport(sql, { from: daysAgo(7) }, ["hour"], { offer_id: "3" }, { staff: true }),
+      run: async () => performanceReport(sql, { from: daysAgo(7) }, ["hour"], { offer_id: "3" }),
     },
     {
       name: `${DAYS} days by sub1 and event, one affiliate`,
       run: async () =>
-        performanceReport(
-          sql,
-          { from: daysAgo(DAYS) },
-          ["sub1", "event"],
-          { affiliate_id: "2" },
-          { staff: false },
-        ),
+        performanceReport(sql, { from: daysAgo(DAYS) }, ["sub1", "event"], { affiliate_id: "2" }),
     },
     {
       name: `${DAYS} days by month × offer (everything)`,
-      run: async () =>
-        performanceReport(sql, { from: daysAgo(DAYS) }, ["month", "offer"], {}, { staff: true }),
+      run: async () => performanceReport(sql, { from: daysAgo(DAYS) }, ["month", "offer"], {}),
     },
   ];
 

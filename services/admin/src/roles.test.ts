@@ -1,79 +1,24 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { subjects, subscribe } from "@roundtrip/bus";
-import { adminHarness, type Harness, program } from "./test-support.ts";
+import { adminHarness, type Harness } from "./test-support.ts";
+import { type Owned, type Partner, seedPartner } from "./testing/partners.ts";
 
 let h: Harness;
-type Program = Awaited<ReturnType<typeof program>>;
-let A: Program;
-let B: Program;
+let A: Partner;
+let B: Partner;
 let keyA: string;
 let keyB: string;
 /** Per partner: the IDs of everything it owns, and strings that only its data contains. */
-const owned: Record<
-  "A" | "B",
-  { click: string; conversion: string; entry: string; template: string; delivery: string; marker: string }
-> = {
-  A: {} as never,
-  B: {} as never,
-};
-
-async function seedTraffic(p: Program, name: "A" | "B") {
-  const clickedAt = new Date(Date.now() - 3_600_000);
-  const clickId = h.codec.mint(Number(p.link.id), clickedAt);
-  const marker = `marker-${name}-${crypto.randomUUID().slice(0, 6)}`;
-  await h.sql`
-    insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, subs)
-    values (${clickId}, ${clickedAt}, ${p.link.id}, ${p.offer.id}, ${p.affiliate.id}, ${p.brand.id}, '203.0.113.9', 'UA', ${h.sql.json({ sub1: marker })})`;
-  const [receipt] = await h.sql`
-    insert into postback_receipts (advertiser_id, brand_id, dedup_key, click_id, txid, event, status, amount, currency)
-    values (${p.advertiser.id}, ${p.brand.id}, ${`tx:${marker}|ftd|`}, ${clickId}, ${marker}, 'ftd', 'approved', 100, 'EUR') returning id`;
-  const [conversion] = await h.sql`
-    insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event, status, amount, currency, occurred_at, receipt_id)
-    values (${p.advertiser.id}, ${p.brand.id}, ${p.offer.id}, ${p.affiliate.id}, ${p.link.id}, ${clickId}, ${clickedAt}, ${marker}, 'ftd', 'approved', 100, 'EUR', now(), ${receipt?.id})
-    returning id`;
-  await h.sql`insert into conversion_history (conversion_id, seq, status, receipt_id) values (${conversion?.id}, 1, 'approved', ${receipt?.id})`;
-  const [entry] = await h.sql`
-    insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, type, payout, revenue, currency,
-                                affiliate_payout, affiliate_currency)
-    values (${conversion?.id}, 1, ${p.affiliate.id}, ${p.offer.id}, 'commission', 25, 40, 'EUR', 25, 'EUR') returning id`;
-  const template = await h.ok<{ id: string }>("POST", "/v1/affiliate-postbacks", {
-    affiliate_id: p.affiliate.id,
-    url_template: `https://${marker}.example/pb?cid={click_id}`,
-  });
-  const [delivery] = await h.sql`
-    insert into deliveries (conversion_id, change_seq, template_id, affiliate_id, method, url, status, attempts)
-    values (${conversion?.id}, 1, ${template.id}, ${p.affiliate.id}, 'GET', ${`https://${marker}.example/pb?cid=${clickId}`}, 'delivered', 1)
-    returning id`;
-  await h.sql`insert into delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code) values (${delivery?.id}, 1, now(), 12, 200)`;
-  // The rollups as the consumers would leave them.
-  for (const [table, time] of [
-    ["report_hourly", h.sql`date_trunc('hour', now())`],
-    ["report_daily", h.sql`current_date`],
-  ] as const) {
-    await h.sql`
-      insert into ${h.sql(table)} (${h.sql(table === "report_hourly" ? "hour" : "day")}, offer_id, affiliate_id, event, currency, sub1,
-        brand_id, advertiser_id, clicks, unique_clicks, conversions, approved, amount, payout, revenue)
-      values (${time}, ${p.offer.id}, ${p.affiliate.id}, 'ftd', 'EUR', ${marker}, ${p.brand.id}, ${p.advertiser.id},
-        10, 9, 1, 1, 100, 25, 40)`;
-  }
-  owned[name] = {
-    click: clickId,
-    conversion: conversion?.id as string,
-    entry: entry?.id as string,
-    template: template.id,
-    delivery: delivery?.id as string,
-    marker,
-  };
-}
+const owned = {} as Record<"A" | "B", Owned>;
 
 beforeAll(async () => {
   h = await adminHarness("roles");
-  A = await program(h);
-  B = await program(h);
-  await seedTraffic(A, "A");
-  await seedTraffic(B, "B");
-  keyA = await h.affiliateKey(A.affiliate.id);
-  keyB = await h.affiliateKey(B.affiliate.id);
+  A = await seedPartner(h, "A");
+  B = await seedPartner(h, "B");
+  owned.A = A.owned;
+  owned.B = B.owned;
+  keyA = A.key;
+  keyB = B.key;
 }, 60_000);
 
 afterAll(async () => {

@@ -5,6 +5,7 @@
 import { type Bus, connectBus, provision } from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { createTestDatabase, type Sql } from "@roundtrip/db";
+import { type ServiceHandle, startStack } from "@roundtrip/stack";
 import type { Logger } from "@roundtrip/telemetry";
 import { createApp } from "./app.ts";
 import { ensureBootstrapKey, hashKey, newApiKey } from "./auth.ts";
@@ -25,8 +26,13 @@ export const quietLogger: Logger = {
 export type Answer<T = Record<string, unknown>> = { status: number; body: T; headers: Headers; text: string };
 
 export type Harness = {
+  /** The app built in-process: its route table, and `drain()`. Requests go to `call`. */
   app: ReturnType<typeof createApp>;
   sql: Sql;
+  /** The real admin process (`bun services/admin/src/index.ts`) when asked for with `process: true`. */
+  url: string | null;
+  /** The last lines the admin process wrote (empty in-process). */
+  serverLog(): string;
   bus: Bus;
   codec: ClickIdCodec;
   keys: { admin: string; manager: string; analyst: string };
@@ -45,7 +51,16 @@ export type Harness = {
 
 export async function adminHarness(
   label: string,
-  options: { publicClickUrl?: string; publicGatewayUrl?: string } = {},
+  options: {
+    publicClickUrl?: string;
+    publicGatewayUrl?: string;
+    /**
+     * Serve requests from the real admin process over this database and stream namespace,
+     * started as production starts it (the shared runner, `Bun.serve`, the observability plugin),
+     * instead of `app.handle` on an app built here.
+     */
+    process?: boolean;
+  } = {},
 ): Promise<Harness> {
   const db = await createTestDatabase(label);
   const prefix = `a${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
@@ -69,6 +84,7 @@ export async function adminHarness(
   const admin = `rt_admin_${crypto.randomUUID().replaceAll("-", "")}`;
   await ensureBootstrapKey(db.sql, admin);
   const keys = { admin, manager: await makeKey("manager"), analyst: await makeKey("analyst") };
+  const served = options.process ? await adminProcess(db.url, prefix, admin, options) : null;
 
   const call = async <T>(
     method: string,
@@ -84,7 +100,12 @@ export async function adminHarness(
       headers["content-type"] = "application/json";
       payload = JSON.stringify(body);
     }
-    const res = await app.handle(new Request(`http://admin.test${path}`, { method, headers, body: payload }));
+    const request = new Request(`${served?.url ?? "http://admin.test"}${path}`, {
+      method,
+      headers,
+      body: payload,
+    });
+    const res = served ? await fetch(request, { redirect: "manual" }) : await app.handle(request);
     const text = await res.text();
     let parsed: unknown = text;
     try {
@@ -97,6 +118,8 @@ export async function adminHarness(
   return {
     app,
     sql: db.sql,
+    url: served?.url ?? null,
+    serverLog: () => served?.handle.logTail(200) ?? "",
     bus,
     codec,
     keys,
@@ -108,6 +131,7 @@ export async function adminHarness(
       return a.body;
     },
     async cleanup() {
+      await served?.stop();
       await app.drain();
       for await (const name of bus.jsm.streams.names())
         if (name.startsWith(`${prefix}_`)) await bus.jsm.streams.delete(name);
@@ -143,4 +167,33 @@ export async function program(h: Harness, slug = `b${crypto.randomUUID().slice(0
     affiliate_id: affiliate.id,
   });
   return { brand, advertiser, offer, affiliate, link };
+}
+
+/** One real admin process on a free port, over the harness's database and stream prefix. */
+async function adminProcess(
+  databaseUrl: string,
+  busPrefix: string,
+  bootstrapKey: string,
+  options: { publicClickUrl?: string; publicGatewayUrl?: string },
+): Promise<{ url: string; handle: ServiceHandle; stop(): Promise<void> }> {
+  const stack = await startStack({
+    services: ["admin"],
+    databaseUrl,
+    natsUrl: NATS_URL,
+    busPrefix,
+    ports: "free",
+    migrate: false,
+    provision: false,
+    env: {
+      ADMIN_BOOTSTRAP_API_KEY: bootstrapKey,
+      CLICK_ID_KEYS: TEST_CLICK_ID_KEYS,
+      PUBLIC_CLICK_URL: options.publicClickUrl ?? "http://click.test",
+      PUBLIC_GATEWAY_URL: options.publicGatewayUrl ?? "http://gateway.test",
+      REPORTS_ENABLED: "false",
+      LOG_LEVEL: "warn",
+      SHUTDOWN_TIMEOUT_MS: "5000",
+    },
+    stopTimeoutMs: 8_000,
+  });
+  return { url: stack.urls.admin, handle: stack.services.admin, stop: () => stack.stop() };
 }

@@ -7,6 +7,9 @@ import { t } from "elysia";
 import type postgres from "postgres";
 import { actor, assertCanWrite, type Principal } from "../auth.ts";
 import { announce, audit } from "../changes.ts";
+import { withoutSecrets } from "../visibility.ts";
+
+export { withoutSecrets };
 
 /** Shapes shared by the admin modules. IDs are strings: bigint must not pass through a float. */
 export const Id = t.String({ pattern: "^[1-9]\\d{0,18}$", description: "numeric id" });
@@ -46,6 +49,8 @@ export type PageQuery = { cursor?: string; limit?: number; order?: "asc" | "desc
 
 export type Paged<T> = { data: T[]; next_cursor: string | null };
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
+/** How a read path shows a row to its caller: `view(resource, principal)` from visibility.ts. */
+export type Show = (row: postgres.Row) => postgres.Row;
 
 /** Keyset pagination over identity IDs: stable under inserts, no OFFSET scans. */
 export function page<T extends { id: string }>(rows: T[], limit: number): Paged<T> {
@@ -56,13 +61,15 @@ export function page<T extends { id: string }>(rows: T[], limit: number): Paged<
 /**
  * `select * from <table> where <column = value …> [and extra] and id > cursor order by id` —
  * table and column names come from code (identifiers escaped by the client), values are
- * parameters. `extra` is a fragment built by the caller with the same tagged template.
+ * parameters. `extra` is a fragment built by the caller with the same tagged template. Every row
+ * leaves through `show` (the caller's role allow-list).
  */
 export async function listRows(
   sql: Sql,
   table: string,
   filters: Record<string, string | number | boolean | undefined | null>,
   query: PageQuery,
+  show: Show,
   extra?: Fragment,
 ) {
   const limit = query.limit ?? 100;
@@ -75,13 +82,16 @@ export async function listRows(
   const rows = await sql`
     select * from ${sql(table)} where ${where}
     order by id ${desc ? sql`desc` : sql`asc`} limit ${limit + 1}`;
-  return page(rows.map(withoutSecrets) as { id: string }[], limit);
+  // The cursor is the last raw row's id, whatever the caller may see of it.
+  const paged = page(rows as unknown as { id: string }[], limit);
+  return { data: paged.data.map((r) => show(r as postgres.Row)), next_cursor: paged.next_cursor };
 }
 
 export async function getRow(
   sql: Sql,
   table: string,
   id: string,
+  show: Show,
   scope: Record<string, string | null> = {},
   extra?: Fragment,
 ) {
@@ -91,7 +101,7 @@ export async function getRow(
   if (extra) where = sql`${where} and ${extra}`;
   const [row] = await sql`select * from ${sql(table)} where ${where}`;
   if (!row) throw notFound(table);
-  return withoutSecrets(row);
+  return show(row);
 }
 
 export function notFound(table: string): HttpError {
@@ -144,15 +154,6 @@ export async function patchRow(
   });
   if (bus) await announce(bus, spec.resource, spec.id);
   return withoutSecrets(row);
-}
-
-// Secrets are write-only: hashes and secrets never leave the database through the API.
-const SECRET_COLUMNS = ["token_hash", "key_hash", "secret", "secrets", "secret_hash", "signing_secret"];
-
-export function withoutSecrets<T extends Record<string, unknown>>(row: T): T {
-  const copy: Record<string, unknown> = { ...row };
-  for (const c of SECRET_COLUMNS) delete copy[c];
-  return copy as T;
 }
 
 /** `2026-03-01` or a date-time → Date; a bad one is a 400 naming the field. */

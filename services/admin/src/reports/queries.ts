@@ -154,7 +154,7 @@ const TIME_FORMATS: Record<string, string> = {
  * Clicks, conversions by status, CR, approval rate, amount, payout, revenue and profit from the
  * rollups, grouped by any of the dimensions (plus currency: money is never summed across
  * currencies). With `event` among the dimensions, each event row carries the clicks of its group,
- * so CR is per event. Test traffic is excluded. Affiliate keys get no revenue or profit.
+ * so CR is per event. Test traffic is excluded.
  *
  * Time: without `tz`, days and hours are each brand's own (its time zone) and `from`/`to` are
  * brand-local dates; day, week, month or no time dimension read the daily rollup (one row a day),
@@ -166,7 +166,6 @@ export async function performanceReport(
   period: PerformancePeriod,
   groupBy: readonly PerformanceDimension[],
   filters: PerformanceFilters,
-  options: { staff: boolean },
 ) {
   const dims = [...new Set(groupBy)];
   const absolute = [period.from, period.to].some((v) => v !== undefined && ABSOLUTE.test(v));
@@ -258,13 +257,12 @@ export async function performanceReport(
       amount: money(r.amount, currency),
       payout: money(r.payout, currency),
     });
-    if (options.staff) {
-      out.revenue = money(r.revenue, currency);
-      out.profit = roundToCurrency(
-        fromMicros(toMicros(String(r.revenue ?? "0")) - toMicros(String(r.payout ?? "0"))),
-        currency,
-      );
-    }
+    // Who may see revenue and profit is the caller's allow-list (visibility.ts), not this query's.
+    out.revenue = money(r.revenue, currency);
+    out.profit = roundToCurrency(
+      fromMicros(toMicros(String(r.revenue ?? "0")) - toMicros(String(r.payout ?? "0"))),
+      currency,
+    );
     return out;
   };
   let rows = raw.map(shape);

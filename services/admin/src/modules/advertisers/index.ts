@@ -3,9 +3,10 @@ import type { Sql } from "@roundtrip/db";
 import { CANONICAL_PARAMS as INTAKE_PARAMS } from "@roundtrip/intake";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
-import { actor, assertCanWrite, assertStaff, authentication, hashKey } from "../../auth.ts";
+import { actor, assertCanWrite, authentication, hashKey } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
 import { getRow, Id, IdParams, listRows, Page, withoutSecrets } from "../common.ts";
+import { view } from "../../visibility.ts";
 import {
   addSigningKey,
   authSummary,
@@ -47,17 +48,21 @@ export function advertisers(sql: Sql, bus: Bus) {
     .get(
       "/",
       ({ query, principal }) => {
-        assertStaff(principal);
-        return listRows(sql, "advertisers", { brand_id: query.brand_id }, query);
+        return listRows(
+          sql,
+          "advertisers",
+          { brand_id: query.brand_id },
+          query,
+          view("advertisers", principal),
+        );
       },
       { query: t.Object({ brand_id: t.Optional(Id), ...Page }) },
     )
     .get(
       "/:id",
       async ({ params, principal }) => {
-        assertStaff(principal);
+        const row = await getRow(sql, "advertisers", params.id, view("advertisers", principal));
         const [raw] = await sql`select * from advertisers where id = ${params.id}`;
-        const row = await getRow(sql, "advertisers", params.id);
         return { ...row, auth: await authSummary(sql, raw ?? row) };
       },
       { params: IdParams },

@@ -3,7 +3,8 @@ import type { Sql, Tx } from "@roundtrip/db";
 import { normaliseCidr, SIGNATURE_HEADER, SIGNATURE_TOLERANCE_S } from "@roundtrip/intake";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
-import { actor, assertCanWrite, assertStaff, authentication } from "../../auth.ts";
+import { actor, assertCanWrite, authentication } from "../../auth.ts";
+import { assertCanRead } from "../../visibility.ts";
 import { announce, audit } from "../../changes.ts";
 import { IdParams, notFound, Strict, withoutSecrets } from "../common.ts";
 
@@ -139,7 +140,7 @@ export function advertiserAuthentication(sql: Sql, bus: Bus) {
     .get(
       "/:id/auth",
       async ({ params, principal }) => {
-        assertStaff(principal);
+        assertCanRead("advertisers", principal);
         const [row] = await sql`select * from advertisers where id = ${params.id}`;
         if (!row) throw notFound("advertisers");
         return authSummary(sql, row);

@@ -1,9 +1,10 @@
 import type { Bus } from "@roundtrip/bus";
 import type { Sql } from "@roundtrip/db";
 import { Elysia, t } from "elysia";
-import { actor, assertCanWrite, assertStaff, authentication, hashKey } from "../../auth.ts";
+import { actor, assertCanWrite, authentication, hashKey } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
 import { Strict, getRow, IdParams, notFound, patchRow, Status, withoutSecrets } from "../common.ts";
+import { view } from "../../visibility.ts";
 import { CANONICAL_PARAMS } from "./index.ts";
 import {
   advertiserAuthentication,
@@ -167,8 +168,7 @@ export function advertiserManagement(sql: Sql, bus: Bus, publicGatewayUrl: strin
     .get(
       "/:id/postback-guide",
       async ({ params, principal }) => {
-        assertStaff(principal);
-        const advertiser = await getRow(sql, "advertisers", params.id);
+        const advertiser = await getRow(sql, "advertisers", params.id, view("advertisers", principal));
         const [brand] = await sql`select slug from brands where id = ${advertiser.brand_id as string}`;
         const offers = await sql`
           select o.id, o.name, o.status, o.currency,

@@ -5,6 +5,7 @@ import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { announce, audit, createAudited } from "../../changes.ts";
 import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
+import { view } from "../../visibility.ts";
 import { AffiliatePostbackCreate, AffiliatePostbackPatch } from "./model.ts";
 import { checkTemplate } from "./service.ts";
 
@@ -25,6 +26,7 @@ export function affiliatePostbacks(sql: Sql, bus: Bus) {
           "affiliate_postbacks",
           { affiliate_id: principal.affiliateId ?? query.affiliate_id, status: query.status },
           query,
+          view("affiliate_postbacks", principal),
         ),
       {
         query: t.Object({
@@ -38,7 +40,9 @@ export function affiliatePostbacks(sql: Sql, bus: Bus) {
     .get(
       "/:id",
       ({ params, principal }) =>
-        getRow(sql, "affiliate_postbacks", params.id, { affiliate_id: principal.affiliateId }),
+        getRow(sql, "affiliate_postbacks", params.id, view("affiliate_postbacks", principal), {
+          affiliate_id: principal.affiliateId,
+        }),
       { params: IdParams, detail: { summary: "Get one postback template" } },
     )
     .post(

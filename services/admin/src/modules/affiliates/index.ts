@@ -5,6 +5,7 @@ import { Elysia, t } from "elysia";
 import { assertCanWrite, authentication } from "../../auth.ts";
 import { createAudited } from "../../changes.ts";
 import { Strict, Currency, getRow, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
+import { view } from "../../visibility.ts";
 
 const IsTest = t.Boolean({
   description: "test traffic (launch validation): excluded from reports and payouts",
@@ -33,6 +34,7 @@ export function affiliates(sql: Sql, bus: Bus) {
           "affiliates",
           { id: principal.affiliateId, status: query.status, is_test: query.is_test },
           query,
+          view("affiliates", principal),
         ),
       {
         query: t.Object({ status: t.Optional(Status), is_test: t.Optional(t.BooleanString()), ...Page }),
@@ -41,7 +43,8 @@ export function affiliates(sql: Sql, bus: Bus) {
     )
     .get(
       "/:id",
-      ({ params, principal }) => getRow(sql, "affiliates", params.id, { id: principal.affiliateId }),
+      ({ params, principal }) =>
+        getRow(sql, "affiliates", params.id, view("affiliates", principal), { id: principal.affiliateId }),
       {
         params: IdParams,
         detail: { summary: "Get an affiliate" },

@@ -4,6 +4,7 @@ import { Elysia, t } from "elysia";
 import { actor, assertAdmin, authentication, hashKey, newApiKey } from "../../auth.ts";
 import { audit, createAudited } from "../../changes.ts";
 import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
+import { view } from "../../visibility.ts";
 
 const Role = t.Union(
   [t.Literal("admin"), t.Literal("manager"), t.Literal("analyst"), t.Literal("affiliate")],
@@ -25,8 +26,13 @@ export function apiKeys(sql: Sql) {
     .get(
       "/",
       ({ query, principal }) => {
-        assertAdmin(principal);
-        return listRows(sql, "api_keys", { role: query.role, affiliate_id: query.affiliate_id }, query);
+        return listRows(
+          sql,
+          "api_keys",
+          { role: query.role, affiliate_id: query.affiliate_id },
+          query,
+          view("api_keys", principal),
+        );
       },
       {
         query: t.Object({ role: t.Optional(Role), affiliate_id: t.Optional(Id), ...Page }),
@@ -36,8 +42,7 @@ export function apiKeys(sql: Sql) {
     .get(
       "/:id",
       ({ params, principal }) => {
-        assertAdmin(principal);
-        return getRow(sql, "api_keys", params.id);
+        return getRow(sql, "api_keys", params.id, view("api_keys", principal));
       },
       {
         params: IdParams,

@@ -1,7 +1,8 @@
 import type { Sql } from "@roundtrip/db";
 import { Elysia, t } from "elysia";
-import { assertStaff, authentication } from "../../auth.ts";
+import { authentication } from "../../auth.ts";
 import { getRow, IdParams, listRows, Page, parseTime, Timestamp } from "../common.ts";
+import { view } from "../../visibility.ts";
 
 /** Every configuration change: who, when, what, before and after (written with the change). */
 export function auditLog(sql: Sql) {
@@ -10,7 +11,7 @@ export function auditLog(sql: Sql) {
     .get(
       "/",
       ({ query, principal }) => {
-        assertStaff(principal);
+        const show = view("audit_log", principal);
         const from = parseTime(query.from, "from");
         const to = parseTime(query.to, "to");
         let extra = sql`true`;
@@ -22,7 +23,7 @@ export function auditLog(sql: Sql) {
           action: query.action,
           actor: query.actor,
         };
-        return listRows(sql, "audit_log", filters, { order: "desc", ...query }, extra);
+        return listRows(sql, "audit_log", filters, { order: "desc", ...query }, show, extra);
       },
       {
         query: t.Object({
@@ -40,8 +41,7 @@ export function auditLog(sql: Sql) {
     .get(
       "/:id",
       ({ params, principal }) => {
-        assertStaff(principal);
-        return getRow(sql, "audit_log", params.id);
+        return getRow(sql, "audit_log", params.id, view("audit_log", principal));
       },
       { params: IdParams, detail: { summary: "Get one audit entry" } },
     );

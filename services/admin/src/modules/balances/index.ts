@@ -2,6 +2,7 @@ import type { Sql } from "@roundtrip/db";
 import { Elysia } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { audit } from "../../changes.ts";
+import { view } from "../../visibility.ts";
 import { AdjustmentCreate, BalancesQuery } from "./model.ts";
 import { adjust, balances } from "./service.ts";
 
@@ -11,13 +12,15 @@ export function affiliateBalances(sql: Sql) {
     .use(authentication(sql))
     .get(
       "/",
-      async ({ query, principal }) => ({
-        data: await balances(sql, {
+      async ({ query, principal }) => {
+        const show = view("balances", principal);
+        const rows = await balances(sql, {
           affiliateId: principal.affiliateId ?? query.affiliate_id,
           currency: query.currency,
           asOf: query.as_of ? new Date(query.as_of) : new Date(),
-        }),
-      }),
+        });
+        return { data: rows.map(show) };
+      },
       {
         query: BalancesQuery,
         detail: {

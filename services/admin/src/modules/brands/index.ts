@@ -5,6 +5,7 @@ import { Elysia, t } from "elysia";
 import { assertAdmin, authentication } from "../../auth.ts";
 import { createAudited } from "../../changes.ts";
 import { Strict, Currency, getRow, IdParams, listRows, Page, patchRow } from "../common.ts";
+import { view } from "../../visibility.ts";
 
 const TimeZone = t.String({
   minLength: 1,
@@ -36,7 +37,14 @@ export function brands(sql: Sql, bus: Bus) {
     .get(
       "/",
       ({ query, principal }) =>
-        listRows(sql, "brands", { slug: query.slug }, query, scope(principal.affiliateId)),
+        listRows(
+          sql,
+          "brands",
+          { slug: query.slug },
+          query,
+          view("brands", principal),
+          scope(principal.affiliateId),
+        ),
       {
         query: t.Object({ slug: t.Optional(t.String({ maxLength: 63 })), ...Page }),
         detail: { summary: "List brands" },
@@ -44,7 +52,8 @@ export function brands(sql: Sql, bus: Bus) {
     )
     .get(
       "/:id",
-      ({ params, principal }) => getRow(sql, "brands", params.id, {}, scope(principal.affiliateId)),
+      ({ params, principal }) =>
+        getRow(sql, "brands", params.id, view("brands", principal), {}, scope(principal.affiliateId)),
       {
         params: IdParams,
         detail: { summary: "Get a brand" },

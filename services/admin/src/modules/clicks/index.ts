@@ -2,7 +2,8 @@ import type { ClickIdCodec } from "@roundtrip/clickid";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
-import { authentication, isAffiliate, type Principal } from "../../auth.ts";
+import { authentication } from "../../auth.ts";
+import { view } from "../../visibility.ts";
 import { Id, parseTime, Timestamp } from "../common.ts";
 
 const DAY_MS = 86_400_000;
@@ -40,13 +41,6 @@ const COLUMNS = [
   "subs",
   "is_unique",
 ];
-
-/** Affiliates see their clicks without the visitor's IP address. */
-function present(row: Record<string, unknown>, p: Principal) {
-  if (!isAffiliate(p)) return row;
-  const { ip: _ip, ...rest } = row;
-  return rest;
-}
 
 /**
  * Raw clicks, newest first. Clicks are partitioned by day and have no serial ID, so pages are
@@ -91,9 +85,10 @@ export function clicks(sql: Sql, codec: ClickIdCodec | null) {
           select ${sql(COLUMNS)}, (extract(epoch from clicked_at) * 1000000)::bigint::text as at_us from clicks where ${where}
           order by clicked_at desc, click_id desc limit ${limit + 1}`;
         const data = rows.slice(0, limit);
+        const show = view("clicks", principal);
         const last = data[data.length - 1];
         return {
-          data: data.map(({ at_us: _, ...r }) => present(r, principal)),
+          data: data.map(({ at_us: _, ...r }) => show(r)),
           next_cursor:
             rows.length > limit && last ? encodeCursor(last.at_us as string, last.click_id as string) : null,
         };
@@ -115,7 +110,7 @@ export function clicks(sql: Sql, codec: ClickIdCodec | null) {
         if (principal.affiliateId) where = sql`${where} and affiliate_id = ${principal.affiliateId}`;
         const [row] = await sql`select ${sql(COLUMNS)} from clicks where ${where} limit 1`;
         if (!row) throw new HttpError(404, "not_found", "no such click", "click_id");
-        return present(row, principal);
+        return view("clicks", principal)(row);
       },
       {
         params: t.Object({ click_id: t.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" }) }),

@@ -1,8 +1,9 @@
 import type { Sql } from "@roundtrip/db";
 import { Elysia, t } from "elysia";
-import { authentication, isAffiliate, type Principal } from "../../auth.ts";
+import { authentication, type Principal } from "../../auth.ts";
 import { csvStream } from "../../csv.ts";
 import { EventCode, getRow, Id, IdParams, listRows, Page, parseTime, Timestamp } from "../common.ts";
+import { view, visibleColumns } from "../../visibility.ts";
 
 const ConversionStatus = t.Union([
   t.Literal("pending"),
@@ -27,15 +28,27 @@ const Filters = {
 };
 type FilterQuery = { [K in keyof typeof Filters]?: (typeof Filters)[K]["static"] };
 
-/** Revenue is what the advertiser pays, and how a figure was reached is the operator's: an affiliate key sees neither. */
-const HIDDEN_FROM_AFFILIATES = ["revenue", "reporting_revenue", "rule_id", "calculation", "actor"];
-
-export function ledgerView(entries: readonly Record<string, unknown>[], p: Principal) {
-  if (!isAffiliate(p)) return [...entries];
-  return entries.map((e) =>
-    Object.fromEntries(Object.entries(e).filter(([k]) => !HIDDEN_FROM_AFFILIATES.includes(k))),
-  );
-}
+/** Every column the CSV export can carry; each caller gets those its role may read. */
+const EXPORT_COLUMNS = [
+  "id",
+  "occurred_at",
+  "created_at",
+  "brand_id",
+  "advertiser_id",
+  "offer_id",
+  "affiliate_id",
+  "link_id",
+  "click_id",
+  "txid",
+  "event",
+  "status",
+  "amount",
+  "currency",
+  "payout",
+  "payout_currency",
+  "revenue",
+  "is_test",
+];
 
 export function conversions(sql: Sql) {
   const where = (query: FilterQuery, p: Principal) => {
@@ -65,7 +78,7 @@ export function conversions(sql: Sql) {
       "/",
       ({ query, principal }) => {
         const { filters, extra } = where(query, principal);
-        return listRows(sql, "conversions", filters, query, extra);
+        return listRows(sql, "conversions", filters, query, view("conversions", principal), extra);
       },
       {
         query: t.Object({ ...Filters, ...Page }),
@@ -78,27 +91,7 @@ export function conversions(sql: Sql) {
       "/export",
       ({ query, principal }) => {
         const { filters, extra } = where(query, principal);
-        const staff = !isAffiliate(principal);
-        const columns = [
-          "id",
-          "occurred_at",
-          "created_at",
-          "brand_id",
-          "advertiser_id",
-          "offer_id",
-          "affiliate_id",
-          "link_id",
-          "click_id",
-          "txid",
-          "event",
-          "status",
-          "amount",
-          "currency",
-          "payout",
-          "payout_currency",
-          ...(staff ? ["revenue"] : []),
-          "is_test",
-        ];
+        const columns = visibleColumns("conversion_export", principal, EXPORT_COLUMNS);
         // Keyset pages of raw conversions with their net ledger figures, streamed as they are read.
         const pages = async function* () {
           let cursor = "0";
@@ -131,13 +124,17 @@ export function conversions(sql: Sql) {
     .get(
       "/:id",
       async ({ params, principal }) => {
-        const conversion = await getRow(sql, "conversions", params.id, {
+        const conversion = await getRow(sql, "conversions", params.id, view("conversions", principal), {
           affiliate_id: principal.affiliateId,
         });
         const history = await sql`
           select seq, status, receipt_id, reason, at from conversion_history where conversion_id = ${params.id} order by seq`;
         const ledger = await sql`select * from ledger_entries where conversion_id = ${params.id} order by id`;
-        return { ...conversion, history: [...history], ledger: ledgerView(ledger, principal) };
+        return {
+          ...conversion,
+          history: history.map(view("conversion_history", principal)),
+          ledger: ledger.map(view("ledger_entries", principal)),
+        };
       },
       {
         params: IdParams,

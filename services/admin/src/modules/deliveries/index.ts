@@ -4,6 +4,7 @@ import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { audit } from "../../changes.ts";
 import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
+import { view } from "../../visibility.ts";
 import { deliveryView, replay, replayable } from "./service.ts";
 
 const Status = t.Union([
@@ -20,7 +21,8 @@ export function deliveries(sql: Sql) {
     .get(
       "/",
       async ({ query, principal }) => {
-        const result = await listRows(
+        const show = view("deliveries", principal);
+        return listRows(
           sql,
           "deliveries",
           {
@@ -30,8 +32,8 @@ export function deliveries(sql: Sql) {
             status: query.status,
           },
           query,
+          (row) => show(deliveryView(row)),
         );
-        return { ...result, data: result.data.map(deliveryView) };
       },
       {
         query: t.Object({
@@ -47,10 +49,13 @@ export function deliveries(sql: Sql) {
     .get(
       "/:id",
       async ({ params, principal }) => {
-        const delivery = await getRow(sql, "deliveries", params.id, { affiliate_id: principal.affiliateId });
+        const show = view("deliveries", principal);
+        const delivery = await getRow(sql, "deliveries", params.id, (row) => show(deliveryView(row)), {
+          affiliate_id: principal.affiliateId,
+        });
         const attempts =
           await sql`select * from delivery_attempts where delivery_id = ${params.id} order by attempt`;
-        return { ...deliveryView(delivery), attempts: [...attempts] };
+        return { ...delivery, attempts: attempts.map(view("delivery_attempts", principal)) };
       },
       {
         params: IdParams,

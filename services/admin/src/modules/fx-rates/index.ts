@@ -1,7 +1,8 @@
 import type { Sql } from "@roundtrip/db";
 import { Elysia, t } from "elysia";
-import { actor, assertCanWrite, assertStaff, authentication } from "../../auth.ts";
+import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { audit } from "../../changes.ts";
+import { view } from "../../visibility.ts";
 import { FxRatesCreate, FxRatesQuery } from "./model.ts";
 import { listRates, parseRatesCsv, upsertRates } from "./service.ts";
 
@@ -15,8 +16,8 @@ export function fxRates(sql: Sql) {
     .get(
       "/",
       async ({ query, principal }) => {
-        assertStaff(principal);
-        return { data: [...(await listRates(sql, query))] };
+        const show = view("fx_rates", principal);
+        return { data: (await listRates(sql, query)).map(show) };
       },
       {
         query: FxRatesQuery,

@@ -3,9 +3,10 @@ import type { Sql } from "@roundtrip/db";
 import { RequestLog } from "@roundtrip/intake";
 import { HttpError } from "@roundtrip/service";
 import { Elysia } from "elysia";
-import { actor, assertCanWrite, assertStaff, authentication } from "../../auth.ts";
+import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { audit } from "../../changes.ts";
 import { getRow, IdParams, listRows } from "../common.ts";
+import { view } from "../../visibility.ts";
 import { ImportListQuery, ImportQuery, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS } from "./model.ts";
 import { importCsv } from "./service.ts";
 
@@ -68,16 +69,20 @@ export function imports(sql: Sql, codec: ClickIdCodec | null) {
     .get(
       "/",
       ({ query, principal }) => {
-        assertStaff(principal);
-        return listRows(sql, "imports", { advertiser_id: query.advertiser_id }, query);
+        return listRows(
+          sql,
+          "imports",
+          { advertiser_id: query.advertiser_id },
+          query,
+          view("imports", principal),
+        );
       },
       { query: ImportListQuery, detail: { summary: "Imports, newest last" } },
     )
     .get(
       "/:id",
       async ({ params, principal }) => {
-        assertStaff(principal);
-        const summary = await getRow(sql, "imports", params.id);
+        const summary = await getRow(sql, "imports", params.id, view("imports", principal));
         const rows = await sql`
           select import_row as row, http_status as status, outcome, reason, receipt_id, params
           from postback_log where import_id = ${params.id} order by import_row`;

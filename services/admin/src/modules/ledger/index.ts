@@ -1,8 +1,8 @@
 import type { Sql } from "@roundtrip/db";
 import { Elysia, t } from "elysia";
 import { authentication } from "../../auth.ts";
-import { ledgerView } from "../conversions/index.ts";
 import { getRow, Id, IdParams, listRows, Page, parseTime, Timestamp } from "../common.ts";
+import { view } from "../../visibility.ts";
 
 /**
  * The payouts behind every conversion: immutable ledger entries (commission, reversal,
@@ -26,8 +26,7 @@ export function ledger(sql: Sql) {
           type: query.type,
           currency: query.currency,
         };
-        const result = await listRows(sql, "ledger_entries", filters, query, extra);
-        return { ...result, data: ledgerView(result.data, principal) };
+        return listRows(sql, "ledger_entries", filters, query, view("ledger_entries", principal), extra);
       },
       {
         query: t.Object({
@@ -47,10 +46,10 @@ export function ledger(sql: Sql) {
     )
     .get(
       "/:id",
-      async ({ params, principal }) => {
-        const row = await getRow(sql, "ledger_entries", params.id, { affiliate_id: principal.affiliateId });
-        return ledgerView([row], principal)[0];
-      },
+      ({ params, principal }) =>
+        getRow(sql, "ledger_entries", params.id, view("ledger_entries", principal), {
+          affiliate_id: principal.affiliateId,
+        }),
       { params: IdParams, detail: { summary: "Get one ledger entry" } },
     );
 }

@@ -2,9 +2,10 @@ import type { Bus } from "@roundtrip/bus";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
-import { assertCanWrite, authentication } from "../../auth.ts";
+import { assertCanWrite, authentication, type Principal } from "../../auth.ts";
 import { createAudited } from "../../changes.ts";
 import { Strict, getRow, Id, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
+import { view } from "../../visibility.ts";
 
 export const LinkCreate = Strict({
   offer_id: Id,
@@ -21,6 +22,10 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
     ...row,
     tracking_url: `${publicClickUrl}/c/${row.code}`,
   });
+  const shown = (principal: Principal) => {
+    const show = view("links", principal);
+    return (row: Record<string, unknown>) => show(present(row));
+  };
   return new Elysia({ prefix: "/v1/links", tags: ["links"] })
     .use(authentication(sql))
     .get(
@@ -32,8 +37,8 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
           affiliate_id: principal.affiliateId ?? query.affiliate_id,
           status: query.status,
         };
-        const result = await listRows(sql, "links", filters, query);
-        return { ...result, data: result.data.map(present) };
+        const result = await listRows(sql, "links", filters, query, shown(principal));
+        return result;
       },
       {
         query: t.Object({
@@ -49,7 +54,7 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
     .get(
       "/:id",
       async ({ params, principal }) =>
-        present(await getRow(sql, "links", params.id, { affiliate_id: principal.affiliateId })),
+        getRow(sql, "links", params.id, shown(principal), { affiliate_id: principal.affiliateId }),
       {
         params: IdParams,
         detail: { summary: "Get a tracking link with its tracking URL" },

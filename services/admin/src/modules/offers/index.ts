@@ -18,6 +18,7 @@ import {
   Status,
   Strict,
 } from "../common.ts";
+import { view } from "../../visibility.ts";
 
 const WindowDays = t.Integer({
   minimum: 1,
@@ -103,7 +104,15 @@ export function offers(sql: Sql, bus: Bus) {
           advertiser_id: query.advertiser_id,
           status: query.status,
         };
-        const result = await listRows(sql, "offers", filters, query, scope(principal.affiliateId));
+        const showEvent = view("offer_events", principal);
+        const result = await listRows(
+          sql,
+          "offers",
+          filters,
+          query,
+          view("offers", principal),
+          scope(principal.affiliateId),
+        );
         const ids = result.data.map((o) => o.id);
         const events = ids.length
           ? await sql`select * from offer_events where offer_id in ${sql(ids)} order by code`
@@ -111,10 +120,7 @@ export function offers(sql: Sql, bus: Bus) {
         return {
           ...result,
           data: result.data.map((o) =>
-            withEvents(
-              o,
-              events.filter((e) => e.offer_id === o.id),
-            ),
+            withEvents(o, events.filter((e) => e.offer_id === o.id).map(showEvent)),
           ),
         };
       },
@@ -132,8 +138,8 @@ export function offers(sql: Sql, bus: Bus) {
       "/:id",
       async ({ params, principal }) =>
         withEvents(
-          await getRow(sql, "offers", params.id, {}, scope(principal.affiliateId)),
-          await eventsOf(params.id),
+          await getRow(sql, "offers", params.id, view("offers", principal), {}, scope(principal.affiliateId)),
+          (await eventsOf(params.id)).map(view("offer_events", principal)),
         ),
       { params: IdParams, detail: { summary: "Get an offer with its events" } },
     )

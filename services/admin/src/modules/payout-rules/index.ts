@@ -2,9 +2,10 @@ import type { Bus } from "@roundtrip/bus";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
-import { actor, assertCanWrite, assertStaff, authentication } from "../../auth.ts";
+import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { announce, audit, createAudited } from "../../changes.ts";
 import { getRow, IdParams, listRows, Page } from "../common.ts";
+import { view } from "../../visibility.ts";
 import { PayoutRuleCreate, PayoutRuleQuery } from "./model.ts";
 import { createRule } from "./service.ts";
 
@@ -22,22 +23,20 @@ export function payoutRules(sql: Sql, bus: Bus) {
     .get(
       "/",
       ({ query, principal }) => {
-        assertStaff(principal);
         const filters = {
           offer_id: query.offer_id,
           affiliate_id: query.affiliate_id,
           event: query.event,
           status: query.status,
         };
-        return listRows(sql, "payout_rules", filters, query);
+        return listRows(sql, "payout_rules", filters, query, view("payout_rules", principal));
       },
       { query: t.Composite([PayoutRuleQuery, t.Object(Page)]), detail: { summary: "List payout rules" } },
     )
     .get(
       "/:id",
       ({ params, principal }) => {
-        assertStaff(principal);
-        return getRow(sql, "payout_rules", params.id);
+        return getRow(sql, "payout_rules", params.id, view("payout_rules", principal));
       },
       { params: IdParams, detail: { summary: "Get one payout rule" } },
     )

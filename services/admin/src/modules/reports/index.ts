@@ -2,7 +2,7 @@ import type { ClickIdCodec } from "@roundtrip/clickid";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
-import { assertStaff, authentication, isAffiliate } from "../../auth.ts";
+import { authentication } from "../../auth.ts";
 import { csvResponse } from "../../csv.ts";
 import {
   DELIVERY_DIMENSIONS,
@@ -16,6 +16,7 @@ import {
 } from "../../reports/queries.ts";
 import { reconcile, reconcileRows } from "../../reports/reconcile.ts";
 import { EventCode, Id, parseTime, Timestamp } from "../common.ts";
+import { assertCanRead, canRead, type Resource, view } from "../../visibility.ts";
 
 const Format = t.Optional(
   t.Union([t.Literal("json"), t.Literal("csv")], { description: "csv downloads the rows" }),
@@ -58,27 +59,52 @@ export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelG
     .use(authentication(sql))
     .get(
       "/",
-      () => ({
-        reports: [
-          { name: "performance", path: "/v1/reports/performance", group_by: PERFORMANCE_DIMENSIONS },
-          { name: "postbacks", path: "/v1/reports/postbacks", group_by: POSTBACK_DIMENSIONS },
-          { name: "deliveries", path: "/v1/reports/deliveries", group_by: DELIVERY_DIMENSIONS },
-          { name: "s2s-vs-pixel", path: "/v1/reports/s2s-vs-pixel" },
-          { name: "reconciliation", path: "/v1/reports/reconciliation", method: "POST" },
-          { name: "conversions (raw CSV)", path: "/v1/conversions/export" },
-        ],
-      }),
-      { detail: { summary: "The reports available" } },
+      ({ principal }) => {
+        const all: { resource: Resource; name: string; path: string; [k: string]: unknown }[] = [
+          {
+            resource: "performance_report",
+            name: "performance",
+            path: "/v1/reports/performance",
+            group_by: PERFORMANCE_DIMENSIONS,
+          },
+          {
+            resource: "postback_report",
+            name: "postbacks",
+            path: "/v1/reports/postbacks",
+            group_by: POSTBACK_DIMENSIONS,
+          },
+          {
+            resource: "delivery_report",
+            name: "deliveries",
+            path: "/v1/reports/deliveries",
+            group_by: DELIVERY_DIMENSIONS,
+          },
+          { resource: "pixel_gap_report", name: "s2s-vs-pixel", path: "/v1/reports/s2s-vs-pixel" },
+          {
+            resource: "reconciliation",
+            name: "reconciliation",
+            path: "/v1/reports/reconciliation",
+            method: "POST",
+          },
+          { resource: "conversion_export", name: "conversions (raw CSV)", path: "/v1/conversions/export" },
+        ];
+        return {
+          reports: all.filter((r) => canRead(r.resource, principal)).map(({ resource: _, ...r }) => r),
+        };
+      },
+      { detail: { summary: "The reports the calling key may read" } },
     )
     .get(
       "/performance",
       async ({ query, principal }) => {
         const { from, to, tz, format, group_by, ...filters } = query;
+        const show = view("performance_report", principal);
         if (principal.affiliateId) filters.affiliate_id = principal.affiliateId;
-        const report = await performanceReport(sql, { from, to, tz }, split(group_by, ["day"]), filters, {
-          staff: !isAffiliate(principal),
-        });
-        return format === "csv" ? reportCsv(report.rows, "performance") : report;
+        const report = await performanceReport(sql, { from, to, tz }, split(group_by, ["day"]), filters);
+        const rows = report.rows.map(show);
+        return format === "csv"
+          ? reportCsv(rows, "performance")
+          : { ...report, rows, totals: report.totals.map(show) };
       },
       {
         query: t.Object({
@@ -105,14 +131,15 @@ export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelG
     .get(
       "/postbacks",
       async ({ query, principal }) => {
-        assertStaff(principal);
+        const show = view("postback_report", principal);
         const range = await resolveRange(sql, query);
         const report = await postbackReport(sql, range, split(query.group_by, ["day"]), {
           brand_id: query.brand_id,
           advertiser_id: query.advertiser_id,
           source: query.source,
         });
-        return query.format === "csv" ? reportCsv(report.rows, "postbacks") : report;
+        const rows = report.rows.map(show);
+        return query.format === "csv" ? reportCsv(rows, "postbacks") : { ...report, rows };
       },
       {
         query: t.Object({
@@ -131,13 +158,15 @@ export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelG
     .get(
       "/deliveries",
       async ({ query, principal }) => {
+        const show = view("delivery_report", principal);
         const range = await resolveRange(sql, query);
         const report = await deliveryReport(sql, range, split(query.group_by, ["day"]), {
           brand_id: query.brand_id,
           offer_id: query.offer_id,
           affiliate_id: principal.affiliateId ?? query.affiliate_id,
         });
-        return query.format === "csv" ? reportCsv(report.rows, "deliveries") : report;
+        const rows = report.rows.map(show);
+        return query.format === "csv" ? reportCsv(rows, "deliveries") : { ...report, rows };
       },
       {
         query: t.Object({
@@ -155,14 +184,15 @@ export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelG
     .get(
       "/s2s-vs-pixel",
       async ({ query, principal }) => {
-        assertStaff(principal);
+        const show = view("pixel_gap_report", principal);
         const range = await resolveRange(sql, query);
         const report = await pixelGapReport(sql, codec, range, {
           offer_id: query.offer_id,
           brand_id: query.brand_id,
           threshold: query.threshold ?? defaults.pixelGapShare,
         });
-        return query.format === "csv" ? reportCsv(report.rows, "s2s-vs-pixel") : report;
+        const rows = report.rows.map(show);
+        return query.format === "csv" ? reportCsv(rows, "s2s-vs-pixel") : { ...report, rows };
       },
       {
         query: t.Object({
@@ -183,7 +213,7 @@ export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelG
     .post(
       "/reconciliation",
       async ({ body, principal }) => {
-        assertStaff(principal);
+        assertCanRead("reconciliation", principal);
         const [advertiser] = await sql`select id from advertisers where id = ${body.advertiser_id}`;
         if (!advertiser)
           throw new HttpError(400, "invalid_request", "advertiser_id: no such advertiser", "advertiser_id");

@@ -3,7 +3,8 @@ import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import type postgres from "postgres";
 import { Elysia, t } from "elysia";
-import { assertStaff, authentication } from "../../auth.ts";
+import { authentication, type Principal } from "../../auth.ts";
+import { assertCanRead, view } from "../../visibility.ts";
 import { Id } from "../common.ts";
 
 type Row = Record<string, unknown>;
@@ -65,7 +66,7 @@ export function traceModule(sql: Sql, codec: ClickIdCodec | null) {
   return new Elysia({ prefix: "/v1/trace", tags: ["trace"] }).use(authentication(sql)).get(
     "/",
     async ({ query, principal }) => {
-      assertStaff(principal);
+      const shown = traceView(principal);
       if (!query.click_id && !query.txid && !query.conversion_id) {
         throw new HttpError(
           400,
@@ -74,13 +75,39 @@ export function traceModule(sql: Sql, codec: ClickIdCodec | null) {
           "click_id",
         );
       }
-      return buildTrace(sql, codec, query);
+      return shown(await buildTrace(sql, codec, query));
     },
     {
       query: TraceQuery,
       detail: { summary: "Trace a conversion's journey by click ID, txid or conversion ID" },
     },
   );
+}
+
+type Trace = Awaited<ReturnType<typeof buildTrace>>;
+
+/**
+ * The trace as the caller's role may see it: each kind of row through its resource's allow-list
+ * (refused outright for a role that may not read traces).
+ */
+export function traceView(principal: Principal): (trace: Trace) => Trace {
+  assertCanRead("trace", principal);
+  const click = view("clicks", principal);
+  const conversion = view("conversions", principal);
+  const history = view("conversion_history", principal);
+  const entry = view("ledger_entries", principal);
+  const delivery = view("deliveries", principal);
+  const attempt = view("delivery_attempts", principal);
+  return (trace) => ({
+    ...trace,
+    clicks: trace.clicks.map((c) => ({ ...c, click: c.click ? click(c.click as Row) : null })),
+    conversions: trace.conversions.map((c) => ({
+      ...conversion(c),
+      history: c.history.map(history),
+      ledger: c.ledger.map(entry),
+      deliveries: c.deliveries.map((d) => ({ ...delivery(d), attempts: d.attempts.map(attempt) })),
+    })),
+  });
 }
 
 export async function buildTrace(

@@ -1,9 +1,10 @@
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
-import { actor, assertCanWrite, assertStaff, authentication } from "../../auth.ts";
+import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { audit } from "../../changes.ts";
 import { Decimal, EventCode, getRow, Id, IdParams, listRows, Page } from "../common.ts";
+import { view } from "../../visibility.ts";
 import { type RunnerDeps, type RunSettings, runValidation } from "./runner.ts";
 
 export const ValidationRunCreate = t.Object({
@@ -44,12 +45,12 @@ export function validationRuns(sql: Sql, deps: RunnerDeps) {
     .get(
       "/",
       ({ query, principal }) => {
-        assertStaff(principal);
         return listRows(
           sql,
           "validation_runs",
           { offer_id: query.offer_id, status: query.status },
           { order: "desc", ...query },
+          view("validation_runs", principal),
         );
       },
       {
@@ -66,8 +67,7 @@ export function validationRuns(sql: Sql, deps: RunnerDeps) {
     .get(
       "/:id",
       ({ params, principal }) => {
-        assertStaff(principal);
-        return getRow(sql, "validation_runs", params.id);
+        return getRow(sql, "validation_runs", params.id, view("validation_runs", principal));
       },
       { params: IdParams, detail: { summary: "Get a validation run with its checks" } },
     )

@@ -5,6 +5,7 @@ import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, assertStaff, authentication } from "../../auth.ts";
 import { announce, audit, createAudited } from "../../changes.ts";
 import { Id, IdParams, listRows, Page } from "../common.ts";
+import { view } from "../../visibility.ts";
 
 const Secret = t.String({
   pattern: "^whsec_[A-Za-z0-9+/]{32,88}={0,2}$",
@@ -38,6 +39,7 @@ export function webhookSecrets(sql: Sql, bus: Bus) {
           "affiliate_webhook_secrets",
           { affiliate_id: principal.affiliateId ?? query.affiliate_id },
           query,
+          view("webhook_secrets", principal),
         ),
       {
         query: t.Object({ affiliate_id: t.Optional(Id), ...Page }),

@@ -1,0 +1,299 @@
+/**
+ * What each role may read of each resource: one column allow-list per role and resource, applied
+ * by every read path (lists, by id, CSV exports, reports, trace, validation runs, deliveries) —
+ * the way an API hides fields by key type, never per endpoint. A route asks `view(resource,
+ * principal)` for its rows; a role with no list for a resource is refused (403) before anything
+ * is read. A column added to a table later stays hidden from affiliates until it is listed here.
+ *
+ * Staff roles see every column but the write-only secrets; affiliates see the columns named for
+ * them, of their own rows only (the routes scope rows by `principal.affiliateId`).
+ */
+import { HttpError } from "@roundtrip/service";
+import type { Principal, Role } from "./auth.ts";
+
+/** Every column except the secrets. */
+export const EVERY_COLUMN = "every column but secrets" as const;
+/** A role's allow-list for a resource; null = the role may not read it at all. */
+export type Columns = readonly string[] | typeof EVERY_COLUMN | null;
+export type Rule = Readonly<Record<Role, Columns>>;
+
+// Secrets are write-only: hashes and secrets never leave the database through the API, whoever asks.
+export const SECRET_COLUMNS: readonly string[] = [
+  "token_hash",
+  "key_hash",
+  "secret",
+  "secrets",
+  "secret_hash",
+  "signing_secret",
+];
+
+/** Operator data: every staff role reads all of it, affiliates what is listed (null: nothing). */
+const staffAnd = (affiliate: readonly string[] | null): Rule => ({
+  admin: EVERY_COLUMN,
+  manager: EVERY_COLUMN,
+  analyst: EVERY_COLUMN,
+  affiliate,
+});
+const adminOnly: Rule = { admin: EVERY_COLUMN, manager: null, analyst: null, affiliate: null };
+
+/** Report measures an affiliate sees (never revenue or profit: what the advertiser pays is the operator's). */
+const REPORT_DIMENSIONS = [
+  "hour",
+  "day",
+  "week",
+  "month",
+  "brand_id",
+  "brand_name",
+  "offer_id",
+  "offer_name",
+  "affiliate_id",
+  "affiliate_name",
+  "event",
+  "sub1",
+  "sub2",
+  "sub3",
+  "sub4",
+  "sub5",
+];
+
+export const VISIBILITY = {
+  affiliates: staffAnd(["id", "name", "payout_currency", "status", "created_at"]),
+  brands: staffAnd(["id", "slug", "name", "currency", "timezone", "created_at"]),
+  offers: staffAnd([
+    "id",
+    "brand_id",
+    "name",
+    "destination_url",
+    "click_id_param",
+    "currency",
+    "status",
+    "created_at",
+    "events",
+  ]),
+  offer_events: staffAnd(["offer_id", "code", "window_days", "default_status"]),
+  links: staffAnd(["id", "code", "offer_id", "affiliate_id", "status", "created_at", "tracking_url"]),
+  // The visitor's IP address and user agent are never a partner's to see.
+  clicks: staffAnd([
+    "click_id",
+    "clicked_at",
+    "link_id",
+    "offer_id",
+    "affiliate_id",
+    "brand_id",
+    "referrer",
+    "subs",
+    "is_unique",
+  ]),
+  conversions: staffAnd([
+    "id",
+    "brand_id",
+    "offer_id",
+    "affiliate_id",
+    "link_id",
+    "click_id",
+    "clicked_at",
+    "txid",
+    "event",
+    "status",
+    "amount",
+    "currency",
+    "occurred_at",
+    "created_at",
+    "source",
+    "subs",
+    "is_test",
+    "history",
+    "ledger",
+  ]),
+  /** The raw CSV export's columns (net ledger figures beside each conversion). */
+  conversion_export: staffAnd([
+    "id",
+    "occurred_at",
+    "created_at",
+    "brand_id",
+    "offer_id",
+    "affiliate_id",
+    "link_id",
+    "click_id",
+    "txid",
+    "event",
+    "status",
+    "amount",
+    "currency",
+    "payout",
+    "payout_currency",
+    "is_test",
+  ]),
+  conversion_history: staffAnd(["conversion_id", "seq", "status", "reason", "at"]),
+  // Revenue is what the advertiser pays, and how a figure was reached is the operator's.
+  ledger_entries: staffAnd([
+    "id",
+    "conversion_id",
+    "change_seq",
+    "affiliate_id",
+    "offer_id",
+    "brand_id",
+    "type",
+    "payout",
+    "currency",
+    "affiliate_payout",
+    "affiliate_currency",
+    "created_at",
+    "occurred_at",
+    "available_at",
+    "reverses_entry_id",
+    "reason",
+  ]),
+  balances: staffAnd([
+    "affiliate_id",
+    "currency",
+    "available",
+    "pending",
+    "total",
+    "commission",
+    "reversal",
+    "adjustment",
+    "entries",
+  ]),
+  affiliate_postbacks: staffAnd([
+    "id",
+    "affiliate_id",
+    "offer_id",
+    "event",
+    "method",
+    "url_template",
+    "body_template",
+    "content_type",
+    "status",
+    "disabled_reason",
+    "disabled_at",
+    "failing_since",
+    "last_success_at",
+    "created_at",
+    "updated_at",
+  ]),
+  webhook_secrets: staffAnd(["id", "affiliate_id", "hint", "created_at", "expires_at"]),
+  deliveries: staffAnd([
+    "id",
+    "conversion_id",
+    "change_seq",
+    "template_id",
+    "affiliate_id",
+    "method",
+    "url",
+    "body",
+    "content_type",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "delivered_at",
+    "last_status_code",
+    "last_error",
+    "dead_at",
+    "replays",
+  ]),
+  delivery_attempts: staffAnd([
+    "id",
+    "delivery_id",
+    "attempt",
+    "started_at",
+    "latency_ms",
+    "status_code",
+    "error",
+    "response_excerpt",
+    "url",
+    "outcome",
+    "retry_after_s",
+  ]),
+  performance_report: staffAnd([
+    ...REPORT_DIMENSIONS,
+    "currency",
+    "clicks",
+    "unique_clicks",
+    "conversions",
+    "pending",
+    "approved",
+    "rejected",
+    "reversed",
+    "cr",
+    "approval_rate",
+    "amount",
+    "payout",
+  ]),
+  delivery_report: staffAnd([
+    ...REPORT_DIMENSIONS,
+    "deliveries",
+    "delivered",
+    "pending",
+    "failed",
+    "dead",
+    "attempts",
+    "success_rate",
+  ]),
+  // Staff only: advertiser traffic, terms and the operator's own records.
+  advertisers: staffAnd(null),
+  payout_rules: staffAnd(null),
+  audit_log: staffAnd(null),
+  validation_runs: staffAnd(null),
+  imports: staffAnd(null),
+  fx_rates: staffAnd(null),
+  trace: staffAnd(null),
+  postback_report: staffAnd(null),
+  pixel_gap_report: staffAnd(null),
+  reconciliation: staffAnd(null),
+  api_keys: adminOnly,
+} as const satisfies Record<string, Rule>;
+
+export type Resource = keyof typeof VISIBILITY;
+type Row = Record<string, unknown>;
+
+export function columnsFor(resource: Resource, role: Role): Columns {
+  return VISIBILITY[resource][role];
+}
+
+export function canRead(resource: Resource, principal: Principal): boolean {
+  return columnsFor(resource, principal.role) !== null;
+}
+
+/** 403 unless the principal's role may read the resource. */
+export function assertCanRead(resource: Resource, principal: Principal): void {
+  if (!canRead(resource, principal))
+    throw new HttpError(
+      403,
+      "forbidden",
+      `role ${principal.role} cannot read ${resource.replace(/_/g, "-")}`,
+    );
+}
+
+/** A row with only the columns `columns` allows (secrets never). */
+export function pick<T extends Row>(row: T, columns: Columns): T {
+  const out: Row = {};
+  for (const [k, v] of Object.entries(row)) {
+    if (SECRET_COLUMNS.includes(k)) continue;
+    if (columns === EVERY_COLUMN || columns?.includes(k)) out[k] = v;
+  }
+  return out as T;
+}
+
+/**
+ * The shaper a read path applies to each row of `resource` it returns: refuses (403) a role that
+ * may not read it, and keeps only the role's columns.
+ */
+export function view(resource: Resource, principal: Principal): <T extends Row>(row: T) => T {
+  assertCanRead(resource, principal);
+  const columns = columnsFor(resource, principal.role);
+  return (row) => pick(row, columns);
+}
+
+/** The CSV columns of `resource` the principal may read, in the order given. */
+export function visibleColumns(resource: Resource, principal: Principal, all: readonly string[]): string[] {
+  assertCanRead(resource, principal);
+  const columns = columnsFor(resource, principal.role);
+  return all.filter((c) => !SECRET_COLUMNS.includes(c) && (columns === EVERY_COLUMN || columns?.includes(c)));
+}
+
+/** Secrets removed, nothing else: for what is written (audit entries), not read by a role. */
+export function withoutSecrets<T extends Row>(row: T): T {
+  return pick(row, EVERY_COLUMN);
+}
