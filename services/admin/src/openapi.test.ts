@@ -60,6 +60,19 @@ describe("the OpenAPI document", () => {
     expect(doc.components.schemas.Error).toBeDefined();
   });
 
+  test("documents every /v1 route of the app as served (the runner's routes around it too)", async () => {
+    const doc = (await h.call<Doc>("GET", "/openapi.json", null)).body;
+    const missing = h.app.routes
+      .filter((r) => r.path.startsWith("/v1/"))
+      .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/\/$/, "").replace(/:(\w+)/g, "{$1}")}`)
+      .filter((op) => {
+        const [method, path] = op.split(" ") as [string, string];
+        return !doc.paths[path]?.[method];
+      });
+    expect(missing).toEqual([]);
+    expect(Object.keys(doc.paths).filter((p) => !p.startsWith("/v1"))).toEqual([]);
+  });
+
   test("comes from the routes' own schemas: bodies, required fields, query filters, PATCH", async () => {
     const doc = (await h.call<Doc>("GET", "/openapi.json", null)).body;
     const create = doc.paths["/v1/offers"]?.post?.requestBody?.content["application/json"]?.schema;

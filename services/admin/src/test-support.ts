@@ -1,14 +1,17 @@
 /**
- * For admin's own tests: the app over a fresh database and a fresh stream namespace on the real
- * broker, driven with `app.handle(new Request(…))`, with one API key per role.
+ * For admin's own tests: admin over a fresh database and a fresh stream namespace on the real
+ * broker, composed and served exactly as its entry file does (buildAdmin + serveService, on a free
+ * port) or as a separate process, driven over HTTP, with one API key per role.
  */
 import { type Bus, connectBus, provision } from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { createTestDatabase, type Sql } from "@roundtrip/db";
+import { startServiceForTest } from "@roundtrip/service";
 import { type ServiceHandle, startStack } from "@roundtrip/stack";
 import type { Logger } from "@roundtrip/telemetry";
-import { createApp } from "./app.ts";
-import { ensureBootstrapKey, hashKey, newApiKey } from "./auth.ts";
+import type { createApp } from "./app.ts";
+import { hashKey, newApiKey } from "./auth.ts";
+import { adminEnv, buildAdmin } from "./service.ts";
 
 export const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 export const TEST_CLICK_ID_KEYS = `t1:${"s".repeat(40)}`;
@@ -26,11 +29,11 @@ export const quietLogger: Logger = {
 export type Answer<T = Record<string, unknown>> = { status: number; body: T; headers: Headers; text: string };
 
 export type Harness = {
-  /** The app built in-process: its route table, and `drain()`. Requests go to `call`. */
+  /** The app as the entry builds it (its route table, `drain()`); `call` fetches it over HTTP. */
   app: ReturnType<typeof createApp>;
   sql: Sql;
-  /** The real admin process (`bun services/admin/src/index.ts`) when asked for with `process: true`. */
-  url: string | null;
+  /** Where `call` sends requests: the in-process server, or the real admin process (`process: true`). */
+  url: string;
   /** The last lines the admin process wrote (empty in-process). */
   serverLog(): string;
   bus: Bus;
@@ -55,9 +58,8 @@ export async function adminHarness(
     publicClickUrl?: string;
     publicGatewayUrl?: string;
     /**
-     * Serve requests from the real admin process over this database and stream namespace,
-     * started as production starts it (the shared runner, `Bun.serve`, the observability plugin),
-     * instead of `app.handle` on an app built here.
+     * Serve requests from a separate admin process (`bun services/admin/src/index.ts`) over this
+     * database and stream namespace, instead of the in-process server.
      */
     process?: boolean;
   } = {},
@@ -67,24 +69,27 @@ export async function adminHarness(
   const bus = await connectBus({ url: NATS_URL, prefix, name: `admin-test-${prefix}` });
   await provision(bus);
   const codec = ClickIdCodec.fromSpec(TEST_CLICK_ID_KEYS);
-  const app = createApp({
-    sql: db.sql,
-    bus,
-    logger: quietLogger,
-    publicClickUrl: options.publicClickUrl ?? "http://click.test",
-    publicGatewayUrl: options.publicGatewayUrl ?? "http://gateway.test",
-    codec,
-  });
+  const admin = `rt_admin_${crypto.randomUUID().replaceAll("-", "")}`;
+  const env = {
+    ADMIN_BOOTSTRAP_API_KEY: admin,
+    CLICK_ID_KEYS: TEST_CLICK_ID_KEYS,
+    PUBLIC_CLICK_URL: options.publicClickUrl ?? "http://click.test",
+    PUBLIC_GATEWAY_URL: options.publicGatewayUrl ?? "http://gateway.test",
+    REPORTS_ENABLED: "false",
+  };
+  // The app exactly as the entry file builds and serves it (buildAdmin, serveService) on a free port.
+  const service = await startServiceForTest("admin", adminEnv, buildAdmin, { sql: db.sql, bus, env });
+  const app = service.parts.app as ReturnType<typeof createApp>;
   const makeKey = async (role: string, affiliateId: string | null = null) => {
     const key = newApiKey();
     await db.sql`insert into api_keys (name, role, affiliate_id, key_hash, key_prefix)
                  values (${`${role} key`}, ${role}, ${affiliateId}, ${hashKey(key)}, ${key.slice(0, 8)})`;
     return key;
   };
-  const admin = `rt_admin_${crypto.randomUUID().replaceAll("-", "")}`;
-  await ensureBootstrapKey(db.sql, admin);
   const keys = { admin, manager: await makeKey("manager"), analyst: await makeKey("analyst") };
-  const served = options.process ? await adminProcess(db.url, prefix, admin, options) : null;
+  const served = options.process
+    ? await adminProcess(db.url, prefix, env)
+    : { url: service.url, handle: null };
 
   const call = async <T>(
     method: string,
@@ -118,8 +123,8 @@ export async function adminHarness(
   return {
     app,
     sql: db.sql,
-    url: served?.url ?? null,
-    serverLog: () => served?.handle.logTail(200) ?? "",
+    url: served.url,
+    serverLog: () => served.handle?.logTail(200) ?? "",
     bus,
     codec,
     keys,
@@ -131,8 +136,8 @@ export async function adminHarness(
       return a.body;
     },
     async cleanup() {
-      await served?.stop();
-      await app.drain();
+      if ("stop" in served) await served.stop();
+      await service.stop();
       for await (const name of bus.jsm.streams.names())
         if (name.startsWith(`${prefix}_`)) await bus.jsm.streams.delete(name);
       await bus.close();
@@ -173,8 +178,7 @@ export async function program(h: Harness, slug = `b${crypto.randomUUID().slice(0
 async function adminProcess(
   databaseUrl: string,
   busPrefix: string,
-  bootstrapKey: string,
-  options: { publicClickUrl?: string; publicGatewayUrl?: string },
+  env: Record<string, string>,
 ): Promise<{ url: string; handle: ServiceHandle; stop(): Promise<void> }> {
   const stack = await startStack({
     services: ["admin"],
@@ -185,11 +189,7 @@ async function adminProcess(
     migrate: false,
     provision: false,
     env: {
-      ADMIN_BOOTSTRAP_API_KEY: bootstrapKey,
-      CLICK_ID_KEYS: TEST_CLICK_ID_KEYS,
-      PUBLIC_CLICK_URL: options.publicClickUrl ?? "http://click.test",
-      PUBLIC_GATEWAY_URL: options.publicGatewayUrl ?? "http://gateway.test",
-      REPORTS_ENABLED: "false",
+      ...env,
       LOG_LEVEL: "warn",
       SHUTDOWN_TIMEOUT_MS: "5000",
     },

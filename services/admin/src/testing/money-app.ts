@@ -1,12 +1,13 @@
 import { type Bus, connectBus, provision } from "@roundtrip/bus";
 import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
-import { createLogger } from "@roundtrip/telemetry";
-import { createApp } from "../app.ts";
-import { ensureBootstrapKey, hashKey } from "../auth.ts";
+import { startServiceForTest } from "@roundtrip/service";
+import { hashKey } from "../auth.ts";
+import { adminEnv, buildAdmin } from "../service.ts";
 
 /**
- * The admin app over its own database and stream namespace (real PostgreSQL and NATS), driven
- * with `app.handle`, for the money and partner modules' tests.
+ * Admin over its own database and stream namespace (real PostgreSQL and NATS), composed and
+ * served as its entry file does (buildAdmin + serveService on a free port), for the money and
+ * partner modules' tests.
  */
 export type TestAdmin = {
   sql: Sql;
@@ -35,26 +36,26 @@ export async function testAdmin(label: string): Promise<TestAdmin> {
   });
   await provision(bus);
   const adminKey = `rt_test_${crypto.randomUUID().replaceAll("-", "")}`;
-  await ensureBootstrapKey(db.sql, adminKey);
-  const app = createApp({
+  const service = await startServiceForTest("admin", adminEnv, buildAdmin, {
     sql: db.sql,
     bus,
-    logger: createLogger("admin-test", "error"),
-    publicClickUrl: "http://127.0.0.1:8081",
-    publicGatewayUrl: "http://127.0.0.1:8082",
+    env: {
+      ADMIN_BOOTSTRAP_API_KEY: adminKey,
+      PUBLIC_CLICK_URL: "http://127.0.0.1:8081",
+      PUBLIC_GATEWAY_URL: "http://127.0.0.1:8082",
+      REPORTS_ENABLED: "false",
+    },
   });
   const call: TestAdmin["call"] = async (method, path, body, options = {}) => {
     const contentType = options.contentType ?? "application/json";
-    const res = await app.handle(
-      new Request(`http://admin.test${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${options.key ?? adminKey}`,
-          ...(body === undefined ? {} : { "content-type": contentType }),
-        },
-        body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-      }),
-    );
+    const res = await fetch(`${service.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${options.key ?? adminKey}`,
+        ...(body === undefined ? {} : { "content-type": contentType }),
+      },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
   };
@@ -93,6 +94,7 @@ export async function testAdmin(label: string): Promise<TestAdmin> {
       return key;
     },
     async close() {
+      await service.stop();
       for await (const name of bus.jsm.streams.names())
         if (name.startsWith(`${prefix}_`)) await bus.jsm.streams.delete(name);
       await bus.close();

@@ -1,0 +1,102 @@
+import { consume, handleOnce } from "@roundtrip/bus";
+import { ClickIdCodec } from "@roundtrip/clickid";
+import { serviceEnv, t } from "@roundtrip/config";
+import { ClicksRecorded, CommissionBooked, ConversionChanged } from "@roundtrip/contracts";
+import type { ServiceContext, ServiceParts } from "@roundtrip/service";
+import { Value } from "@sinclair/typebox/value";
+import { createApp } from "./app.ts";
+import { ensureBootstrapKey } from "./auth.ts";
+import { markAbandonedRuns } from "./modules/validation-runs/index.ts";
+import { startFolding } from "./reports/fold.ts";
+import { foldClicks, foldCommission, foldConversion } from "./reports/rollup.ts";
+
+const Url = (fallback?: string) =>
+  fallback === undefined
+    ? t.Optional(t.String({ pattern: "^https?://" }))
+    : t.String({ pattern: "^https?://", default: fallback });
+
+export const adminEnv = serviceEnv(8080, {
+  ADMIN_BOOTSTRAP_API_KEY: t.Optional(t.String({ minLength: 24 })),
+  PUBLIC_CLICK_URL: Url("http://127.0.0.1:8081"),
+  PUBLIC_GATEWAY_URL: Url("http://127.0.0.1:8082"),
+  // Where admin itself reaches click and gateway (launch validation, demo postbacks); default the public URLs.
+  CLICK_URL: Url(),
+  GATEWAY_URL: Url(),
+  // Verifies click IDs in traces and mints the expired test click of a validation run.
+  CLICK_ID_KEYS: t.Optional(t.String({ minLength: 35 })),
+  // The demo brand's advertiser token, so the demo landing page can fire postbacks server side.
+  DEMO_ADVERTISER_TOKEN: t.Optional(t.String({ minLength: 1 })),
+  // The report rollup consumers and the postback log fold (one admin replica or all; both are safe).
+  REPORTS_ENABLED: t.Boolean({ default: true }),
+  REPORTS_FOLD_INTERVAL_MS: t.Integer({ minimum: 1_000, maximum: 3_600_000, default: 60_000 }),
+  REPORTS_PIXEL_GAP_SHARE: t.Number({ minimum: 0, maximum: 1, default: 0.05 }),
+});
+
+const base = (url: string) => url.replace(/\/$/, "");
+
+/** Everything the admin process runs, from its validated environment and connections. */
+export async function buildAdmin({
+  env,
+  sql,
+  bus,
+  logger,
+  registry,
+}: ServiceContext<typeof adminEnv.static>): Promise<ServiceParts> {
+  if (env.ADMIN_BOOTSTRAP_API_KEY) await ensureBootstrapKey(sql, env.ADMIN_BOOTSTRAP_API_KEY);
+  await markAbandonedRuns(sql);
+  const app = createApp({
+    sql,
+    bus,
+    logger,
+    publicClickUrl: base(env.PUBLIC_CLICK_URL),
+    publicGatewayUrl: base(env.PUBLIC_GATEWAY_URL),
+    clickUrl: base(env.CLICK_URL ?? env.PUBLIC_CLICK_URL),
+    gatewayUrl: base(env.GATEWAY_URL ?? env.PUBLIC_GATEWAY_URL),
+    codec: env.CLICK_ID_KEYS ? ClickIdCodec.fromSpec(env.CLICK_ID_KEYS) : null,
+    demoAdvertiserToken: env.DEMO_ADVERTISER_TOKEN ?? null,
+    pixelGapShare: env.REPORTS_PIXEL_GAP_SHARE,
+  });
+  const background: { stop(): Promise<void> }[] = [];
+  return {
+    app,
+    consumers: env.REPORTS_ENABLED ? ["reports-clicks", "reports-conversions", "reports-commissions"] : [],
+    start() {
+      if (!env.REPORTS_ENABLED) return;
+      const once =
+        <T>(effect: (tx: Parameters<Parameters<typeof handleOnce>[2]>[0], payload: T) => Promise<unknown>) =>
+        (d: { consumer: string; msgId: string; payload: T }) =>
+          handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) => effect(tx, d.payload));
+      background.push(
+        consume(bus, {
+          consumer: "reports-clicks",
+          concurrency: 4,
+          parse: (p) => Value.Parse(ClicksRecorded, p),
+          registry,
+          logger,
+          handler: once(foldClicks),
+        }),
+        consume(bus, {
+          consumer: "reports-conversions",
+          concurrency: 8,
+          parse: (p) => Value.Parse(ConversionChanged, p),
+          registry,
+          logger,
+          handler: once(foldConversion),
+        }),
+        consume(bus, {
+          consumer: "reports-commissions",
+          concurrency: 8,
+          parse: (p) => Value.Parse(CommissionBooked, p),
+          registry,
+          logger,
+          handler: once(foldCommission),
+        }),
+        startFolding(sql, logger, env.REPORTS_FOLD_INTERVAL_MS),
+      );
+    },
+    async stop() {
+      await app.drain();
+      await Promise.all(background.map((b) => b.stop()));
+    },
+  };
+}
