@@ -81,7 +81,8 @@ beforeAll(async () => {
     await send({ click_id: a, txid: "x", event: "ftd", token: "wrong" }); // unauthorized
     await send({ click_id: `${a.slice(0, -2)}zz`, txid: "x", event: "ftd", token }); // forged
     await send({ click_id: a, event: "not an event!", token }); // invalid
-    await send({ click_id: a, txid: `u1-${round}`, event: "unknown_event", token }); // rejected by attribution
+    // Accepted by the gateway, rejected by attribution: pending after approved is stale.
+    await send({ click_id: b, txid: `r1-${round}`, event: "registration", status: "pending", token });
   };
   // Prometheus sees a series from its first scrape on, so the first increments of a new series
   // are not in rate(): a first round creates the series, the second is what the rules measure.

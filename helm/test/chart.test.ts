@@ -189,6 +189,9 @@ describe("default values", () => {
       expect(env(c as K8sObject, "TRUST_PROXY")?.value).toBe(
         ["click", "gateway"].includes(s) ? "false" : undefined,
       );
+      expect(env(c as K8sObject, "TRUSTED_PROXY_HOPS")?.value).toBe(
+        ["click", "gateway"].includes(s) ? "0" : undefined,
+      );
       expect(env(c as K8sObject, "DELIVERY_ALLOWED_CIDRS") !== undefined).toBe(s === "delivery");
       expect(env(c as K8sObject, "ADMIN_BOOTSTRAP_API_KEY") !== undefined).toBe(s === "admin");
       // Without a value or a click ingress to derive it from, admin keeps its own default.

@@ -7,6 +7,8 @@ export type TestStack = {
   stack: Stack;
   urls: Record<ServiceName, string>;
   sql: Sql;
+  /** The run's own database, for an extra process started beside the stack. */
+  databaseUrl: string;
   adminKey: string;
   busPrefix: string;
   admin: AdminClient;
@@ -66,6 +68,7 @@ export async function startTestStack(
     stack,
     urls: stack.urls,
     sql: db.sql,
+    databaseUrl: db.url,
     adminKey,
     busPrefix,
     admin: adminClient(stack.urls.admin, adminKey),

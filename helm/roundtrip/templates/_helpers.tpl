@@ -251,6 +251,10 @@ Usage: include "roundtrip.serviceEnv" (dict "root" $ "name" "click" "svc" $svc)
   value: {{ $root.Values.config.ipTruncate | quote }}
 - name: TRUST_PROXY
   value: {{ $root.Values.config.trustProxy | quote }}
+- name: TRUSTED_PROXY_HOPS
+  value: {{ $root.Values.config.trustedProxyHops | quote }}
+- name: TRUSTED_PROXIES
+  value: {{ join "," $root.Values.config.trustedProxies | quote }}
 {{- end }}
 {{- if eq .name "delivery" }}
 - name: DELIVERY_ALLOWED_CIDRS

@@ -1,4 +1,5 @@
 import { Type as t } from "@sinclair/typebox";
+import { stripUnstorable } from "./text.ts";
 
 /**
  * Payloads on the bus. Each is validated by its consumer: a message that does not match is a
@@ -19,6 +20,16 @@ export type ConversionStatus = typeof ConversionStatus.static;
 /** Events that reverse an earlier conversion (found by txid) instead of creating one; no offer configures them. */
 export const REVERSAL_EVENTS: readonly string[] = ["refund", "chargeback"];
 
+/**
+ * Text a visitor chose (sub IDs, user agent, referrer). The click service strips what PostgreSQL
+ * cannot store before publishing; decoding (`Value.Parse`) strips it again, so a message from an
+ * older click service cannot fail the whole batch it travels in at every consumer.
+ */
+const VisitorText = t
+  .Transform(t.String())
+  .Decode((s) => stripUnstorable(s))
+  .Encode((s) => s);
+
 export const ClickRecorded = t.Object({
   click_id: t.String(),
   clicked_at: t.String({ format: "date-time" }),
@@ -30,9 +41,9 @@ export const ClickRecorded = t.Object({
   // The click's details, so attribution can store the row from the event alone (the click service
   // publishes batches to CLICKS as its durable write). Optional: older events carry only the above.
   ip: t.Optional(t.Union([t.String(), t.Null()])),
-  user_agent: t.Optional(t.Union([t.String(), t.Null()])),
-  referrer: t.Optional(t.Union([t.String(), t.Null()])),
-  subs: t.Optional(t.Record(t.String(), t.String())),
+  user_agent: t.Optional(t.Union([VisitorText, t.Null()])),
+  referrer: t.Optional(t.Union([VisitorText, t.Null()])),
+  subs: t.Optional(t.Record(t.String(), VisitorText)),
 });
 export type ClickRecorded = typeof ClickRecorded.static;
 

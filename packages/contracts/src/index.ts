@@ -3,3 +3,5 @@ export * from "./macros.ts";
 export * from "./money.ts";
 export * from "./mask.ts";
 export * from "./postback-body.ts";
+export * from "./currency.ts";
+export * from "./text.ts";

@@ -24,6 +24,8 @@ export type LinkEntry = {
   brandId: string;
   brand: string;
   currency: string;
+  /** The offer's event codes, sorted (refund and chargeback need none: they reverse by txid). */
+  events: readonly string[];
 };
 
 export type Directory = {
@@ -41,7 +43,7 @@ export type Directory = {
  * holds it in a ConfigCache (refreshed on admin changes), an import loads it once per file.
  */
 export async function loadDirectory(sql: Sql): Promise<Directory> {
-  const [advertisers, keys, links, brands] = await Promise.all([
+  const [advertisers, keys, links, brands, offerEvents] = await Promise.all([
     sql<
       {
         id: string;
@@ -77,7 +79,10 @@ export async function loadDirectory(sql: Sql): Promise<Directory> {
       select l.id, l.offer_id, o.advertiser_id, o.brand_id, b.slug, o.currency
       from links l join offers o on o.id = l.offer_id join brands b on b.id = o.brand_id`,
     sql<{ id: string; slug: string }[]>`select id, slug from brands`,
+    sql<{ offer_id: string; codes: string[] }[]>`
+      select offer_id, array_agg(code order by code) as codes from offer_events group by offer_id`,
   ]);
+  const eventsByOffer = new Map(offerEvents.map((e) => [e.offer_id, e.codes]));
   const secrets = new Map<string, string[]>();
   for (const k of keys) secrets.set(k.advertiser_id, [...(secrets.get(k.advertiser_id) ?? []), k.secret]);
   const clickIdAliases = new Set<string>();
@@ -112,6 +117,7 @@ export async function loadDirectory(sql: Sql): Promise<Directory> {
           brandId: l.brand_id,
           brand: l.slug,
           currency: l.currency,
+          events: eventsByOffer.get(l.offer_id) ?? [],
         },
       ]),
     ),

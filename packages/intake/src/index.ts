@@ -34,3 +34,11 @@ export {
 export { relayWaker } from "./relay-waker.ts";
 export { type ReceiptRow, ReceiptWriter, type Written, writeReceipts } from "./receipts.ts";
 export { type LogRow, RequestLog } from "./request-log.ts";
+export {
+  clientAddress,
+  NO_PROXY,
+  type ProxyTrust,
+  proxyTrust,
+  proxyTrustEnv,
+  requestClientAddress,
+} from "./client-address.ts";

@@ -41,6 +41,9 @@ beforeAll(async () => {
     values (${b?.id}, ${a?.id}, 'O', 'https://x.example/?c={click_id}', 'EUR') returning id`;
   const [o2] = await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency)
     values (${b2?.id}, ${a2?.id}, 'O2', 'https://y.example/?c={click_id}', 'EUR') returning id`;
+  for (const offer of [o?.id, o2?.id])
+    for (const code of ["registration", "ftd", "deposit"])
+      await sql`insert into offer_events (offer_id, code) values (${offer}, ${code})`;
   const [af] = await sql`insert into affiliates (name) values ('Aff') returning id`;
   const [l] =
     await sql`insert into links (code, offer_id, affiliate_id) values ('L1', ${o?.id}, ${af?.id}) returning id`;
@@ -211,6 +214,101 @@ describe("intake: accept, dedup, log", () => {
   });
 });
 
+describe("intake: hostile bytes, currencies and events", () => {
+  test("a NUL or a lone surrogate in any field, ours or not, is refused by name and logged escaped", async () => {
+    const clickId = codec.mint(ids.link);
+    const cases: [Record<string, unknown>, string][] = [
+      [{ click_id: clickId, event: "ftd", txid: "NUL\u0000", token: TOKEN }, "txid"],
+      [{ click_id: clickId, event: "ftd", timestamp: "2026\u0000", token: TOKEN }, "timestamp"],
+      [{ click_id: clickId, event: "ftd", note: "a\u0000b", token: TOKEN }, "note"],
+      [{ click_id: clickId, event: "ftd", note: "\ud800", token: TOKEN }, "note"],
+      [{ click_id: clickId, event: "ftd", token: `${TOKEN}\u0000` }, "token"],
+      [{ click_id: clickId, event: "ftd", "x\u0000y": "1", token: TOKEN }, "x\\u0000y"],
+    ];
+    for (const [raw, field] of cases) {
+      const d = await post(raw);
+      expect(d.status).toBe(400);
+      expect((d.body.error as { field: string }).field).toBe(field);
+    }
+    const escaped = "\\ud800"; // the six characters, as the log keeps them
+    const [logged] = await sql`select params from postback_log where params->>'note' = ${escaped}`;
+    expect(logged?.params).toMatchObject({ note: "\\ud800", token: "***" });
+    // A click ID with a NUL is not ours: 422 before anything else, and the log still takes it.
+    const bad = await post({ click_id: `${clickId}\u0000`, event: "ftd", token: TOKEN });
+    expect(bad.status).toBe(422);
+  });
+
+  test("a currency must be an ISO 4217 code: three letters are not enough", async () => {
+    const clickId = codec.mint(ids.link);
+    for (const currency of ["ZZZ", "XXX", "EURO"]) {
+      const d = await post({
+        click_id: clickId,
+        txid: `CUR-${currency}`,
+        event: "ftd",
+        currency,
+        token: TOKEN,
+      });
+      expect(d.status).toBe(400);
+      expect((d.body.error as { field: string }).field).toBe("currency");
+    }
+    const ok = await post({
+      click_id: clickId,
+      txid: "CUR-usd",
+      event: "ftd",
+      currency: "usd",
+      token: TOKEN,
+    });
+    expect(ok.status).toBe(200);
+  });
+
+  test("an event the offer does not define answers 422 naming it and listing the offer's events", async () => {
+    const clickId = codec.mint(ids.link);
+    const d = await post({ click_id: clickId, txid: "EV-1", event: "withdrawal", token: TOKEN });
+    expect(d).toMatchObject({ status: 422, reason: "unknown_event" });
+    const error = d.body.error as { field: string; message: string; events: string[] };
+    expect(error.field).toBe("event");
+    expect(error.message).toContain('"withdrawal"');
+    expect(error.events).toEqual(["deposit", "ftd", "registration", "refund", "chargeback"]);
+    expect(await sql`select 1 from postback_receipts where txid = 'EV-1'`).toHaveLength(0);
+    expect(await logOf(d)).toMatchObject({ reason: "unknown_event", http_status: 422 });
+  });
+
+  test("a link or an event newer than the held directory is looked up before refusing", async () => {
+    const [link] =
+      await sql`insert into links (code, offer_id, affiliate_id) select 'NEW', offer_id, affiliate_id from links where id = ${ids.link} returning id`;
+    await sql`insert into offer_events (offer_id, code) values (${ids.offer}, 'kyc')`;
+    const held = directory; // loaded before the link and the event existed
+    let loads = 0;
+    const fresh: IntakeDeps = {
+      ...deps,
+      directory: () => held,
+      refreshDirectory: async () => {
+        loads++;
+        return loadDirectory(sql);
+      },
+    };
+    const d = await receive(fresh, {
+      channel: s2s(),
+      raw: { click_id: codec.mint(Number(link?.id)), txid: "NEW-1", event: "kyc", token: TOKEN },
+    });
+    expect(d).toMatchObject({ status: 200, outcome: "accepted" });
+    expect(loads).toBe(1);
+    // A link the held copy knows, with an event added since.
+    const e = await receive(fresh, {
+      channel: s2s(),
+      raw: { click_id: codec.mint(ids.link), txid: "NEW-2", event: "kyc", token: TOKEN },
+    });
+    expect(e).toMatchObject({ status: 200, outcome: "accepted" });
+    expect(loads).toBe(2);
+    // Without the look-up the same requests are refused as before.
+    const stale = await receive(
+      { ...deps, directory: () => held },
+      { channel: s2s(), raw: { click_id: codec.mint(Number(link?.id)), event: "ftd", token: TOKEN } },
+    );
+    expect(stale.reason).toBe("click_id_unknown_link");
+  });
+});
+
 describe("intake: click IDs", () => {
   test("missing, unreplaced macro, forged and mangled click IDs are refused before anything is stored", async () => {
     const before = await sql`select count(*)::int as n from postback_receipts`;
@@ -291,11 +389,12 @@ describe("intake: authentication per advertiser", () => {
       expect(accepted).toMatchObject({ status: 200, outcome: "accepted" });
       const replay = await post(raw, signed(good));
       expect(replay).toMatchObject({ status: 401, outcome: "unauthorized", reason: "signature_replayed" });
-      // A fresh signature on a retry is fine, and the retry is a duplicate.
+      // A fresh signature on a retry is fine, and the retry is a duplicate. (Its timestamp must
+      // differ from the first one's, which a second boundary would not guarantee at now − 1.)
       const resigned = signPostback(SECRET, {
         method: "GET",
         target,
-        timestamp: Math.floor(Date.now() / 1000) - 1,
+        timestamp: Math.floor(Date.now() / 1000) - 30,
       });
       expect(await post(raw, signed(resigned))).toMatchObject({ status: 200, duplicate: true });
 
@@ -524,6 +623,33 @@ describe("group commit of receipts", () => {
     expect(logged.map((l) => l.outcome)).toEqual(["accepted", "duplicate", "duplicate"]);
     // The same key in a later batch is a duplicate too.
     expect((await writeReceipts(sql, [row({ dedup_key: "batch-a" })]))[0]).toMatchObject({ duplicate: true });
+  });
+
+  test("request log: a row PostgreSQL refuses fails alone, not the requests that shared its insert", async () => {
+    const log = new RequestLog(sql);
+    const row = (params: Record<string, unknown>) => ({
+      advertiser_id: null,
+      brand_id: null,
+      source: "s2s",
+      method: "GET",
+      params,
+      ip: null,
+      outcome: "invalid",
+      reason: "rl_isolation",
+      http_status: 400,
+      receipt_id: null,
+      import_id: null,
+      import_row: null,
+    });
+    const results = await Promise.allSettled([
+      log.write(row({ n: "1" })),
+      log.write(row({ n: "2\u0000" })), // jsonb cannot hold it: only escaped params reach here in intake
+      log.write(row({ n: "3" })),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    const stored =
+      await sql`select params->>'n' as n from postback_log where reason = 'rl_isolation' order by n`;
+    expect(stored.map((r) => r.n)).toEqual(["1", "3"]);
   });
 
   test("a batch with a row the database refuses: the others are written, that one fails alone", async () => {

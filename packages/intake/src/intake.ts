@@ -1,5 +1,5 @@
 import type { ClickIdCodec, ClickIdClaims } from "@roundtrip/clickid";
-import { isUnreplacedMacro, REVERSAL_EVENTS } from "@roundtrip/contracts";
+import { escapeUnstorableDeep, isUnreplacedMacro, REVERSAL_EVENTS } from "@roundtrip/contracts";
 import type { Sql } from "@roundtrip/db";
 import { type SignedRequest, SIGNATURE_TOLERANCE_S, tokenMatches, verifySignature } from "./auth.ts";
 import type { AdvertiserEntry, Directory, LinkEntry } from "./directory.ts";
@@ -51,6 +51,12 @@ export type IntakeDeps = {
   sql: Sql;
   codec: ClickIdCodec;
   directory: () => Directory;
+  /**
+   * A directory loaded now, for a valid click ID on a link the held copy does not know yet (a link
+   * created moments ago): looked up before refusing. Only a click ID sealed by our key gets here,
+   * so it cannot be used to make us reload at will.
+   */
+  refreshDirectory?: () => Promise<Directory>;
   log: RequestLog;
   /** Rate limit per advertiser (the gateway's); none for imports. */
   admit?: (advertiser: AdvertiserEntry) => Admission | Promise<Admission>;
@@ -137,7 +143,7 @@ const invalid = (reason: string, errors: FieldError[], known: Known) =>
   reject(400, "invalid", reason, describe(errors), known, errors);
 
 async function decide(deps: IntakeDeps, req: IntakeRequest, known: Known): Promise<Decision> {
-  const dir = deps.directory();
+  let dir = deps.directory();
   const ch = req.channel;
 
   if (req.pathBrand !== undefined && !dir.brands.has(req.pathBrand)) {
@@ -172,7 +178,11 @@ async function decide(deps: IntakeDeps, req: IntakeRequest, known: Known): Promi
       known,
     );
   }
-  const link = dir.links.get(located.claims.linkId);
+  let link = dir.links.get(located.claims.linkId);
+  if (!link && deps.refreshDirectory) {
+    dir = await deps.refreshDirectory();
+    link = dir.links.get(located.claims.linkId);
+  }
   if (!link)
     return reject(
       422,
@@ -249,6 +259,12 @@ async function decide(deps: IntakeDeps, req: IntakeRequest, known: Known): Promi
       [{ field: "brand", message: `the click belongs to brand ${link.brand}` }],
     );
   }
+  if (!REVERSAL_EVENTS.includes(p.event) && !link.events.includes(p.event)) {
+    // The event may have been added to the offer a moment ago: look before refusing.
+    const fresh = deps.refreshDirectory && (await deps.refreshDirectory()).links.get(located.claims.linkId);
+    if (fresh) known.link = link = fresh;
+    if (!link.events.includes(p.event)) return unknownEvent(p.event, link, known);
+  }
   if (REVERSAL_EVENTS.includes(p.event) && !p.txid && !p.ref_txid) {
     return invalid(
       "missing_reference",
@@ -286,6 +302,21 @@ async function decide(deps: IntakeDeps, req: IntakeRequest, known: Known): Promi
     duplicate: result.duplicate,
     body: { status: "accepted", receipt_id: result.receiptId, duplicate: result.duplicate },
   };
+}
+
+/** 422: the advertiser is told now, with the events it can send, instead of a 200 and a silent rejection later. */
+function unknownEvent(event: string, link: LinkEntry, known: Known): Decision {
+  const events = [...link.events, ...REVERSAL_EVENTS];
+  const decision = reject(
+    422,
+    "invalid",
+    "unknown_event",
+    `event: "${event}" is not an event of this offer; it has ${events.join(", ")}`,
+    known,
+    [{ field: "event", message: `"${event}" is not an event of this offer` }],
+  );
+  (decision.body.error as Record<string, unknown>).events = events;
+  return decision;
 }
 
 type KnownSigned = Known & { signature?: { value: string; expiresAt: Date } };
@@ -402,7 +433,8 @@ function logRow(
     brand_id: d?.brandId ?? null,
     source: ch.kind,
     method: ch.kind === "import" ? "CSV" : ch.method,
-    params: maskSecrets(req.raw, aliases),
+    // The record of what arrived, with what PostgreSQL cannot hold made visible rather than fatal.
+    params: escapeUnstorableDeep(maskSecrets(req.raw, aliases)) as Record<string, unknown>,
     ip: ch.kind === "pixel" ? truncateIp(ch.ip, deps.ipMode ?? "none") : ch.kind === "s2s" ? ch.ip : null,
     outcome: d?.outcome ?? "accepted",
     reason: d?.reason ?? null,

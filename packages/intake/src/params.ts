@@ -1,4 +1,4 @@
-import { isUnreplacedMacro } from "@roundtrip/contracts";
+import { CurrencyCode, escapeUnstorable, isUnreplacedMacro, unstorable } from "@roundtrip/contracts";
 import { Type as t } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 
@@ -63,7 +63,7 @@ export const PostbackParams = t.Object(
     event: t.String({ pattern: "^[a-z0-9_]{1,40}$", description: "an event code configured on the offer" }),
     amount: t.Optional(Decimal),
     payout: t.Optional(Decimal),
-    currency: t.Optional(t.String({ pattern: "^[A-Z]{3}$", description: "ISO 4217" })),
+    currency: t.Optional(CurrencyCode),
     status: t.Optional(
       t.Union([t.Literal("pending"), t.Literal("approved"), t.Literal("rejected"), t.Literal("reversed")], {
         description: "pending, approved, rejected or reversed",
@@ -86,6 +86,8 @@ export type Params = Record<string, string>;
  * Raw request parameters → canonical names. A repeated parameter (`?event=a&event=b`) is
  * ambiguous and rejected rather than guessed; values are trimmed; currency is upper-cased and the
  * event lower-cased. The result has no prototype, so a parameter named `__proto__` is just a name.
+ * A NUL or a lone surrogate in any name or value is refused by name (400), whether or not the
+ * parameter is one we read: no advertiser sends one on purpose, and none can be stored.
  */
 export function canonicalise(
   raw: Record<string, unknown>,
@@ -101,6 +103,14 @@ export function canonicalise(
     };
   }
   for (const [name, value] of entries) {
+    const badName = unstorable(name);
+    if (badName) {
+      errors.push({
+        field: escapeUnstorable(name.slice(0, MAX_NAME_LENGTH)),
+        message: `the name ${badName}`,
+      });
+      continue;
+    }
     if (name.length > MAX_NAME_LENGTH) {
       errors.push({
         field: name.slice(0, MAX_NAME_LENGTH),
@@ -119,6 +129,11 @@ export function canonicalise(
       continue;
     }
     const text = String(value).trim();
+    const badValue = unstorable(text);
+    if (badValue) {
+      errors.push({ field: key, message: badValue });
+      continue;
+    }
     if (text.length > MAX_VALUE_LENGTH) {
       errors.push({ field: key, message: `is longer than ${MAX_VALUE_LENGTH} characters` });
       continue;

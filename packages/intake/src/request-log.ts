@@ -49,13 +49,22 @@ export class RequestLog {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
       try {
-        await this
-          .sql`insert into postback_log ${this.sql(batch.map((w) => ({ ...w.row, params: this.sql.json(w.row.params as never) })) as never)}`;
+        await this.insert(batch.map((w) => w.row));
         for (const w of batch) w.resolve();
       } catch (err) {
-        for (const w of batch) w.reject(err);
+        if (batch.length === 1) {
+          batch[0]?.reject(err);
+          continue;
+        }
+        // One row PostgreSQL refuses must not fail the requests that merely shared its statement.
+        for (const w of batch) await this.insert([w.row]).then(w.resolve, w.reject);
       }
     }
     this.flushing = undefined;
+  }
+
+  private insert(rows: LogRow[]) {
+    return this
+      .sql`insert into postback_log ${this.sql(rows.map((row) => ({ ...row, params: this.sql.json(row.params as never) })) as never)}`;
   }
 }

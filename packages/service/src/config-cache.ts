@@ -3,6 +3,8 @@ import type { Logger } from "@roundtrip/telemetry";
 
 const REFRESH_INTERVAL_MS = 30_000;
 const CHANGE_DEBOUNCE_MS = 50;
+/** Demand reloads (`fresh`) start at most this often, so callers cannot turn them into a flood of queries. */
+const FRESH_MIN_INTERVAL_MS = 50;
 
 /**
  * Configuration held in memory so hot paths never read the database. A change announced by
@@ -14,6 +16,9 @@ export class ConfigCache<T> {
   private timer: ReturnType<typeof setInterval> | undefined;
   private pending: ReturnType<typeof setTimeout> | undefined;
   private unsubscribe: (() => void) | undefined;
+  private nextFresh: Promise<T> | undefined;
+  private lastFreshStart = 0;
+  private freshLoad: Promise<unknown> | undefined;
 
   constructor(
     private readonly name: string,
@@ -28,6 +33,28 @@ export class ConfigCache<T> {
 
   async reload(): Promise<void> {
     this.value = await this.loader();
+  }
+
+  /**
+   * A copy loaded after this call began, for a caller that met a name the cache does not know
+   * yet (a link created a moment ago): every caller waiting meanwhile shares one load, and loads
+   * start at most every FRESH_MIN_INTERVAL_MS.
+   */
+  fresh(): Promise<T> {
+    this.nextFresh ??= (async () => {
+      // One load at a time, so an older copy never lands after a newer one.
+      await this.freshLoad?.catch(() => undefined);
+      await Bun.sleep(Math.max(0, this.lastFreshStart + FRESH_MIN_INTERVAL_MS - Date.now()));
+      // From here on a new caller needs a load that starts after it: it queues the next one.
+      this.nextFresh = undefined;
+      this.lastFreshStart = Date.now();
+      const load = this.loader();
+      this.freshLoad = load;
+      const value = await load;
+      this.value = value;
+      return value;
+    })();
+    return this.nextFresh;
   }
 
   async start(bus: Bus): Promise<void> {

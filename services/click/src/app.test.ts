@@ -53,7 +53,8 @@ const clickTestEnv = {
   CLICK_BATCH_DELAY_MS: "2",
   CLICK_BATCH_CONCURRENCY: "2",
   IP_TRUNCATE: "last-octet",
-  TRUST_PROXY: "true",
+  // The test stands in for a proxy chain: loopback, then an internal load balancer.
+  TRUSTED_PROXIES: "127.0.0.0/8, ::1/128, 10.0.0.0/8",
 };
 
 afterAll(async () => {

@@ -1,5 +1,6 @@
 import type { ClickIdCodec } from "@roundtrip/clickid";
-import { truncateIp } from "@roundtrip/intake";
+import { stripUnstorable } from "@roundtrip/contracts";
+import { clientAddress, type ProxyTrust, truncateIp } from "@roundtrip/intake";
 import { type ConfigCache, errorHandler } from "@roundtrip/service";
 import { counter, histogram, type Logger, type Registry } from "@roundtrip/telemetry";
 import { Elysia } from "elysia";
@@ -20,7 +21,8 @@ export type ClickDeps = {
   logger: Logger;
   registry: Registry;
   ipMode: "none" | "last-octet";
-  trustProxy: boolean;
+  /** Which proxies may name the visitor in X-Forwarded-For (none: the socket's peer is the visitor). */
+  proxyTrust: ProxyTrust;
   /** Cookie scope: a parent domain shared with the gateway's /pixel (docs/tracking.md); none = this host. */
   cookieDomain?: string;
   /** `SameSite=None; Secure`, so the gateway's pixel on the advertiser's page still receives it (HTTPS only). */
@@ -74,7 +76,7 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
     if (request.method === "HEAD" || isPreviewBot(userAgent) || isPrefetch(headers)) {
       outcome.bot.inc();
     } else {
-      const ip = clientIp(headers, socketIp, deps.trustProxy);
+      const ip = clientAddress(socketIp, headers.get("x-forwarded-for"), deps.proxyTrust);
       try {
         await deps.writer.record({
           click_id: clickId,
@@ -84,8 +86,8 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
           affiliate_id: link.affiliateId,
           brand_id: link.brandId,
           ip: truncateIp(ip, deps.ipMode),
-          user_agent: userAgent?.slice(0, 512) ?? null,
-          referrer: headers.get("referer")?.slice(0, 2048) ?? null,
+          user_agent: visitorText(userAgent, 512),
+          referrer: visitorText(headers.get("referer"), 2048),
           subs,
           is_unique: visitors.isUnique(link.linkId, ip, userAgent),
         });
@@ -178,10 +180,7 @@ export function clickRoutes(deps: ClickDeps, handle: ClickHandler = clickHandler
   };
 }
 
-function clientIp(headers: Headers, socketIp: string | null, trustProxy: boolean): string | null {
-  if (trustProxy) {
-    const forwarded = headers.get("x-forwarded-for")?.split(",")[0]?.trim();
-    if (forwarded) return forwarded;
-  }
-  return socketIp;
+/** A header as stored: trimmed to `max` characters, without what PostgreSQL cannot store. */
+function visitorText(value: string | null, max: number): string | null {
+  return value ? stripUnstorable(value.slice(0, max)) : null;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { renderUrl } from "@roundtrip/contracts";
+import { renderUrl, stripUnstorable, unstorable } from "@roundtrip/contracts";
 import { compileDestination, SUB_KEYS, subsFromUrl } from "./redirect.ts";
 
 /** What the fast paths must equal: URLSearchParams and renderUrl over the whole template. */
@@ -7,8 +7,8 @@ function referenceSubs(url: string): Record<string, string> {
   const q = new URL(url).searchParams;
   const subs: Record<string, string> = {};
   for (const key of SUB_KEYS) {
-    const v = q.get(key);
-    if (v) subs[key] = v.slice(0, 255);
+    const v = stripUnstorable(q.get(key)?.slice(0, 255) ?? "");
+    if (v) subs[key] = v;
   }
   return subs;
 }
@@ -44,6 +44,8 @@ const QUERIES = [
   "?url=https://evil.example&sub1=a%26b%3Dc&x=1#frag",
   "?sub1&sub2=&sub3==eq",
   "?sub4=%3Cscript%3Ealert(1)%3C%2Fscript%3E&sub5='%20OR%201=1--",
+  "?sub1=a%00b&sub2=%00&sub3=%ED%A0%80",
+  `?sub1=${"z".repeat(254)}%F0%9F%99%82&sub2=${"y".repeat(253)}%F0%9F%99%82`,
 ];
 
 const TEMPLATES = [
@@ -58,6 +60,13 @@ describe("fast paths equal the reference implementations", () => {
   test("sub IDs from the query", () => {
     for (const q of QUERIES)
       expect(subsFromUrl(`http://t.example/c/x${q}`)).toEqual(referenceSubs(`http://t.example/c/x${q}`));
+  });
+
+  test("no sub ID keeps a NUL or half an emoji: PostgreSQL would refuse the whole batch", () => {
+    for (const q of QUERIES)
+      for (const value of Object.values(subsFromUrl(`http://t.example/c/x${q}`)))
+        expect(unstorable(value)).toBeNull();
+    expect(subsFromUrl("http://t.example/c/x?sub1=a%00b")).toEqual({ sub1: "ab" });
   });
 
   test("compiled destinations", () => {

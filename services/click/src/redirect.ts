@@ -1,4 +1,4 @@
-import { renderUrl } from "@roundtrip/contracts";
+import { renderUrl, stripUnstorable } from "@roundtrip/contracts";
 
 export const SUB_KEYS = Array.from({ length: 10 }, (_, i) => `sub${i + 1}`);
 const SUB_SET = new Set(SUB_KEYS);
@@ -6,7 +6,9 @@ const MAX_SUB_LENGTH = 255;
 
 /**
  * sub1…sub10 from a tracking link's URL (the first of repeats, as URLSearchParams would pick),
- * trimmed to a sane length; everything else is ignored. A hand-rolled scan because building a
+ * trimmed to a sane length, without the characters PostgreSQL cannot store (a `%00`, or half of
+ * an emoji the trim cut): a visitor is never refused, and one click must never poison the batch
+ * it is stored in. Everything else is ignored. A hand-rolled scan because building a
  * URLSearchParams per click was the largest single cost of the redirect.
  */
 export function subsFromUrl(url: string): Record<string, string> {
@@ -30,7 +32,8 @@ export function subsFromUrl(url: string): Record<string, string> {
       // Malformed escapes: decode exactly as URLSearchParams does.
       value = new URLSearchParams(segment).get(key) ?? "";
     }
-    if (value) subs[key] = value.slice(0, MAX_SUB_LENGTH);
+    if (value) value = stripUnstorable(value.slice(0, MAX_SUB_LENGTH));
+    if (value) subs[key] = value;
   }
   return subs;
 }

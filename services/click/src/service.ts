@@ -1,5 +1,5 @@
 import { type OutboxRelay, startOutboxRelay } from "@roundtrip/bus";
-import { relayWaker } from "@roundtrip/intake";
+import { proxyTrust, proxyTrustEnv, relayWaker } from "@roundtrip/intake";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
 import type { ServiceContext, ServiceParts } from "@roundtrip/service";
@@ -10,7 +10,7 @@ import { linkCache } from "./link-cache.ts";
 export const clickEnv = serviceEnv(8081, {
   CLICK_ID_KEYS: t.String({ minLength: 35 }),
   IP_TRUNCATE: t.Union([t.Literal("none"), t.Literal("last-octet")], { default: "none" }),
-  TRUST_PROXY: t.Boolean({ default: false }),
+  ...proxyTrustEnv,
   // jetstream: a batch is one CLICKS publish (attribution stores the rows); postgres: the click
   // service writes the rows itself. Either way PostgreSQL is the fallback when a publish fails.
   CLICK_SINK: t.Union([t.Literal("jetstream"), t.Literal("postgres")], { default: "jetstream" }),
@@ -61,6 +61,7 @@ export async function buildClick({
     onCommitted: relayWaker(() => relay),
   });
   await sql`select ensure_daily_partitions('clicks', 7)`;
+  if (env.TRUST_PROXY) logger.warn("TRUST_PROXY is deprecated: it now means TRUSTED_PROXY_HOPS=1");
   let relay: OutboxRelay | undefined;
   const deps = {
     links,
@@ -69,7 +70,7 @@ export async function buildClick({
     logger,
     registry,
     ipMode: env.IP_TRUNCATE,
-    trustProxy: env.TRUST_PROXY,
+    proxyTrust: proxyTrust(env),
     cookieDomain: env.CLICK_COOKIE_DOMAIN,
     cookieSecure: env.CLICK_COOKIE_SECURE,
   };

@@ -5,9 +5,11 @@ import {
   type Decision,
   type Directory,
   type IntakeDeps,
+  type ProxyTrust,
   type RequestLog,
   receive,
   refuse,
+  requestClientAddress,
   SIGNATURE_HEADER,
 } from "@roundtrip/intake";
 import { type ConfigCache, errorHandler } from "@roundtrip/service";
@@ -26,7 +28,8 @@ export type GatewayDeps = {
   logger: Logger;
   registry: Registry;
   ipMode: "none" | "last-octet";
-  trustProxy: boolean;
+  /** Which proxies may name the client in X-Forwarded-For (none: the socket's peer is the client). */
+  proxyTrust: ProxyTrust;
   maxBodyBytes: number;
   /** Wakes the outbox relay after an accepted receipt committed. */
   onCommitted?: () => void;
@@ -43,6 +46,7 @@ export function createApp(deps: GatewayDeps) {
     sql: deps.sql,
     codec: deps.codec,
     directory: () => deps.directory.current,
+    refreshDirectory: () => deps.directory.fresh(),
     log: deps.log,
     admit: (advertiser) => deps.limits.admit(advertiser),
     ipMode: deps.ipMode,
@@ -61,13 +65,8 @@ export function createApp(deps: GatewayDeps) {
     }
   };
 
-  const clientIp = (request: Request, server: Server): string | null => {
-    if (deps.trustProxy) {
-      const forwarded = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
-      if (forwarded) return forwarded;
-    }
-    return server?.requestIP(request)?.address ?? null;
-  };
+  const clientIp = (request: Request, server: Server) =>
+    requestClientAddress(request, server, deps.proxyTrust);
 
   /** A postback from an advertiser's server, GET or POST, on /postback or /postback/<brand>. */
   const s2s = async (request: Request, server: Server, pathBrand: string | undefined): Promise<Response> => {

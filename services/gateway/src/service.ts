@@ -1,7 +1,7 @@
 import { type OutboxRelay, startOutboxRelay } from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
-import { loadDirectory, RequestLog, relayWaker } from "@roundtrip/intake";
+import { loadDirectory, proxyTrust, proxyTrustEnv, RequestLog, relayWaker } from "@roundtrip/intake";
 import { ConfigCache, type ServiceContext, type ServiceParts } from "@roundtrip/service";
 import { createApp } from "./app.ts";
 import { startHousekeeping } from "./housekeeping.ts";
@@ -10,7 +10,7 @@ import { AdvertiserRateLimits } from "./rate-limit.ts";
 export const gatewayEnv = serviceEnv(8082, {
   CLICK_ID_KEYS: t.String({ minLength: 35 }),
   IP_TRUNCATE: t.Union([t.Literal("none"), t.Literal("last-octet")], { default: "none" }),
-  TRUST_PROXY: t.Boolean({ default: false }),
+  ...proxyTrustEnv,
   POSTBACK_RATE_LIMIT_PER_S: t.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
   POSTBACK_MAX_BODY_BYTES: t.Integer({ minimum: 1024, maximum: 1_048_576, default: 16_384 }),
 });
@@ -29,6 +29,7 @@ export async function buildGateway({
   let relay: OutboxRelay | undefined;
   let housekeeping: { stop(): void } | undefined;
   await sql`select ensure_daily_partitions('postback_log', 7)`;
+  if (env.TRUST_PROXY) logger.warn("TRUST_PROXY is deprecated: it now means TRUSTED_PROXY_HOPS=1");
   return {
     app: createApp({
       sql,
@@ -39,7 +40,7 @@ export async function buildGateway({
       logger,
       registry,
       ipMode: env.IP_TRUNCATE,
-      trustProxy: env.TRUST_PROXY,
+      proxyTrust: proxyTrust(env),
       maxBodyBytes: env.POSTBACK_MAX_BODY_BYTES,
       onCommitted: relayWaker(() => relay),
     }),

@@ -13,7 +13,7 @@ export { withoutSecrets };
 
 /** Shapes shared by the admin modules. IDs are strings: bigint must not pass through a float. */
 export const Id = t.String({ pattern: "^[1-9]\\d{0,18}$", description: "numeric id" });
-export const Currency = t.String({ pattern: "^[A-Z]{3}$", description: "ISO 4217 code" });
+export { CurrencyCode as Currency } from "@roundtrip/contracts";
 export const Decimal = t.String({
   pattern: "^\\d{1,14}(\\.\\d{1,6})?$",
   description: "non-negative decimal",

@@ -56,3 +56,23 @@ describe("offer events", () => {
     ]);
   });
 });
+
+describe("currencies", () => {
+  test("an offer's currency must be an ISO 4217 code, not any three letters", async () => {
+    const p = await program(h);
+    const create = (currency: string) =>
+      h.call("POST", "/v1/offers", h.keys.manager, {
+        brand_id: p.brand.id,
+        advertiser_id: p.advertiser.id,
+        name: `In ${currency}`,
+        destination_url: "https://casino.example/?cid={click_id}",
+        currency,
+        events: [{ code: "ftd" }],
+      });
+    const refused = await create("ZZZ");
+    expect(refused.status).toBe(400);
+    expect(refused.text).toContain("currency");
+    const ok = await create("SEK");
+    expect(ok.status).toBe(201);
+  });
+});
