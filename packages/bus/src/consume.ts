@@ -13,7 +13,7 @@ import type { Registry } from "prom-client";
 import { decode } from "./codec.ts";
 import type { Bus } from "./connection.ts";
 import { deadLetter, watchExhausted } from "./deadletter.ts";
-import { isPermanent, PermanentError } from "./errors.ts";
+import { isPermanent, isTopologyMissing, PermanentError } from "./errors.ts";
 import { type Logger, stderrLogger } from "./logger.ts";
 import { busMetrics } from "./metrics.ts";
 import { CONSUMERS, type ConsumerName, describeSubject, type StreamKey } from "./topology.ts";
@@ -278,9 +278,14 @@ export function consume<T = unknown>(bus: Bus, options: ConsumeOptions<T>): Cons
     }
   }
 
+  // Readiness: this loop's pulls failing for longer than the service's threshold makes it unready.
+  const pulling = `consumer ${consumerName} cannot pull`;
   const loop = (async () => {
     let failures = 0;
     while (!stopping) {
+      // A request sent while disconnected only waits out its timeout; wait for the reconnect instead.
+      while (!bus.health.connected && !stopping) await Promise.race([Bun.sleep(100), stopped]);
+      if (stopping) break;
       try {
         const c = await bus.js.consumers.get(streamName, consumerName);
         const policy = retryPolicy((await c.info(true)).config);
@@ -301,17 +306,28 @@ export function consume<T = unknown>(bus: Bus, options: ConsumeOptions<T>): Cons
           }
           batch = undefined;
           failures = 0; // a pull that ended normally (full or expired): the path is healthy
+          bus.health.succeeded(pulling);
         }
       } catch (err) {
         if (stopping) break;
-        // Consumer not provisioned yet, broker restarting, heartbeats missed: back off and re-pull.
-        const waitMs = Math.min(30_000, 250 * 2 ** failures++);
-        log.warn("consume: pull failed; retrying", {
-          stream: streamKey,
-          consumer: consumerName,
-          waitMs,
-          err,
-        });
+        bus.health.failed(pulling, err);
+        let waitMs: number;
+        if (isTopologyMissing(err)) {
+          // The broker lost the stream or this consumer (restarted with an empty store): put the
+          // topology back and pull again at once; waiting longer would not bring it back.
+          await bus.reprovision(err, `consumer ${consumerName}`);
+          waitMs = 250;
+        } else {
+          // Broker restarting, heartbeats missed (also what a deleted consumer looks like: the next
+          // lookup then finds it missing). Capped low, so the loop resumes soon after the broker.
+          waitMs = Math.min(5_000, 250 * 2 ** failures++);
+          log.warn("consume: pull failed; retrying", {
+            stream: streamKey,
+            consumer: consumerName,
+            waitMs,
+            err,
+          });
+        }
         await Promise.race([Bun.sleep(waitMs), stopped]);
       }
     }

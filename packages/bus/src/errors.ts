@@ -1,3 +1,5 @@
+import { JetStreamApiError } from "@nats-io/jetstream";
+
 /**
  * A failure that no retry can fix (the payload is invalid, it refers to something that will never
  * exist): the consume loop dead-letters it on the first delivery instead of burning the retries.
@@ -37,4 +39,22 @@ export class DeadLetterNotFoundError extends Error {
 
 export function isDeadLetterNotFound(err: unknown): err is DeadLetterNotFoundError {
   return err instanceof Error && err.name === "DeadLetterNotFoundError";
+}
+
+// JetStream API codes: the stream or the durable consumer does not exist (any more).
+const STREAM_NOT_FOUND = 10059;
+const CONSUMER_NOT_FOUND = 10014;
+
+/**
+ * The broker answers but our topology is gone: a stream or consumer not found, or a publish that
+ * no stream listens to (nats.js reports the server's "no responders" as JetStreamNotEnabled). What
+ * a broker restarted with an empty store looks like; re-provisioning is the cure, not a backoff.
+ */
+export function isTopologyMissing(err: unknown): boolean {
+  // The client's error classes are not exported (only their names are stable): a not-found is a
+  // JetStreamApiError with the server's code, a publish nobody stores is named JetStreamNotEnabled.
+  if (err instanceof JetStreamApiError)
+    return err.code === STREAM_NOT_FOUND || err.code === CONSUMER_NOT_FOUND;
+  if (err instanceof Error && err.name === "JetStreamNotEnabled") return true;
+  return false;
 }

@@ -31,8 +31,10 @@ export async function handleOnce<T>(
 }
 
 /**
- * Inbox rows only need to outlive redeliveries (minutes; a replay gets a new message id), so a
- * week is generous. Deletes in bounded batches so it never holds long locks.
+ * Inbox rows only need to outlive redeliveries (minutes), so a week is generous — except a proof
+ * an owed outbox event still needs: its other consumers may not have handled it yet, and the
+ * reconciler must not see this consumer's proof vanish and send the event to it again. Deletes
+ * in bounded batches so it never holds long locks.
  */
 export async function pruneInbox(
   sql: Sql,
@@ -43,8 +45,11 @@ export async function pruneInbox(
   const rows = await sql`
     delete from bus_inbox
     where ctid in (
-      select ctid from bus_inbox
-      where handled_at < now() - ${seconds} * interval '1 second'
+      select i.ctid from bus_inbox i
+      where i.handled_at < now() - ${seconds} * interval '1 second'
+        and not exists (
+          select 1 from bus_outbox o
+          where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) = i.message_id)
       limit ${batch}
     )`;
   return rows.count;

@@ -84,5 +84,23 @@ function create(registry: Registry) {
       "Age of the oldest unpublished outbox row (0 when empty)",
       [],
     ),
+    outboxOwed: gauge(
+      registry,
+      "roundtrip_outbox_owed_messages",
+      "Outbox events not yet handled by every consumer of their stream (published or not)",
+      ["stream"],
+    ),
+    outboxOwedOldestAge: gauge(
+      registry,
+      "roundtrip_outbox_owed_oldest_age_seconds",
+      "Age of the oldest owed outbox event (0 when none)",
+      ["stream"],
+    ),
+    outboxRepublished: counter(
+      registry,
+      "roundtrip_outbox_republished_total",
+      "Owed outbox events the broker had lost and the reconciler published again",
+      ["stream"],
+    ),
   };
 }

@@ -1,12 +1,15 @@
+import type { PubAck } from "@nats-io/jetstream";
 import { context } from "@opentelemetry/api";
 import type { Sql, Tx } from "@roundtrip/db";
 import type { Registry } from "prom-client";
 import { encodeJson } from "./codec.ts";
 import type { Bus } from "./connection.ts";
+import { isTopologyMissing } from "./errors.ts";
 import { pruneInbox } from "./inbox.ts";
 import { type Logger, stderrLogger } from "./logger.ts";
 import { busMetrics } from "./metrics.ts";
 import { publishRaw } from "./publish.ts";
+import { outboxReconciler } from "./reconcile.ts";
 import { STREAMS, type StreamKey, type Subject } from "./topology.ts";
 import { captureTraceHeaders, extractContext, TRACE_HEADERS, toNatsHeaders } from "./tracing.ts";
 
@@ -48,8 +51,16 @@ export type OutboxRelayOptions = {
   intervalMs?: number;
   /** Rows per transaction. Default 100. */
   batchSize?: number;
-  /** Published rows older than this are deleted. Default 1 day. */
+  /** Settled rows (handled by every consumer) older than this are deleted. Default 1 day. */
   retentionMs?: number;
+  /**
+   * Owed until handled: a published row that some consumer of its stream has not handled after
+   * this long is checked against the stream and re-published if the broker lost it
+   * (OUTBOX_REPUBLISH_AFTER_MS). Default 30 s.
+   */
+  republishAfterMs?: number;
+  /** How often the reconciler runs (settles, re-checks, owed gauges). Default 2 s. */
+  reconcileIntervalMs?: number;
   /** Inbox rows older than this are deleted by the same housekeeping. Default 7 days; 0 disables. */
   inboxRetentionMs?: number;
   /**
@@ -68,9 +79,13 @@ export type OutboxRelay = {
    * number of rows this call published. Rows another replica holds are that replica's to finish.
    */
   flush(): Promise<number>;
+  /** One reconciler pass now (settle proven rows, re-publish what the broker lost); for tests and tools. */
+  reconcile(): Promise<{ settled: number; republished: number }>;
   /** Stops listening and polling, waits for a pass in progress, then publishes what is left once. */
   stop(): Promise<void>;
 };
+
+const DEFAULT_REPUBLISH_AFTER_MS = 30_000;
 
 type Row = {
   id: string;
@@ -97,6 +112,15 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
   const log = options.logger ?? stderrLogger;
   const registry = options.registry ?? bus.registry;
   const metrics = busMetrics(registry);
+  const reconciler = outboxReconciler(bus, sql, {
+    streams: options.streams,
+    republishAfterMs: options.republishAfterMs ?? bus.outboxRepublishAfterMs ?? DEFAULT_REPUBLISH_AFTER_MS,
+    batchSize: Math.max(batchSize, 500),
+    registry,
+    logger: log,
+  });
+  const reconcileIntervalMs = options.reconcileIntervalMs ?? 2_000;
+  let lastReconcile = 0;
   // Logical subjects start with their stream's fixed tokens: `postbacks.received.{advertiser}` → `postbacks.received.%`.
   const patterns = options.streams
     ? options.streams.flatMap((key) => STREAMS[key].subjects.map((t) => `${t.split("{")[0]}%`))
@@ -107,6 +131,7 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
   let running: Promise<unknown> | undefined;
   let again = false;
   let lastHousekeeping = 0;
+  const publishing = `outbox relay cannot publish ${options.streams?.join(",") ?? "events"}`;
 
   // One batch in one transaction: the row locks are held while publishing (milliseconds), which is
   // what keeps two replicas from publishing the same row at the same moment.
@@ -121,17 +146,35 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
         for update skip locked`;
       if (rows.length === 0) return { published: 0, claimed: 0 };
       const results = await Promise.allSettled(rows.map((row) => publishRow(row)));
-      const done = rows.filter((_, i) => results[i]?.status === "fulfilled").map((r) => r.id);
+      const done: { id: string; seq: number }[] = [];
+      results.forEach((r, i) => {
+        if (r.status === "fulfilled") done.push({ id: (rows[i] as Row).id, seq: r.value.seq });
+      });
       const failed = results.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
       if (failed.length > 0) {
-        log.warn("outbox: publish failed; will retry", { failed: failed.length, err: failed[0]?.reason });
-      }
-      if (done.length > 0) await tx`update bus_outbox set published_at = now() where id in ${tx(done)}`;
+        const err = failed[0]?.reason;
+        bus.health.failed(publishing, err);
+        // No stream for the subject is the broker having lost its store: an incident, said loudly
+        // (the publish already asked for the topology back). A broker that is down is a warning.
+        const fields = { failed: failed.length, err };
+        if (isTopologyMissing(err))
+          log.error("outbox: publish failed: no stream stores it; will retry", fields);
+        else log.warn("outbox: publish failed; will retry", fields);
+      } else bus.health.succeeded(publishing);
+      // Published is not settled: the row stays owed until its consumers' inbox rows prove it was
+      // handled; `stream_seq` lets the reconciler ask the stream whether it still holds it.
+      if (done.length > 0)
+        await tx`
+          update bus_outbox o
+          set published_at = now(), stream_seq = u.seq,
+              check_at = now() + ${reconciler.republishAfterSeconds} * interval '1 second'
+          from jsonb_to_recordset(${JSON.stringify(done)}::text::jsonb) as u(id bigint, seq bigint)
+          where o.id = u.id`;
       return { published: done.length, claimed: rows.length };
     })) as { published: number; claimed: number };
   }
 
-  function publishRow(row: Row): Promise<unknown> {
+  function publishRow(row: Row): Promise<PubAck> {
     const stored = row.headers ?? {};
     const extra = Object.fromEntries(
       Object.entries(stored).filter(([k]) => !TRACE_HEADERS.has(k.toLowerCase())),
@@ -149,7 +192,9 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
 
   async function drain(): Promise<number> {
     let total = 0;
-    while (!stopped) {
+    // Disconnected, a publish only waits out its timeout while holding row locks: the pass after
+    // the reconnect (interval or notification) publishes instead.
+    while (!stopped && bus.health.connected) {
       const { published, claimed } = await publishBatch();
       total += published;
       // No progress (broker down) ends the pass: the next one (notification or interval) retries,
@@ -167,13 +212,18 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
       where published_at is null and subject like any(${patterns})`;
     metrics?.outboxBacklog.set(stats?.backlog ?? 0);
     metrics?.outboxOldestAge.set(Math.max(0, stats?.oldest ?? 0));
+    if (Date.now() - lastReconcile >= reconcileIntervalMs) {
+      lastReconcile = Date.now();
+      await reconciler.pass();
+    }
     if (Date.now() - lastHousekeeping < HOUSEKEEPING_EVERY_MS) return;
     lastHousekeeping = Date.now();
+    // Only settled rows go: an owed row is the one copy left if the broker loses the event.
     await sql`
       delete from bus_outbox
       where id in (
         select id from bus_outbox
-        where published_at < now() - ${retentionSeconds} * interval '1 second'
+        where handled_at < now() - ${retentionSeconds} * interval '1 second'
         limit 5000
       )`;
     if (inboxRetentionMs > 0) await pruneInbox(sql, { olderThanMs: inboxRetentionMs });
@@ -233,6 +283,7 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
       await housekeeping().catch((err) => log.warn("outbox: housekeeping failed", { err }));
       return n;
     },
+    reconcile: () => reconciler.pass(),
     async stop() {
       closing = true;
       clearInterval(timer);
@@ -244,6 +295,7 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
       await drain().catch((err) => log.warn("outbox: final pass failed", { err }));
       stopped = true;
       await housekeeping$;
+      reconciler.dispose();
     },
   };
 }

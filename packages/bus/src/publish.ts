@@ -3,6 +3,7 @@ import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Registry } from "prom-client";
 import { encode } from "./codec.ts";
 import type { Bus } from "./connection.ts";
+import { isTopologyMissing } from "./errors.ts";
 import { busMetrics } from "./metrics.ts";
 import { describeSubject, type Subject } from "./topology.ts";
 import { injectContext, MESSAGING_SYSTEM, TRACE_HEADERS, toNatsHeaders, tracer } from "./tracing.ts";
@@ -83,6 +84,9 @@ export async function publishRaw(
   } catch (err) {
     span.recordException(err as Error);
     span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    // No stream stores this subject any more (a wiped broker): put the topology back, so the
+    // caller's retry (outbox relay, reconciler, click fallback probe) lands. Logged there, at error.
+    if (isTopologyMissing(err)) void bus.reprovision(err, `publish ${template}`);
     throw err;
   } finally {
     span.end();

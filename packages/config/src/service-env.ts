@@ -14,6 +14,9 @@ export function serviceEnv<P extends TProperties>(defaultPort: number, own: P) {
       default: "info",
     }),
     SHUTDOWN_TIMEOUT_MS: t.Integer({ minimum: 0, default: 10_000 }),
+    // Owed until handled: an outbox event no consumer has handled this long after its publish is
+    // checked against its stream and re-published if the broker lost it (docs/internals.md).
+    OUTBOX_REPUBLISH_AFTER_MS: t.Integer({ minimum: 1_000, maximum: 3_600_000, default: 30_000 }),
     ...own,
   });
 }

@@ -52,8 +52,16 @@ export async function runService<S extends EnvSchema>(
   const logger = createLogger(name, base.LOG_LEVEL);
   const registry = createRegistry(name);
   const sql = createSql(base.DATABASE_URL, { max: base.DATABASE_POOL_MAX, application: `roundtrip-${name}` });
-  const bus = await connectBus({ url: base.NATS_URL, prefix: base.BUS_PREFIX, name: `roundtrip-${name}` });
-  await provision(bus, { overrides: { replicas: base.BUS_REPLICAS } });
+  const topology = { replicas: base.BUS_REPLICAS };
+  const bus = await connectBus({
+    url: base.NATS_URL,
+    prefix: base.BUS_PREFIX,
+    name: `roundtrip-${name}`,
+    logger,
+    topology,
+    outboxRepublishAfterMs: base.OUTBOX_REPUBLISH_AFTER_MS,
+  });
+  await provision(bus, { overrides: topology });
 
   const parts = await build({ env, sql, bus, logger, registry });
   let draining = false;

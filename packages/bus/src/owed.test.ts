@@ -1,0 +1,271 @@
+/**
+ * Owed until handled, and a topology that heals itself, against a broker of this file's own that
+ * the tests kill, wipe (the JetStream store directory deleted) and start again.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import type { TestDatabase } from "@roundtrip/db";
+import { Registry } from "prom-client";
+import { type Bus, connectBus } from "./connection.ts";
+import { type Consumer, consume } from "./consume.ts";
+import { handleOnce, pruneInbox } from "./inbox.ts";
+import { enqueue, type OutboxRelayOptions, startOutboxRelay } from "./outbox.ts";
+import { provision } from "./provision.ts";
+import {
+  metricValue,
+  type PrivateNats,
+  privateNats,
+  quietLogger,
+  recordingLogger,
+  testDatabase,
+  waitFor,
+} from "./test-support.ts";
+import { type ConsumerName, subjects } from "./topology.ts";
+
+// Both consumers of CONVERSIONS must handle an event before it is settled.
+const CONVERSION_CONSUMERS: ConsumerName[] = ["commission-conversions", "reports-conversions"];
+
+let nats: PrivateNats;
+let db: TestDatabase;
+let bus: Bus;
+let registry: Registry;
+let log: ReturnType<typeof recordingLogger>;
+const running: { stop(): Promise<void> }[] = [];
+
+beforeAll(async () => {
+  [nats, db] = await Promise.all([privateNats("owed"), testDatabase("bus_owed")]);
+});
+afterAll(async () => {
+  await nats.dispose();
+  await db.drop();
+});
+
+async function freshBus() {
+  registry = new Registry();
+  log = recordingLogger();
+  bus = await connectBus({ url: nats.url, prefix: "", name: "owed-test", registry, logger: log });
+  await provision(bus);
+}
+
+afterEach(async () => {
+  for (const r of running.splice(0)) await r.stop();
+  await bus?.close();
+  await db.sql`delete from bus_outbox`;
+  await db.sql`delete from bus_inbox`;
+  await db.sql`delete from bus_test_effects`;
+  // Every test starts from an empty broker.
+  await nats.kill();
+  await nats.wipeStore();
+  await nats.start();
+});
+
+function relay(options: OutboxRelayOptions = {}) {
+  const r = startOutboxRelay(bus, db.sql, {
+    streams: ["CONVERSIONS"],
+    intervalMs: 100,
+    republishAfterMs: 1_000,
+    reconcileIntervalMs: 100,
+    registry,
+    logger: log,
+    ...options,
+  });
+  running.push(r);
+  return r;
+}
+
+function consumers(names = CONVERSION_CONSUMERS): Consumer[] {
+  const started = names.map((consumer) =>
+    consume(bus, {
+      consumer,
+      registry,
+      logger: quietLogger,
+      pullExpiresMs: 1_000,
+      handler: (d) =>
+        handleOnce(
+          db.sql,
+          { consumer: d.consumer, messageId: d.msgId },
+          (tx) => tx`insert into bus_test_effects values (${d.msgId}, ${d.consumer})`,
+        ),
+    }),
+  );
+  running.unshift(...started); // stopped before the relay
+  return started;
+}
+
+async function enqueueConversions(n: number, tag: string): Promise<void> {
+  await db.sql.begin(async (tx) => {
+    for (let i = 0; i < n; i++)
+      await enqueue(tx, {
+        subject: subjects.conversionChanged("ftd", "approved"),
+        payload: { tag, i },
+        msgId: `conv:${tag}:${i}`,
+      });
+  });
+}
+
+const count = async (where: "owed" | "settled" | "unpublished") => {
+  const rows =
+    where === "owed"
+      ? await db.sql`select count(*)::int as n from bus_outbox where handled_at is null`
+      : where === "settled"
+        ? await db.sql`select count(*)::int as n from bus_outbox where handled_at is not null`
+        : await db.sql`select count(*)::int as n from bus_outbox where published_at is null`;
+  return Number(rows[0]?.n);
+};
+
+/** Per consumer: effects and distinct messages; equal counts mean nothing was applied twice. */
+async function effects() {
+  const rows = await db.sql<{ note: string; n: number; distinct: number }[]>`
+    select note, count(*)::int as n, count(distinct message_id)::int as distinct
+    from bus_test_effects group by note order by note`;
+  return Object.fromEntries(rows.map((r) => [r.note, { n: r.n, distinct: r.distinct }]));
+}
+
+const errors = () => log.lines.filter((l) => l.level === "error").map((l) => l.msg);
+
+describe("owed until handled", () => {
+  test("events the broker acknowledged, then lost with its store before any consumer ran, are re-published and handled exactly once", async () => {
+    await freshBus();
+    const r = relay();
+    await enqueueConversions(20, "lost");
+    await r.flush();
+    expect(await count("unpublished")).toBe(0); // every PubAck arrived…
+    expect(await count("owed")).toBe(20); // …and yet nothing is settled: no consumer handled them
+
+    await nats.kill();
+    await nats.wipeStore();
+    const restarted = performance.now();
+    await nats.start();
+    consumers();
+
+    await waitFor(
+      () => count("settled"),
+      (n) => n === 20,
+      { what: "every event settled", timeoutMs: 30_000 },
+    );
+    const recoveryMs = Math.round(performance.now() - restarted);
+    console.log(`recovery after a store wipe: ${recoveryMs} ms (republish age 1 s)`);
+
+    expect(await effects()).toEqual({
+      "commission-conversions": { n: 20, distinct: 20 },
+      "reports-conversions": { n: 20, distinct: 20 },
+    });
+    expect(await metricValue(registry, "roundtrip_outbox_republished_total", { stream: "CONVERSIONS" })).toBe(
+      20,
+    );
+    expect(errors()).toContain("outbox: the broker lost acknowledged events; re-published them");
+    expect(errors().some((m) => m.includes("re-provisioned the topology"))).toBe(true);
+    await r.reconcile();
+    expect(await metricValue(registry, "roundtrip_outbox_owed_messages", { stream: "CONVERSIONS" })).toBe(0);
+  });
+
+  test("an event the stream still holds is not re-published while its consumer is behind; it settles when handled", async () => {
+    await freshBus();
+    const r = relay({ republishAfterMs: 200, reconcileIntervalMs: 60_000, intervalMs: 60_000 });
+    await enqueueConversions(3, "held");
+    await r.flush();
+    const stream = bus.names.stream("CONVERSIONS");
+    const stored = async () => (await bus.jsm.streams.info(stream)).state.messages;
+    expect(await stored()).toBe(3);
+    await Bun.sleep(300);
+    expect(await r.reconcile()).toEqual({ settled: 0, republished: 0 });
+    expect(await stored()).toBe(3); // checked, found held, nothing sent again
+    const [next] = await db.sql`select min(check_at - now()) > interval '0' as later from bus_outbox`;
+    expect(next?.later).toBe(true);
+    expect(await metricValue(registry, "roundtrip_outbox_owed_messages", { stream: "CONVERSIONS" })).toBe(3);
+    expect(
+      await metricValue(registry, "roundtrip_outbox_owed_oldest_age_seconds", { stream: "CONVERSIONS" }),
+    ).toBeGreaterThan(0.2);
+
+    // One consumer alone is not enough: reports-conversions must handle it too.
+    consumers(["commission-conversions"]);
+    await waitFor(
+      async () => (await effects())["commission-conversions"]?.n ?? 0,
+      (n) => n === 3,
+    );
+    await r.reconcile();
+    expect(await count("owed")).toBe(3);
+    consumers(["reports-conversions"]);
+    await waitFor(
+      async () => {
+        await r.reconcile();
+        return count("settled");
+      },
+      (n) => n === 3,
+      { what: "settled", intervalMs: 100 },
+    );
+    expect(await stored()).toBe(3);
+  });
+
+  test("inbox pruning keeps the proofs an owed event still needs", async () => {
+    await freshBus();
+    await enqueueConversions(1, "proof");
+    // commission handled it 8 days ago; reports has not yet.
+    await db.sql`insert into bus_inbox (consumer, message_id, handled_at)
+                 values ('commission-conversions', 'conv:proof:0', now() - interval '8 days'),
+                        ('commission-conversions', 'conv:gone:0', now() - interval '8 days')`;
+    await pruneInbox(db.sql, { olderThanMs: 7 * 24 * 3_600_000 });
+    const left = await db.sql`select message_id from bus_inbox order by message_id`;
+    expect(left.map((r) => r.message_id)).toEqual(["conv:proof:0"]);
+  });
+});
+
+describe("self-healing topology", () => {
+  test("a publish after a wipe says why it failed at error level, re-provisions, and the retry lands", async () => {
+    await freshBus();
+    const r = relay({ intervalMs: 60_000, reconcileIntervalMs: 60_000 });
+    await nats.kill();
+    await nats.wipeStore();
+    await nats.start();
+    await waitFor(() => bus.health.problems(0).length === 0, Boolean, { what: "reconnected" });
+    await enqueueConversions(1, "after");
+    await waitFor(
+      () => r.flush(),
+      (n) => n === 1,
+      { what: "the publish to land", intervalMs: 200 },
+    );
+    expect(errors()).toContain("outbox: publish failed: no stream stores it; will retry");
+    expect(errors()).toContain(
+      "nats: publish conversions.{event}.{status}: stream or consumer missing; re-provisioned the topology",
+    );
+    const line = log.lines.find((l) => l.msg.startsWith("nats: publish"));
+    expect(JSON.stringify(line?.fields)).toContain("no responders");
+  });
+
+  test("running consumers recover from a wiped broker by re-provisioning; readiness reasons come and go", async () => {
+    await freshBus();
+    relay();
+    consumers();
+    await enqueueConversions(5, "before");
+    await waitFor(
+      () => count("settled"),
+      (n) => n === 5,
+      { what: "first events settled", timeoutMs: 20_000 },
+    );
+    expect(bus.health.problems(0)).toEqual([]);
+
+    await nats.kill();
+    await nats.wipeStore();
+    await waitFor(
+      () => bus.health.problems(0).join("\n"),
+      (p) => p.includes("nats: connection is down for"),
+      { what: "a readiness reason" },
+    );
+    await nats.start();
+    await enqueueConversions(5, "after");
+    await waitFor(
+      () => count("settled"),
+      (n) => n === 10,
+      { what: "events after the wipe settled", timeoutMs: 30_000 },
+    );
+    expect(await effects()).toEqual({
+      "commission-conversions": { n: 10, distinct: 10 },
+      "reports-conversions": { n: 10, distinct: 10 },
+    });
+    expect(errors().some((m) => m.includes("re-provisioned the topology"))).toBe(true);
+    await waitFor(
+      () => bus.health.problems(0),
+      (p) => p.length === 0,
+      { what: "reasons cleared", timeoutMs: 10_000 },
+    );
+  });
+});

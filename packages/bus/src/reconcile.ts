@@ -1,0 +1,250 @@
+import { context } from "@opentelemetry/api";
+import type { Sql } from "@roundtrip/db";
+import type { Registry } from "prom-client";
+import type { Bus } from "./connection.ts";
+import { isTopologyMissing } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import { busMetrics } from "./metrics.ts";
+import { publishRaw } from "./publish.ts";
+import { CONSUMER_NAMES, CONSUMERS, STREAMS, type StreamKey } from "./topology.ts";
+import { extractContext, TRACE_HEADERS, toNatsHeaders } from "./tracing.ts";
+
+/**
+ * Owed until handled (docs/internals.md, "Delivery guarantees"). The broker's PubAck is not the
+ * end of an outbox event's life: 2.9 acks before fsync, and a store can be lost. An event stays
+ * owed until every durable consumer of its stream (topology.ts) has its inbox row, written in
+ * the same transaction as the consumer's effect; that proof settles the row (`handled_at`).
+ *
+ * Owed rows older than the republish age are due for a check: if the stream still holds the
+ * message (same sequence, same `Nats-Msg-Id`), a consumer is merely behind or a dead letter waits
+ * for a human, and the check is repeated later, less and less often; if the broker lost it, the
+ * row is re-published with its original `Nats-Msg-Id`, and the consumers' inboxes absorb any
+ * repeat. Republishing only what is lost keeps a lagging consumer from being buried in copies.
+ */
+export type OutboxReconciler = {
+  /** Settles proven rows, re-checks due ones, updates the gauges. One pass at a time. */
+  pass(): Promise<{ settled: number; republished: number }>;
+  /** When the row just published should first be checked. */
+  readonly republishAfterSeconds: number;
+  dispose(): void;
+};
+
+export type ReconcilerOptions = {
+  /** Streams whose rows this reconciler owns (default: every stream). */
+  streams?: readonly StreamKey[];
+  /** An owed row is checked this long after its publish (OUTBOX_REPUBLISH_AFTER_MS). */
+  republishAfterMs: number;
+  /** Longest pause between two checks of a row the broker still holds. Default 10 min. */
+  maxCheckIntervalMs?: number;
+  batchSize: number;
+  registry?: Registry;
+  logger: Logger;
+};
+
+type Due = {
+  id: string;
+  subject: string;
+  wire_id: string;
+  body: string;
+  headers: Record<string, string>;
+  stream_seq: string | null;
+};
+
+// A pass proves at most this many chunks of owed rows, continuing where it stopped next time, so
+// a long consumer outage (many owed rows) costs bounded work per pass.
+const SETTLE_CHUNKS_PER_PASS = 10;
+
+export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions): OutboxReconciler {
+  const log = options.logger;
+  const metrics = busMetrics(options.registry ?? bus.registry);
+  const ageSeconds = options.republishAfterMs / 1_000;
+  const maxIntervalSeconds = (options.maxCheckIntervalMs ?? 600_000) / 1_000;
+  const streams = (options.streams ?? Object.keys(STREAMS)) as StreamKey[];
+  const plans = streams.map((key) => ({
+    key,
+    // Logical subjects start with their stream's fixed tokens: `postbacks.received.{advertiser}` → `postbacks.received.%`.
+    patterns: STREAMS[key].subjects.map((t) => `${t.split("{")[0]}%`),
+    // Admin's reports-* consumers count: a lost event would leave the reports short of the ledger.
+    required: CONSUMER_NAMES.filter((name) => CONSUMERS[name].stream === key) as string[],
+    cursor: "0",
+    /** The stream's creation time last seen: a new one means the broker lost its store. */
+    created: undefined as string | undefined,
+    recheck: false,
+  }));
+  // Whoever re-provisions in this process (a consume loop, a publish) tells us the broker lost
+  // something: every owed row of every stream is checked on the next pass, not in minutes.
+  const unsubscribe = bus.onReprovisioned(() => {
+    for (const p of plans) p.recheck = true;
+  });
+
+  let running: Promise<{ settled: number; republished: number }> | undefined;
+
+  async function settle(plan: (typeof plans)[number]): Promise<number> {
+    let settled = 0;
+    for (let chunk = 0; chunk < SETTLE_CHUNKS_PER_PASS; chunk++) {
+      // Proof = an inbox row per required consumer, found by primary key (consumer, message_id).
+      const [r] = await sql<{ last: string | null; scanned: number; settled: number }[]>`
+        with owed as (
+          select id, published_at, coalesce(msg_id, 'outbox:' || id::text) as wire_id
+          from bus_outbox
+          where handled_at is null and id > ${plan.cursor} and subject like any(${plan.patterns})
+          order by id
+          limit ${options.batchSize}
+        ), proven as (
+          select id from owed
+          where (select count(*) from bus_inbox i
+                 where i.consumer = any(${plan.required}) and i.message_id = owed.wire_id) = ${plan.required.length}
+            and (${plan.required.length} > 0 or published_at is not null)
+        ), done as (
+          update bus_outbox o set handled_at = now() from proven where o.id = proven.id returning 1
+        )
+        select (select max(id) from owed)::text as last, (select count(*) from owed)::int as scanned,
+               (select count(*) from done)::int as settled`;
+      settled += r?.settled ?? 0;
+      if (!r || r.scanned < options.batchSize) {
+        plan.cursor = "0"; // walked to the end: start from the oldest next pass
+        break;
+      }
+      plan.cursor = r.last ?? "0";
+    }
+    return settled;
+  }
+
+  // A new stream incarnation (or a re-provision here) means the broker lost what it held.
+  async function noticeStoreLoss(plan: (typeof plans)[number]): Promise<void> {
+    const name = bus.names.stream(plan.key);
+    try {
+      const info = await bus.jsm.streams.info(name);
+      if (plan.created !== undefined && plan.created !== info.created) plan.recheck = true;
+      plan.created = info.created;
+    } catch (err) {
+      if (isTopologyMissing(err)) await bus.reprovision(err, `outbox reconciler ${plan.key}`);
+      else throw err;
+    }
+    if (!plan.recheck) return;
+    plan.recheck = false;
+    await sql`
+      update bus_outbox set check_at = now()
+      where handled_at is null and check_at > now() and subject like any(${plan.patterns})`;
+  }
+
+  async function recheck(plan: (typeof plans)[number]): Promise<number> {
+    const stream = bus.names.stream(plan.key);
+    const what = `outbox reconciler cannot publish ${plan.key}`;
+    return (await sql.begin(async (tx) => {
+      const rows = await tx<Due[]>`
+        select id, subject, coalesce(msg_id, 'outbox:' || id::text) as wire_id, payload::text as body,
+               headers, stream_seq::text as stream_seq
+        from bus_outbox
+        where handled_at is null and check_at <= now() and subject like any(${plan.patterns})
+        order by check_at
+        limit ${options.batchSize}
+        for update skip locked`;
+      if (rows.length === 0) return 0;
+      const outcomes = await Promise.allSettled(rows.map((row) => reconcileRow(stream, row)));
+      const held: string[] = [];
+      const sent: { id: string; seq: number; fresh: boolean }[] = [];
+      let failure: unknown;
+      outcomes.forEach((o, i) => {
+        const row = rows[i] as Due;
+        if (o.status === "rejected") failure ??= o.reason;
+        else if (o.value === "held") held.push(row.id);
+        else sent.push({ id: row.id, seq: o.value.seq, fresh: !o.value.duplicate });
+      });
+      // Held: look again after a pause as long as the row is old (30 s, 1 min, 2 min, … ≤ max).
+      if (held.length > 0)
+        await tx`
+          update bus_outbox
+          set check_at = now() + least(greatest(now() - created_at, ${ageSeconds} * interval '1 second'),
+                                       ${maxIntervalSeconds} * interval '1 second')
+          where id in ${tx(held)}`;
+      if (sent.length > 0)
+        await tx`
+          update bus_outbox o
+          set stream_seq = u.seq, check_at = now() + ${ageSeconds} * interval '1 second',
+              republished = o.republished + case when u.fresh then 1 else 0 end
+          from jsonb_to_recordset(${JSON.stringify(sent)}::text::jsonb) as u(id bigint, seq bigint, fresh bool)
+          where o.id = u.id`;
+      const fresh = sent.filter((s) => s.fresh).length;
+      if (fresh > 0) {
+        metrics?.outboxRepublished.inc({ stream: plan.key }, fresh);
+        log.error("outbox: the broker lost acknowledged events; re-published them", {
+          stream: plan.key,
+          republished: fresh,
+        });
+      }
+      if (failure) {
+        bus.health.failed(what, failure);
+        log.error("outbox: could not re-publish owed events; will retry", { stream: plan.key, err: failure });
+      } else if (sent.length > 0) bus.health.succeeded(what);
+      return fresh;
+    })) as number;
+  }
+
+  // "held" when the stream still has it; otherwise the ack of the re-publish.
+  async function reconcileRow(
+    stream: string,
+    row: Due,
+  ): Promise<"held" | { seq: number; duplicate: boolean }> {
+    if (row.stream_seq !== null) {
+      let stored: Awaited<ReturnType<typeof bus.jsm.streams.getMessage>> = null;
+      try {
+        stored = await bus.jsm.streams.getMessage(stream, { seq: Number(row.stream_seq) });
+      } catch (err) {
+        if (!isTopologyMissing(err)) throw err;
+        await bus.reprovision(err, "outbox reconciler");
+      }
+      if (stored && stored.header?.get("Nats-Msg-Id") === row.wire_id) return "held";
+    }
+    const headers = row.headers ?? {};
+    const extra = Object.fromEntries(
+      Object.entries(headers).filter(([k]) => !TRACE_HEADERS.has(k.toLowerCase())),
+    );
+    const parent = extractContext(toNatsHeaders(headers), context.active());
+    const ack = await context.with(parent, () =>
+      publishRaw(bus, row.subject, new TextEncoder().encode(row.body), {
+        msgId: row.wire_id,
+        headers: extra,
+        registry: options.registry,
+      }),
+    );
+    return { seq: ack.seq, duplicate: ack.duplicate };
+  }
+
+  async function gauges(): Promise<void> {
+    if (!metrics) return;
+    for (const plan of plans) {
+      const [s] = await sql<{ owed: number; oldest: number | null }[]>`
+        select count(*)::int as owed, extract(epoch from now() - min(created_at))::float8 as oldest
+        from bus_outbox
+        where handled_at is null and subject like any(${plan.patterns})`;
+      metrics.outboxOwed.set({ stream: plan.key }, s?.owed ?? 0);
+      metrics.outboxOwedOldestAge.set({ stream: plan.key }, Math.max(0, s?.oldest ?? 0));
+    }
+  }
+
+  async function pass(): Promise<{ settled: number; republished: number }> {
+    let settled = 0;
+    let republished = 0;
+    for (const plan of plans) {
+      settled += await settle(plan);
+      // While disconnected a broker request only waits out its timeout: check after the reconnect.
+      if (!bus.health.connected) continue;
+      await noticeStoreLoss(plan);
+      republished += await recheck(plan);
+    }
+    await gauges();
+    return { settled, republished };
+  }
+
+  return {
+    republishAfterSeconds: ageSeconds,
+    pass() {
+      running ??= pass().finally(() => {
+        running = undefined;
+      });
+      return running;
+    },
+    dispose: unsubscribe,
+  };
+}
