@@ -101,16 +101,11 @@ export async function adminHarness(
     if (key) headers.authorization = `Bearer ${key}`;
     let payload: BodyInit | undefined;
     if (body instanceof FormData) payload = body;
-    else if (body !== undefined) {
+    else if (body !== undefined && method !== "GET" && method !== "HEAD") {
       headers["content-type"] = "application/json";
       payload = JSON.stringify(body);
     }
-    const request = new Request(`${served?.url ?? "http://admin.test"}${path}`, {
-      method,
-      headers,
-      body: payload,
-    });
-    const res = served ? await fetch(request, { redirect: "manual" }) : await app.handle(request);
+    const res = await fetch(`${served.url}${path}`, { method, headers, body: payload, redirect: "manual" });
     const text = await res.text();
     let parsed: unknown = text;
     try {

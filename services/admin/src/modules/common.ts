@@ -6,13 +6,19 @@ import type { TProperties } from "@sinclair/typebox";
 import { t } from "elysia";
 import type postgres from "postgres";
 import { actor, assertCanWrite, type Principal } from "../auth.ts";
+import { ID_MESSAGE, ID_PATTERN, MAX_ID } from "../ids.ts";
 import { announce, audit } from "../changes.ts";
 import { withoutSecrets } from "../visibility.ts";
 
 export { withoutSecrets };
 
 /** Shapes shared by the admin modules. IDs are strings: bigint must not pass through a float. */
-export const Id = t.String({ pattern: "^[1-9]\\d{0,18}$", description: "numeric id" });
+/** An id field (ids.ts: 1 to 2^63-1, canonical decimal), described for the document. */
+export const IdOf = (description: string) =>
+  t.String({ pattern: ID_PATTERN, description, errorMessage: ID_MESSAGE });
+export const Id = IdOf(`numeric id, 1 to ${MAX_ID}`);
+/** A keyset cursor is the last id of the previous page: the same rule as an id. */
+export const Cursor = IdOf("next_cursor of the previous page");
 export { CurrencyCode as Currency } from "@roundtrip/contracts";
 export const Decimal = t.String({
   pattern: "^\\d{1,14}(\\.\\d{1,6})?$",
@@ -32,16 +38,20 @@ export const Timestamp = t.String({
 export const IdParams = t.Object({ id: Id });
 
 // A field a schema does not take is refused by name (an update that silently ignores a field is
-// worse than an error); Never is only ever used for that here.
-SetErrorFunction((e) =>
-  e.errorType === ValueErrorType.Never ? "is not a field that can be set here" : DefaultErrorFunction(e),
-);
+// worse than an error); Never is only ever used for that here. A schema may say in words what a
+// long pattern means (`errorMessage`), e.g. an id's range.
+SetErrorFunction((e) => {
+  if (e.errorType === ValueErrorType.Never) return "is not a field that can be set here";
+  if (e.errorType === ValueErrorType.StringPattern && typeof e.schema.errorMessage === "string")
+    return e.schema.errorMessage;
+  return DefaultErrorFunction(e);
+});
 
 /** A request body that refuses any field it does not define, naming it. */
 export const Strict = <P extends TProperties>(properties: P, options: { description?: string } = {}) =>
   t.Object(properties, { ...options, additionalProperties: t.Never() });
 export const Page = {
-  cursor: t.Optional(t.String({ pattern: "^\\d{1,19}$", description: "next_cursor of the previous page" })),
+  cursor: t.Optional(Cursor),
   limit: t.Optional(t.Numeric({ minimum: 1, maximum: 500, default: 100 })),
   order: t.Optional(t.Union([t.Literal("asc"), t.Literal("desc")], { description: "by id; default asc" })),
 };

@@ -3,6 +3,7 @@ import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { authentication } from "../../auth.ts";
+import { MAX_ID } from "../../ids.ts";
 import { view } from "../../visibility.ts";
 import { Id, parseTime, Timestamp } from "../common.ts";
 
@@ -126,7 +127,8 @@ function encodeCursor(micros: string, id: string): string {
 
 function decodeCursor(cursor: string): [string, string] {
   const [micros, id] = Buffer.from(cursor, "base64url").toString().split("|");
-  if (!id || !micros || !/^\d{1,19}$/.test(micros)) {
+  // The time part becomes a bigint in the query: it must be one.
+  if (!id || !micros || !/^\d{1,19}$/.test(micros) || BigInt(micros) > MAX_ID) {
     throw new HttpError(400, "invalid_request", "cursor: not a cursor from this API", "cursor");
   }
   return [micros, id];

@@ -6,6 +6,7 @@ import { Elysia } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { audit } from "../../changes.ts";
 import { getRow, IdParams, listRows } from "../common.ts";
+import { ID_MESSAGE, isId } from "../../ids.ts";
 import { view } from "../../visibility.ts";
 import { ImportListQuery, ImportQuery, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS } from "./model.ts";
 import { importCsv } from "./service.ts";
@@ -29,8 +30,8 @@ export function imports(sql: Sql, codec: ClickIdCodec | null) {
         // A file of thousands of rows takes longer than the server's default idle timeout.
         server?.timeout(request, 300);
         const advertiserId = upload.advertiserId ?? query.advertiser_id ?? null;
-        if (advertiserId !== null && !/^[1-9]\d{0,18}$/.test(advertiserId)) {
-          throw new HttpError(400, "invalid_request", "advertiser_id: must be a numeric id", "advertiser_id");
+        if (advertiserId !== null && !isId(advertiserId)) {
+          throw new HttpError(400, "invalid_request", `advertiser_id: ${ID_MESSAGE}`, "advertiser_id");
         }
         const summary = await importCsv(
           { sql, codec, log },

@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { Id, Page } from "../common.ts";
+import { Id, IdOf, Page } from "../common.ts";
 
 /** Rows per file: larger files are split by the operator (each import is one request). */
 export const MAX_IMPORT_ROWS = 10_000;
@@ -7,10 +7,7 @@ export const MAX_IMPORT_BYTES = 10 * 1024 * 1024;
 
 export const ImportQuery = t.Object({
   advertiser_id: t.Optional(
-    t.String({
-      pattern: "^[1-9]\\d{0,18}$",
-      description: "only rows whose click belongs to this advertiser are taken; others are refused per row",
-    }),
+    IdOf("only rows whose click belongs to this advertiser are taken; others are refused per row"),
   ),
   filename: t.Optional(t.String({ maxLength: 200 })),
 });
