@@ -29,7 +29,20 @@ type Endpoint = {
   breaker: CircuitBreakerPolicy;
   rate: RateLimiter;
   usedAt: number;
+  /** When the circuit last opened (cockatiel keeps it to itself). */
+  openedAt: number;
 };
+
+const ENDPOINT = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)(?:[^/?#@]*@)?([^/?#]*)/;
+
+/**
+ * Scheme, host and port of a URL, lower case, without user info: what the per-endpoint limits
+ * group by. The `deliveries.endpoint` column (migration 0410) computes the same in SQL.
+ */
+export function endpointKey(url: string): string {
+  const m = ENDPOINT.exec(url);
+  return (m ? `${m[1]}${m[2]}` : url).toLowerCase();
+}
 
 const IDLE_MS = 15 * 60_000;
 
@@ -46,12 +59,28 @@ export class Endpoints {
   constructor(private readonly limits: EndpointLimits) {}
 
   static key(url: string): string {
-    try {
-      const u = new URL(url);
-      return `${u.protocol}//${u.host}`;
-    } catch {
-      return url;
+    return endpointKey(url);
+  }
+
+  /**
+   * Endpoints that would refuse an attempt now: every slot busy, the circuit open (not yet due
+   * for a probe) or half-open (a probe in flight), or the rate limit spent. The sender claims no
+   * delivery for them, so a row is only leased when it is about to be sent.
+   */
+  blocked(): string[] {
+    const now = Date.now();
+    const out: string[] = [];
+    for (const [key, e] of this.endpoints) {
+      const s = e.breaker.state;
+      if (
+        e.bulkhead.executionSlots <= 0 ||
+        s === CircuitState.HalfOpen ||
+        (s === CircuitState.Open && now - e.openedAt < this.limits.halfOpenAfterMs) ||
+        e.rate.getWaitTime(1) > 0
+      )
+        out.push(key);
     }
+    return out;
   }
 
   /**
@@ -102,7 +131,7 @@ export class Endpoints {
     let e = this.endpoints.get(key);
     if (!e) {
       this.prune(now);
-      e = {
+      const created: Endpoint = {
         bulkhead: bulkhead(this.limits.concurrency, 0),
         breaker: circuitBreaker(handleAll, {
           halfOpenAfter: this.limits.halfOpenAfterMs,
@@ -110,7 +139,12 @@ export class Endpoints {
         }),
         rate: new RateLimiter({ tokensPerInterval: this.limits.ratePerSecond, interval: "second" }),
         usedAt: now,
+        openedAt: 0,
       };
+      created.breaker.onBreak(() => {
+        created.openedAt = Date.now();
+      });
+      e = created;
       this.endpoints.set(key, e);
     }
     e.usedAt = now;

@@ -22,6 +22,11 @@ const schema = serviceEnv(8085, {
   }),
   DELIVERY_CONNECT_TIMEOUT_MS: t.Integer({ minimum: 100, maximum: 60_000, default: 3_000 }),
   DELIVERY_TIMEOUT_MS: t.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  /**
+   * How long a claimed delivery stays this replica's. After a crash (kill -9, OOM) it is sent again
+   * once this has passed, so keep it short; it must outlast DELIVERY_TIMEOUT_MS and the attempt's write.
+   */
+  DELIVERY_LEASE_MS: t.Integer({ minimum: 1_000, maximum: 600_000, default: 15_000 }),
   /** Attempts in flight at once per replica, over all endpoints. */
   DELIVERY_CONCURRENCY: t.Integer({ minimum: 1, maximum: 2_000, default: 64 }),
   /** Per endpoint (scheme, host, port) and replica. */
@@ -57,6 +62,7 @@ await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
         logger,
         registry,
         batch: env.DELIVERY_BATCH,
+        leaseMs: env.DELIVERY_LEASE_MS,
         pollMs: env.DELIVERY_POLL_MS,
         concurrency: env.DELIVERY_CONCURRENCY,
         schedule,

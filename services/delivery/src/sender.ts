@@ -11,8 +11,13 @@ import { BadTargetError, BlockedAddressError, type Cidr, checkTarget, type Resol
 export type SenderOptions = {
   logger: Logger;
   registry: Registry;
-  /** Rows claimed per query. */
+  /** Rows claimed per query at most (and at most one per endpoint). */
   batch: number;
+  /**
+   * How long a claimed row is this sender's (ms): if the process dies mid-send, the row is sent
+   * again once this has passed. It must outlast an attempt (`http.totalTimeoutMs`) and its write.
+   */
+  leaseMs: number;
   /** Poll interval when nothing is due (a NOTIFY wakes the sender earlier). */
   pollMs: number;
   /** Attempts in flight at once in this replica, over all endpoints. */
@@ -43,6 +48,8 @@ type Due = {
 };
 
 type Attempt = {
+  /** The attempt's row, inserted as `started` before the request went out. */
+  id: string;
   started: Date;
   ms: number;
   status: number | null;
@@ -59,8 +66,12 @@ const USER_AGENT = "Roundtrip-Postback/1.0";
 
 /**
  * Sends due deliveries. Rows are claimed with `FOR UPDATE SKIP LOCKED` and leased (so replicas
- * share the work and a crashed sender's rows come back after the lease), every attempt is
- * logged, and the outcome decides: delivered; retried on the schedule (network errors,
+ * share the work and a crashed sender's rows come back after the lease), only as many as there
+ * are free slots and at most one per endpoint per claim, skipping endpoints that would refuse an
+ * attempt now: a row is leased only when it is about to be sent, so a kill -9 strands at most
+ * one row per request in flight. Every attempt is logged as `started` before its request goes
+ * out and completed after; one a dead sender left `started` is marked `interrupted` when its
+ * delivery is claimed again (the resend carries the same `webhook-id`). The outcome decides: delivered; retried on the schedule (network errors,
  * timeouts, 429, 5xx, honouring Retry-After); failed (other answers, redirects, refused
  * addresses); dead-lettered when the schedule is exhausted. 410 Gone disables the endpoint, and
  * so does failing for `disableAfterMs`; both are reported in the audit log.
@@ -92,29 +103,62 @@ export function startSender(sql: Sql, options: SenderOptions) {
     ["reason"],
   );
   const endpoints = new Endpoints(options.endpoint);
-  // The lease must outlast an attempt, including a slow final database write.
-  const leaseS = Math.ceil(options.http.totalTimeoutMs / 1000) + 30;
+  if (options.leaseMs <= options.http.totalTimeoutMs)
+    throw new RangeError(
+      `the delivery lease (${options.leaseMs} ms) must outlast an attempt (${options.http.totalTimeoutMs} ms)`,
+    );
+  const leaseS = options.leaseMs / 1000;
   let stopped = false;
   let wake: (() => void) | undefined;
-  // A NOTIFY that arrives while claiming must not be slept through.
-  let notified = false;
+  // A NOTIFY or a freed slot that arrives while claiming must not be slept through.
+  let woken = false;
+  const wakeUp = () => {
+    woken = true;
+    wake?.();
+  };
   const inflight = new Set<Promise<void>>();
 
-  const claim = (limit: number) => sql<Due[]>`
+  // Due rows are looked at in order, a few per row claimed (`lookahead`), so a backlog for one
+  // endpoint does not hide the others'; the first due row of each endpoint not blocked is claimed.
+  const claim = (limit: number, blocked: string[]) => sql<Due[]>`
+    with candidates as (
+      select id, endpoint, next_attempt_at from deliveries
+      where status = 'pending' and next_attempt_at <= now() and endpoint <> all(${blocked}::text[])
+      order by next_attempt_at limit ${limit * 8} for update skip locked
+    ), chosen as (
+      select id from (
+        select distinct on (endpoint) id, next_attempt_at from candidates order by endpoint, next_attempt_at
+      ) first_per_endpoint
+      order by next_attempt_at limit ${limit}
+    ), interrupted as (
+      update delivery_attempts set outcome = 'interrupted',
+        error = 'the sender stopped before the attempt finished; its lease expired'
+      where outcome = 'started' and delivery_id in (select id from chosen)
+    )
     update deliveries d
     set attempts = d.attempts + 1, cycle_attempts = d.cycle_attempts + 1,
         next_attempt_at = now() + make_interval(secs => ${leaseS})
     from affiliate_postbacks t
-    where t.id = d.template_id and d.id in (
-      select id from deliveries where status = 'pending' and next_attempt_at <= now()
-      order by next_attempt_at limit ${limit} for update skip locked)
+    where t.id = d.template_id and d.id in (select id from chosen)
     returning d.id, d.template_id, d.affiliate_id, d.method, d.url, d.body, d.content_type, d.attempts, d.cycle_attempts,
               t.status as template_status, t.disabled_reason, d.trace_context`;
 
+  /** The attempt's log row, before anything goes out: a process killed mid-send leaves it `started`. */
+  const startAttempt = async (d: Due, started: Date): Promise<string> => {
+    const [row] = await sql<{ id: string }[]>`
+      insert into delivery_attempts (delivery_id, attempt, started_at, url, outcome)
+      values (${d.id}, ${d.attempts}, ${started}, ${maskUrl(d.url)}, 'started')
+      returning id`;
+    if (!row) throw new Error(`attempt ${d.attempts} of delivery ${d.id} was not logged`);
+    return row.id;
+  };
+
   const request = async (d: Due, traceHeaders: Record<string, string>): Promise<Attempt> => {
     const started = new Date();
+    const id = await startAttempt(d, started);
     const t0 = performance.now();
     const result = (partial: Partial<Attempt> & Pick<Attempt, "verdict">): Attempt => ({
+      id,
       started,
       ms: Math.round(performance.now() - t0),
       status: null,
@@ -257,10 +301,10 @@ export function startSender(sql: Sql, options: SenderOptions) {
         }
       }
       await tx`
-        insert into delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, error, response_excerpt, url,
-                                       outcome, retry_after_s, remote_address)
-        values (${d.id}, ${d.attempts}, ${a.started}, ${a.ms}, ${a.status}, ${a.error}, ${a.excerpt}, ${masked}, ${outcome},
-                ${a.retryAfterS}, ${a.remoteAddress})`;
+        update delivery_attempts set latency_ms = ${a.ms}, status_code = ${a.status}, error = ${a.error},
+          response_excerpt = ${a.excerpt}, url = ${masked}, outcome = ${outcome}, retry_after_s = ${a.retryAfterS},
+          remote_address = ${a.remoteAddress}
+        where id = ${a.id}`;
       if (outcome === "delivered") {
         await tx`
           update deliveries set status = 'delivered', delivered_at = now(), last_status_code = ${a.status}, last_error = null
@@ -323,12 +367,12 @@ export function startSender(sql: Sql, options: SenderOptions) {
 
   const loop = async () => {
     while (!stopped) {
-      notified = false;
+      woken = false;
       const free = options.concurrency - inflight.size;
       let due: Due[] = [];
       if (free > 0) {
         try {
-          due = await claim(Math.min(options.batch, free));
+          due = await claim(Math.min(options.batch, free), endpoints.blocked());
         } catch (err) {
           log.error("claiming deliveries failed", { error: err as Error });
         }
@@ -336,34 +380,33 @@ export function startSender(sql: Sql, options: SenderOptions) {
       for (const d of due) {
         const p: Promise<void> = attempt(d)
           .catch((err) => log.error("delivery attempt crashed", { delivery_id: d.id, error: err as Error }))
-          .finally(() => inflight.delete(p));
+          .finally(() => {
+            inflight.delete(p);
+            wakeUp(); // a slot (and maybe an endpoint) is free
+          });
         inflight.add(p);
       }
       if (stopped) break;
-      if (inflight.size >= options.concurrency) {
-        await Promise.race(inflight);
-      } else if (due.length < Math.min(options.batch, free) && !notified) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, options.pollMs);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
+      // A claim takes one row per endpoint: with slots left, claim again at once.
+      if ((due.length > 0 && inflight.size < options.concurrency) || woken) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.pollMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
     }
   };
 
-  const listening = sql.listen("roundtrip_deliveries", () => {
-    notified = true;
-    wake?.();
-  });
+  const listening = sql.listen("roundtrip_deliveries", wakeUp);
   const running = loop();
   return {
     endpoints,
     async stop() {
       stopped = true;
-      wake?.();
+      wakeUp();
       await running;
       await Promise.all(inflight);
       await (await listening).unlisten();
