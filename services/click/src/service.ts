@@ -6,6 +6,7 @@ import type { ServiceContext, ServiceParts } from "@roundtrip/service";
 import { clickHandler, clickRoutes, createApp } from "./app.ts";
 import { ClickWriter } from "./click-writer.ts";
 import { linkCache } from "./link-cache.ts";
+import { startUnstoredLag, type UnstoredLag } from "./unstored-lag.ts";
 
 export const clickEnv = serviceEnv(8081, {
   CLICK_ID_KEYS: t.String({ minLength: 35 }),
@@ -63,6 +64,8 @@ export async function buildClick({
   await sql`select ensure_daily_partitions('clicks', 7)`;
   if (env.TRUST_PROXY) logger.warn("TRUST_PROXY is deprecated: it now means TRUSTED_PROXY_HOPS=1");
   let relay: OutboxRelay | undefined;
+  // Only the jetstream sink leaves clicks in the stream alone until attribution stores them.
+  let unstored: UnstoredLag | undefined;
   const deps = {
     links,
     writer,
@@ -83,6 +86,7 @@ export async function buildClick({
     async start() {
       await links.start(bus);
       relay = startOutboxRelay(bus, sql, { registry, streams: ["CLICKS"] });
+      if (env.CLICK_SINK === "jetstream") unstored = startUnstoredLag(bus, { registry, logger });
       partitions = setInterval(() => {
         sql`select ensure_daily_partitions('clicks', 7)`.catch((err) =>
           logger.warn("click partition upkeep failed; will retry", { error: err as Error }),
@@ -92,6 +96,7 @@ export async function buildClick({
     async stop() {
       clearInterval(partitions);
       links.stop();
+      unstored?.stop();
       await writer.close();
       await relay?.stop();
     },
