@@ -18,6 +18,22 @@ export type TestStack = {
 export const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 export const CLICK_ID_KEYS = `e2e:${"k".repeat(40)}`;
 
+export type TestStackOptions = {
+  /**
+   * A NATS of the test's own (a private nats-server it may stop, kill or wipe). The test owns its
+   * streams then: stop() leaves them alone (the broker may well be down by then).
+   */
+  natsUrl?: string;
+  /** Run the provision command before the services start (default true). */
+  provision?: boolean;
+  /** Ports chosen by the caller (e.g. to watch /readyz while start-up is still waiting). */
+  ports?: Record<ServiceName, number>;
+  /** Per service (default 30 s). */
+  readyTimeoutMs?: number;
+  /** Also write each service's output to `<logDir>/<service>.log`. */
+  logDir?: string;
+};
+
 /**
  * The six real services as separate processes on free ports, over a fresh database and a
  * fresh stream namespace, so runs never see each other's state.
@@ -25,21 +41,26 @@ export const CLICK_ID_KEYS = `e2e:${"k".repeat(40)}`;
 export async function startTestStack(
   label: string,
   extraEnv: Record<string, string> = {},
+  options: TestStackOptions = {},
 ): Promise<TestStack> {
+  const natsUrl = options.natsUrl ?? NATS_URL;
   const db = await createTestDatabase(label);
   const busPrefix = `${label.replace(/\W/g, "")}_${crypto.randomUUID().slice(0, 8)}`;
   const adminKey = `rt_test_${crypto.randomUUID().replaceAll("-", "")}`;
   let stack: Stack;
   // Ports chosen up front, so admin can be told where click and gateway are (tracking URLs shown
   // in the API, launch validation runs and the demo page call them).
-  const ports = freePortsFor(SERVICE_NAMES);
+  const ports = options.ports ?? freePortsFor(SERVICE_NAMES);
   const at = (name: ServiceName) => `http://127.0.0.1:${ports[name]}`;
   try {
     stack = await startStack({
       databaseUrl: db.url,
-      natsUrl: NATS_URL,
+      natsUrl,
       busPrefix,
       ports,
+      provision: options.provision,
+      readyTimeoutMs: options.readyTimeoutMs,
+      logDir: options.logDir,
       serviceEnv: {
         admin: {
           PUBLIC_CLICK_URL: at("click"),
@@ -74,7 +95,7 @@ export async function startTestStack(
     admin: adminClient(stack.urls.admin, adminKey),
     async stop() {
       await stack.stop();
-      await deleteStreams(busPrefix);
+      if (!options.natsUrl) await deleteStreams(busPrefix);
       await db.drop();
     },
   };

@@ -7,6 +7,7 @@ export {
 } from "./embedded.ts";
 export { isStackError, StackError, type StackErrorCode } from "./errors.ts";
 export { type LogOptions, ProcessLog } from "./log.ts";
+export { NatsServer, type NatsServerOptions, startNatsServer } from "./nats-server.ts";
 export { DATA_DIR, REPO_ROOT } from "./paths.ts";
 export { freePort, freePorts, freePortsFor } from "./ports.ts";
 export {

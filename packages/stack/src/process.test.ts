@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { isStackError, StackError } from "./errors.ts";
@@ -157,6 +157,32 @@ describe("startStack (fixture services)", () => {
     expect(err.message).toContain("delivery exited with code 3");
     expect(err.logTail).toContain("config error");
     expect(readFileSync(markFile, "utf8")).toBe("SIGTERM\n");
+  });
+
+  test("kill -9 one service, then start it again on the same port", async () => {
+    const markFile = join(mkdtempSync(join(tmpdir(), "stack-mark-")), "click");
+    const stack = await startStack({
+      ...base,
+      services: ["click", "gateway"],
+      serviceEnv: { click: { MARK_FILE: markFile } },
+      command: () => [bun, fixture("serve.ts")],
+    });
+    try {
+      const before = stack.services.click;
+      await stack.kill("click");
+      expect(before.signalCode).toBe("SIGKILL");
+      expect(existsSync(markFile)).toBe(false); // no SIGTERM: nothing drained
+      expect(stack.services.gateway.running).toBe(true);
+      await expect(stack.start("gateway")).rejects.toThrow("gateway is still running");
+
+      const after = await stack.start("click");
+      expect(after.pid).not.toBe(before.pid);
+      expect(after.url).toBe(before.url);
+      expect(stack.services.click).toBe(after);
+      expect((await fetch(`${stack.urls.click}/readyz`)).status).toBe(200);
+    } finally {
+      await stack.stop();
+    }
   });
 
   test("migration failure stops start-up before any service starts", async () => {

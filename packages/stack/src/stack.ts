@@ -46,6 +46,10 @@ export interface Stack<S extends ServiceName = ServiceName> {
   services: Record<S, ServiceHandle>;
   /** Stop one service (SIGTERM, then SIGKILL) and start it again on the same port; waits until ready. */
   restart(name: S): Promise<ServiceHandle>;
+  /** Send `signal` (default SIGKILL: a crash, nothing drains) to one service and wait until it is gone. */
+  kill(name: S, signal?: NodeJS.Signals): Promise<void>;
+  /** Start a stopped or killed service again on its port; waits until ready. */
+  start(name: S): Promise<ServiceHandle>;
   /** Stop every service, in parallel. Idempotent. */
   stop(): Promise<void>;
 }
@@ -146,6 +150,16 @@ export async function startStack<S extends ServiceName = ServiceName>(
     services,
     async restart(name) {
       await stop(services[name], stopTimeoutMs);
+      services[name] = start(name);
+      await waitReady(services[name], readyTimeoutMs);
+      return services[name];
+    },
+    async kill(name, signal = "SIGKILL") {
+      services[name].kill(signal);
+      await services[name].exited;
+    },
+    async start(name) {
+      if (services[name].running) throw new StackError("service_not_ready", `${name} is still running`);
       services[name] = start(name);
       await waitReady(services[name], readyTimeoutMs);
       return services[name];
