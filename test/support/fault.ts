@@ -68,8 +68,8 @@ export function loadTarget(rig: FaultRig) {
 }
 
 /** On a failed audit: what each process said last (errors and warnings), to tell why. */
-export function failureContext(rig: FaultRig, nats: NatsServer, load: Load, audit: Audit): string {
+export function failureContext(rig: FaultRig, nats: NatsServer, loads: Load[], audit: Audit): string {
   if (audit.problems.length === 0) return "";
   const tails = SERVICE_NAMES.map((name) => `--- ${name} ---\n${rig.env.stack.services[name].logTail(12)}`);
-  return [load.summary(), ...tails, `--- nats-server ---\n${nats.logTail(8)}`].join("\n");
+  return [...loads.map((l) => l.summary()), ...tails, `--- nats-server ---\n${nats.logTail(8)}`].join("\n");
 }
