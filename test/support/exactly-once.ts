@@ -19,6 +19,11 @@ export type Audit = {
   };
   /** Requests the affiliate received beyond one per webhook-id (at-least-once resends). */
   resends: number;
+  /**
+   * Affiliate postbacks without the sub1 of their click (the load sets sub1 = txid): the click
+   * row was lost, so its sub IDs were (a known exposure of the CLICKS stream, not a broken promise).
+   */
+  withoutSub1: number;
   /** Each a broken promise, with a sample of txids; empty when everything holds. */
   problems: string[];
   /** When the affiliate first received the last of the acknowledged postbacks (ms epoch). */
@@ -62,10 +67,12 @@ export async function auditExactlyOnce(input: {
   const webhookIdsByTxid = new Map<string, Set<string>>();
   const firstReceivedAt = new Map<string, number>();
   let requests = 0;
+  let withoutSub1 = 0;
   for (const p of received) {
     const txid = p.url.searchParams.get("tx");
     if (!txid || !sentTxids.has(txid)) continue;
     requests++;
+    if (p.url.searchParams.get("s1") !== txid) withoutSub1++;
     const ids = webhookIdsByTxid.get(txid) ?? new Set<string>();
     ids.add(p.headers.get("webhook-id") ?? "(none)");
     webhookIdsByTxid.set(txid, ids);
@@ -117,6 +124,7 @@ export async function auditExactlyOnce(input: {
   return {
     counts: { acknowledged: ackedTxids.size, converted, booked, delivered, webhookIds },
     resends: requests - allWebhookIds.size,
+    withoutSub1,
     lastFirstReceivedAt,
     problems: [
       ...problem("acknowledged but no conversion", missing.conversion),
@@ -136,7 +144,8 @@ export function describeAudit(audit: Audit): string {
   const c = audit.counts;
   return [
     `acknowledged ${c.acknowledged}, converted ${c.converted}, booked ${c.booked}, delivered ${c.delivered}, ` +
-      `webhook-ids at the affiliate ${c.webhookIds}, resends (same webhook-id) ${audit.resends}`,
+      `webhook-ids at the affiliate ${c.webhookIds}, resends (same webhook-id) ${audit.resends}, ` +
+      `without their click's sub1 ${audit.withoutSub1}`,
     ...audit.problems.map((p) => `  - ${p}`),
   ].join("\n");
 }
