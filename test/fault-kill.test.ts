@@ -40,7 +40,7 @@ beforeAll(async () => {
   await nats.start();
   rig = await startFaultRig("faultkill", nats);
   await untilLinkRedirects(rig);
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   await rig?.stop();

@@ -7,9 +7,11 @@ import { eventually, startTestStack, type TestStack, type TestStackOptions } fro
 
 /**
  * Environment of a stack under fault tests: the affiliate's endpoint may take the whole load
- * (the per-endpoint rate limit is not what these tests are about).
+ * (the per-endpoint rate limit is not what these tests are about), and small connection pools,
+ * since the load is modest and a shared PostgreSQL's connections are not ours alone.
  */
 export const FAULT_ENV: Record<string, string> = {
+  DATABASE_POOL_MAX: "4",
   DELIVERY_ENDPOINT_RATE_PER_S: "500",
   DELIVERY_ENDPOINT_CONCURRENCY: "16",
 };
@@ -30,7 +32,8 @@ export async function startFaultRig(
   const affiliate = startAffiliateEndpoint();
   let env: TestStack | undefined;
   try {
-    env = await startTestStack(label, FAULT_ENV, { ...options, natsUrl: nats.url });
+    // Restarts under load on a busy machine may take long; a slow start is not the fault under test.
+    env = await startTestStack(label, FAULT_ENV, { readyTimeoutMs: 90_000, ...options, natsUrl: nats.url });
     const program = await createProgram(env.admin, { postbackUrl: affiliate.url });
     const rig: FaultRig = {
       env,
