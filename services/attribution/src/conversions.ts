@@ -209,7 +209,8 @@ async function lockTransaction(tx: Tx, advertiserId: string, txid: string): Prom
  * A later report of a known conversion. Its status applies when it ranks higher (else it is
  * stale, or a duplicate), its amount and payout when they outrank the ones held. An S2S report
  * of a conversion a pixel created takes it over (its txid, source and receipt; history reason
- * `confirmed_by_s2s`), and a refund already parked for that txid then reverses it. A pixel never
+ * `confirmed_by_s2s`); a conversion without a txid takes the report's (an S2S or pixel report
+ * naming it), and a refund already parked for that txid then reverses it. A pixel never
  * overrides the advertiser's server: its report only counts where it ranks (report.ts).
  */
 async function applyReport(
@@ -220,6 +221,8 @@ async function applyReport(
   reject: (reason: RejectReason, conversionId: string | null) => Promise<Outcome>,
 ): Promise<Outcome> {
   const takeover = existing.source === "pixel" && report.source !== "pixel";
+  // Whichever report names the transaction first, the conversion ends with its txid.
+  const adoptsTxid = existing.txid === null && p.txid !== null;
   const amountWins =
     report.amount !== null &&
     outranks(report, {
@@ -237,13 +240,13 @@ async function applyReport(
 
   let current = existing;
   let figuresChanged = false;
-  if (takeover || amountWins || payoutWins) {
+  if (takeover || adoptsTxid || amountWins || payoutWins) {
     // The currency goes with the amount (else with the payout); `o` is the row before this update.
     const [row] = await tx<(ConversionRow & { figures_changed: boolean })[]>`
       update conversions c set
         source = case when ${takeover} then ${report.source} else c.source end,
         receipt_id = case when ${takeover} then ${report.receiptId}::bigint else c.receipt_id end,
-        txid = case when ${takeover} then coalesce(c.txid, ${p.txid}) else c.txid end,
+        txid = coalesce(c.txid, ${p.txid}),
         amount = case when ${amountWins} then ${report.amount}::numeric else c.amount end,
         amount_source = case when ${amountWins} then ${report.source} else c.amount_source end,
         amount_at = case when ${amountWins} then ${report.at}::timestamptz else c.amount_at end,
@@ -265,7 +268,7 @@ async function applyReport(
   }
 
   const m = move(current.status, report.status);
-  if (!takeover && !figuresChanged && m.kind !== "apply") {
+  if (!takeover && !adoptsTxid && !figuresChanged && m.kind !== "apply") {
     // A pixel behind the conversion is a repeat of what is known, not a stale advertiser update.
     return m.kind === "stale" && report.source !== "pixel"
       ? reject("stale_status", existing.id)
@@ -290,7 +293,7 @@ async function applyReport(
       current.status,
     );
   }
-  if (takeover && current.txid) applied.push(...(await applyStandingReversals(tx, current)));
+  if ((takeover || adoptsTxid) && current.txid) applied.push(...(await applyStandingReversals(tx, current)));
   return { kind: takeover ? "confirmed" : "changed", conversionId: existing.id, applied };
 }
 

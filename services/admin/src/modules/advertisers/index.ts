@@ -83,10 +83,10 @@ export function advertisers(sql: Sql, bus: Bus) {
           if (!brand) throw new HttpError(400, "invalid_request", "no such brand", "brand_id");
           const [created] = await tx`
             insert into advertisers (brand_id, name, token_hash, token_hint, param_aliases, ip_allowlist,
-                                     rate_limit_per_second, pixel_enabled, dedup_window_hours)
+                                     rate_limit_per_second, pixel_enabled, pixel_sets_money, dedup_window_hours)
             values (${body.brand_id}, ${body.name}, ${token ? hashKey(token) : null}, ${token ? token.slice(-4) : null},
                     ${tx.json(body.param_aliases ?? {})}, ${tx.json(allowlist)}, ${body.rate_limit_per_second ?? null},
-                    ${body.pixel_enabled ?? false}, ${body.dedup_window_hours ?? 24})
+                    ${body.pixel_enabled ?? false}, ${body.pixel_sets_money ?? false}, ${body.dedup_window_hours ?? 24})
             returning *`;
           if (!created) throw new Error("insert returned nothing");
           if (signingSecret) await addSigningKey(tx, created.id, signingSecret, 0);

@@ -121,12 +121,16 @@ describe("advertiser postback authentication through the admin API", () => {
       ip_allowlist: ["203.0.113.0/24"],
       rate_limit_per_second: 10,
       dedup_window_hours: 6,
+      pixel_sets_money: true,
     });
     expect(patched).toMatchObject({
       ip_allowlist: ["203.0.113.0/24"],
       rate_limit_per_second: 10,
       dedup_window_hours: 6,
+      pixel_sets_money: true,
     });
+    // Off unless the operator turns it on.
+    expect(a).toMatchObject({ pixel_sets_money: false });
     expect(patched.auth.ip_allowlist).toBe(true);
 
     for (const [body, field] of [
@@ -136,6 +140,7 @@ describe("advertiser postback authentication through the admin API", () => {
       [{ rate_limit_per_second: 0 }, "rate_limit_per_second"],
       [{ dedup_window_hours: 0 }, "dedup_window_hours"],
       [{ pixel_enabled: "yes" }, "pixel_enabled"],
+      [{ pixel_sets_money: "yes" }, "pixel_sets_money"],
       [{ token_hash: "x" }, "token_hash"],
     ] as const) {
       const res = await h.call<{ error: { field: string } }>(

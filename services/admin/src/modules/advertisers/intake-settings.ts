@@ -30,6 +30,12 @@ export const IntakeSettings = {
   pixel_enabled: t.Optional(
     t.Boolean({ description: "accept browser pixel conversions (they cannot carry a secret)" }),
   ),
+  pixel_sets_money: t.Optional(
+    t.Boolean({
+      description:
+        "let this advertiser's pixels set the amount and the event's default status (off: a pixel creates a pending conversion with no amount; only the S2S report moves money)",
+    }),
+  ),
   dedup_window_hours: t.Optional(
     t.Integer({
       minimum: 1,
