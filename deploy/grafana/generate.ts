@@ -639,6 +639,19 @@ function ownPanels(service: Service, sel: string): PanelSpec[] {
           width: 12,
           targets: [{ expr: rate("roundtrip_ledger_bookings_total", sel, "outcome"), legend: "{{outcome}}" }],
         }),
+        ts({
+          title: "Conversions blocked from booking",
+          description:
+            "Conversion changes commission cannot book yet (e.g. no FX rate for the currency); each books itself once the cause is fixed.",
+          unit: "short",
+          width: 12,
+          targets: [
+            {
+              expr: orZero(`max by (reason) (roundtrip_commission_blocked{${sel}})`),
+              legend: "{{reason}}",
+            },
+          ],
+        }),
         ...consumers(),
         ...outbox(),
       ];
