@@ -167,11 +167,13 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
   if (link.offer_status !== "active") return reject("offer_paused");
   if (occurredAt.getTime() - clickedAt.getTime() > event.window_days * DAY_MS)
     return reject("outside_window");
+  // Whichever of this and the click's batch commits second copies the click onto the conversion.
+  // Before the cap counters: holding a counter row while waiting for a click batch could close a
+  // deadlock cycle (batch waits on a refund's row, the refund on the counter).
+  await lockClickForConversion(tx, p.click_id);
   const taken = isEarning(report.status) ? await takeCap(tx, link, p.event, event, occurredAt) : [];
   if (taken === null) return reject("over_cap");
 
-  // Whichever of this and the click's batch commits second copies the click onto the conversion.
-  await lockClickForConversion(tx, p.click_id);
   const [click] = await tx<{ subs: Record<string, string>; ip: string | null; user_agent: string | null }[]>`
     select subs, ip, user_agent from clicks
     where click_id = ${p.click_id} and clicked_at >= ${clickedAt} and clicked_at < ${new Date(clickedAt.getTime() + 1000)}
