@@ -192,6 +192,7 @@ describe("default values", () => {
       expect(env(c as K8sObject, "TRUSTED_PROXY_HOPS")?.value).toBe(
         ["click", "gateway"].includes(s) ? "0" : undefined,
       );
+      expect(env(c as K8sObject, "CLICK_SINK")?.value).toBe(s === "click" ? "jetstream" : undefined);
       expect(env(c as K8sObject, "DELIVERY_ALLOWED_CIDRS") !== undefined).toBe(s === "delivery");
       expect(env(c as K8sObject, "ADMIN_BOOTSTRAP_API_KEY") !== undefined).toBe(s === "admin");
       // Without a value or a click ingress to derive it from, admin keeps its own default.
@@ -201,6 +202,11 @@ describe("default values", () => {
     }
     const [admin] = containersOf(deployment(defaults, "admin"));
     expect(env(admin as K8sObject, "ADMIN_BOOTSTRAP_API_KEY")?.valueFrom?.secretKeyRef.optional).toBe(true);
+  });
+
+  test("config.clickSink reaches the click container (postgres for a single-node broker)", () => {
+    const [c] = containersOf(deployment(render({ values: { config: { clickSink: "postgres" } } }), "click"));
+    expect(env(c as K8sObject, "CLICK_SINK")?.value).toBe("postgres");
   });
 
   test("the Secret holds the four variables and pods roll when it changes", () => {
@@ -605,6 +611,7 @@ describe("values.schema.json rejects wrong values", () => {
       { config: { ipTruncate: "all" } },
       "config.ipTruncate must be one of",
     ],
+    ["a click sink outside the enum", { config: { clickSink: "kafka" } }, "config.clickSink must be one of"],
     ["a short click ID secret", { clickIdKeys: "k1:tooshort" }, "clickIdKeys: Does not match pattern"],
     ["a non-PostgreSQL URL", { database: { url: "mysql://db/x" } }, "database.url: Does not match pattern"],
     [

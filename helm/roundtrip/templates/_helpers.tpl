@@ -256,6 +256,10 @@ Usage: include "roundtrip.serviceEnv" (dict "root" $ "name" "click" "svc" $svc)
 - name: TRUSTED_PROXIES
   value: {{ join "," $root.Values.config.trustedProxies | quote }}
 {{- end }}
+{{- if eq .name "click" }}
+- name: CLICK_SINK
+  value: {{ $root.Values.config.clickSink | quote }}
+{{- end }}
 {{- if eq .name "delivery" }}
 - name: DELIVERY_ALLOWED_CIDRS
   value: {{ join "," $root.Values.config.deliveryAllowedCidrs | quote }}
