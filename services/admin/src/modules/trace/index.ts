@@ -212,7 +212,7 @@ export async function buildTrace(
     ? await sql`select * from conversions where (${conversionWhere}) ${advertiser} order by id limit 100`
     : [];
   const conversionIds = conversions.map((c) => c.id as string);
-  const [history, ledger, deliveries, rejections, handled, blocks] = await Promise.all([
+  const [history, ledger, deliveries, rejections, handled, blocks, refunds] = await Promise.all([
     conversionIds.length
       ? sql`select * from conversion_history where conversion_id in ${sql(conversionIds)} order by conversion_id, seq`
       : [],
@@ -232,6 +232,10 @@ export async function buildTrace(
       ? sql`select conversion_id, change_seq, reason, detail, message, blocked_at, attempts, last_attempt_at
             from commission_blocks where conversion_id in ${sql(conversionIds)}`
       : [],
+    // Refunds and chargebacks stand for their txid (docs/tracking.md, order independence).
+    receiptIds.length
+      ? sql`select receipt_id, txid, applied_at from pending_reversals where receipt_id in ${sql(receiptIds)}`
+      : [],
   ]);
   const deliveryIds = deliveries.map((d) => d.id as string);
   const attempts = deliveryIds.length
@@ -246,7 +250,12 @@ export async function buildTrace(
     const rejection = rejections.find((x) => x.receipt_id === r.id);
     const conversion = change ? conversions.find((c) => c.id === change.conversion_id) : undefined;
     let decision: string;
+    const refund = refunds.find((x) => x.receipt_id === r.id);
     if (rejection) decision = `rejected by attribution: ${rejection.reason}`;
+    else if (refund && !change)
+      decision = refund.applied_at
+        ? `reverses every conversion of txid ${refund.txid} (including later ones)`
+        : `refund of txid ${refund.txid} parked: no conversion of it yet; any that arrives is reversed at once`;
     else if (change && change.seq === 1)
       decision = `created conversion ${change.conversion_id} as ${change.status}`;
     else if (change) decision = `changed conversion ${change.conversion_id} to ${change.status}`;

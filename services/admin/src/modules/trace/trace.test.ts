@@ -62,6 +62,19 @@ describe("the trace explains each postback", () => {
   });
 });
 
+describe("a refund that arrives first", () => {
+  test("the trace says it is parked for its txid, not a duplicate", async () => {
+    const clickId = h.codec.mint(Number(p.link.id), new Date(Date.now() - 60_000));
+    const refund = await receipt(clickId, "tr-ref", null);
+    await h.sql`insert into bus_inbox (consumer, message_id) values ('attribution-postbacks', ${`pb:${p.advertiser.id}:tx:tr-ref|ftd|`})`;
+    await h.sql`insert into pending_reversals (advertiser_id, txid, receipt_id, event) values (${p.advertiser.id}, 'DEP-9', ${refund}, 'refund')`;
+    const t = await h.call<Trace>("GET", `/v1/trace?click_id=${clickId}`, h.keys.analyst);
+    expect(t.body.receipts.find((r) => r.id === refund)?.decision).toBe(
+      "refund of txid DEP-9 parked: no conversion of it yet; any that arrives is reversed at once",
+    );
+  });
+});
+
 describe("a conversion commission cannot book yet", () => {
   test("the trace names the reason it is blocked, and the timeline says so", async () => {
     const clickId = h.codec.mint(Number(p.link.id), new Date(Date.now() - 60_000));
