@@ -10,7 +10,9 @@ export {
 } from "./consume.ts";
 export {
   type DeadLetter,
+  type DeadLetterInput,
   DeadLetterHeaders,
+  deadLetter,
   type DeadLetterReason,
   listDeadLetters,
   REPLAYED_FROM_HEADER,

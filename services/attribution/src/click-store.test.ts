@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { ClicksRecorded } from "@roundtrip/contracts";
 import { createTestDatabase, type TestDatabase } from "@roundtrip/db";
-import { storeClicks } from "./click-store.ts";
+import { type RefusedClick, storeClicks } from "./click-store.ts";
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -58,5 +58,26 @@ describe("storing clicks from CLICKS events", () => {
     expect(stored).toBe(1);
     const [s1] = await db.sql`select user_agent from clicks where click_id = 's-1'`;
     expect(s1?.user_agent).toBe("UA");
+  });
+});
+
+describe("a click PostgreSQL refuses", () => {
+  // Past bigint: the schema's \d{1,19} lets it through, PostgreSQL does not (SQLSTATE 22003).
+  const poison = click("p-2", { link_id: "9999999999999999999" });
+
+  test("fails the whole batch when no one collects refused clicks", async () => {
+    await expect(db.sql.begin((tx) => storeClicks(tx, { clicks: [click("p-0"), poison] }))).rejects.toThrow();
+    expect(await db.sql`select 1 from clicks where click_id = 'p-0'`).toHaveLength(0);
+  });
+
+  test("is handed back alone while the rest of its batch is stored", async () => {
+    const refused: RefusedClick[] = [];
+    const stored = await db.sql.begin((tx) =>
+      storeClicks(tx, { clicks: [click("p-1"), poison, click("p-3", { subs: { sub1: "ok" } })] }, refused),
+    );
+    expect(stored).toBe(2);
+    expect(refused.map((r) => [r.click.click_id, r.error.code])).toEqual([["p-2", "22003"]]);
+    const rows = await db.sql`select click_id from clicks where click_id like 'p-%' order by click_id`;
+    expect(rows.map((r) => r.click_id)).toEqual(["p-1", "p-3"]);
   });
 });

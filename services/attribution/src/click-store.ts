@@ -1,14 +1,45 @@
-import type { ClicksRecorded } from "@roundtrip/contracts";
+import type { ClickRecorded, ClicksRecorded } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
+
+/** A click PostgreSQL refused for what it holds, and why. */
+export type RefusedClick = { click: ClickRecorded; error: Error & { code?: string } };
 
 /**
  * Stores a batch of clicks from its CLICKS event (inside the consumer's inbox transaction): one
  * statement for the batch, and a click already stored — a redelivery, or a batch the click service
  * wrote to PostgreSQL itself when its publish failed — is left as it is.
+ *
+ * With `refused` given, a batch PostgreSQL refuses for what a row holds (a data or integrity
+ * error) is stored click by click, each under a savepoint; the clicks still refused are handed
+ * back there instead of failing the batch, so one poison row cannot hold back the others.
  */
-export async function storeClicks(tx: Tx, batch: ClicksRecorded): Promise<number> {
+export async function storeClicks(tx: Tx, batch: ClicksRecorded, refused?: RefusedClick[]): Promise<number> {
   if (batch.clicks.length === 0) return 0;
-  const rows = batch.clicks.map((c) => ({
+  if (!refused) return insertClicks(tx, batch.clicks);
+  try {
+    return await tx.savepoint((sp) => insertClicks(sp, batch.clicks));
+  } catch (err) {
+    if (!isRowError(err)) throw err;
+  }
+  let stored = 0;
+  for (const click of batch.clicks) {
+    try {
+      stored += await tx.savepoint((sp) => insertClicks(sp, [click]));
+    } catch (err) {
+      if (!isRowError(err)) throw err;
+      refused.push({ click, error: err as RefusedClick["error"] });
+    }
+  }
+  return stored;
+}
+
+/** SQLSTATE classes 22 (data exception) and 23 (integrity): the row's content, not the database's state. */
+function isRowError(err: unknown): boolean {
+  return /^2[23]/.test(String((err as { code?: unknown }).code ?? ""));
+}
+
+async function insertClicks(tx: Tx, clicks: ClickRecorded[]): Promise<number> {
+  const rows = clicks.map((c) => ({
     click_id: c.click_id,
     clicked_at: c.clicked_at,
     link_id: c.link_id,

@@ -7,9 +7,10 @@ import { counter } from "@roundtrip/telemetry";
 import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
 import { countClicks } from "./click-stats.ts";
-import { storeClicks } from "./click-store.ts";
+import { type RefusedClick, storeClicks } from "./click-store.ts";
 import { attribute } from "./conversions.ts";
 import { enrichConversions } from "./enrich.ts";
+import { deadLetterRefused, withoutRefused } from "./refused-clicks.ts";
 
 const schema = serviceEnv(8083, {
   CLICK_ID_KEYS: t.String({ minLength: 35 }),
@@ -70,9 +71,14 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
           logger,
           handler: (d) =>
             handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, async (tx) => {
-              await storeClicks(tx, d.payload);
-              await countClicks(tx, d.payload);
-              return enrichConversions(tx, d.payload);
+              // A click PostgreSQL refuses goes to DEADLETTER alone; the rest of its batch is stored.
+              const refused: RefusedClick[] = [];
+              await storeClicks(tx, d.payload, refused);
+              const batch = refused.length ? withoutRefused(d.payload, refused) : d.payload;
+              await countClicks(tx, batch);
+              const enriched = await enrichConversions(tx, batch);
+              await deadLetterRefused(bus, d, refused, { registry, logger });
+              return enriched;
             }),
         }),
       );
