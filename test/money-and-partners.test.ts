@@ -12,13 +12,19 @@ let env: TestStack;
 const endpoints: { stop(): void }[] = [];
 
 beforeAll(async () => {
-  env = await startTestStack("money", {
-    DELIVERY_RETRY_SCHEDULE_S: SCHEDULE,
-    DELIVERY_ALLOWED_CIDRS: "127.0.0.0/8",
-    // the circuit of an endpoint that failed repeatedly probes again after half a second, not 30 s
-    DELIVERY_BREAKER_HALF_OPEN_MS: "500",
-  });
-}, 120_000);
+  env = await startTestStack(
+    "money",
+    {
+      DELIVERY_RETRY_SCHEDULE_S: SCHEDULE,
+      DELIVERY_ALLOWED_CIDRS: "127.0.0.0/8",
+      // the circuit of an endpoint that failed repeatedly probes again after half a second, not 30 s
+      DELIVERY_BREAKER_HALF_OPEN_MS: "500",
+      // blocked conversions (no FX rate yet) are settled again every half second, not every 30 s
+      BLOCKED_RETRY_INTERVAL_MS: "500",
+    },
+    { readyTimeoutMs: 90_000 },
+  ); // a shared CI machine can be slow to start six services
+}, 200_000);
 
 afterAll(async () => {
   await env?.stop();
@@ -212,5 +218,63 @@ describe("money and partners, end to end", () => {
     expect(new Set(affiliate.received.map((p) => p.headers.get("webhook-id")))).toEqual(
       new Set([`dlv_${dead.id}`]),
     );
+  });
+
+  test("a conversion in a currency without an FX rate is blocked visibly, then books itself once the rate is loaded", async () => {
+    const affiliate = startAffiliateEndpoint();
+    endpoints.push(affiliate);
+    const program = await createProgram(env.admin, { postbackUrl: affiliate.url });
+    await env.admin.post("/v1/payout-rules", {
+      offer_id: program.offer.id,
+      event: "registration",
+      model: "revshare",
+      payout_percent: "10",
+      currency: "EUR",
+    });
+    const clickId = await click(program);
+    // No ISK rate exists: the approved conversion cannot be priced.
+    await postback(program, {
+      click_id: clickId,
+      txid: "isk-1",
+      event: "registration",
+      amount: "1500",
+      currency: "ISK",
+      status: "approved",
+    });
+    type Trace = {
+      conversions: { status: string; commission_blocked: { reason: string; message: string } | null }[];
+      timeline: { kind: string }[];
+    };
+    const blocked = await eventually(async () => {
+      const t = await env.admin.get<Trace>(`/v1/trace?click_id=${clickId}`);
+      return t.conversions[0]?.commission_blocked ? t : undefined;
+    }, "the trace to show the conversion blocked");
+    expect(blocked.conversions[0]).toMatchObject({
+      status: "approved",
+      commission_blocked: { reason: "fx_rate_missing", message: expect.stringContaining("ISK") },
+    });
+    expect(blocked.timeline.some((e) => e.kind === "blocked")).toBe(true);
+    await eventually(async () => {
+      const text = await (await fetch(`${env.urls.commission}/metrics`)).text();
+      const m = /^roundtrip_commission_blocked\{[^}]*reason="fx_rate_missing"[^}]*\} (\d+)/m.exec(text);
+      return Number(m?.[1] ?? 0) >= 1;
+    }, "roundtrip_commission_blocked to count it");
+    expect(affiliate.received.filter(forClick(clickId))).toHaveLength(0);
+
+    // The operator loads the rate; nobody replays anything.
+    await env.admin.post("/v1/fx-rates", {
+      base: "EUR",
+      quote: "ISK",
+      rate: "150",
+      effective_at: "2020-01-01T00:00:00Z",
+    });
+    const booked = await eventually(
+      async () => affiliate.received.find(forClick(clickId)),
+      "the conversion to book itself and the affiliate to hear of it",
+    );
+    // 10 % of 1500 ISK = 150 ISK = 1.00 EUR
+    expect(booked.url.searchParams.get("pay")).toBe("1.00");
+    const after = await env.admin.get<Trace>(`/v1/trace?click_id=${clickId}`);
+    expect(after.conversions[0]?.commission_blocked).toBeNull();
   });
 });
