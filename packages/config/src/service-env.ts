@@ -16,6 +16,8 @@ export function serviceEnv<P extends TProperties>(defaultPort: number, own: P) {
     SHUTDOWN_TIMEOUT_MS: t.Integer({ minimum: 0, default: 10_000 }),
     // Owed until handled: an outbox event no consumer has handled this long after its publish is
     // checked against its stream and re-published if the broker lost it (docs/internals.md).
+    // /readyz turns 503 when the service could not consume or publish (or reach NATS) this long.
+    READY_STALL_MS: t.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
     OUTBOX_REPUBLISH_AFTER_MS: t.Integer({ minimum: 1_000, maximum: 3_600_000, default: 30_000 }),
     ...own,
   });

@@ -20,11 +20,25 @@ export type ServeOptions = {
   checks: ReadinessChecks;
   /** While true `/readyz` answers 503 (the SIGTERM drain). */
   draining: () => boolean;
+  /** Why the service cannot work right now (cheap, in memory); any makes `/readyz` 503 with them. */
+  reasons?: () => string[];
   /** Whether spans are exported: native routes start none, so they are only used while it is off. */
   tracing: boolean;
 };
 
-export type Served = { server: ReturnType<typeof Bun.serve>; app: AnyElysia; url: string };
+export type Served = {
+  server: ReturnType<typeof Bun.serve>;
+  /** The app the server runs now. */
+  readonly app: AnyElysia;
+  url: string;
+  /**
+   * Swaps what the server runs without closing its socket: a process serves `/healthz` and an
+   * unready `/readyz` while it waits for its dependencies, then the whole service.
+   */
+  replace(parts: ServedParts, changes?: Partial<Pick<ServeOptions, "checks" | "reasons">>): void;
+};
+
+type ServedParts = { app: AnyElysia; routes?: Record<string, NativeRoute> };
 
 /**
  * The HTTP side of a service process, composed in one place for the deployed entry
@@ -32,29 +46,47 @@ export type Served = { server: ReturnType<typeof Bun.serve>; app: AnyElysia; url
  * native routes and Bun's options. A test that fetches the returned `url` exercises exactly what
  * production serves, including what only a real server provides (the socket's address).
  */
-export function serveService(
-  parts: { app: AnyElysia; routes?: Record<string, NativeRoute> },
-  options: ServeOptions,
-): Served {
-  // The observability plugin goes first: Elysia applies hooks only to routes registered after them.
-  const app = new Elysia()
-    .use(
-      observability({
-        registry: options.registry,
-        draining: options.draining,
-        checks: options.checks,
-        tracing: options.tracing,
-      }),
-    )
-    .use(parts.app);
+export function serveService(parts: ServedParts, options: ServeOptions): Served {
+  let app = compose(parts, options);
   const server = Bun.serve({
     port: options.port,
     fetch: app.fetch,
-    ...(parts.routes && !options.tracing ? { routes: parts.routes as never } : {}),
+    ...nativeRoutes(parts, options),
     maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
   });
   // Elysia hands `server` to handlers only when it started the server itself (`app.listen`);
   // without this every `server.requestIP` in a handler would be null in production.
   app.server = server;
-  return { server, app, url: `http://127.0.0.1:${server.port}` };
+  return {
+    server,
+    get app() {
+      return app;
+    },
+    url: `http://127.0.0.1:${server.port}`,
+    replace(next, changes) {
+      const merged = { ...options, ...changes };
+      app = compose(next, merged);
+      app.server = server;
+      server.reload({ fetch: app.fetch, ...nativeRoutes(next, merged) } as never);
+    },
+  };
+}
+
+function compose(parts: ServedParts, options: ServeOptions): AnyElysia {
+  // The observability plugin goes first: Elysia applies hooks only to routes registered after them.
+  return new Elysia()
+    .use(
+      observability({
+        registry: options.registry,
+        draining: options.draining,
+        checks: options.checks,
+        reasons: options.reasons,
+        tracing: options.tracing,
+      }),
+    )
+    .use(parts.app);
+}
+
+function nativeRoutes(parts: ServedParts, options: ServeOptions) {
+  return parts.routes && !options.tracing ? { routes: parts.routes as never } : {};
 }

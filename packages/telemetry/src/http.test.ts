@@ -5,10 +5,10 @@ import { observability } from "./http.ts";
 import { createRegistry } from "./metrics.ts";
 import { startTracing } from "./tracing.ts";
 
-function app(checks: Record<string, () => Promise<unknown>>, draining = false) {
+function app(checks: Record<string, () => Promise<unknown>>, draining = false, reasons?: () => string[]) {
   const registry = createRegistry("test");
   const server = new Elysia()
-    .use(observability({ registry, checks, draining: () => draining }))
+    .use(observability({ registry, checks, draining: () => draining, reasons }))
     .get("/items/:id", ({ params }) => ({ id: params.id }))
     .get("/boom", ({ set }) => {
       set.status = 418;
@@ -47,11 +47,25 @@ describe("observability plugin", () => {
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({
       status: "not_ready",
+      ready: false,
+      reasons: ["nats: connection refused"],
       checks: { postgres: "ok", nats: "connection refused" },
     });
     const good = app({ postgres: async () => {} });
     expect((await get(good.server, "/readyz")).status).toBe(200);
     expect((await get(good.server, "/healthz")).status).toBe(200);
+  });
+
+  test("readyz answers 503 with the service's own reasons while it has any", async () => {
+    let reasons = ["nats: consumer attribution-clicks cannot pull for 12 s: stream not found"];
+    const { server } = app({ postgres: async () => {} }, false, () => reasons);
+    const res = await get(server, "/readyz");
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ ready: false, reasons });
+    reasons = [];
+    const ok = await get(server, "/readyz");
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ status: "ready", ready: true, reasons: [] });
   });
 
   test("a draining process is not ready but still alive", async () => {

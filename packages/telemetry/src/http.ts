@@ -21,6 +21,12 @@ export function observability(options: {
   checks: ReadinessChecks;
   draining?: () => boolean;
   /**
+   * Why the service cannot do its work right now, beyond what `checks` ask (still starting, a
+   * consumer that has not pulled for too long): any reason makes `/readyz` answer 503 with it.
+   * Called on every probe, so it must be cheap (in-memory state, no round trip).
+   */
+  reasons?: () => string[];
+  /**
    * Whether spans are exported (startTracing's `enabled`). When they are not, a request without
    * a `traceparent` skips the span and async-context work entirely (a third of a click's CPU);
    * one with a `traceparent` still carries it on to what the request publishes.
@@ -40,6 +46,7 @@ export function observability(options: {
   ]);
   const started = new WeakMap<Request, number>();
 
+  // /readyz: `{ ready, reasons }` says why in words an operator can act on; `checks` keeps each answer.
   return new Elysia({ name: "roundtrip-observability" })
     .wrap((fn, request) => {
       if (options.tracing === false && !request.headers.has("traceparent")) return fn;
@@ -80,7 +87,7 @@ export function observability(options: {
     .get("/readyz", async ({ set }) => {
       if (options.draining?.()) {
         set.status = 503;
-        return { status: "draining" };
+        return { status: "draining", ready: false, reasons: ["draining: shutting down"] };
       }
       const results = await Promise.all(
         Object.entries(checks).map(async ([name, check]) => {
@@ -95,9 +102,13 @@ export function observability(options: {
           }
         }),
       );
-      const ready = results.every(([, r]) => r === "ok");
+      const reasons = [
+        ...results.filter(([, r]) => r !== "ok").map(([name, r]) => `${name}: ${r}`),
+        ...(options.reasons?.() ?? []),
+      ];
+      const ready = reasons.length === 0;
       set.status = ready ? 200 : 503;
-      return { status: ready ? "ready" : "not_ready", checks: Object.fromEntries(results) };
+      return { status: ready ? "ready" : "not_ready", ready, reasons, checks: Object.fromEntries(results) };
     })
     .get("/metrics", async ({ set }) => {
       set.headers["content-type"] = registry.contentType;
