@@ -14,6 +14,7 @@ export {
   type Decision,
   type IntakeDeps,
   type IntakeRequest,
+  OUTCOMES,
   type Outcome,
   receive,
   refuse,

@@ -19,14 +19,16 @@ import type { LogRow, RequestLog } from "./request-log.ts";
 export type Source = "s2s" | "pixel" | "import";
 
 /** The `outcome` label of roundtrip_postbacks_total and of every postback_log row. */
-export type Outcome =
-  | "accepted"
-  | "duplicate"
-  | "unauthorized"
-  | "forbidden"
-  | "invalid"
-  | "unknown_click"
-  | "rate_limited";
+export const OUTCOMES = [
+  "accepted",
+  "duplicate",
+  "unauthorized",
+  "forbidden",
+  "invalid",
+  "unknown_click",
+  "rate_limited",
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
 
 /** Where a postback came from decides which checks apply to it. */
 export type Channel =

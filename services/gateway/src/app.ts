@@ -5,6 +5,7 @@ import {
   type Decision,
   type Directory,
   type IntakeDeps,
+  OUTCOMES,
   type ProxyTrust,
   type RequestLog,
   receive,
@@ -37,11 +38,29 @@ export type GatewayDeps = {
 
 type Server = { requestIP(req: Request): { address: string } | null } | null;
 
-export function createApp(deps: GatewayDeps) {
-  const postbacks = counter(deps.registry, "roundtrip_postbacks_total", "Advertiser postbacks by outcome", [
+const UNKNOWN_ADVERTISER = "unknown";
+
+export function postbackCounter(registry: Registry) {
+  return counter(registry, "roundtrip_postbacks_total", "Advertiser postbacks by outcome", [
     "advertiser",
     "outcome",
   ]);
+}
+
+/**
+ * Every outcome series of every known advertiser exists from the first scrape, at 0. A series
+ * born at its first increment loses that increment to rate() and is extrapolated differently from
+ * its siblings, so ratios such as the postback success rate would drift while traffic starts.
+ */
+export function initPostbackSeries(registry: Registry, advertiserIds: Iterable<string>): void {
+  const postbacks = postbackCounter(registry);
+  for (const advertiser of [UNKNOWN_ADVERTISER, ...advertiserIds]) {
+    for (const outcome of OUTCOMES) postbacks.inc({ advertiser, outcome }, 0);
+  }
+}
+
+export function createApp(deps: GatewayDeps) {
+  const postbacks = postbackCounter(deps.registry);
   const intake: IntakeDeps = {
     sql: deps.sql,
     codec: deps.codec,
@@ -54,7 +73,7 @@ export function createApp(deps: GatewayDeps) {
   };
 
   const count = (d: Decision) => {
-    postbacks.inc({ advertiser: d.advertiserId ?? "unknown", outcome: d.outcome });
+    postbacks.inc({ advertiser: d.advertiserId ?? UNKNOWN_ADVERTISER, outcome: d.outcome });
     if (d.status >= 400) {
       deps.logger.info("postback rejected", {
         outcome: d.outcome,

@@ -3,7 +3,7 @@ import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
 import { loadDirectory, proxyTrust, proxyTrustEnv, RequestLog, relayWaker } from "@roundtrip/intake";
 import { ConfigCache, type ServiceContext, type ServiceParts } from "@roundtrip/service";
-import { createApp } from "./app.ts";
+import { createApp, initPostbackSeries } from "./app.ts";
 import { startHousekeeping } from "./housekeeping.ts";
 import { AdvertiserRateLimits } from "./rate-limit.ts";
 
@@ -24,7 +24,15 @@ export async function buildGateway({
   registry,
 }: ServiceContext<typeof gatewayEnv.static>): Promise<ServiceParts> {
   const codec = ClickIdCodec.fromSpec(env.CLICK_ID_KEYS);
-  const directory = new ConfigCache("gateway-directory", () => loadDirectory(sql), logger);
+  const directory = new ConfigCache(
+    "gateway-directory",
+    async () => {
+      const loaded = await loadDirectory(sql);
+      initPostbackSeries(registry, loaded.advertisers.keys());
+      return loaded;
+    },
+    logger,
+  );
   const log = new RequestLog(sql);
   let relay: OutboxRelay | undefined;
   let housekeeping: { stop(): void } | undefined;
