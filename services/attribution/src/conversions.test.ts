@@ -410,6 +410,28 @@ describe("pixel and S2S for the same conversion (S2S wins)", () => {
     expect(await conversionsOf(clickId)).toEqual([expect.objectContaining({ amount: "40.000000" })]);
   });
 
+  test("a pixel cannot refund: refused as untrusted_pixel unless the operator trusts the advertiser's pixels", async () => {
+    const clickId = codec.mint(ids.link);
+    await run({ click_id: clickId, event: "deposit", txid: "PXREF-1", amount: "50" });
+    expect(
+      await reasonOf(await run({ click_id: clickId, source: "pixel", event: "refund", txid: "PXREF-1" })),
+    ).toBe("untrusted_pixel");
+    expect((await conversionsOf(clickId))[0]?.status).toBe("approved");
+    await sql`update advertisers set pixel_sets_money = true where id = ${ids.adv}`;
+    try {
+      await run({
+        click_id: clickId,
+        source: "pixel",
+        event: "chargeback",
+        txid: "PXREF-2",
+        ref_txid: "PXREF-1",
+      });
+      expect((await conversionsOf(clickId))[0]?.status).toBe("reversed");
+    } finally {
+      await sql`update advertisers set pixel_sets_money = false where id = ${ids.adv}`;
+    }
+  });
+
   test("a pixel cannot set the status: pending whatever it says", async () => {
     const clickId = codec.mint(ids.link);
     await run({ click_id: clickId, source: "pixel", event: "ftd", status: "approved", txid: "HY-3" });

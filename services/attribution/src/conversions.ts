@@ -35,7 +35,8 @@ export type RejectReason =
   | "outside_window"
   | "over_cap"
   | "stale_status"
-  | "missing_reference";
+  | "missing_reference"
+  | "untrusted_pixel";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -105,7 +106,11 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
   if (link.advertiser_id !== p.advertiser_id) return reject("advertiser_mismatch");
   if (link.brand_id !== p.brand_id) return reject("brand_mismatch");
 
-  if (REVERSAL_EVENTS.includes(p.event)) return reverseTransaction(tx, p, reject);
+  if (REVERSAL_EVENTS.includes(p.event)) {
+    // A refund takes money back: a browser's word is not enough unless the operator trusts it.
+    if (p.source === "pixel" && !link.pixel_sets_money) return reject("untrusted_pixel");
+    return reverseTransaction(tx, p, reject);
+  }
 
   const [event] = await tx<
     {
