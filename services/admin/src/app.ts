@@ -28,6 +28,7 @@ import { traceModule } from "./modules/trace/index.ts";
 import { ui } from "./modules/ui/index.ts";
 import { validationRuns } from "./modules/validation-runs/index.ts";
 import { openApiDocument } from "./openapi.ts";
+import { storableInput } from "./storable-input.ts";
 import { webhookSecrets } from "./modules/webhook-secrets/index.ts";
 
 export type AdminDeps = {
@@ -55,6 +56,7 @@ export function createApp(deps: AdminDeps) {
   const validation = validationRuns(sql, { sql, bus, codec, clickUrl, gatewayUrl, logger: deps.logger });
   const app = new Elysia({ name: "admin" })
     .use(errorHandler((err) => deps.logger.error("unhandled error", { error: err as Error })))
+    .use(storableInput())
     .use(me(sql))
     .use(brands(sql, bus))
     .use(advertisers(sql, bus))

@@ -12,17 +12,24 @@ export function toCsv(columns: readonly string[], rows: readonly (readonly unkno
   return stringify([columns as string[], ...rows.map((r) => r.map(cell))]);
 }
 
-/** A CSV download streamed page by page, so an export never holds every row in memory. */
-export function csvStream(
+/**
+ * A CSV download streamed page by page, so an export never holds every row in memory. The first
+ * page is read before the answer starts: a query that fails at once is an error answer, not a
+ * 200 whose connection breaks midway.
+ */
+export async function csvStream(
   columns: readonly string[],
   pages: AsyncIterable<unknown[][]>,
   filename: string,
-): Response {
+): Promise<Response> {
   const encoder = new TextEncoder();
   const iterator = pages[Symbol.asyncIterator]();
+  const first = await iterator.next();
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(encoder.encode(stringify([columns as string[]])));
+      if (first.done) controller.close();
+      else controller.enqueue(encoder.encode(stringify(first.value.map((r) => r.map(cell)))));
     },
     async pull(controller) {
       const next = await iterator.next();

@@ -62,6 +62,8 @@ export async function adminHarness(
      * database and stream namespace, instead of the in-process server.
      */
     process?: boolean;
+    /** More environment for admin (both ways of serving it). */
+    env?: Record<string, string>;
   } = {},
 ): Promise<Harness> {
   const db = await createTestDatabase(label);
@@ -76,6 +78,7 @@ export async function adminHarness(
     PUBLIC_CLICK_URL: options.publicClickUrl ?? "http://click.test",
     PUBLIC_GATEWAY_URL: options.publicGatewayUrl ?? "http://gateway.test",
     REPORTS_ENABLED: "false",
+    ...options.env,
   };
   // The app exactly as the entry file builds and serves it (buildAdmin, serveService) on a free port.
   const service = await startServiceForTest("admin", adminEnv, buildAdmin, { sql: db.sql, bus, env });
