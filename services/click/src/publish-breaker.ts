@@ -36,6 +36,8 @@ export class PublishBreaker {
   private probeTimer: ReturnType<typeof setTimeout> | undefined;
   private isolation: { dispose(): void } | undefined;
   private stopped = false;
+  /** Rejects when the circuit opens, so publishes still in flight stop waiting for their timeout. */
+  private opened = openSignal();
 
   constructor(private readonly options: PublishBreakerOptions) {
     this.policy = circuitBreaker(handleAll, {
@@ -43,6 +45,7 @@ export class PublishBreaker {
       breaker: new ConsecutiveBreaker(options.failures),
     });
     this.policy.onBreak((reason) => {
+      this.opened.open();
       this.options.onChange?.(
         "open",
         "error" in reason ? reason.error : "isolated" in reason ? "connection to NATS lost" : reason,
@@ -50,7 +53,10 @@ export class PublishBreaker {
       if (!("isolated" in reason)) this.scheduleProbe();
     });
     this.policy.onHalfOpen(() => this.options.onChange?.("half_open"));
-    this.policy.onReset(() => this.options.onChange?.("closed"));
+    this.policy.onReset(() => {
+      this.opened = openSignal();
+      this.options.onChange?.("closed");
+    });
     if (options.connection) void this.followConnection(options.connection);
   }
 
@@ -64,9 +70,16 @@ export class PublishBreaker {
     return s === CircuitState.Closed ? "closed" : s === CircuitState.HalfOpen ? "half_open" : "open";
   }
 
-  /** Runs a publish through the circuit; its failure counts towards opening it. Only while closed. */
+  /**
+   * Runs a publish through the circuit; its failure counts towards opening it. Only while closed.
+   * Should the circuit open meanwhile (the connection dropped), it fails at once rather than when
+   * its timeout runs out: the batch goes to PostgreSQL under the same message ID, so a publish that
+   * lands after all is stored and counted once.
+   */
   execute<T>(publish: () => Promise<T>): Promise<T> {
-    return this.policy.execute(publish);
+    const run = this.policy.execute(publish);
+    run.catch(() => {}); // settled by the race below, or abandoned to it
+    return Promise.race([run, this.opened.promise]);
   }
 
   stop(): void {
@@ -124,4 +137,13 @@ export class PublishBreaker {
       }
     }
   }
+}
+
+function openSignal(): { promise: Promise<never>; open(): void } {
+  let open: () => void = () => {};
+  const promise = new Promise<never>((_, reject) => {
+    open = () => reject(new Error("the broker circuit opened while this publish was in flight"));
+  });
+  promise.catch(() => {});
+  return { promise, open };
 }
