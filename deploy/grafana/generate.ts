@@ -550,6 +550,44 @@ function ownPanels(service: Service, sel: string): PanelSpec[] {
           width: 24,
           targets: [{ expr: rate("roundtrip_clicks_total", sel, "outcome"), legend: "{{outcome}}" }],
         }),
+        ts({
+          title: "Clicks written to PostgreSQL instead of CLICKS",
+          description:
+            "Per second, by reason: a publish failed or timed out, or the broker circuit was open. Shed: redirected unrecorded, the queue being full.",
+          unit: "ops",
+          width: 12,
+          targets: [
+            { expr: orZero(rate("roundtrip_click_fallback_clicks_total", sel, "reason")), legend: "{{reason}}" },
+            { expr: rate("roundtrip_click_queue_shed_total", sel), legend: "shed" },
+          ],
+        }),
+        ts({
+          title: "Broker circuit open",
+          description: "Replicas whose CLICKS circuit is open or probing: their batches go straight to PostgreSQL.",
+          unit: "short",
+          width: 12,
+          targets: [
+            {
+              expr: `sum(roundtrip_click_breaker_state{${sel}, state!="closed"})`,
+              legend: "open or half-open",
+            },
+          ],
+        }),
+        ts({
+          title: "Unstored click lag",
+          description:
+            "Age of the oldest click in CLICKS that attribution has not stored (CLICK_SINK=jetstream): what a single-node broker store loss would cost.",
+          unit: "s",
+          width: 12,
+          targets: [{ expr: `max(roundtrip_clicks_unstored_lag_seconds{${sel}})`, legend: "lag" }],
+        }),
+        ts({
+          title: "Click write queue",
+          description: "Clicks waiting for a batch write (bounded by CLICK_QUEUE_MAX).",
+          unit: "short",
+          width: 12,
+          targets: [{ expr: `sum(roundtrip_click_queue_clicks{${sel}})`, legend: "queued" }],
+        }),
         ...outbox(),
       ];
     case "gateway":
