@@ -7,7 +7,7 @@
  */
 
 /** A desktop browser: not a preview bot or prefetch (services/click/src/bots.ts), so every click counts. */
-export const BROWSER_UA =
+const BROWSER_UA =
   "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
 
 export type LoadOptions = {
