@@ -20,6 +20,11 @@ export const Id = IdOf(`numeric id, 1 to ${MAX_ID}`);
 /** A keyset cursor is the last id of the previous page: the same rule as an id. */
 export const Cursor = IdOf("next_cursor of the previous page");
 export { CurrencyCode as Currency } from "@roundtrip/contracts";
+/** The largest PostgreSQL integer: a count stored in an `integer` column (caps, windows). */
+export const MAX_INT4 = 2_147_483_647;
+/** A count kept in an `integer` column: past its range is a 400, never a failed insert. */
+export const Count = (options: { minimum: number; description?: string }) =>
+  t.Integer({ maximum: MAX_INT4, ...options });
 export const Decimal = t.String({
   pattern: "^\\d{1,14}(\\.\\d{1,6})?$",
   description: "non-negative decimal",

@@ -6,6 +6,7 @@ import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { announce, audit } from "../../changes.ts";
 import {
+  Count,
   Currency,
   EventCode,
   getRow,
@@ -31,7 +32,7 @@ const DefaultStatus = t.Union([t.Literal("pending"), t.Literal("approved")], {
 // Conversion caps counted by attribution in the brand's day or month; over the cap a postback is
 // refused with reason `over_cap`. Null removes the cap.
 const Cap = (period: string) =>
-  t.Union([t.Integer({ minimum: 1 }), t.Null()], {
+  t.Union([Count({ minimum: 1 }), t.Null()], {
     description: `conversions per ${period} before over_cap`,
   });
 

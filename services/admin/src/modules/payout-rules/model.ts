@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { Currency, Decimal, Id } from "../common.ts";
+import { Count, Currency, Decimal, Id } from "../common.ts";
 
 const Percent = t.String({
   pattern: "^(100(\\.0{1,6})?|\\d{1,2}(\\.\\d{1,6})?)$",
@@ -31,8 +31,8 @@ export const PayoutRuleCreate = t.Object({
   currency: Currency,
   tiers: t.Optional(t.Array(Tier, { maxItems: 20 })),
   tier_period: t.Optional(t.Union([t.Literal("day"), t.Literal("month"), t.Literal("all")])),
-  cap_daily: t.Optional(t.Integer({ minimum: 1 })),
-  cap_monthly: t.Optional(t.Integer({ minimum: 1 })),
+  cap_daily: t.Optional(Count({ minimum: 1 })),
+  cap_monthly: t.Optional(Count({ minimum: 1 })),
   cap_scope: t.Optional(t.Union([t.Literal("affiliate"), t.Literal("offer")])),
   cap_action: t.Optional(
     t.Union([t.Literal("zero"), t.Literal("reject")], {
