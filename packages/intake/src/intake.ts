@@ -262,7 +262,8 @@ async function decide(deps: IntakeDeps, req: IntakeRequest, known: Known): Promi
     );
   }
   if (!REVERSAL_EVENTS.includes(p.event) && !link.events.includes(p.event)) {
-    // The event may have been added to the offer a moment ago: look before refusing.
+    // The event may have been added to the offer a moment ago: look before refusing. Only an
+    // authenticated, rate-limited request gets here, so junk events cannot drive reloads.
     const fresh = deps.refreshDirectory && (await deps.refreshDirectory()).links.get(located.claims.linkId);
     if (fresh) known.link = link = fresh;
     if (!link.events.includes(p.event)) return unknownEvent(p.event, link, known);
