@@ -74,6 +74,18 @@ test("nats-server loses its store under load: every acknowledged postback conver
     left join ledger_entries l on l.conversion_id = c.id
     left join deliveries d on d.conversion_id = c.id
     where c.advertiser_id = ${rig.program.advertiser.id}`;
+  // Conversions that took long, by when their postback was acknowledged: where the tail comes from.
+  const [slow] = await rig.env.sql`
+    select count(*) filter (where r.received_at < to_timestamp(${stoppedAt / 1000}))::int as before,
+      count(*) filter (where r.received_at >= to_timestamp(${stoppedAt / 1000})
+                         and r.received_at < to_timestamp(${brokerStartedAt / 1000}))::int as during,
+      count(*) filter (where r.received_at >= to_timestamp(${brokerStartedAt / 1000}))::int as after
+    from conversions c join postback_receipts r on r.id = c.receipt_id
+    where c.advertiser_id = ${rig.program.advertiser.id} and c.created_at > r.received_at + interval '10 seconds'`;
+  console.log(
+    `conversions made over 10 s after their postback: ${slow?.before} acknowledged before the broker stopped, ` +
+      `${slow?.during} while it was down, ${slow?.after} after it was back`,
+  );
   const since = (ms: unknown) =>
     ms == null ? "-" : `${((Number(ms) - brokerStartedAt) / 1000).toFixed(1)} s`;
   console.log(

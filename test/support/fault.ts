@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { type NatsServer, SERVICE_NAMES } from "@roundtrip/stack";
 import { startAffiliateEndpoint } from "./affiliate-endpoint.ts";
 import type { Audit } from "./exactly-once.ts";
@@ -33,7 +34,14 @@ export async function startFaultRig(
   let env: TestStack | undefined;
   try {
     // Restarts under load on a busy machine may take long; a slow start is not the fault under test.
-    env = await startTestStack(label, FAULT_ENV, { readyTimeoutMs: 90_000, ...options, natsUrl: nats.url });
+    // FAULT_LOG_DIR=<dir> keeps every service's whole log (<dir>/<label>/<service>.log) for a post-mortem.
+    const logDir = process.env.FAULT_LOG_DIR ? join(process.env.FAULT_LOG_DIR, label) : undefined;
+    env = await startTestStack(label, FAULT_ENV, {
+      readyTimeoutMs: 90_000,
+      logDir,
+      ...options,
+      natsUrl: nats.url,
+    });
     const program = await createProgram(env.admin, { postbackUrl: affiliate.url });
     const rig: FaultRig = {
       env,
