@@ -5,7 +5,7 @@
  * (no provisioning, no service restart). Prints the recovery time.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { NatsServer } from "@roundtrip/stack";
+import { NatsServer, SERVICE_NAMES } from "@roundtrip/stack";
 import { describeAudit, untilExactlyOnce } from "./support/exactly-once.ts";
 import {
   type FaultRig,
@@ -103,6 +103,14 @@ test("nats-server loses its store under load: every acknowledged postback conver
   expect(load.journeys.filter((j) => j.outcome === "failed").map((j) => `${j.txid}: ${j.lastError}`)).toEqual(
     [],
   );
+  // The operator hears of it: an error-level line naming the loss (not only warnings while nothing moves).
+  const errorLines = SERVICE_NAMES.flatMap((name) =>
+    rig.env.stack.services[name]
+      .logTail(500)
+      .split("\n")
+      .filter((l) => /"level":"error"/.test(l) && /re-provision|lost/i.test(l)),
+  );
+  expect(errorLines.length).toBeGreaterThan(0);
 
   // The advertiser resends postbacks it is unsure about: one acknowledged just before the store
   // went (its event was in the lost stream) and one acknowledged while the broker was down.
