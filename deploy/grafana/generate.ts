@@ -478,6 +478,42 @@ function pipeline(): DashboardSpec {
               },
             ],
           }),
+          ts({
+            title: "Owed events",
+            description:
+              "Outbox events some consumer of their stream has not handled yet (owed until handled).",
+            unit: "short",
+            width: 8,
+            targets: [
+              { expr: `max by (stream) (roundtrip_outbox_owed_messages{${NS}})`, legend: "{{stream}}" },
+            ],
+          }),
+          ts({
+            title: "Oldest owed event",
+            description:
+              "Age of the oldest event not handled by every consumer of its stream (alert after 10 min).",
+            unit: "s",
+            width: 8,
+            targets: [
+              {
+                expr: `max by (stream) (roundtrip_outbox_owed_oldest_age_seconds{${NS}})`,
+                legend: "{{stream}}",
+              },
+            ],
+          }),
+          ts({
+            title: "Re-published (broker lost them)",
+            description:
+              "Acknowledged events the broker no longer held, re-published from PostgreSQL by the reconciler.",
+            unit: "short",
+            width: 8,
+            targets: [
+              {
+                expr: `sum by (stream) (increase(roundtrip_outbox_republished_total{${NS}}[$__rate_interval]))`,
+                legend: "{{stream}}",
+              },
+            ],
+          }),
         ],
       },
     ],

@@ -71,6 +71,8 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
     created: undefined as string | undefined,
     recheck: false,
   }));
+  // From 0, so the first loss is an increase() the alert sees, not a series that appears at N.
+  for (const plan of plans) metrics?.outboxRepublished.inc({ stream: plan.key }, 0);
   // Whoever re-provisions in this process (a consume loop, a publish) tells us the broker lost
   // something: every owed row of every stream is checked on the next pass, not in minutes.
   const unsubscribe = bus.onReprovisioned(() => {
