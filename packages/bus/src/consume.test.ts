@@ -264,7 +264,7 @@ describe("dead letters: list and replay", () => {
   test("replay re-publishes to the original subject, the fixed handler processes it, DEADLETTER empties", async () => {
     const tb = await busWith({ backoffMs: [100, 100], maxDeliver: 3 });
     let broken = true;
-    const handled: { subject: string; payload: unknown; replayedFrom?: string }[] = [];
+    const handled: { subject: string; payload: unknown; replayedFrom?: string; msgId: string }[] = [];
     const c = consume(tb.bus, {
       consumer: CONSUMER,
       logger: quietLogger,
@@ -274,6 +274,7 @@ describe("dead letters: list and replay", () => {
           subject: d.subject,
           payload: d.payload,
           replayedFrom: d.headers["Roundtrip-Replayed-From"],
+          msgId: d.msgId,
         });
       },
     });
@@ -292,10 +293,13 @@ describe("dead letters: list and replay", () => {
       { what: "the replayed message" },
     );
     await c.stop();
+    // The original message id is the inbox key: a consumer that had handled it would see a
+    // duplicate, and the outbox row it came from settles.
     expect(handled[0]).toEqual({
       subject: "postbacks.received.8",
       payload: { txid: "T-8" },
       replayedFrom: String(dl?.seq),
+      msgId: "pb:8",
     });
     expect(await listDeadLetters(tb.bus)).toEqual([]);
     const again = await replayDeadLetter(tb.bus, dl?.seq ?? 0).catch((e) => e);

@@ -12,7 +12,7 @@ import {
 import type { Registry } from "prom-client";
 import { decode } from "./codec.ts";
 import type { Bus } from "./connection.ts";
-import { deadLetter, watchExhausted } from "./deadletter.ts";
+import { DeadLetterHeaders, deadLetter, watchExhausted } from "./deadletter.ts";
 import { isPermanent, isTopologyMissing, PermanentError } from "./errors.ts";
 import { type Logger, stderrLogger } from "./logger.ts";
 import { busMetrics } from "./metrics.ts";
@@ -135,7 +135,8 @@ export function consume<T = unknown>(bus: Bus, options: ConsumeOptions<T>): Cons
     const started = performance.now();
     const subject = bus.names.logical(m.subject);
     const template = describeSubject(subject)?.template ?? subject;
-    const msgId = m.headers?.get("Nats-Msg-Id") || `seq:${m.seq}`;
+    // A replayed dead letter is handled under the id of the message it replays (the inbox key).
+    const msgId = m.headers?.get(DeadLetterHeaders.MsgId) || m.headers?.get("Nats-Msg-Id") || `seq:${m.seq}`;
     const deliveryCount = m.info.deliveryCount;
     const parent = extractContext(m.headers, ROOT_CONTEXT);
     const span = tracer().startSpan(

@@ -220,8 +220,10 @@ export async function listDeadLetters(
 
 /**
  * Publishes a dead letter back to its original subject (`Nats-Msg-Id` = `replay:<seq>`, so a
- * double click stores it once) and removes it from DEADLETTER. The handler sees a new message
- * id; business dedup in PostgreSQL is what prevents a double effect, as for any redelivery.
+ * double click stores it once, even inside the original's duplicate window) and removes it from
+ * DEADLETTER. The original message id rides along (`Roundtrip-Original-Msg-Id`) and is what the
+ * handler sees as `msgId`, its inbox key: consumers of the stream that had handled the original
+ * see a duplicate, and the outbox row it came from settles once the failed consumer handles it.
  */
 export async function replayDeadLetter(
   bus: Bus,
@@ -236,7 +238,13 @@ export async function replayDeadLetter(
     throw new DeadLetterNotFoundError(seq, { cause: new Error("not a dead letter: no original subject") });
   const ack = await publishRaw(bus, subject, m.data, {
     msgId: `replay:${seq}`,
-    headers: { ...carriedHeaders(m.header), [REPLAYED_FROM_HEADER]: String(seq) },
+    headers: {
+      ...carriedHeaders(m.header),
+      [REPLAYED_FROM_HEADER]: String(seq),
+      ...(m.header?.get(DeadLetterHeaders.MsgId)
+        ? { [DeadLetterHeaders.MsgId]: m.header.get(DeadLetterHeaders.MsgId) }
+        : {}),
+    },
     registry: options.registry,
   });
   await bus.jsm.streams.deleteMessage(stream, seq, false);
