@@ -367,17 +367,20 @@ test("no hostile request makes admin answer 5xx", async () => {
       const search = Object.entries(query)
         .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${encode(k)}=${encode(String(x))}`))
         .join("&");
-      const headers: Record<string, string> = {};
-      if (key) headers.authorization = `Bearer ${key}`;
-      if (body.contentType) headers["content-type"] = body.contentType;
       const url = `${h.url}${path}${search ? `?${search}` : ""}`;
-      const res = await fetch(url, { method: route.method, headers, body: body.payload, redirect: "manual" });
-      const text = await res.text();
+      const res = await send(route.method, url, {
+        key,
+        contentType: body.contentType,
+        payload: body.payload,
+      });
       sent++;
       statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-      if (res.status >= 500)
+      // A server may answer a huge body early (401, 413) and close the connection while the
+      // client is still sending it: that reset is the client's, not a failure of admin.
+      const huge = typeof body.payload === "string" && body.payload.length > 1_000_000;
+      if (res.status >= 500 && !(res.status === 599 && huge))
         throw new Error(
-          `${route.method} ${url.slice(0, 300)} → ${res.status} ${text.slice(0, 200)}\n${h.serverLog().slice(-1500)}`,
+          `${route.method} ${url.slice(0, 300)} → ${res.status} ${res.text.slice(0, 200)}\n${h.serverLog().slice(-1500)}`,
         );
     }),
     { numRuns: 300, endOnFailure: true },
@@ -400,6 +403,22 @@ test("no hostile request makes admin answer 5xx", async () => {
       });
       expect(res.status, `${r.method} ${path}${q}: ${await res.text()}`).toBeLessThan(500);
     }
+  }
+  // A body past the server's limit (8 MiB) is refused by size, whatever the route.
+  const oversized: [string, string][] = [
+    ["POST", "/v1/affiliates"],
+    ["POST", "/v1/imports"],
+  ];
+  for (const [method, path] of oversized) {
+    const big = await send(method, `${h.url}${path}`, {
+      key: h.keys.admin,
+      contentType: path.endsWith("imports") ? "text/csv" : "application/json",
+      payload: JSON.stringify({ name: "x".repeat(9 * 1024 * 1024) }),
+    });
+    // 413, or the connection closed while the client was still sending (never a 5xx answer).
+    expect([413, 599], `${method} ${path} with 9 MiB: ${big.status} ${big.text.slice(0, 100)}`).toContain(
+      big.status,
+    );
   }
 }, 120_000);
 
