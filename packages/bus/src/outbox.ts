@@ -144,7 +144,11 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
         order by id
         limit ${batchSize}
         for update skip locked`;
-      if (rows.length === 0) return { published: 0, claimed: 0 };
+      if (rows.length === 0) {
+        // Nothing left to publish (perhaps another replica did): nothing is failing here either.
+        bus.health.succeeded(publishing);
+        return { published: 0, claimed: 0 };
+      }
       const results = await Promise.allSettled(rows.map((row) => publishRow(row)));
       const done: { id: string; seq: number }[] = [];
       results.forEach((r, i) => {

@@ -142,7 +142,10 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
         order by check_at
         limit ${options.batchSize}
         for update skip locked`;
-      if (rows.length === 0) return 0;
+      if (rows.length === 0) {
+        bus.health.succeeded(what);
+        return 0;
+      }
       const outcomes = await Promise.allSettled(rows.map((row) => reconcileRow(stream, row)));
       const held: string[] = [];
       const sent: { id: string; seq: number; fresh: boolean }[] = [];
@@ -178,7 +181,7 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
       if (failure) {
         bus.health.failed(what, failure);
         log.error("outbox: could not re-publish owed events; will retry", { stream: plan.key, err: failure });
-      } else if (sent.length > 0) bus.health.succeeded(what);
+      } else bus.health.succeeded(what);
       return fresh;
     })) as number;
   }
