@@ -179,6 +179,8 @@ describe("default values", () => {
         "BUS_REPLICAS",
         "LOG_LEVEL",
         "SHUTDOWN_TIMEOUT_MS",
+        "READY_STALL_MS",
+        "OUTBOX_REPUBLISH_AFTER_MS",
       ]) {
         expect(env(c as K8sObject, name)).toBeDefined();
       }

@@ -212,6 +212,10 @@ Usage: include "roundtrip.commonEnv" (dict "root" $ "component" "click" "secret"
   value: {{ $root.Values.config.logLevel | quote }}
 - name: SHUTDOWN_TIMEOUT_MS
   value: {{ $root.Values.config.shutdownTimeoutMs | quote }}
+- name: READY_STALL_MS
+  value: {{ $root.Values.config.readyStallMs | quote }}
+- name: OUTBOX_REPUBLISH_AFTER_MS
+  value: {{ $root.Values.config.outboxRepublishAfterMs | quote }}
 {{- with $root.Values.otel.endpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ . | quote }}
