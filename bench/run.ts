@@ -1,12 +1,13 @@
 /**
  * The hot paths against bare baselines, in one run on one machine (bench/README.md):
  *   click redirect (click durably recorded)  vs  a bare Bun.serve 302
+ *   click redirect with its broker stopped   vs  the click redirect (batches go to PostgreSQL)
  *   postback intake (committed before 200)   vs  a bare PostgreSQL insert-and-commit
  * Prints req/s, p50, p99 and the ratios. Needs `wrk` (Debian: apt-get install wrk), PostgreSQL
  * and NATS (DATABASE_URL / NATS_URL, defaults 127.0.0.1).
  *
  *   bun bench/run.ts [--duration 10] [--warmup 3] [--connections 50] [--rounds 1] [--threads 2]
- *                    [--only bare302,click,bareInsert,postback]
+ *                    [--only bare302,click,clickBrokerDown,bareInsert,postback]
  */
 import { spawn, spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
@@ -16,7 +17,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { createTestDatabase } from "@roundtrip/db";
-import { startStack } from "@roundtrip/stack";
+import { NatsServer, startStack } from "@roundtrip/stack";
 
 const { values: args } = parseArgs({
   options: {
@@ -52,6 +53,8 @@ const db = await createTestDatabase("bench");
 const busPrefix = `bench_${crypto.randomUUID().slice(0, 8)}`;
 const children: ReturnType<typeof spawn>[] = [];
 let stack: Awaited<ReturnType<typeof startStack<"click" | "gateway">>> | undefined;
+// A second click service on a broker of its own, stopped before it is measured: the outage path.
+let outage: { nats: NatsServer; stack?: Awaited<ReturnType<typeof startStack<"click">>> } | undefined;
 
 try {
   const sql = db.sql;
@@ -75,6 +78,21 @@ try {
     services: ["click", "gateway"] as const,
     env: { CLICK_ID_KEYS, LOG_LEVEL: "warn", SHUTDOWN_TIMEOUT_MS: "5000" },
   });
+  const only = (args.only as string).split(",").filter(Boolean);
+  if (only.length === 0 || only.includes("clickBrokerDown")) {
+    outage = { nats: new NatsServer() };
+    await outage.nats.start();
+    outage.stack = await startStack({
+      databaseUrl: db.url,
+      natsUrl: outage.nats.url,
+      busPrefix: `${busPrefix}_down`,
+      ports: "free",
+      services: ["click"] as const,
+      migrate: false,
+      env: { CLICK_ID_KEYS, LOG_LEVEL: "error", SHUTDOWN_TIMEOUT_MS: "5000" },
+    });
+    await outage.nats.stop();
+  }
   startChild("bare-302.ts", 19301, {});
   startChild("bare-insert.ts", 19302, { DATABASE_URL: db.url });
   await Promise.all([waitHttp("http://127.0.0.1:19301/"), waitHttp("http://127.0.0.1:19302/?k=warm")]);
@@ -82,6 +100,7 @@ try {
   const targets = {
     bare302: { url: "http://127.0.0.1:19301/c/bench?sub1=news", lua: null },
     click: { url: `${stack.urls.click}/c/bench?sub1=news`, lua: null },
+    clickBrokerDown: { url: `${outage?.stack?.urls.click}/c/bench?sub1=news`, lua: null },
     bareInsert: { url: "http://127.0.0.1:19302", lua: "/?k={n}" },
     postback: {
       url: stack.urls.gateway,
@@ -92,7 +111,6 @@ try {
   const rounds: Record<string, Result>[] = [];
   for (let round = 1; round <= Number(args.rounds); round++) {
     const results: Record<string, Result> = {};
-    const only = (args.only as string).split(",").filter(Boolean);
     for (const [name, t] of Object.entries(targets)) {
       if (only.length > 0 && !only.includes(name)) continue;
       // Each target starts from a settled database: the previous one's writes are checkpointed
@@ -122,6 +140,8 @@ try {
 } finally {
   for (const c of children) c.kill("SIGTERM");
   await stack?.stop();
+  await outage?.stack?.stop();
+  await outage?.nats.dispose();
   await deleteStreams(busPrefix);
   await db.drop();
 }
@@ -187,6 +207,9 @@ function report(round: number, r: Record<string, Result>) {
   const ratio = (a: Result | undefined, b: Result | undefined) => (a && b?.rps ? (100 * a.rps) / b.rps : 0);
   console.log(
     `click / bare 302:           ${ratio(r.click, r.bare302).toFixed(1)} %  (target ≥ 25 % at p99 ≤ 10 ms)`,
+  );
+  console.log(
+    `click, broker down / click: ${ratio(r.clickBrokerDown, r.click).toFixed(1)} %  (target p99 ≤ 50 ms)`,
   );
   console.log(
     `postback / bare insert:     ${ratio(r.postback, r.bareInsert).toFixed(1)} %  (target ≥ 5000/s at p99 ≤ 20 ms)`,
