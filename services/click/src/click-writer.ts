@@ -81,7 +81,7 @@ export class ClickWriter {
   private readonly breaker: PublishBreaker | undefined;
   private readonly metrics: ReturnType<typeof writerMetrics>;
   private lastShedLogAt = 0;
-  private breakerOpened = false;
+  private lastBreakerState: BreakerState = "closed";
 
   constructor(
     private readonly sql: Sql,
@@ -153,17 +153,19 @@ export class ClickWriter {
 
   private breakerChanged(state: BreakerState, cause?: unknown): void {
     for (const s of BREAKER_STATES) this.metrics.breaker.set({ state: s }, s === state ? 1 : 0);
-    if (state === "open" && cause !== undefined) {
+    const was = this.lastBreakerState;
+    this.lastBreakerState = state;
+    // Once per outage: a probe that fails (half-open → open) is not news.
+    if (state === "open" && was === "closed") {
       this.options.logger?.error(
         "CLICKS publishes failing: click batches go to PostgreSQL until the broker answers",
         {
           error: cause instanceof Error ? cause : new Error(String(cause)),
         },
       );
-    } else if (state === "closed" && this.breakerOpened) {
+    } else if (state === "closed" && was !== "closed") {
       this.options.logger?.info("broker answers again: click batches are published to CLICKS");
     }
-    if (state === "open") this.breakerOpened = true;
   }
 
   private flushSoon(delayMs: number): void {
