@@ -216,11 +216,24 @@ describe("self-healing topology", () => {
     await nats.kill();
     await nats.wipeStore();
     await nats.start();
-    await waitFor(() => bus.health.problems(0).length === 0, Boolean, { what: "reconnected" });
-    await enqueueConversions(1, "after");
+    // The broker answers again (JetStream, with no streams).
     await waitFor(
-      () => r.flush(),
-      (n) => n === 1,
+      () =>
+        bus.jsm.getAccountInfo().then(
+          () => bus.health.connected,
+          () => false,
+        ),
+      Boolean,
+      { what: "the broker back", intervalMs: 100 },
+    );
+    await enqueueConversions(1, "after");
+    // Published by a flush or by the relay's own NOTIFY-driven pass, whichever comes first.
+    await waitFor(
+      async () => {
+        await r.flush();
+        return count("unpublished");
+      },
+      (n) => n === 0,
       { what: "the publish to land", intervalMs: 200 },
     );
     expect(errors()).toContain("outbox: publish failed: no stream stores it; will retry");

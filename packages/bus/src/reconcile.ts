@@ -53,6 +53,7 @@ type Due = {
 // A pass proves at most this many chunks of owed rows, continuing where it stopped next time, so
 // a long consumer outage (many owed rows) costs bounded work per pass.
 const SETTLE_CHUNKS_PER_PASS = 10;
+const RECHECK_BATCHES_PER_PASS = 10;
 
 export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions): OutboxReconciler {
   const log = options.logger;
@@ -130,7 +131,7 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
       where handled_at is null and check_at > now() and subject like any(${plan.patterns})`;
   }
 
-  async function recheck(plan: (typeof plans)[number]): Promise<number> {
+  async function recheck(plan: (typeof plans)[number]): Promise<{ due: number; fresh: number }> {
     const stream = bus.names.stream(plan.key);
     const what = `outbox reconciler cannot publish ${plan.key}`;
     return (await sql.begin(async (tx) => {
@@ -144,7 +145,7 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
         for update skip locked`;
       if (rows.length === 0) {
         bus.health.succeeded(what);
-        return 0;
+        return { due: 0, fresh: 0 };
       }
       const outcomes = await Promise.allSettled(rows.map((row) => reconcileRow(stream, row)));
       const held: string[] = [];
@@ -182,8 +183,9 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
         bus.health.failed(what, failure);
         log.error("outbox: could not re-publish owed events; will retry", { stream: plan.key, err: failure });
       } else bus.health.succeeded(what);
-      return fresh;
-    })) as number;
+      // A failed batch ends the pass: the broker is refusing, the next pass tries again.
+      return { due: failure ? 0 : rows.length, fresh };
+    })) as { due: number; fresh: number };
   }
 
   // "held" when the stream still has it; otherwise the ack of the re-publish.
@@ -236,7 +238,12 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
       // While disconnected a broker request only waits out its timeout: check after the reconnect.
       if (!bus.health.connected) continue;
       await noticeStoreLoss(plan);
-      republished += await recheck(plan);
+      // After a store loss every owed row is due at once: work through it in bounded batches.
+      for (let batch = 0; batch < RECHECK_BATCHES_PER_PASS; batch++) {
+        const { due, fresh } = await recheck(plan);
+        republished += fresh;
+        if (due < options.batchSize) break;
+      }
     }
     await gauges();
     return { settled, republished };
