@@ -10,7 +10,7 @@ import { countClicks } from "./click-stats.ts";
 import { type RefusedClick, storeClicks } from "./click-store.ts";
 import { attribute } from "./conversions.ts";
 import { enrichConversions } from "./enrich.ts";
-import { deadLetterRefused, withoutRefused } from "./refused-clicks.ts";
+import { clicksInboxKey, deadLetterRefused, withoutRefused } from "./refused-clicks.ts";
 
 const schema = serviceEnv(8083, {
   CLICK_ID_KEYS: t.String({ minLength: 35 }),
@@ -70,7 +70,7 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
           registry,
           logger,
           handler: (d) =>
-            handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, async (tx) => {
+            handleOnce(sql, { consumer: d.consumer, messageId: clicksInboxKey(d) }, async (tx) => {
               // A click PostgreSQL refuses goes to DEADLETTER alone; the rest of its batch is stored.
               const refused: RefusedClick[] = [];
               await storeClicks(tx, d.payload, refused);
