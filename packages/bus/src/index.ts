@@ -8,6 +8,7 @@ export {
   type RetryPolicy,
   retryPolicy,
 } from "./consume.ts";
+export { declareConsumers, requiredConsumers } from "./consumers.ts";
 export {
   type DeadLetter,
   type DeadLetterInput,

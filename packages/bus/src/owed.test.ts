@@ -7,6 +7,7 @@ import type { TestDatabase } from "@roundtrip/db";
 import { Registry } from "prom-client";
 import { type Bus, connectBus } from "./connection.ts";
 import { type Consumer, consume } from "./consume.ts";
+import { declareConsumers } from "./consumers.ts";
 import { handleOnce, pruneInbox } from "./inbox.ts";
 import { enqueue, type OutboxRelayOptions, startOutboxRelay } from "./outbox.ts";
 import { provision } from "./provision.ts";
@@ -52,6 +53,7 @@ afterEach(async () => {
   await db.sql`delete from bus_outbox`;
   await db.sql`delete from bus_inbox`;
   await db.sql`delete from bus_test_effects`;
+  await db.sql`delete from bus_consumers`;
   // Every test starts from an empty broker.
   await nats.kill();
   await nats.wipeStore();
@@ -194,6 +196,36 @@ describe("owed until handled", () => {
       { what: "settled", intervalMs: 100 },
     );
     expect(await stored()).toBe(3);
+  });
+
+  test("a consumer the deployment switched off is not waited for; switched back on, it is again", async () => {
+    await freshBus();
+    const r = relay({ reconcileIntervalMs: 60_000 });
+    // Admin with REPORTS_ENABLED=false: reports-conversions never writes an inbox row.
+    await declareConsumers(db.sql, ["reports-conversions"], false);
+    consumers(["commission-conversions"]);
+    await enqueueConversions(3, "off");
+    await r.flush();
+    await waitFor(
+      async () => {
+        await r.reconcile();
+        return count("settled");
+      },
+      (n) => n === 3,
+      { what: "settled without the switched-off consumer", intervalMs: 100 },
+    );
+    expect(await metricValue(registry, "roundtrip_outbox_owed_messages", { stream: "CONVERSIONS" })).toBe(0);
+
+    // Reports back on: new events wait for reports-conversions again.
+    await declareConsumers(db.sql, ["reports-conversions"], true);
+    await enqueueConversions(2, "on");
+    await r.flush();
+    await waitFor(
+      async () => (await effects())["commission-conversions"]?.n ?? 0,
+      (n) => n === 5,
+    );
+    await r.reconcile();
+    expect(await count("owed")).toBe(2);
   });
 
   test("inbox pruning keeps the proofs an owed event still needs", async () => {

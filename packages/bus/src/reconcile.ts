@@ -6,14 +6,16 @@ import { isTopologyMissing } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { busMetrics } from "./metrics.ts";
 import { publishRaw } from "./publish.ts";
-import { CONSUMER_NAMES, CONSUMERS, STREAMS, type StreamKey } from "./topology.ts";
+import { requiredConsumers } from "./consumers.ts";
+import { STREAMS, type StreamKey } from "./topology.ts";
 import { extractContext, TRACE_HEADERS, toNatsHeaders } from "./tracing.ts";
 
 /**
  * Owed until handled (docs/internals.md, "Delivery guarantees"). The broker's PubAck is not the
  * end of an outbox event's life: 2.9 acks before fsync, and a store can be lost. An event stays
- * owed until every durable consumer of its stream (topology.ts) has its inbox row, written in
- * the same transaction as the consumer's effect; that proof settles the row (`handled_at`).
+ * owed until every durable consumer of its stream that the deployment runs (topology.ts, minus the
+ * ones declared off: consumers.ts) has its inbox row, written in the same transaction as the
+ * consumer's effect; that proof settles the row (`handled_at`).
  *
  * Owed rows older than the republish age are due for a check: if the stream still holds the
  * message (same sequence, same `Nats-Msg-Id`), a consumer is merely behind or a dead letter waits
@@ -65,8 +67,6 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
     key,
     // Logical subjects start with their stream's fixed tokens: `postbacks.received.{advertiser}` → `postbacks.received.%`.
     patterns: STREAMS[key].subjects.map((t) => `${t.split("{")[0]}%`),
-    // Admin's reports-* consumers count: a lost event would leave the reports short of the ledger.
-    required: CONSUMER_NAMES.filter((name) => CONSUMERS[name].stream === key) as string[],
     cursor: "0",
     /** The stream's creation time last seen: a new one means the broker lost its store. */
     created: undefined as string | undefined,
@@ -82,7 +82,7 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
 
   let running: Promise<{ settled: number; republished: number }> | undefined;
 
-  async function settle(plan: (typeof plans)[number]): Promise<number> {
+  async function settle(plan: (typeof plans)[number], required: string[]): Promise<number> {
     let settled = 0;
     for (let chunk = 0; chunk < SETTLE_CHUNKS_PER_PASS; chunk++) {
       // Proof = an inbox row per required consumer, found by primary key (consumer, message_id).
@@ -96,8 +96,8 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
         ), proven as (
           select id from owed
           where (select count(*) from bus_inbox i
-                 where i.consumer = any(${plan.required}) and i.message_id = owed.wire_id) = ${plan.required.length}
-            and (${plan.required.length} > 0 or published_at is not null)
+                 where i.consumer = any(${required}) and i.message_id = owed.wire_id) = ${required.length}
+            and (${required.length} > 0 or published_at is not null)
         ), done as (
           update bus_outbox o set handled_at = now() from proven where o.id = proven.id returning 1
         )
@@ -233,8 +233,11 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
   async function pass(): Promise<{ settled: number; republished: number }> {
     let settled = 0;
     let republished = 0;
+    // Read each pass: admin switching its reports off (or on) applies without a restart here.
+    // Admin's reports-* count while they run: a lost event would leave the reports short of the ledger.
+    const required = await requiredConsumers(sql);
     for (const plan of plans) {
-      settled += await settle(plan);
+      settled += await settle(plan, required[plan.key] ?? []);
       // While disconnected a broker request only waits out its timeout: check after the reconnect.
       if (!bus.health.connected) continue;
       await noticeStoreLoss(plan);

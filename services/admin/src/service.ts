@@ -1,4 +1,4 @@
-import { consume, handleOnce } from "@roundtrip/bus";
+import { type ConsumerName, consume, declareConsumers, handleOnce } from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ClicksRecorded, CommissionBooked, ConversionChanged } from "@roundtrip/contracts";
@@ -32,6 +32,8 @@ export const adminEnv = serviceEnv(8080, {
   REPORTS_PIXEL_GAP_SHARE: t.Number({ minimum: 0, maximum: 1, default: 0.05 }),
 });
 
+const REPORT_CONSUMERS: ConsumerName[] = ["reports-clicks", "reports-conversions", "reports-commissions"];
+
 const base = (url: string) => url.replace(/\/$/, "");
 
 /** Everything the admin process runs, from its validated environment and connections. */
@@ -59,8 +61,10 @@ export async function buildAdmin({
   const background: { stop(): Promise<void> }[] = [];
   return {
     app,
-    consumers: env.REPORTS_ENABLED ? ["reports-clicks", "reports-conversions", "reports-commissions"] : [],
-    start() {
+    consumers: env.REPORTS_ENABLED ? REPORT_CONSUMERS : [],
+    async start() {
+      // Other services' outbox reconcilers wait for these consumers' inbox proofs only while they run.
+      await declareConsumers(sql, REPORT_CONSUMERS, env.REPORTS_ENABLED);
       if (!env.REPORTS_ENABLED) return;
       const once =
         <T>(effect: (tx: Parameters<Parameters<typeof handleOnce>[2]>[0], payload: T) => Promise<unknown>) =>
