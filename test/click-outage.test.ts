@@ -2,9 +2,14 @@
  * issue 9: clicks during a broker outage. With nats-server stopped, a bounded burst of clicks all
  * answer 302 quickly (the breaker sends batches straight to PostgreSQL), every click is stored
  * with its sub IDs, and once the broker is back each is counted exactly once.
+ *
+ * Readiness during the same outage: click, gateway and admin serve from PostgreSQL, so past
+ * READY_STALL_MS their `/readyz` stays 200 (degraded, naming NATS) and a postback is accepted;
+ * attribution, which cannot work without its broker, is 503 with the reason. Once the broker is
+ * back every service is ready and the postback accepted meanwhile is converted.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { NatsServer } from "@roundtrip/stack";
+import { NatsServer, SERVICE_NAMES, type ServiceName } from "@roundtrip/stack";
 import { type FaultRig, startFaultRig, untilLinkRedirects } from "./support/fault.ts";
 import { eventually } from "./support/test-stack.ts";
 
@@ -16,6 +21,8 @@ const BURST_MS = 5_000;
  * without the breaker every click of the outage waits out a publish timeout (5 s by default).
  */
 const P99_BOUND_MS = 250;
+/** Small, so the outage outlasts it well within the burst (the default is 10 s). */
+const READY_STALL_MS = 1_000;
 
 let nats: NatsServer;
 let rig: FaultRig;
@@ -23,7 +30,10 @@ let rig: FaultRig;
 beforeAll(async () => {
   nats = new NatsServer();
   await nats.start();
-  rig = await startFaultRig("clickoutage", nats, { readyTimeoutMs: 60_000 });
+  rig = await startFaultRig("clickoutage", nats, {
+    readyTimeoutMs: 60_000,
+    env: { READY_STALL_MS: String(READY_STALL_MS) },
+  });
   await untilLinkRedirects(rig);
 }, 120_000);
 
@@ -79,6 +89,13 @@ async function metric(name: string, labels: string): Promise<number> {
   return line ? Number(line.split(" ").pop()) : 0;
 }
 
+type Readyz = { status: number; body: { ready?: boolean; degraded?: boolean; reasons?: string[] } };
+
+async function readyz(name: ServiceName): Promise<Readyz> {
+  const res = await fetch(`${rig.env.urls[name]}/readyz`);
+  return { status: res.status, body: (await res.json()) as Readyz["body"] };
+}
+
 const linkCounts = async () => {
   const [row] = await rig.env.sql`
     select (select count(*)::int from clicks where link_id = ${rig.program.link.id}) as stored,
@@ -87,7 +104,7 @@ const linkCounts = async () => {
 };
 
 describe("clicks while the broker is down", () => {
-  test("every click answers 302 quickly and is stored with its sub IDs; after the broker returns each counts once", async () => {
+  test("every click answers 302 quickly and is stored with its sub IDs; click, gateway and admin stay ready (degraded) and a postback is accepted; after the broker returns each click counts once and the postback converts", async () => {
     const baseline = await burst(100, 1_000, "up");
     expect(baseline.every((h) => h.status === 302)).toBe(true);
 
@@ -118,7 +135,70 @@ describe("clicks while the broker is down", () => {
       new Map(hits.map((h) => [h.clickId, h.sub1])),
     );
 
+    // The broker has been down for the whole burst, well past READY_STALL_MS. Services that serve
+    // from PostgreSQL stay in their load balancer, saying why they are degraded; attribution leaves it.
+    const namesNats = (r: Readyz) => (r.body.reasons ?? []).some((reason) => /nats/i.test(reason));
+    const attribution = await eventually(
+      async () => {
+        const r = await readyz("attribution");
+        return r.status === 503 && namesNats(r) ? r : undefined;
+      },
+      "attribution's /readyz to turn 503 naming nats",
+      30_000,
+    );
+    expect(attribution.body.ready).toBe(false);
+    for (const name of ["click", "gateway", "admin"] as const) {
+      const r = await eventually(
+        async () => {
+          const answer = await readyz(name);
+          return namesNats(answer) ? answer : undefined;
+        },
+        `${name}'s /readyz to report the NATS outage`,
+        30_000,
+      );
+      expect({ name, status: r.status, ready: r.body.ready, degraded: r.body.degraded }).toEqual({
+        name,
+        status: 200,
+        ready: true,
+        degraded: true,
+      });
+    }
+    // And they do serve: a click redirects, and a postback for a click of the outage is committed.
+    const [late] = await burst(1, 0, "late");
+    expect(late?.status).toBe(302);
+    const txid = `outage-${crypto.randomUUID()}`;
+    const accepted = await fetch(
+      `${rig.env.urls.gateway}/postback?${new URLSearchParams({
+        token: rig.program.advertiser.token,
+        click_id: hits[0]?.clickId as string,
+        txid,
+        event: "ftd",
+        amount: "10.00",
+      })}`,
+    );
+    expect(accepted.status).toBe(200);
+    expect(await accepted.json()).toMatchObject({ status: "accepted", duplicate: false });
+
     await nats.start();
+    // Every service is ready again, nothing degraded, without a restart.
+    await eventually(
+      async () => {
+        const all = await Promise.all(SERVICE_NAMES.map(readyz));
+        return all.every((r) => r.status === 200 && !r.body.degraded);
+      },
+      "every service ready and not degraded once the broker is back",
+      60_000,
+    );
+    // The postback accepted during the outage flows through once the broker is back.
+    await eventually(
+      async () => {
+        const [row] = await rig.env.sql`
+          select 1 from conversions where advertiser_id = ${rig.program.advertiser.id} and txid = ${txid}`;
+        return row;
+      },
+      "the postback accepted during the outage to be converted",
+      60_000,
+    );
     // The breaker closes by itself and batches are published again.
     await eventually(
       async () => (await metric("roundtrip_click_breaker_state", 'state="closed"')) === 1,
@@ -143,7 +223,9 @@ describe("clicks while the broker is down", () => {
     const settled = await eventually(
       async () => {
         const c = await linkCounts();
-        return c.stored === c.counted && c.stored >= baseline.length + BURST + after.length ? c : undefined;
+        return c.stored === c.counted && c.stored >= baseline.length + BURST + 1 + after.length
+          ? c
+          : undefined;
       },
       "every click counted in click_stats_hourly",
       60_000,

@@ -28,7 +28,10 @@ export type FaultRig = {
 export async function startFaultRig(
   label: string,
   nats: NatsServer,
-  options: Omit<TestStackOptions, "natsUrl"> = {},
+  {
+    env: extraEnv = {},
+    ...options
+  }: Omit<TestStackOptions, "natsUrl"> & { env?: Record<string, string> } = {},
 ): Promise<FaultRig> {
   const affiliate = startAffiliateEndpoint();
   let env: TestStack | undefined;
@@ -36,12 +39,16 @@ export async function startFaultRig(
     // Restarts under load on a busy machine may take long; a slow start is not the fault under test.
     // FAULT_LOG_DIR=<dir> keeps every service's whole log (<dir>/<label>/<service>.log) for a post-mortem.
     const logDir = process.env.FAULT_LOG_DIR ? join(process.env.FAULT_LOG_DIR, label) : undefined;
-    env = await startTestStack(label, FAULT_ENV, {
-      readyTimeoutMs: 90_000,
-      logDir,
-      ...options,
-      natsUrl: nats.url,
-    });
+    env = await startTestStack(
+      label,
+      { ...FAULT_ENV, ...extraEnv },
+      {
+        readyTimeoutMs: 90_000,
+        logDir,
+        ...options,
+        natsUrl: nats.url,
+      },
+    );
     const program = await createProgram(env.admin, { postbackUrl: affiliate.url });
     const rig: FaultRig = {
       env,

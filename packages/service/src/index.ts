@@ -1,3 +1,4 @@
+export type { Readiness } from "./readiness.ts";
 export { runService, type ServiceContext, type ServiceParts } from "./run.ts";
 export {
   MAX_REQUEST_BODY_BYTES,

@@ -12,6 +12,7 @@ import {
 import type { Static } from "@sinclair/typebox";
 import { type AnyElysia, Elysia } from "elysia";
 import { errorBody } from "./errors.ts";
+import { type Readiness, runningReadiness } from "./readiness.ts";
 import { type NativeRoute, serveService } from "./serve.ts";
 
 type EnvSchema = ReturnType<typeof serviceEnv>;
@@ -34,6 +35,12 @@ export type ServiceParts = {
    * `app` (which must serve the same paths) handles them with the usual SERVER spans.
    */
   routes?: Record<string, NativeRoute>;
+  /**
+   * Which capabilities decide readiness once running (default: PostgreSQL and NATS). A service
+   * that serves from PostgreSQL while the broker is down says `{ nats: "reported" }`, so a broker
+   * outage shows in `/readyz` as degraded instead of taking it out of its Service.
+   */
+  readiness?: Readiness;
 };
 
 /**
@@ -42,7 +49,8 @@ export type ServiceParts = {
  * pool and one NATS connection — waited for, however long, in any order (a service never exits
  * because a dependency is not up yet) — streams provisioned idempotently, the service built and
  * started and swapped in behind the same socket. `/readyz` answers 503 with the reasons until
- * then, and afterwards whenever the service cannot consume or publish for READY_STALL_MS.
+ * then, and afterwards when PostgreSQL does not answer or — for a service whose readiness needs
+ * NATS — when it cannot consume or publish for READY_STALL_MS (otherwise that is only reported).
  * SIGTERM drains in the right order: readiness off → HTTP intake stopped → background work
  * drained → connections closed.
  */
@@ -117,11 +125,10 @@ export async function runService<S extends EnvSchema>(
   lag = parts.consumers?.length
     ? startLagCollector(connected, { consumers: parts.consumers, registry, logger, intervalMs: 5_000 })
     : undefined;
-  served.replace(parts, {
-    checks: { postgres: () => sql`select 1` },
-    // In memory: what the consume loops, relays and the connection reported, once it has lasted.
-    reasons: () => connected.health.problems(base.READY_STALL_MS),
-  });
+  served.replace(
+    parts,
+    runningReadiness(parts.readiness, { sql, bus: connected, stallMs: base.READY_STALL_MS }),
+  );
   logger.info("started", { port: served.server.port });
 }
 

@@ -22,6 +22,8 @@ export type ServeOptions = {
   draining: () => boolean;
   /** Why the service cannot work right now (cheap, in memory); any makes `/readyz` 503 with them. */
   reasons?: () => string[];
+  /** What the service works around (cheap, in memory): listed in `/readyz` as degraded, still 200. */
+  degraded?: () => string[];
   /** Whether spans are exported: native routes start none, so they are only used while it is off. */
   tracing: boolean;
 };
@@ -35,7 +37,7 @@ export type Served = {
    * Swaps what the server runs without closing its socket: a process serves `/healthz` and an
    * unready `/readyz` while it waits for its dependencies, then the whole service.
    */
-  replace(parts: ServedParts, changes?: Partial<Pick<ServeOptions, "checks" | "reasons">>): void;
+  replace(parts: ServedParts, changes?: Partial<Pick<ServeOptions, "checks" | "reasons" | "degraded">>): void;
 };
 
 type ServedParts = { app: AnyElysia; routes?: Record<string, NativeRoute> };
@@ -81,6 +83,7 @@ function compose(parts: ServedParts, options: ServeOptions): AnyElysia {
         draining: options.draining,
         checks: options.checks,
         reasons: options.reasons,
+        degraded: options.degraded,
         tracing: options.tracing,
       }),
     )

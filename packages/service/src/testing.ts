@@ -1,8 +1,9 @@
 import type { Bus } from "@roundtrip/bus";
-import { loadConfig, type serviceEnv } from "@roundtrip/config";
+import { loadConfig, type ServiceEnv, type serviceEnv } from "@roundtrip/config";
 import type { Sql } from "@roundtrip/db";
 import { createLogger, createRegistry, type Registry } from "@roundtrip/telemetry";
 import type { Static } from "@sinclair/typebox";
+import { runningReadiness } from "./readiness.ts";
 import type { ServiceContext, ServiceParts } from "./run.ts";
 import { serveService } from "./serve.ts";
 
@@ -19,7 +20,7 @@ export type TestService = {
 /**
  * A service as its entry file runs it, over a test's own database and stream prefix: the same
  * environment schema, the same `build`, `start` before the first request, and the same
- * `serveService` composition on a free port. Only the connections are the test's.
+ * `serveService` composition and `/readyz` rule on a free port. Only the connections are the test's.
  */
 export async function startServiceForTest<S extends EnvSchema>(
   name: string,
@@ -38,11 +39,13 @@ export async function startServiceForTest<S extends EnvSchema>(
   const registry = createRegistry(name);
   const parts = await build({ env, sql: deps.sql, bus: deps.bus, logger, registry });
   await parts.start?.();
+  // The same readiness rule as the deployed process, over the test's connections.
+  const stallMs = (env as unknown as ServiceEnv).READY_STALL_MS;
   const { server, url } = serveService(parts, {
     port: 0,
     registry,
     draining: () => false,
-    checks: { postgres: () => deps.sql`select 1`, nats: () => deps.bus.nc.flush() },
+    ...runningReadiness(parts.readiness, { sql: deps.sql, bus: deps.bus, stallMs }),
     tracing: false,
   });
   return {

@@ -68,6 +68,31 @@ describe("observability plugin", () => {
     expect(await ok.json()).toMatchObject({ status: "ready", ready: true, reasons: [] });
   });
 
+  test("what the service works around is reported as degraded while /readyz stays 200; a failing check still wins", async () => {
+    const outage = "nats: connection is down for 12 s: disconnected from 127.0.0.1:4222";
+    let postgres = async () => {};
+    const registry = createRegistry("test");
+    const server = new Elysia().use(
+      observability({ registry, checks: { postgres: () => postgres() }, degraded: () => [outage] }),
+    );
+    const res = await get(server, "/readyz");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      status: "ready",
+      ready: true,
+      degraded: true,
+      reasons: [outage],
+    });
+    postgres = async () => Promise.reject(new Error("connection refused"));
+    const down = await get(server, "/readyz");
+    expect(down.status).toBe(503);
+    expect(await down.json()).toMatchObject({
+      ready: false,
+      degraded: true,
+      reasons: ["postgres: connection refused", outage],
+    });
+  });
+
   test("a draining process is not ready but still alive", async () => {
     const { server } = app({ postgres: async () => {} }, true);
     expect((await get(server, "/readyz")).status).toBe(503);

@@ -27,6 +27,12 @@ export function observability(options: {
    */
   reasons?: () => string[];
   /**
+   * What the service works around rather than stops for (a click or gateway with NATS down:
+   * PostgreSQL is the record). Shown in `reasons` with `degraded: true`, but `/readyz` stays 200,
+   * so a load balancer keeps the pod. Cheap like `reasons`.
+   */
+  degraded?: () => string[];
+  /**
    * Whether spans are exported (startTracing's `enabled`). When they are not, a request without
    * a `traceparent` skips the span and async-context work entirely (a third of a click's CPU);
    * one with a `traceparent` still carries it on to what the request publishes.
@@ -107,8 +113,15 @@ export function observability(options: {
         ...(options.reasons?.() ?? []),
       ];
       const ready = reasons.length === 0;
+      const degraded = options.degraded?.() ?? [];
       set.status = ready ? 200 : 503;
-      return { status: ready ? "ready" : "not_ready", ready, reasons, checks: Object.fromEntries(results) };
+      return {
+        status: ready ? "ready" : "not_ready",
+        ready,
+        ...(degraded.length > 0 && { degraded: true }),
+        reasons: [...reasons, ...degraded],
+        checks: Object.fromEntries(results),
+      };
     })
     .get("/metrics", async ({ set }) => {
       set.headers["content-type"] = registry.contentType;

@@ -62,6 +62,9 @@ export async function buildAdmin({
   return {
     app,
     consumers: env.REPORTS_ENABLED ? REPORT_CONSUMERS : [],
+    // The API and console read and write PostgreSQL; with NATS down only the report rollups lag (and
+    // say so in their lag gauges). The console is what an operator watches an outage from: keep it in.
+    readiness: { nats: "reported" },
     async start() {
       // Other services' outbox reconcilers wait for these consumers' inbox proofs only while they run.
       await declareConsumers(sql, REPORT_CONSUMERS, env.REPORTS_ENABLED);

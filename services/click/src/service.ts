@@ -83,6 +83,8 @@ export async function buildClick({
   return {
     app: createApp(deps, handle),
     routes: clickRoutes(deps, handle),
+    // Redirects go on with NATS down (the breaker sends batches to PostgreSQL): an outage is reported, not unready.
+    readiness: { nats: "reported" },
     async start() {
       await links.start(bus);
       relay = startOutboxRelay(bus, sql, { registry, streams: ["CLICKS"] });

@@ -52,6 +52,8 @@ export async function buildGateway({
       maxBodyBytes: env.POSTBACK_MAX_BODY_BYTES,
       onCommitted: relayWaker(() => relay),
     }),
+    // A postback is committed to PostgreSQL before its 200 and relayed later: NATS down is reported, not unready.
+    readiness: { nats: "reported" },
     async start() {
       await directory.start(bus);
       relay = startOutboxRelay(bus, sql, { registry, streams: ["POSTBACKS"] });
