@@ -9,7 +9,7 @@ import { eventually, startTestStack, type TestStack } from "./support/test-stack
  */
 const POSTBACKS = 10;
 const SLOTS = 4; // DELIVERY_ENDPOINT_CONCURRENCY
-const LEASE_MS = 8_000;
+const LEASE_MS = 11_000; // DELIVERY_TIMEOUT_MS + the 5 s margin the sender requires
 
 let env: TestStack;
 let program: Program;

@@ -24,7 +24,7 @@ const schema = serviceEnv(8085, {
   DELIVERY_TIMEOUT_MS: t.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   /**
    * How long a claimed delivery stays this replica's. After a crash (kill -9, OOM) it is sent again
-   * once this has passed, so keep it short; it must outlast DELIVERY_TIMEOUT_MS and the attempt's write.
+   * once this has passed, so keep it short; it must outlast DELIVERY_TIMEOUT_MS by 5 s (the attempt's writes).
    */
   DELIVERY_LEASE_MS: t.Integer({ minimum: 1_000, maximum: 600_000, default: 15_000 }),
   /** Attempts in flight at once per replica, over all endpoints. */

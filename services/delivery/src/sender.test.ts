@@ -1,11 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import net from "node:net";
-import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
+import { createSql, createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
 import { createLogger, createRegistry, type Registry, startTracing } from "@roundtrip/telemetry";
 import { Webhook } from "standardwebhooks";
 import { endpointKey } from "./endpoints.ts";
-import { type SenderOptions, startSender } from "./sender.ts";
+import { LEASE_MARGIN_MS, type SenderOptions, startSender } from "./sender.ts";
 import { newSecret } from "./signing.ts";
 import { parseCidrs } from "./ssrf.ts";
 
@@ -560,6 +560,62 @@ describe("a sender that dies mid-send", () => {
       [2, "delivered"],
     ]);
     expect(log[0]?.error).toContain("lease expired");
+  });
+});
+
+describe("a sender whose lease ran out", () => {
+  test("a result written after the row was claimed again changes nothing; the new claim's result stands", async () => {
+    const leaseMs = 1_000 + LEASE_MARGIN_MS;
+    // Sender A's own pool, so the test can make its final write late: when A's request arrives,
+    // the test takes every connection of that pool until sender B has re-claimed and delivered.
+    const poolA = createSql(db.url, { max: 2, application: "delivery-test-a" });
+    const held: { release(): void }[] = [];
+    const ep = endpoint(async (_req, n) => {
+      if (n > 1) return new Response("ok");
+      held.push(await poolA.reserve(), await poolA.reserve());
+      return new Response("no", { status: 400 }); // A's answer: would fail the delivery
+    });
+    const a = await affiliate();
+    const url = `${ep.url}/pb`;
+    const id = await delivery(await template(a, url), a, url);
+    const registryA = createRegistry("delivery");
+    const senderA = startSender(poolA, {
+      logger: createLogger("delivery-test-a", "error"),
+      registry: registryA,
+      batch: 20,
+      leaseMs,
+      pollMs: 50,
+      concurrency: 4,
+      schedule: [0, 0.1],
+      http: { connectTimeoutMs: 500, totalTimeoutMs: 1_000, excerptBytes: 500 },
+      endpoint: { concurrency: 4, ratePerSecond: 1_000, breakerFailures: 100, halfOpenAfterMs: 60_000 },
+      allowed: parseCidrs("127.0.0.0/8"),
+      disableAfterMs: 3 * 86_400_000,
+    });
+    try {
+      await until(async () => held.length === 2, "A's request to arrive and its pool to be taken");
+      sender({ leaseMs }); // B: claims the row once A's lease has run out
+      await settled(id, "delivered");
+    } finally {
+      for (const c of held) c.release();
+      await senderA.stop(); // waits for A's late write
+      await poolA.end();
+    }
+    const [row] = await sql`select status, last_status_code, dead_at from deliveries where id = ${id}`;
+    expect(row).toMatchObject({ status: "delivered", last_status_code: 200, dead_at: null });
+    expect((await attempts(id)).map((r) => [r.attempt, r.outcome, r.status_code])).toEqual([
+      [1, "interrupted", null],
+      [2, "delivered", 200],
+    ]);
+    // At-least-once: the affiliate saw the postback twice, under one webhook-id.
+    expect(ep.received.map((r) => r.headers.get("webhook-id"))).toEqual([`dlv_${id}`, `dlv_${id}`]);
+    const lost =
+      (await registryA.getSingleMetric("roundtrip_delivery_leases_lost_total")?.get())?.values ?? [];
+    expect(lost.map((v) => [v.labels.stage, v.value])).toEqual([["record", 1]]);
+  }, 30_000);
+
+  test("a lease that does not outlast the request timeout by the margin is refused at start", () => {
+    expect(() => sender({ leaseMs: 1_000 + LEASE_MARGIN_MS - 1 })).toThrow(RangeError);
   });
 });
 

@@ -15,7 +15,8 @@ export type SenderOptions = {
   batch: number;
   /**
    * How long a claimed row is this sender's (ms): if the process dies mid-send, the row is sent
-   * again once this has passed. It must outlast an attempt (`http.totalTimeoutMs`) and its write.
+   * again once this has passed. It must outlast an attempt (`http.totalTimeoutMs`) by at least
+   * LEASE_MARGIN_MS, the time its logging and final write get.
    */
   leaseMs: number;
   /** Poll interval when nothing is due (a NOTIFY wakes the sender earlier). */
@@ -61,6 +62,12 @@ type Attempt = {
 };
 
 const EXCERPT_CHARS = 500;
+/**
+ * What a lease must leave beyond the request timeout: the attempt's DNS check, its log row and
+ * its final write. A write later than that finds the row re-claimed and is dropped (see record()).
+ */
+export const LEASE_MARGIN_MS = 5_000;
+
 const tracer = trace.getTracer("@roundtrip/delivery");
 const USER_AGENT = "Roundtrip-Postback/1.0";
 
@@ -102,10 +109,16 @@ export function startSender(sql: Sql, options: SenderOptions) {
     "Affiliate endpoints disabled by the sender",
     ["reason"],
   );
+  const leasesLost = counter(
+    options.registry,
+    "roundtrip_delivery_leases_lost_total",
+    "Attempts whose result came after their row was claimed again, so not recorded",
+    ["stage"],
+  );
   const endpoints = new Endpoints(options.endpoint);
-  if (options.leaseMs <= options.http.totalTimeoutMs)
+  if (options.leaseMs < options.http.totalTimeoutMs + LEASE_MARGIN_MS)
     throw new RangeError(
-      `the delivery lease (${options.leaseMs} ms) must outlast an attempt (${options.http.totalTimeoutMs} ms)`,
+      `the delivery lease (${options.leaseMs} ms) must outlast an attempt (${options.http.totalTimeoutMs} ms) by at least ${LEASE_MARGIN_MS} ms`,
     );
   const leaseS = options.leaseMs / 1000;
   let stopped = false;
@@ -246,10 +259,11 @@ export function startSender(sql: Sql, options: SenderOptions) {
   const defer = async (d: Due, deferral: Deferral) => {
     // Spread out, so a backlog held by an open circuit does not come back as one wave.
     const delayS = (deferral.delayMs * (1 + 0.5 * Math.random())) / 1000;
-    await sql`
+    const r = await sql`
       update deliveries set attempts = attempts - 1, cycle_attempts = cycle_attempts - 1,
         next_attempt_at = now() + make_interval(secs => ${delayS})
-      where id = ${d.id}`;
+      where id = ${d.id} and attempts = ${d.attempts} and status = 'pending'`;
+    if (r.count === 0) return leaseLost(d, "defer");
     deferred.inc({ reason: deferral.reason });
   };
 
@@ -269,6 +283,34 @@ export function startSender(sql: Sql, options: SenderOptions) {
     return true;
   };
 
+  /**
+   * Locks the row if it is still this claim's: no sender claimed it since (its `attempts` is
+   * unchanged) and it is pending. The lock is held to the commit, so no sender can claim the row
+   * while this one writes it; false, and the caller writes nothing, when another one owns it.
+   */
+  const holdClaim = async (tx: Tx, d: Due): Promise<boolean> => {
+    const mine = await tx`
+      select 1 from deliveries where id = ${d.id} and attempts = ${d.attempts} and status = 'pending' for update`;
+    return mine.length > 0;
+  };
+
+  /**
+   * The other sender owns the row now and sends it again (the same `webhook-id`: at-least-once),
+   * so this attempt's result is only logged; its log row keeps the `interrupted` the claim gave it.
+   */
+  const leaseLost = (d: Due, stage: "record" | "defer" | "skip", detail: Record<string, unknown> = {}) => {
+    leasesLost.inc({ stage });
+    log.warn(
+      "delivery attempt outlived its lease: another sender claimed the row, this result is not recorded",
+      {
+        delivery_id: d.id,
+        attempt: d.attempts,
+        lease_ms: options.leaseMs,
+        ...detail,
+      },
+    );
+  };
+
   const record = async (d: Due, a: Attempt) => {
     const delay =
       a.verdict === "retryable" ? nextDelay(options.schedule, d.cycle_attempts, a.retryAfterS) : null;
@@ -282,7 +324,8 @@ export function startSender(sql: Sql, options: SenderOptions) {
             : "dead_lettered";
     const masked = maskUrl(d.url);
     let disabledFor: "gone" | "failing" | null = null;
-    await sql.begin(async (tx) => {
+    const owned = await sql.begin(async (tx) => {
+      if (!(await holdClaim(tx, d))) return false;
       let disabling: { reason: "gone" | "failing"; detail: string } | null = null;
       if (outcome === "delivered") {
         await tx`update affiliate_postbacks set failing_since = null, last_success_at = now() where id = ${d.template_id}`;
@@ -322,7 +365,12 @@ export function startSender(sql: Sql, options: SenderOptions) {
       }
       if (disabling && (await disable(tx, d, disabling.reason, disabling.detail)))
         disabledFor = disabling.reason;
+      return true;
     });
+    if (!owned) {
+      leaseLost(d, "record", { status: a.status, error: a.error, outcome, latency_ms: a.ms });
+      return;
+    }
     outcomes.inc({ outcome });
     latency.observe({ outcome }, a.ms / 1000);
     if (outcome !== "delivered") {
@@ -350,10 +398,11 @@ export function startSender(sql: Sql, options: SenderOptions) {
   const attempt = async (d: Due) => {
     if (d.template_status !== "active") {
       // Disabled after this row was planned: nothing is sent, the row waits for a replay.
-      await sql`
+      const r = await sql`
         update deliveries set attempts = attempts - 1, cycle_attempts = cycle_attempts - 1, status = 'dead', dead_at = now(),
           last_error = ${`endpoint disabled (${d.disabled_reason ?? "operator"})`}
-        where id = ${d.id}`;
+        where id = ${d.id} and attempts = ${d.attempts} and status = 'pending'`;
+      if (r.count === 0) leaseLost(d, "skip");
       return;
     }
     const run = await endpoints.run(
