@@ -1,4 +1,5 @@
 import { loadConfigOrExit, t } from "@roundtrip/config";
+import { createSql } from "@roundtrip/db";
 import { connectBus } from "./connection.ts";
 import { listDeadLetters, replayDeadLetter } from "./deadletter.ts";
 import { provision } from "./provision.ts";
@@ -20,6 +21,9 @@ const env = loadConfigOrExit(
     BUS_PREFIX: t.String({ pattern: "^[A-Za-z0-9_]*$", default: "" }),
     // R3 in a 3-node cluster; 1 on a single server.
     BUS_REPLICAS: t.Integer({ minimum: 1, maximum: 5, default: 1 }),
+    // For replay: clears the event's parking (bus_dead_letters), so the outbox reconciler
+    // re-publishes it again should the broker lose the replayed copy.
+    DATABASE_URL: t.Optional(t.String({ pattern: "^postgres(ql)?://" })),
   }),
   "bus",
 );
@@ -49,7 +53,12 @@ try {
       console.error(USAGE);
       process.exitCode = 64;
     } else {
-      const ack = await replayDeadLetter(bus, seq);
+      const sql = env.DATABASE_URL
+        ? createSql(env.DATABASE_URL, { max: 1, application: "roundtrip-bus-cli" })
+        : undefined;
+      if (!sql)
+        console.error("bus replay: DATABASE_URL not set; the event's parking is left to its handling");
+      const ack = await replayDeadLetter(bus, seq, { sql }).finally(() => sql?.end());
       console.log(
         `replayed dead letter ${seq} as ${ack.stream}#${ack.seq}${ack.duplicate ? " (duplicate)" : ""}`,
       );

@@ -9,10 +9,11 @@ import {
   SpanStatusCode,
   trace,
 } from "@opentelemetry/api";
+import type { Sql } from "@roundtrip/db";
 import type { Registry } from "prom-client";
 import { decode } from "./codec.ts";
 import type { Bus } from "./connection.ts";
-import { DeadLetterHeaders, deadLetter, watchExhausted } from "./deadletter.ts";
+import { DeadLetterHeaders, deadLetter, parkDeadLetter, watchExhausted } from "./deadletter.ts";
 import { isPermanent, isTopologyMissing, PermanentError } from "./errors.ts";
 import { type Logger, stderrLogger } from "./logger.ts";
 import { busMetrics } from "./metrics.ts";
@@ -54,6 +55,11 @@ export type ConsumeOptions<T> = {
   logger?: Logger;
   /** Long-poll length of each pull request (default 5 s; the server minimum is 1 s). */
   pullExpiresMs?: number;
+  /**
+   * Where a dead letter is parked (`bus_dead_letters`), so the outbox reconciler does not
+   * re-publish an event this consumer dead-lettered. Services pass theirs; without it, nothing is parked.
+   */
+  sql?: Sql;
 };
 
 export type Consumer = {
@@ -129,7 +135,12 @@ export function consume<T = unknown>(bus: Bus, options: ConsumeOptions<T>): Cons
     markReady = resolve;
   });
 
-  const watcher = watchExhausted(bus, { consumer: consumerName, registry, logger: options.logger });
+  const watcher = watchExhausted(bus, {
+    consumer: consumerName,
+    sql: options.sql,
+    registry,
+    logger: options.logger,
+  });
 
   async function handle(m: JsMsg, policy: RetryPolicy): Promise<void> {
     const started = performance.now();
@@ -266,7 +277,8 @@ export function consume<T = unknown>(bus: Bus, options: ConsumeOptions<T>): Cons
         },
         registry,
       );
-      // Only after DEADLETTER stored it: term() alone would lose the message.
+      if (options.sql) await parkDeadLetter(options.sql, consumerName, d.msgId);
+      // Only after DEADLETTER stored it (and PostgreSQL parked it): term() alone would lose the message.
       settle(() => m.term());
       log.error("message dead-lettered", { ...fields, reason: permanent ? "permanent" : "max_deliver" });
       return "dead_letter";

@@ -1,5 +1,6 @@
 import type { MsgRequest, PubAck } from "@nats-io/jetstream";
 import type { MsgHdrs, Subscription } from "@nats-io/nats-core";
+import type { Sql } from "@roundtrip/db";
 import type { Registry } from "prom-client";
 import type { Bus } from "./connection.ts";
 import { DeadLetterNotFoundError } from "./errors.ts";
@@ -88,6 +89,17 @@ export function deadLetter(bus: Bus, input: DeadLetterInput, registry?: Registry
 }
 
 /**
+ * Records in PostgreSQL that `consumer` dead-lettered `messageId` (its inbox key): the outbox
+ * reconciler then treats the event as parked, owed but not re-published, since a copy sent after
+ * the stream aged the original out would only fail and be dead-lettered again, every 7 days.
+ */
+export async function parkDeadLetter(sql: Sql, consumer: string, messageId: string): Promise<void> {
+  await sql`
+    insert into bus_dead_letters (consumer, message_id) values (${consumer}, ${messageId})
+    on conflict do nothing`;
+}
+
+/**
  * The consume loop dead-letters what fails on its last delivery, but a replica that dies holding
  * the last delivery never gets that chance: the server just stops delivering and emits a
  * MAX_DELIVERIES advisory. This watcher (one per consume loop, in a queue group so one replica
@@ -97,7 +109,7 @@ export function deadLetter(bus: Bus, input: DeadLetterInput, registry?: Registry
  */
 export function watchExhausted(
   bus: Bus,
-  options: { consumer: ConsumerName; registry?: Registry; logger?: Logger },
+  options: { consumer: ConsumerName; sql?: Sql; registry?: Registry; logger?: Logger },
 ): { stop(): Promise<void> } {
   const { consumer } = options;
   const streamKey = CONSUMERS[consumer].stream;
@@ -115,6 +127,11 @@ export function watchExhausted(
           const advisory = msg.json<{ stream_seq: number; deliveries: number }>();
           const stored = await bus.jsm.streams.getMessage(streamName, { seq: advisory.stream_seq });
           if (!stored) return; // aged out or deleted meanwhile: nothing left to keep
+          // A replayed dead letter is known by the id of the message it replays (its inbox key).
+          const msgId =
+            stored.header?.get(DeadLetterHeaders.MsgId) ||
+            stored.header?.get("Nats-Msg-Id") ||
+            `seq:${stored.seq}`;
           await deadLetter(
             bus,
             {
@@ -123,7 +140,7 @@ export function watchExhausted(
               subject: bus.names.logical(stored.subject),
               streamSequence: stored.seq,
               deliveryCount: advisory.deliveries,
-              msgId: stored.header?.get("Nats-Msg-Id") || `seq:${stored.seq}`,
+              msgId,
               body: stored.data,
               headers: stored.header,
               reason: "max_deliver",
@@ -132,6 +149,7 @@ export function watchExhausted(
             },
             options.registry,
           );
+          if (options.sql) await parkDeadLetter(options.sql, consumer, msgId);
           metrics?.consumed.inc({ stream: streamKey, consumer, outcome: "dead_letter" });
           log.warn("dead-lettered a message whose deliveries ran out without an ack", {
             stream: streamKey,
@@ -224,11 +242,13 @@ export async function listDeadLetters(
  * DEADLETTER. The original message id rides along (`Roundtrip-Original-Msg-Id`) and is what the
  * handler sees as `msgId`, its inbox key: consumers of the stream that had handled the original
  * see a duplicate, and the outbox row it came from settles once the failed consumer handles it.
+ * With `sql`, the parking is cleared too, so the reconciler re-publishes the event again if the
+ * broker loses the replayed copy before it is handled (a failing replay parks it anew).
  */
 export async function replayDeadLetter(
   bus: Bus,
   seq: number,
-  options: { registry?: Registry } = {},
+  options: { registry?: Registry; sql?: Sql } = {},
 ): Promise<PubAck> {
   const stream = bus.names.stream("DEADLETTER");
   const m = await bus.jsm.streams.getMessage(stream, { seq });
@@ -247,6 +267,10 @@ export async function replayDeadLetter(
     },
     registry: options.registry,
   });
+  const consumer = m.header?.get(DeadLetterHeaders.Consumer);
+  const msgId = m.header?.get(DeadLetterHeaders.MsgId);
+  if (options.sql && consumer && msgId)
+    await options.sql`delete from bus_dead_letters where consumer = ${consumer} and message_id = ${msgId}`;
   await bus.jsm.streams.deleteMessage(stream, seq, false);
   return ack;
 }

@@ -96,6 +96,12 @@ function create(registry: Registry) {
       "Age of the oldest owed outbox event (0 when none)",
       ["stream"],
     ),
+    outboxOwedParked: gauge(
+      registry,
+      "roundtrip_outbox_owed_parked_messages",
+      "Owed outbox events waiting for a dead letter's replay (dead-lettered by every consumer still missing them)",
+      ["stream"],
+    ),
     outboxRepublished: counter(
       registry,
       "roundtrip_outbox_republished_total",

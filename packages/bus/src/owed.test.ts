@@ -8,6 +8,8 @@ import { Registry } from "prom-client";
 import { type Bus, connectBus } from "./connection.ts";
 import { type Consumer, consume } from "./consume.ts";
 import { declareConsumers } from "./consumers.ts";
+import { listDeadLetters, replayDeadLetter } from "./deadletter.ts";
+import { PermanentError } from "./errors.ts";
 import { handleOnce, pruneInbox } from "./inbox.ts";
 import { enqueue, type OutboxRelayOptions, startOutboxRelay } from "./outbox.ts";
 import { provision } from "./provision.ts";
@@ -54,6 +56,7 @@ afterEach(async () => {
   await db.sql`delete from bus_inbox`;
   await db.sql`delete from bus_test_effects`;
   await db.sql`delete from bus_consumers`;
+  await db.sql`delete from bus_dead_letters`;
   // Every test starts from an empty broker.
   await nats.kill();
   await nats.wipeStore();
@@ -226,6 +229,72 @@ describe("owed until handled", () => {
     );
     await r.reconcile();
     expect(await count("owed")).toBe(2);
+  });
+
+  test("a dead-lettered event is parked: not re-published once the stream lost it; a replay clears that and it settles", async () => {
+    await freshBus();
+    const r = relay({ republishAfterMs: 200, reconcileIntervalMs: 60_000 });
+    consumers(["reports-conversions"]);
+    let broken = true;
+    const failing = consume(bus, {
+      consumer: "commission-conversions",
+      sql: db.sql,
+      registry,
+      logger: quietLogger,
+      pullExpiresMs: 1_000,
+      handler: (d) => {
+        if (broken) throw new PermanentError("bug", "handler bug");
+        return handleOnce(
+          db.sql,
+          { consumer: d.consumer, messageId: d.msgId },
+          (tx) => tx`insert into bus_test_effects values (${d.msgId}, ${d.consumer})`,
+        );
+      },
+    });
+    running.unshift(failing);
+    await enqueueConversions(1, "dl");
+    await r.flush();
+    const [dl] = await waitFor(
+      () => listDeadLetters(bus),
+      (l) => l.length === 1,
+      { what: "the dead letter" },
+    );
+    await waitFor(
+      async () => (await effects())["reports-conversions"]?.n ?? 0,
+      (n) => n === 1,
+    );
+    const parkings = async () =>
+      Number((await db.sql`select count(*)::int as n from bus_dead_letters`)[0]?.n);
+    await waitFor(parkings, (n) => n === 1, { what: "the parking (written after the dead letter)" });
+
+    // The stream drops the original after its max age (7 days); here the stream is deleted and
+    // provisioned again (a purge would keep the publish's duplicate window, hiding a re-publish).
+    await bus.jsm.streams.delete(bus.names.stream("CONVERSIONS"));
+    await provision(bus);
+    await db.sql`update bus_outbox set check_at = now()`;
+    expect(await r.reconcile()).toEqual({ settled: 0, republished: 0 });
+    expect((await bus.jsm.streams.info(bus.names.stream("CONVERSIONS"))).state.messages).toBe(0);
+    expect(await listDeadLetters(bus)).toHaveLength(1); // no second dead letter on the way
+    expect(await count("owed")).toBe(1); // still owed, and said why
+    const parked = { stream: "CONVERSIONS" };
+    expect(await metricValue(registry, "roundtrip_outbox_owed_parked_messages", parked)).toBe(1);
+
+    broken = false;
+    await replayDeadLetter(bus, dl?.seq ?? 0, { sql: db.sql });
+    expect(await parkings()).toBe(0);
+    await waitFor(
+      async () => {
+        await r.reconcile();
+        return count("settled");
+      },
+      (n) => n === 1,
+      { what: "settled after the replay", intervalMs: 100 },
+    );
+    expect(await effects()).toEqual({
+      "commission-conversions": { n: 1, distinct: 1 },
+      "reports-conversions": { n: 1, distinct: 1 },
+    });
+    expect(await metricValue(registry, "roundtrip_outbox_owed_parked_messages", parked)).toBe(0);
   });
 
   test("inbox pruning keeps the proofs an owed event still needs", async () => {

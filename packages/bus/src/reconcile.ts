@@ -1,5 +1,5 @@
 import { context } from "@opentelemetry/api";
-import type { Sql } from "@roundtrip/db";
+import type { Sql, Tx } from "@roundtrip/db";
 import type { Registry } from "prom-client";
 import type { Bus } from "./connection.ts";
 import { isTopologyMissing } from "./errors.ts";
@@ -50,12 +50,28 @@ type Due = {
   body: string;
   headers: Record<string, string>;
   stream_seq: string | null;
+  /** Every consumer still missing it dead-lettered it (bus_dead_letters): wait for a replay. */
+  parked: boolean;
 };
 
 // A pass proves at most this many chunks of owed rows, continuing where it stopped next time, so
 // a long consumer outage (many owed rows) costs bounded work per pass.
 const SETTLE_CHUNKS_PER_PASS = 10;
 const RECHECK_BATCHES_PER_PASS = 10;
+
+/**
+ * Parked: some consumer dead-lettered the event (row alias with `wire_id` in scope) and every
+ * required consumer without an inbox proof for it is one of those. One that never saw it (lost
+ * with the store) still needs a copy, so the row is re-sent then.
+ */
+function parkedSql(sql: Sql | Tx, required: string[]) {
+  return sql`
+    exists (select 1 from bus_dead_letters d where d.message_id = wire_id and d.consumer = any(${required}::text[]))
+    and not exists (
+      select 1 from unnest(${required}::text[]) as c(name)
+      where not exists (select 1 from bus_inbox i where i.consumer = c.name and i.message_id = wire_id)
+        and not exists (select 1 from bus_dead_letters d where d.consumer = c.name and d.message_id = wire_id))`;
+}
 
 export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions): OutboxReconciler {
   const log = options.logger;
@@ -131,18 +147,24 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
       where handled_at is null and check_at > now() and subject like any(${plan.patterns})`;
   }
 
-  async function recheck(plan: (typeof plans)[number]): Promise<{ due: number; fresh: number }> {
+  async function recheck(
+    plan: (typeof plans)[number],
+    required: string[],
+  ): Promise<{ due: number; fresh: number }> {
     const stream = bus.names.stream(plan.key);
     const what = `outbox reconciler cannot publish ${plan.key}`;
     return (await sql.begin(async (tx) => {
       const rows = await tx<Due[]>`
-        select id, subject, coalesce(msg_id, 'outbox:' || id::text) as wire_id, payload::text as body,
-               headers, stream_seq::text as stream_seq
-        from bus_outbox
-        where handled_at is null and check_at <= now() and subject like any(${plan.patterns})
-        order by check_at
-        limit ${options.batchSize}
-        for update skip locked`;
+        with due as (
+          select id, subject, coalesce(msg_id, 'outbox:' || id::text) as wire_id, payload::text as body,
+                 headers, stream_seq::text as stream_seq, check_at
+          from bus_outbox
+          where handled_at is null and check_at <= now() and subject like any(${plan.patterns})
+          order by check_at
+          limit ${options.batchSize}
+          for update skip locked
+        )
+        select due.*, (${parkedSql(tx, required)}) as parked from due order by check_at`;
       if (rows.length === 0) {
         bus.health.succeeded(what);
         return { due: 0, fresh: 0 };
@@ -188,11 +210,13 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
     })) as { due: number; fresh: number };
   }
 
-  // "held" when the stream still has it; otherwise the ack of the re-publish.
+  // "held" when the stream still has it (or it is parked); otherwise the ack of the re-publish.
   async function reconcileRow(
     stream: string,
     row: Due,
   ): Promise<"held" | { seq: number; duplicate: boolean }> {
+    // Re-sent, it would only fail again into a new dead letter; a replay ends the parking.
+    if (row.parked) return "held";
     if (row.stream_seq !== null) {
       let stored: Awaited<ReturnType<typeof bus.jsm.streams.getMessage>> = null;
       try {
@@ -218,14 +242,20 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
     return { seq: ack.seq, duplicate: ack.duplicate };
   }
 
-  async function gauges(): Promise<void> {
+  async function gauges(required: Record<StreamKey, string[]>): Promise<void> {
     if (!metrics) return;
     for (const plan of plans) {
-      const [s] = await sql<{ owed: number; oldest: number | null }[]>`
-        select count(*)::int as owed, extract(epoch from now() - min(created_at))::float8 as oldest
-        from bus_outbox
-        where handled_at is null and subject like any(${plan.patterns})`;
+      const [s] = await sql<{ owed: number; oldest: number | null; parked: number }[]>`
+        with owed as (
+          select coalesce(msg_id, 'outbox:' || id::text) as wire_id, created_at
+          from bus_outbox
+          where handled_at is null and subject like any(${plan.patterns})
+        )
+        select count(*)::int as owed, extract(epoch from now() - min(created_at))::float8 as oldest,
+               count(*) filter (where ${parkedSql(sql, required[plan.key] ?? [])})::int as parked
+        from owed`;
       metrics.outboxOwed.set({ stream: plan.key }, s?.owed ?? 0);
+      metrics.outboxOwedParked.set({ stream: plan.key }, s?.parked ?? 0);
       metrics.outboxOwedOldestAge.set({ stream: plan.key }, Math.max(0, s?.oldest ?? 0));
     }
   }
@@ -243,12 +273,12 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
       await noticeStoreLoss(plan);
       // After a store loss every owed row is due at once: work through it in bounded batches.
       for (let batch = 0; batch < RECHECK_BATCHES_PER_PASS; batch++) {
-        const { due, fresh } = await recheck(plan);
+        const { due, fresh } = await recheck(plan, required[plan.key] ?? []);
         republished += fresh;
         if (due < options.batchSize) break;
       }
     }
-    await gauges();
+    await gauges(required);
     return { settled, republished };
   }
 

@@ -76,6 +76,7 @@ export async function buildAdmin({
       background.push(
         consume(bus, {
           consumer: "reports-clicks",
+          sql,
           concurrency: 4,
           parse: (p) => Value.Parse(ClicksRecorded, p),
           registry,
@@ -84,6 +85,7 @@ export async function buildAdmin({
         }),
         consume(bus, {
           consumer: "reports-conversions",
+          sql,
           concurrency: 8,
           parse: (p) => Value.Parse(ConversionChanged, p),
           registry,
@@ -92,6 +94,7 @@ export async function buildAdmin({
         }),
         consume(bus, {
           consumer: "reports-commissions",
+          sql,
           concurrency: 8,
           parse: (p) => Value.Parse(CommissionBooked, p),
           registry,

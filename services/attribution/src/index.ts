@@ -47,6 +47,7 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
       consumers.push(
         consume(bus, {
           consumer: "attribution-postbacks",
+          sql,
           concurrency: env.CONSUMER_CONCURRENCY,
           parse: (payload) => Value.Parse(PostbackReceived, payload),
           registry,
@@ -65,6 +66,7 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
         }),
         consume(bus, {
           consumer: "attribution-clicks",
+          sql,
           concurrency: 4,
           parse: (payload) => Value.Parse(ClicksRecorded, payload),
           registry,

@@ -64,6 +64,7 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
     start() {
       consumer = consume(bus, {
         consumer: "commission-conversions",
+        sql,
         concurrency: env.CONSUMER_CONCURRENCY,
         parse: (payload) => Value.Parse(ConversionChanged, payload),
         registry,

@@ -49,6 +49,7 @@ await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
     start() {
       consumer = consume(bus, {
         consumer: "delivery-commissions",
+        sql,
         concurrency: env.CONSUMER_CONCURRENCY,
         parse: (payload) => Value.Parse(CommissionBooked, payload),
         registry,
