@@ -8,6 +8,7 @@ export {
   verifySignature,
 } from "./auth.ts";
 export { type AdvertiserEntry, type Directory, type LinkEntry, loadDirectory } from "./directory.ts";
+export { DirectoryLookup, type DirectoryLookupOptions } from "./directory-lookup.ts";
 export {
   type Admission,
   type Channel,

@@ -3,6 +3,7 @@ import { ClickIdCodec } from "@roundtrip/clickid";
 import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
 import { signPostback } from "./auth.ts";
 import { type Directory, loadDirectory } from "./directory.ts";
+import { DirectoryLookup } from "./directory-lookup.ts";
 import { type Channel, type Decision, type IntakeDeps, receive } from "./intake.ts";
 import { type ReceiptRow, ReceiptWriter, type Written, writeReceipts } from "./receipts.ts";
 import { RequestLog } from "./request-log.ts";
@@ -282,10 +283,10 @@ describe("intake: hostile bytes, currencies and events", () => {
     const fresh: IntakeDeps = {
       ...deps,
       directory: () => held,
-      refreshDirectory: async () => {
+      lookup: new DirectoryLookup(sql, async () => {
         loads++;
         return loadDirectory(sql);
-      },
+      }),
     };
     const d = await receive(fresh, {
       channel: s2s(),
@@ -306,6 +307,51 @@ describe("intake: hostile bytes, currencies and events", () => {
       { channel: s2s(), raw: { click_id: codec.mint(Number(link?.id)), event: "ftd", token: TOKEN } },
     );
     expect(stale.reason).toBe("click_id_unknown_link");
+  });
+});
+
+describe("intake: names the directory lacks", () => {
+  test("unknown events and links of deleted offers never reload the directory; a miss is remembered a while", async () => {
+    let loads = 0;
+    const MISS_TTL_MS = 3_000;
+    const lookup = new DirectoryLookup(
+      sql,
+      async () => {
+        loads++;
+        return loadDirectory(sql);
+      },
+      { missTtlMs: MISS_TTL_MS },
+    );
+    // A click ID of a link deleted since (sealed by our key, unknown to the database).
+    const [gone] =
+      await sql`insert into links (code, offer_id, affiliate_id) select 'GONE', offer_id, affiliate_id from links where id = ${ids.link} returning id`;
+    await sql`delete from links where id = ${gone?.id}`;
+    const withLookup: IntakeDeps = { ...deps, lookup };
+    const event = (code: string, txid: string) =>
+      receive(withLookup, {
+        channel: s2s(),
+        raw: { click_id: codec.mint(ids.link), txid, event: code, token: TOKEN },
+      });
+    for (let i = 0; i < 20; i++) {
+      expect(await event("withdrawal", `UNK-${i}`)).toMatchObject({ status: 422, reason: "unknown_event" });
+      const old = await receive(withLookup, {
+        channel: s2s(),
+        raw: { click_id: codec.mint(Number(gone?.id)), txid: `OLD-${i}`, event: "ftd", token: TOKEN },
+      });
+      expect(old).toMatchObject({ status: 422, reason: "click_id_unknown_link" });
+    }
+    expect(loads).toBe(0);
+    // Remembered, not asked again: an event added behind the directory's back stays unknown
+    // until the miss expires (an admin change reloads the directory itself, well before that).
+    const started = Date.now();
+    expect(await event("bonus", "BONUS-1")).toMatchObject({ status: 422, reason: "unknown_event" });
+    await sql`insert into offer_events (offer_id, code) values (${ids.offer}, 'bonus')`;
+    const cached = await event("bonus", "BONUS-2");
+    if (Date.now() - started < MISS_TTL_MS)
+      expect(cached).toMatchObject({ status: 422, reason: "unknown_event" });
+    await Bun.sleep(Math.max(0, started + MISS_TTL_MS + 100 - Date.now()));
+    expect(await event("bonus", "BONUS-3")).toMatchObject({ status: 200, outcome: "accepted" });
+    expect(loads).toBe(1);
   });
 });
 

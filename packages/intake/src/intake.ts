@@ -3,6 +3,7 @@ import { escapeUnstorableDeep, isUnreplacedMacro, REVERSAL_EVENTS } from "@round
 import type { Sql } from "@roundtrip/db";
 import { type SignedRequest, SIGNATURE_TOLERANCE_S, tokenMatches, verifySignature } from "./auth.ts";
 import type { AdvertiserEntry, Directory, LinkEntry } from "./directory.ts";
+import type { DirectoryLookup } from "./directory-lookup.ts";
 import { ipAllowed, truncateIp } from "./ip.ts";
 import {
   canonicalise,
@@ -54,11 +55,10 @@ export type IntakeDeps = {
   codec: ClickIdCodec;
   directory: () => Directory;
   /**
-   * A directory loaded now, for a valid click ID on a link the held copy does not know yet (a link
-   * created moments ago): looked up before refusing. Only a click ID sealed by our key gets here,
-   * so it cannot be used to make us reload at will.
+   * Looks up a link or an offer's event the held directory lacks (created moments ago) before
+   * refusing, and reloads the directory only when the database has it (see DirectoryLookup).
    */
-  refreshDirectory?: () => Promise<Directory>;
+  lookup?: Pick<DirectoryLookup, "link" | "event">;
   log: RequestLog;
   /** Rate limit per advertiser (the gateway's); none for imports. */
   admit?: (advertiser: AdvertiserEntry) => Admission | Promise<Admission>;
@@ -181,9 +181,12 @@ async function decide(deps: IntakeDeps, req: IntakeRequest, known: Known): Promi
     );
   }
   let link = dir.links.get(located.claims.linkId);
-  if (!link && deps.refreshDirectory) {
-    dir = await deps.refreshDirectory();
-    link = dir.links.get(located.claims.linkId);
+  if (!link && deps.lookup) {
+    const fresh = await deps.lookup.link(located.claims.linkId);
+    if (fresh) {
+      dir = fresh;
+      link = dir.links.get(located.claims.linkId);
+    }
   }
   if (!link)
     return reject(
@@ -262,9 +265,8 @@ async function decide(deps: IntakeDeps, req: IntakeRequest, known: Known): Promi
     );
   }
   if (!REVERSAL_EVENTS.includes(p.event) && !link.events.includes(p.event)) {
-    // The event may have been added to the offer a moment ago: look before refusing. Only an
-    // authenticated, rate-limited request gets here, so junk events cannot drive reloads.
-    const fresh = deps.refreshDirectory && (await deps.refreshDirectory()).links.get(located.claims.linkId);
+    // The event may have been added to the offer a moment ago: look before refusing.
+    const fresh = (await deps.lookup?.event(link.offerId, p.event))?.links.get(located.claims.linkId);
     if (fresh) known.link = link = fresh;
     if (!link.events.includes(p.event)) return unknownEvent(p.event, link, known);
   }
