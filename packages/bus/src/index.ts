@@ -45,6 +45,7 @@ export {
   STREAMS,
   type StreamDef,
   type StreamKey,
+  streamOf,
   type Subject,
   subjects,
   type TopologyOverrides,

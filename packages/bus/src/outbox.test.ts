@@ -220,8 +220,8 @@ describe("outbox", () => {
   test("a row that cannot be published stays in the backlog, visible in the gauges, and is retried", async () => {
     // No stream listens on this subject, so every publish fails (as when JetStream is down).
     await db.sql`
-      insert into bus_outbox (subject, payload, created_at)
-      values ('unrouted.subject', '{}', now() - interval '90 seconds')`;
+      insert into bus_outbox (subject, stream, payload, created_at)
+      values ('unrouted.subject', 'POSTBACKS', '{}', now() - interval '90 seconds')`;
     const relay = startOutboxRelay(t.bus, db.sql, {
       intervalMs: 50,
       registry: t.registry,

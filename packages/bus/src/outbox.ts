@@ -10,7 +10,7 @@ import { type Logger, stderrLogger } from "./logger.ts";
 import { busMetrics } from "./metrics.ts";
 import { publishRaw } from "./publish.ts";
 import { outboxReconciler } from "./reconcile.ts";
-import { STREAMS, type StreamKey, type Subject } from "./topology.ts";
+import { STREAM_KEYS, streamOf, type StreamKey, type Subject } from "./topology.ts";
 import { captureTraceHeaders, extractContext, TRACE_HEADERS, toNatsHeaders } from "./tracing.ts";
 
 /** NOTIFY channel; notifications are delivered at commit, so the relay never sees uncommitted rows. */
@@ -32,11 +32,12 @@ export async function enqueue(tx: Tx, message: OutboxMessage): Promise<{ id: str
   const headers = { ...message.headers, ...captureTraceHeaders() };
   // Normalised exactly as on the wire (BigInt → string), since the client's JSON encoding would throw on BigInt.
   const payload = JSON.parse(encodeJson(message.payload));
+  const stream = streamOf(message.subject);
   // One round trip; the notification is queued now and delivered when the caller commits.
   const [row] = await tx<{ id: string }[]>`
     with inserted as (
-      insert into bus_outbox (subject, msg_id, payload, headers)
-      values (${message.subject}, ${message.msgId ?? null}, ${tx.json(payload)}, ${tx.json(headers)})
+      insert into bus_outbox (subject, stream, msg_id, payload, headers)
+      values (${message.subject}, ${stream}, ${message.msgId ?? null}, ${tx.json(payload)}, ${tx.json(headers)})
       returning id
     )
     select id, pg_notify(${OUTBOX_CHANNEL}, '') from inserted`;
@@ -121,10 +122,7 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
   });
   const reconcileIntervalMs = options.reconcileIntervalMs ?? 2_000;
   let lastReconcile = 0;
-  // Logical subjects start with their stream's fixed tokens: `postbacks.received.{advertiser}` → `postbacks.received.%`.
-  const patterns = options.streams
-    ? options.streams.flatMap((key) => STREAMS[key].subjects.map((t) => `${t.split("{")[0]}%`))
-    : ["%"];
+  const streams: readonly StreamKey[] = options.streams ?? STREAM_KEYS;
 
   let closing = false; // no new passes
   let stopped = false; // and the final drain is over
@@ -140,7 +138,7 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
       const rows = await tx<Row[]>`
         select id, subject, msg_id, payload::text as body, headers
         from bus_outbox
-        where published_at is null and subject like any(${patterns})
+        where stream = any(${streams as string[]}::text[]) and published_at is null
         order by id
         limit ${batchSize}
         for update skip locked`;
@@ -213,7 +211,7 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
       select count(*)::int as backlog,
              extract(epoch from now() - min(created_at))::float8 as oldest
       from bus_outbox
-      where published_at is null and subject like any(${patterns})`;
+      where stream = any(${streams as string[]}::text[]) and published_at is null`;
     metrics?.outboxBacklog.set(stats?.backlog ?? 0);
     metrics?.outboxOldestAge.set(Math.max(0, stats?.oldest ?? 0));
     if (Date.now() - lastReconcile >= reconcileIntervalMs) {

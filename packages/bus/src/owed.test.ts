@@ -297,6 +297,34 @@ describe("owed until handled", () => {
     expect(await metricValue(registry, "roundtrip_outbox_owed_parked_messages", parked)).toBe(0);
   });
 
+  test("each row records its stream; one an older release wrote without it is labelled, published and settled", async () => {
+    await freshBus();
+    const r = relay();
+    await enqueueConversions(1, "new");
+    // As a release before bus_outbox.stream wrote it, during a rollout.
+    await db.sql`
+      insert into bus_outbox (subject, msg_id, payload)
+      values (${subjects.conversionChanged("ftd", "approved")}, 'conv:old:0', '{"tag":"old"}')`;
+    const streams = await db.sql`select msg_id, stream from bus_outbox order by id`;
+    expect(streams.map((row) => [row.msg_id, row.stream])).toEqual([
+      ["conv:new:0", "CONVERSIONS"],
+      ["conv:old:0", null],
+    ]);
+    consumers();
+    await waitFor(
+      async () => {
+        await r.reconcile();
+        return count("settled");
+      },
+      (n) => n === 2,
+      { what: "both settled", intervalMs: 100 },
+    );
+    expect(await effects()).toEqual({
+      "commission-conversions": { n: 2, distinct: 2 },
+      "reports-conversions": { n: 2, distinct: 2 },
+    });
+  });
+
   test("inbox pruning keeps the proofs an owed event still needs", async () => {
     await freshBus();
     await enqueueConversions(1, "proof");

@@ -7,7 +7,7 @@ import type { Logger } from "./logger.ts";
 import { busMetrics } from "./metrics.ts";
 import { publishRaw } from "./publish.ts";
 import { requiredConsumers } from "./consumers.ts";
-import { STREAMS, type StreamKey } from "./topology.ts";
+import { describeSubject, STREAM_KEYS, type StreamKey } from "./topology.ts";
 import { extractContext, TRACE_HEADERS, toNatsHeaders } from "./tracing.ts";
 
 /**
@@ -78,11 +78,9 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
   const metrics = busMetrics(options.registry ?? bus.registry);
   const ageSeconds = options.republishAfterMs / 1_000;
   const maxIntervalSeconds = (options.maxCheckIntervalMs ?? 600_000) / 1_000;
-  const streams = (options.streams ?? Object.keys(STREAMS)) as StreamKey[];
+  const streams = options.streams ?? STREAM_KEYS;
   const plans = streams.map((key) => ({
     key,
-    // Logical subjects start with their stream's fixed tokens: `postbacks.received.{advertiser}` → `postbacks.received.%`.
-    patterns: STREAMS[key].subjects.map((t) => `${t.split("{")[0]}%`),
     cursor: "0",
     /** The stream's creation time last seen: a new one means the broker lost its store. */
     created: undefined as string | undefined,
@@ -106,7 +104,7 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
         with owed as (
           select id, published_at, coalesce(msg_id, 'outbox:' || id::text) as wire_id
           from bus_outbox
-          where handled_at is null and id > ${plan.cursor} and subject like any(${plan.patterns})
+          where handled_at is null and id > ${plan.cursor} and stream = ${plan.key}
           order by id
           limit ${options.batchSize}
         ), proven as (
@@ -144,7 +142,7 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
     plan.recheck = false;
     await sql`
       update bus_outbox set check_at = now()
-      where handled_at is null and check_at > now() and subject like any(${plan.patterns})`;
+      where handled_at is null and check_at > now() and stream = ${plan.key}`;
   }
 
   async function recheck(
@@ -159,7 +157,7 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
           select id, subject, coalesce(msg_id, 'outbox:' || id::text) as wire_id, payload::text as body,
                  headers, stream_seq::text as stream_seq, check_at
           from bus_outbox
-          where handled_at is null and check_at <= now() and subject like any(${plan.patterns})
+          where handled_at is null and check_at <= now() and stream = ${plan.key}
           order by check_at
           limit ${options.batchSize}
           for update skip locked
@@ -249,7 +247,7 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
         with owed as (
           select coalesce(msg_id, 'outbox:' || id::text) as wire_id, created_at
           from bus_outbox
-          where handled_at is null and subject like any(${plan.patterns})
+          where handled_at is null and stream = ${plan.key}
         )
         select count(*)::int as owed, extract(epoch from now() - min(created_at))::float8 as oldest,
                count(*) filter (where ${parkedSql(sql, required[plan.key] ?? [])})::int as parked
@@ -260,7 +258,24 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
     }
   }
 
+  // Rows an older release enqueued without their stream (during a rollout) get it here, from the
+  // one mapping (topology.ts), before anything looks for them by stream. Normally finds none.
+  async function label(): Promise<void> {
+    const rows = await sql<{ id: string; subject: string }[]>`
+      select id, subject from bus_outbox where stream is null and handled_at is null limit 1000`;
+    const labelled = rows.flatMap((r) => {
+      const stream = describeSubject(r.subject)?.stream;
+      return stream ? [{ id: r.id, stream }] : [];
+    });
+    if (labelled.length > 0)
+      await sql`
+        update bus_outbox o set stream = u.stream
+        from jsonb_to_recordset(${JSON.stringify(labelled)}::text::jsonb) as u(id bigint, stream text)
+        where o.id = u.id`;
+  }
+
   async function pass(): Promise<{ settled: number; republished: number }> {
+    await label();
     let settled = 0;
     let republished = 0;
     // Read each pass: admin switching its reports off (or on) applies without a restart here.

@@ -206,6 +206,16 @@ export function describeSubject(subject: string): { stream: StreamKey; template:
   return undefined;
 }
 
+/**
+ * The stream that stores a logical subject: what an outbox row records (`bus_outbox.stream`), so
+ * each stream's relay and reconciler find their rows by index. A subject no stream stores is a bug.
+ */
+export function streamOf(subject: Subject): StreamKey {
+  const stream = describeSubject(subject)?.stream;
+  if (!stream) throw new TypeError(`no stream stores subject ${JSON.stringify(subject)}`);
+  return stream;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Namespacing
 

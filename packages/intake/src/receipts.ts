@@ -1,4 +1,4 @@
-import { captureTraceHeaders, subjects } from "@roundtrip/bus";
+import { captureTraceHeaders, streamOf, subjects } from "@roundtrip/bus";
 import type { PostbackReceived } from "@roundtrip/contracts";
 import type { Sql, Tx } from "@roundtrip/db";
 import type { LogRow } from "./request-log.ts";
@@ -108,7 +108,7 @@ export async function writeReceipts(sql: Sql | Tx, rows: ReceiptRow[]): Promise<
       select * from jsonb_to_recordset(${JSON.stringify(input)}::text::jsonb) as r(
         i int, advertiser_id bigint, brand_id bigint, dedup_key text, source text, click_id text, txid text,
         ref_txid text, event text, status text, amount numeric, payout numeric, currency char(3),
-        occurred_at timestamptz, received_at timestamptz, sig text, sig_expires timestamptz, subject text, msg_id text,
+        occurred_at timestamptz, received_at timestamptz, sig text, sig_expires timestamptz, subject text, stream text, msg_id text,
         payload jsonb, headers jsonb, log_source text, log_method text, log_params jsonb, log_ip text,
         import_id bigint, import_row int)
     ), sig as (
@@ -133,8 +133,8 @@ export async function writeReceipts(sql: Sql | Tx, rows: ReceiptRow[]): Promise<
       on conflict (advertiser_id, dedup_key) do update set duplicates = postback_receipts.duplicates + 1 + excluded.duplicates
       returning id, advertiser_id, dedup_key, (xmax = 0) as inserted
     ), outbox as (
-      insert into bus_outbox (subject, msg_id, payload, headers)
-      select f.subject, f.msg_id, jsonb_set(f.payload, '{receipt_id}', to_jsonb(r.id::text)), f.headers
+      insert into bus_outbox (subject, stream, msg_id, payload, headers)
+      select f.subject, f.stream, f.msg_id, jsonb_set(f.payload, '{receipt_id}', to_jsonb(r.id::text)), f.headers
       from receipt r join firsts f using (advertiser_id, dedup_key)
       where r.inserted
       returning id
@@ -174,10 +174,12 @@ function toInput(r: ReceiptRow, i: number) {
     received_at: r.received_at,
   };
   const { log, ...receipt } = r;
+  const subject = subjects.postbackReceived(r.advertiser_id);
   return {
     ...receipt,
     i,
-    subject: subjects.postbackReceived(r.advertiser_id),
+    subject,
+    stream: streamOf(subject),
     msg_id: `pb:${r.advertiser_id}:${r.dedup_key}`,
     payload: event,
     headers: captureTraceHeaders(),

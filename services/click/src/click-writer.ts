@@ -1,4 +1,4 @@
-import { type Bus, publish, subjects } from "@roundtrip/bus";
+import { type Bus, publish, streamOf, subjects } from "@roundtrip/bus";
 import type { ClicksRecorded } from "@roundtrip/contracts";
 import type { Sql } from "@roundtrip/db";
 import { counter, gauge, type Logger } from "@roundtrip/telemetry";
@@ -261,8 +261,8 @@ export class ClickWriter {
         select click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique
         from input
       )
-      insert into bus_outbox (subject, msg_id, payload)
-      values (${subjects.clickRecorded()}, ${msgId}, ${JSON.stringify(event)}::text::jsonb)`;
+      insert into bus_outbox (subject, stream, msg_id, payload)
+      values (${subjects.clickRecorded()}, ${streamOf(subjects.clickRecorded())}, ${msgId}, ${JSON.stringify(event)}::text::jsonb)`;
     this.options.onCommitted?.();
   }
 }
