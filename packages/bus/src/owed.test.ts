@@ -4,6 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { TestDatabase } from "@roundtrip/db";
+import { type NatsServer, startNatsServer } from "@roundtrip/stack";
 import { Registry } from "prom-client";
 import { type Bus, connectBus } from "./connection.ts";
 import { type Consumer, consume } from "./consume.ts";
@@ -13,21 +14,13 @@ import { PermanentError } from "./errors.ts";
 import { handleOnce, pruneInbox } from "./inbox.ts";
 import { enqueue, type OutboxRelayOptions, startOutboxRelay } from "./outbox.ts";
 import { provision } from "./provision.ts";
-import {
-  metricValue,
-  type PrivateNats,
-  privateNats,
-  quietLogger,
-  recordingLogger,
-  testDatabase,
-  waitFor,
-} from "./test-support.ts";
+import { metricValue, quietLogger, recordingLogger, testDatabase, waitFor } from "./test-support.ts";
 import { type ConsumerName, subjects } from "./topology.ts";
 
 // Both consumers of CONVERSIONS must handle an event before it is settled.
 const CONVERSION_CONSUMERS: ConsumerName[] = ["commission-conversions", "reports-conversions"];
 
-let nats: PrivateNats;
+let nats: NatsServer;
 let db: TestDatabase;
 let bus: Bus;
 let registry: Registry;
@@ -35,7 +28,7 @@ let log: ReturnType<typeof recordingLogger>;
 const running: { stop(): Promise<void> }[] = [];
 
 beforeAll(async () => {
-  [nats, db] = await Promise.all([privateNats("owed"), testDatabase("bus_owed")]);
+  [nats, db] = await Promise.all([startNatsServer(), testDatabase("bus_owed")]);
 });
 afterAll(async () => {
   await nats.dispose();
@@ -59,7 +52,7 @@ afterEach(async () => {
   await db.sql`delete from bus_dead_letters`;
   // Every test starts from an empty broker.
   await nats.kill();
-  await nats.wipeStore();
+  nats.wipeStore();
   await nats.start();
 });
 
@@ -137,7 +130,7 @@ describe("owed until handled", () => {
     expect(await count("owed")).toBe(20); // …and yet nothing is settled: no consumer handled them
 
     await nats.kill();
-    await nats.wipeStore();
+    nats.wipeStore();
     const restarted = performance.now();
     await nats.start();
     consumers();
@@ -343,7 +336,7 @@ describe("self-healing topology", () => {
     await freshBus();
     const r = relay({ intervalMs: 60_000, reconcileIntervalMs: 60_000 });
     await nats.kill();
-    await nats.wipeStore();
+    nats.wipeStore();
     await nats.start();
     // The broker answers again (JetStream, with no streams).
     await waitFor(
@@ -386,7 +379,7 @@ describe("self-healing topology", () => {
     expect(bus.health.problems(0)).toEqual([]);
 
     await nats.kill();
-    await nats.wipeStore();
+    nats.wipeStore();
     await waitFor(
       () => bus.health.problems(0).join("\n"),
       (p) => p.includes("nats: connection is down for"),

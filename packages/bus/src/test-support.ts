@@ -2,8 +2,6 @@
  * Helpers for this package's tests (not exported from index): a bus in its own random namespace,
  * provisioned against the real broker, removed afterwards; and polling with a deadline.
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { createTestDatabase, type TestDatabase } from "@roundtrip/db";
 import { Registry } from "prom-client";
@@ -86,79 +84,4 @@ export function recordingLogger(): Logger & { lines: { level: string; msg: strin
     lines.push({ level, msg, fields });
   };
   return { lines, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-}
-
-export type PrivateNats = {
-  url: string;
-  /** SIGKILL: nothing flushed, as in a crash. */
-  kill(): Promise<void>;
-  start(): Promise<void>;
-  /** Deletes the JetStream store (the server must be stopped): every stream, consumer and message. */
-  wipeStore(): Promise<void>;
-  /** Stops the server and removes its directory. */
-  dispose(): Promise<void>;
-};
-
-const NATS_SERVER = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
-
-/**
- * A nats-server of this test file's own (the shared broker must never be stopped or wiped), on a
- * free port, with its store under the worktree's `.data/`, so a test can kill it, delete its store
- * and start it again, as an operator's broker that lost its disk would.
- */
-export async function privateNats(label: string): Promise<PrivateNats> {
-  const root = join(import.meta.dir, "..", "..", "..", ".data");
-  mkdirSync(root, { recursive: true });
-  const dir = mkdtempSync(join(root, `nats-${label}-`));
-  const port = await freePort();
-  let proc: ReturnType<typeof Bun.spawn> | undefined;
-  const url = `nats://127.0.0.1:${port}`;
-  async function start() {
-    proc = Bun.spawn([NATS_SERVER, "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], {
-      stdout: "ignore",
-      stderr: "ignore",
-    });
-    // Ready when it accepts connections.
-    await waitFor(
-      async () => {
-        try {
-          const s = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
-          s.end();
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      Boolean,
-      { what: "nats-server to listen", timeoutMs: 10_000, intervalMs: 50 },
-    );
-  }
-  async function kill() {
-    if (!proc) return;
-    proc.kill("SIGKILL");
-    await proc.exited;
-    proc = undefined;
-  }
-  await start();
-  return {
-    url,
-    kill,
-    start,
-    async wipeStore() {
-      if (proc) throw new Error("stop the server before wiping its store");
-      rmSync(dir, { recursive: true, force: true });
-      mkdirSync(dir, { recursive: true });
-    },
-    async dispose() {
-      await kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function freePort(): Promise<number> {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const { port } = server;
-  server.stop(true);
-  return port;
 }
