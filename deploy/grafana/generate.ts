@@ -481,11 +481,15 @@ function pipeline(): DashboardSpec {
           ts({
             title: "Owed events",
             description:
-              "Outbox events some consumer of their stream has not handled yet (owed until handled).",
+              "Outbox events some consumer of their stream has not handled yet (owed until handled); parked: dead-lettered, waiting for a replay, never re-published.",
             unit: "short",
             width: 8,
             targets: [
               { expr: `max by (stream) (roundtrip_outbox_owed_messages{${NS}})`, legend: "{{stream}}" },
+              {
+                expr: `max by (stream) (roundtrip_outbox_owed_parked_messages{${NS}})`,
+                legend: "{{stream}} parked",
+              },
             ],
           }),
           ts({
