@@ -33,8 +33,9 @@ export async function handleOnce<T>(
 /**
  * Inbox rows only need to outlive redeliveries (minutes), so a week is generous — except a proof
  * an owed outbox event still needs: its other consumers may not have handled it yet, and the
- * reconciler must not see this consumer's proof vanish and send the event to it again. Deletes
- * in bounded batches so it never holds long locks.
+ * reconciler must not see this consumer's proof vanish and send the event to it again. Dead-letter
+ * parkings (bus_dead_letters) follow the same rule: kept while their event is owed. Deletes in
+ * bounded batches so it never holds long locks.
  */
 export async function pruneInbox(
   sql: Sql,
@@ -52,5 +53,15 @@ export async function pruneInbox(
           where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) = i.message_id)
       limit ${batch}
     )`;
-  return rows.count;
+  const parkings = await sql`
+    delete from bus_dead_letters
+    where ctid in (
+      select d.ctid from bus_dead_letters d
+      where d.dead_lettered_at < now() - ${seconds} * interval '1 second'
+        and not exists (
+          select 1 from bus_outbox o
+          where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) = d.message_id)
+      limit ${batch}
+    )`;
+  return rows.count + parkings.count;
 }

@@ -318,16 +318,22 @@ describe("owed until handled", () => {
     });
   });
 
-  test("inbox pruning keeps the proofs an owed event still needs", async () => {
+  test("inbox pruning keeps the proofs and dead-letter parkings an owed event still needs", async () => {
     await freshBus();
     await enqueueConversions(1, "proof");
     // commission handled it 8 days ago; reports has not yet.
     await db.sql`insert into bus_inbox (consumer, message_id, handled_at)
                  values ('commission-conversions', 'conv:proof:0', now() - interval '8 days'),
                         ('commission-conversions', 'conv:gone:0', now() - interval '8 days')`;
-    await pruneInbox(db.sql, { olderThanMs: 7 * 24 * 3_600_000 });
+    // reports dead-lettered both 8 days ago; only the owed one's parking still matters.
+    await db.sql`insert into bus_dead_letters (consumer, message_id, dead_lettered_at)
+                 values ('reports-conversions', 'conv:proof:0', now() - interval '8 days'),
+                        ('reports-conversions', 'conv:gone:0', now() - interval '8 days')`;
+    expect(await pruneInbox(db.sql, { olderThanMs: 7 * 24 * 3_600_000 })).toBe(2);
     const left = await db.sql`select message_id from bus_inbox order by message_id`;
     expect(left.map((r) => r.message_id)).toEqual(["conv:proof:0"]);
+    const parked = await db.sql`select message_id from bus_dead_letters order by message_id`;
+    expect(parked.map((r) => r.message_id)).toEqual(["conv:proof:0"]);
   });
 });
 
