@@ -762,6 +762,14 @@ function ownPanels(service: Service, sel: string): PanelSpec[] {
           targets: [{ expr: orZero(rate("roundtrip_delivery_deferred_total", sel, "reason")), legend: "{{reason}}" }],
         }),
         ts({
+          title: "Results after a lost lease",
+          description:
+            "Attempt results not recorded because another replica had re-claimed the row (a slow write outlived the lease); that replica's resend carries the same webhook-id.",
+          unit: "ops",
+          width: 12,
+          targets: [{ expr: orZero(rate("roundtrip_delivery_leases_lost_total", sel, "stage")), legend: "{{stage}}" }],
+        }),
+        ts({
           title: "Endpoints disabled",
           description: "Affiliate endpoints disabled: 410 Gone, or failing for days. Each is in the audit log.",
           unit: "short",
