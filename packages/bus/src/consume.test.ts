@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { TestDatabase } from "@roundtrip/db";
 import { consume, retryPolicy } from "./consume.ts";
-import { DeadLetterHeaders, listDeadLetters, replayDeadLetter } from "./deadletter.ts";
+import { DeadLetterHeaders, deadLetter, listDeadLetters, replayDeadLetter } from "./deadletter.ts";
 import { isDeadLetterNotFound, PermanentError } from "./errors.ts";
 import { handleOnce } from "./inbox.ts";
 import { publish } from "./publish.ts";
@@ -106,6 +106,32 @@ describe("consume: exactly-once-style effects", () => {
 });
 
 describe("consume: failures", () => {
+  test("a dead letter of part of a message and one of the whole message are both stored; a repeat of either is not", async () => {
+    const tb = await busWith({ backoffMs: [100], maxDeliver: 2 });
+    const letter = (part?: string) =>
+      deadLetter(tb.bus, {
+        stream: "POSTBACKS",
+        consumer: CONSUMER,
+        subject: "postbacks.received.9",
+        streamSequence: 42,
+        deliveryCount: 1,
+        msgId: "pb:9:T-9:ftd",
+        body: new TextEncoder().encode(JSON.stringify({ part: part ?? "whole" })),
+        headers: undefined,
+        reason: "permanent",
+        error: "refused",
+        ...(part ? { part } : {}),
+      });
+    expect((await letter("refused")).duplicate).toBe(false);
+    expect((await letter()).duplicate).toBe(false);
+    expect((await letter("refused")).duplicate).toBe(true);
+    expect((await letter()).duplicate).toBe(true);
+    const letters = await listDeadLetters(tb.bus);
+    expect(
+      letters.map((l) => l.payload).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    ).toEqual([{ part: "refused" }, { part: "whole" }]);
+  });
+
   test("a message that keeps failing ends in DEADLETTER with its reason after max_deliver", async () => {
     const tb = await busWith({ backoffMs: [100, 100], maxDeliver: 3 });
     const deliveries: number[] = [];

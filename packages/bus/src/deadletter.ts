@@ -42,6 +42,11 @@ export type DeadLetterInput = {
   reason: DeadLetterReason;
   errorCode?: string;
   error: string;
+  /**
+   * Names a dead letter that is a part of its message (e.g. the rows of a batch PostgreSQL refused),
+   * so it and a later dead letter of the whole message are both stored, not deduplicated as one.
+   */
+  part?: string;
 };
 
 const OUR_HEADERS = new Set(Object.values(DeadLetterHeaders).map((h) => h.toLowerCase()));
@@ -65,7 +70,7 @@ function carriedHeaders(hdrs: MsgHdrs | undefined): Record<string, string> {
 }
 
 /**
- * Stores the original body in DEADLETTER. `Nats-Msg-Id` is `dl:<consumer>:<stream seq>`, so a
+ * Stores the original body in DEADLETTER. `Nats-Msg-Id` is `dl:<consumer>:<stream seq>[:<part>]`, so a
  * consumer that dead-letters, crashes before `term()` and gets the message again stores it once.
  */
 export function deadLetter(bus: Bus, input: DeadLetterInput, registry?: Registry): Promise<PubAck> {
@@ -82,7 +87,7 @@ export function deadLetter(bus: Bus, input: DeadLetterInput, registry?: Registry
   };
   if (input.errorCode) headers[DeadLetterHeaders.ErrorCode] = headerValue(input.errorCode, 128);
   return publishRaw(bus, subjects.deadLetter(input.stream, input.consumer), input.body, {
-    msgId: `dl:${input.consumer}:${input.streamSequence}`,
+    msgId: `dl:${input.consumer}:${input.streamSequence}${input.part ? `:${input.part}` : ""}`,
     headers,
     registry,
   });

@@ -66,6 +66,7 @@ export async function deadLetterRefused(
       reason: "permanent",
       errorCode: refused[0]?.error.code ?? "row_refused",
       error: refused.map((r) => `${r.click.click_id}: ${r.error.message}`).join("; "),
+      part: "refused",
     },
     options.registry,
   );
