@@ -71,6 +71,24 @@ export async function retryBlocked(
   return { settled, blocked };
 }
 
+/**
+ * Takes batches while they settle something, so a backlog built up over hours without a rate books
+ * within one pass of the rate arriving, not one batch per retry interval. Stops at the first batch
+ * that settles nothing (everything left is still blocked) or when `stopping()` says so.
+ */
+export async function retryAllBlocked(
+  sql: Sql,
+  settle: (tx: Tx, c: ConversionChanged) => Promise<{ outcome: string }>,
+  options: { limit?: number; stopping?: () => boolean } = {},
+): Promise<{ settled: number; blocked: number }> {
+  let settled = 0;
+  for (;;) {
+    const r = await retryBlocked(sql, settle, options);
+    settled += r.settled;
+    if (r.settled === 0 || options.stopping?.()) return { settled, blocked: r.blocked };
+  }
+}
+
 /** Blocked conversions by reason (every known reason, zeros included), for the gauge. */
 export async function blockedCounts(sql: Sql): Promise<Record<BlockReason, number>> {
   const rows = await sql<{ reason: BlockReason; n: number }[]>`

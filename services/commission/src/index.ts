@@ -5,7 +5,7 @@ import { runService } from "@roundtrip/service";
 import { counter, gauge } from "@roundtrip/telemetry";
 import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
-import { blockedCounts, retryBlocked } from "./blocks.ts";
+import { blockedCounts, retryAllBlocked } from "./blocks.ts";
 import { settle } from "./ledger.ts";
 
 const schema = serviceEnv(8084, {
@@ -45,7 +45,7 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
   // Blocked changes settle themselves once the cause is fixed; the gauge is refreshed on each pass.
   const retryPass = async () => {
     try {
-      const r = await retryBlocked(sql, settle);
+      const r = await retryAllBlocked(sql, settle, { stopping: () => stopped });
       if (r.settled) logger.info("commission: blocked conversions booked", { settled: r.settled });
       for (const [reason, n] of Object.entries(await blockedCounts(sql))) blocked.set({ reason }, n);
     } catch (err) {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { CommissionBooked, ConversionChanged, ConversionStatus } from "@roundtrip/contracts";
 import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
-import { blockedCounts, retryBlocked } from "./blocks.ts";
+import { blockedCounts, retryAllBlocked, retryBlocked } from "./blocks.ts";
 import { settle } from "./ledger.ts";
 
 let db: TestDatabase;
@@ -396,6 +396,22 @@ describe("currencies", () => {
     expect(await sql`select 1 from commission_blocks where conversion_id = ${c.conversion_id}`).toHaveLength(
       0,
     );
+  });
+
+  test("a backlog of blocked changes books in one retry pass once the rate arrives, batch after batch", async () => {
+    const p = await program({ affiliateCurrencies: ["NOK"] });
+    await rule(p, { payout: "25" });
+    const backlog = [];
+    for (let i = 0; i < 5; i++) backlog.push(await conversion(p));
+    for (const c of backlog) expect((await run(c)).outcome).toBe("blocked");
+    await fx("EUR", "NOK", "11.5", "2026-01-01T00:00:00Z");
+    // Batches of 2: one pass keeps going while a batch settles something.
+    const r = await retryAllBlocked(sql, settle, { limit: 2 });
+    expect(r.settled).toBeGreaterThanOrEqual(backlog.length);
+    const ids = backlog.map((c) => c.conversion_id);
+    expect(await sql`select 1 from commission_blocks where conversion_id in ${sql(ids)}`).toHaveLength(0);
+    for (const c of backlog)
+      expect((await entries(c.conversion_id))[0]).toMatchObject({ affiliate_payout: "287.500000" });
   });
 
   test("a blocked change overtaken by a reversal is settled as stale: nothing booked, no block left", async () => {
