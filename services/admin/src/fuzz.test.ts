@@ -422,6 +422,24 @@ test("no hostile request makes admin answer 5xx", async () => {
   }
 }, 120_000);
 
+test("a route whose body is optional answers a body that is not JSON without a 5xx, and never stores an invalid time", async () => {
+  const secret = await h.ok<{ id: string }>("POST", "/v1/webhook-secrets", { affiliate_id: P.affiliate.id });
+  for (const [path, contentType, payload] of [
+    [`/v1/webhook-secrets/${secret.id}/expire`, "text/csv", "click_id,event\r\nabc,ftd\r\n"],
+    [`/v1/webhook-secrets/${secret.id}/expire`, "text/plain", "hello"],
+    [`/v1/advertisers/${P.advertiser.id}/signing-secret`, "text/plain", "hello"],
+  ] as const) {
+    const res = await send("POST", `${h.url}${path}`, { key: h.keys.admin, contentType, payload });
+    expect({ path, contentType, ok: [200, 400].includes(res.status) }).toEqual({
+      path,
+      contentType,
+      ok: true,
+    });
+  }
+  const [row] = await h.sql`select expires_at from affiliate_webhook_secrets where id = ${secret.id}`;
+  expect(row?.expires_at === null || !Number.isNaN(new Date(row?.expires_at).getTime())).toBe(true);
+});
+
 test("/openapi.json of the running admin answers its document", async () => {
   const res = await fetch(`${h.url}/openapi.json`);
   expect(res.status).toBe(200);

@@ -160,8 +160,10 @@ export function advertiserAuthentication(sql: Sql, bus: Bus) {
       "/:id/signing-secret",
       ({ params, body, principal }) =>
         change(principal, params.id, "rotate-signing-secret", async (tx) => {
-          const secret = body?.secret ?? newSecret();
-          const previousValidUntil = await addSigningKey(tx, params.id, secret, body?.grace_hours ?? 24);
+          // Only checked types count: an optional body sent as non-JSON reaches here unvalidated.
+          const secret = typeof body?.secret === "string" ? body.secret : newSecret();
+          const grace = typeof body?.grace_hours === "number" ? body.grace_hours : 24;
+          const previousValidUntil = await addSigningKey(tx, params.id, secret, grace);
           // Shown once, here.
           return { signing_secret: secret, previous_valid_until: previousValidUntil };
         }),

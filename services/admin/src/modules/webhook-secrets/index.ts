@@ -75,7 +75,9 @@ export function webhookSecrets(sql: Sql, bus: Bus) {
       async ({ params, body, principal }) => {
         assertCanWrite(principal);
         assertStaff(principal);
-        const at = body?.at ? new Date(body.at) : new Date();
+        // Elysia does not validate an optional body sent as something other than JSON (text/csv,
+        // text/plain): whatever sits under `at` then is not a checked string, so only a string is a time.
+        const at = typeof body?.at === "string" ? new Date(body.at) : new Date();
         const row = await sql.begin(async (tx) => {
           const [before] =
             await tx`select id, affiliate_id, hint, expires_at from affiliate_webhook_secrets where id = ${params.id}`;
