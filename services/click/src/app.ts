@@ -27,6 +27,8 @@ export type ClickDeps = {
   cookieDomain?: string;
   /** `SameSite=None; Secure`, so the gateway's pixel on the advertiser's page still receives it (HTTPS only). */
   cookieSecure?: boolean;
+  /** What the unique-visitor memory may hold (CLICK_VISITOR_MEMORY_BYTES; default 32 MiB). */
+  visitorMemoryBytes?: number;
 };
 
 type ClickHandler = (request: Request, code: string, socketIp: string | null) => Promise<Response>;
@@ -45,7 +47,7 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
     notFound: clicks.labels("not_found"),
     unrecorded: clicks.labels("unrecorded"),
   };
-  const visitors = new VisitorMemory();
+  const visitors = new VisitorMemory(deps.visitorMemoryBytes);
   const cookieAttributes = [
     "Path=/",
     `Max-Age=${COOKIE_MAX_AGE_S}`,
