@@ -1,12 +1,14 @@
 import { enqueue, subjects } from "@roundtrip/bus";
 import type { CommissionBooked, ConversionChanged } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
+import { insertEntry } from "@roundtrip/ledger";
 import { blockChange, type ChangeBlocked, unblock } from "./blocks.ts";
 import { add, cmp, isZero, mul, neg, type Ratio, ratio, sub, toCurrency, ZERO } from "./decimal.ts";
 import { type FxRate, FxRateMissingError, rateAt } from "./fx.ts";
 import { type Counts, type PayoutRule, type Pricing, price } from "./payout.ts";
 
-export type EntryType = "commission" | "reversal" | "adjustment";
+export type { EntryType } from "@roundtrip/ledger";
+import type { EntryType } from "@roundtrip/ledger";
 export type BookedEntry = { id: string; type: EntryType; payout: string; revenue: string; currency: string };
 export type BookingOutcome = "booked" | "capped_zero" | "capped_rejected" | "no_rule";
 
@@ -206,6 +208,15 @@ const ENTRY_COLUMNS = (tx: Tx) => tx`
   id, type, payout::text, revenue::text, currency, affiliate_payout::text, affiliate_currency,
   reporting_payout::text, reporting_revenue::text, reporting_currency, available_at, calculation->'priced' as priced`;
 
+/** The conversion an entry settles, as every entry of it names it. */
+const conversionOf = (c: ConversionChanged) => ({
+  conversion_id: c.conversion_id,
+  change_seq: c.seq,
+  affiliate_id: c.affiliate_id,
+  offer_id: c.offer_id,
+  brand_id: c.brand_id,
+});
+
 /** Prices the conversion and books its commission (none when a cap rejects it). */
 async function book(tx: Tx, c: ConversionChanged) {
   const occurredAt = new Date(c.occurred_at);
@@ -233,17 +244,26 @@ async function book(tx: Tx, c: ConversionChanged) {
   if (outcome === "capped_rejected") return { booking, entry: null, row: null };
 
   const f = await figuresOf(tx, c, rule ?? null, pricing, ctx, occurredAt);
-  const [row] = await tx<EntryRow[]>`
-    insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, brand_id, type, payout, revenue, currency,
-                                rule_id, occurred_at, available_at, affiliate_payout, affiliate_currency,
-                                reporting_payout, reporting_revenue, reporting_currency, calculation)
-    values (${c.conversion_id}, ${c.seq}, ${c.affiliate_id}, ${c.offer_id}, ${c.brand_id}, 'commission', ${f.payout}, ${f.revenue},
-            ${f.dealCurrency}, ${rule?.id ?? null}, ${occurredAt},
-            ${c.status === "approved" ? tx`now() + make_interval(days => ${booking.hold_days})` : null},
-            ${f.affiliatePayout}, ${ctx.affiliate_currency}, ${f.reportingPayout}, ${f.reportingRevenue}, ${ctx.reporting_currency},
-            ${tx.json(f.calculation as never)})
-    returning ${ENTRY_COLUMNS(tx)}`;
-  if (!row) throw new Error("ledger insert returned nothing");
+  const row = (await insertEntry<EntryRow>(
+    tx,
+    {
+      type: "commission",
+      ...conversionOf(c),
+      payout: f.payout,
+      revenue: f.revenue,
+      currency: f.dealCurrency,
+      rule_id: rule?.id ?? null,
+      occurred_at: occurredAt,
+      availability: c.status === "approved" ? { inDays: booking.hold_days } : { held: true },
+      affiliate_payout: f.affiliatePayout,
+      affiliate_currency: ctx.affiliate_currency,
+      reporting_payout: f.reportingPayout,
+      reporting_revenue: f.reportingRevenue,
+      reporting_currency: ctx.reporting_currency,
+      calculation: f.calculation,
+    },
+    ENTRY_COLUMNS(tx),
+  )) as EntryRow;
   return {
     booking,
     entry: {
@@ -414,18 +434,27 @@ async function reprice(tx: Tx, c: ConversionChanged, booking: BookingRow, entrie
     select available_at from ledger_releases where conversion_id = ${c.conversion_id}`;
   const heldUntil = commission.available_at ?? release?.available_at ?? null;
   const calculation = { ...f.calculation, adjusts: commission.id, previous: before };
-  const [row] = await tx<EntryRow[]>`
-    insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, brand_id, type, payout, revenue, currency,
-                                rule_id, occurred_at, available_at, affiliate_payout, affiliate_currency,
-                                reporting_payout, reporting_revenue, reporting_currency, reason, calculation)
-    values (${c.conversion_id}, ${c.seq}, ${c.affiliate_id}, ${c.offer_id}, ${c.brand_id}, 'adjustment',
-            ${toCurrency(diff.payout, commission.currency)}, ${toCurrency(diff.revenue, commission.currency)}, ${commission.currency},
-            ${rule.id}, ${occurredAt}, ${heldUntil === null ? null : tx`greatest(now(), ${heldUntil}::timestamptz)`},
-            ${toCurrency(diff.affiliate, ctx.affiliate_currency)}, ${ctx.affiliate_currency},
-            ${toCurrency(diff.reportingPayout, ctx.reporting_currency)}, ${toCurrency(diff.reportingRevenue, ctx.reporting_currency)},
-            ${ctx.reporting_currency}, 'repriced', ${tx.json(calculation as never)})
-    returning ${ENTRY_COLUMNS(tx)}`;
-  if (!row) throw new Error("ledger insert returned nothing");
+  const row = (await insertEntry<EntryRow>(
+    tx,
+    {
+      type: "adjustment",
+      ...conversionOf(c),
+      payout: toCurrency(diff.payout, commission.currency),
+      revenue: toCurrency(diff.revenue, commission.currency),
+      currency: commission.currency,
+      rule_id: rule.id,
+      occurred_at: occurredAt,
+      availability: { notBefore: heldUntil },
+      affiliate_payout: toCurrency(diff.affiliate, ctx.affiliate_currency),
+      affiliate_currency: ctx.affiliate_currency,
+      reporting_payout: toCurrency(diff.reportingPayout, ctx.reporting_currency),
+      reporting_revenue: toCurrency(diff.reportingRevenue, ctx.reporting_currency),
+      reporting_currency: ctx.reporting_currency,
+      reason: "repriced",
+      calculation,
+    },
+    ENTRY_COLUMNS(tx),
+  )) as EntryRow;
   return {
     entry: {
       id: row.id,
@@ -459,19 +488,27 @@ async function reverse(tx: Tx, c: ConversionChanged, entries: EntryRow[]) {
   // A reversal sits in the same bucket as what it reverses: held while the commission is held
   // (and with it, when that hold never ends), payable now once the commission was.
   const heldUntil = commission.available_at ?? release?.available_at ?? null;
-  const [row] = await tx<EntryRow[]>`
-    insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, brand_id, type, payout, revenue, currency,
-                                occurred_at, available_at, affiliate_payout, affiliate_currency,
-                                reporting_payout, reporting_revenue, reporting_currency, reverses_entry_id, reason, calculation)
-    values (${c.conversion_id}, ${c.seq}, ${c.affiliate_id}, ${c.offer_id}, ${c.brand_id}, 'reversal',
-            ${fmt(payout, commission.currency)}, ${fmt(revenue, commission.currency)}, ${commission.currency},
-            ${new Date(c.occurred_at)}, ${heldUntil === null ? null : tx`greatest(now(), ${heldUntil}::timestamptz)`},
-            ${fmt(affiliatePayout, commission.affiliate_currency)}, ${commission.affiliate_currency},
-            ${fmt(reportingPayout, commission.reporting_currency)}, ${fmt(reportingRevenue, commission.reporting_currency)},
-            ${commission.reporting_currency}, ${commission.id}, ${c.status},
-            ${tx.json({ reverses: commission.id, status: c.status, previous_status: c.previous_status } as never)})
-    returning ${ENTRY_COLUMNS(tx)}`;
-  if (!row) throw new Error("ledger insert returned nothing");
+  const row = (await insertEntry<EntryRow>(
+    tx,
+    {
+      type: "reversal",
+      ...conversionOf(c),
+      payout: fmt(payout, commission.currency) as string,
+      revenue: fmt(revenue, commission.currency) as string,
+      currency: commission.currency,
+      occurred_at: new Date(c.occurred_at),
+      availability: { notBefore: heldUntil },
+      affiliate_payout: fmt(affiliatePayout, commission.affiliate_currency) as string,
+      affiliate_currency: commission.affiliate_currency,
+      reporting_payout: fmt(reportingPayout, commission.reporting_currency),
+      reporting_revenue: fmt(reportingRevenue, commission.reporting_currency),
+      reporting_currency: commission.reporting_currency,
+      reverses_entry_id: commission.id,
+      reason: c.status,
+      calculation: { reverses: commission.id, status: c.status, previous_status: c.previous_status },
+    },
+    ENTRY_COLUMNS(tx),
+  )) as EntryRow;
   return {
     entry: {
       id: row.id,

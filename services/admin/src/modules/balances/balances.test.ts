@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Balance } from "@roundtrip/ledger";
 import { type TestAdmin, testAdmin } from "../../testing/money-app.ts";
 
 let admin: TestAdmin;
@@ -11,16 +12,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await admin?.close();
 });
-
-type Balance = {
-  currency: string;
-  available: string;
-  pending: string;
-  total: string;
-  commission: string;
-  reversal: string;
-  adjustment: string;
-};
 
 let n = 0;
 async function conversion(affiliate: string): Promise<string> {
