@@ -44,6 +44,12 @@ export const ClickRecorded = t.Object({
   user_agent: t.Optional(t.Union([VisitorText, t.Null()])),
   referrer: t.Optional(t.Union([VisitorText, t.Null()])),
   subs: t.Optional(t.Record(t.String(), VisitorText)),
+  // From the user agent (ua-parser-js) and traffic-quality rules (traffic-reasons.ts); optional
+  // because older click services do not send them.
+  device_type: t.Optional(t.Union([t.String({ maxLength: 32 }), t.Null()])),
+  os: t.Optional(t.Union([t.String({ maxLength: 64 }), t.Null()])),
+  browser: t.Optional(t.Union([t.String({ maxLength: 64 }), t.Null()])),
+  reasons: t.Optional(t.Array(t.String({ maxLength: 64 }), { maxItems: 16 })),
 });
 export type ClickRecorded = typeof ClickRecorded.static;
 

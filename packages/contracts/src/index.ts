@@ -5,3 +5,4 @@ export * from "./mask.ts";
 export * from "./postback-body.ts";
 export * from "./currency.ts";
 export * from "./text.ts";
+export * from "./traffic-reasons.ts";

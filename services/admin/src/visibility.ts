@@ -83,6 +83,10 @@ export const VISIBILITY = {
     "referrer",
     "subs",
     "is_unique",
+    // Not `reasons`: fraud flags are the operator's judgement, not the partner's to read.
+    "device_type",
+    "os",
+    "browser",
   ]),
   conversions: staffAnd([
     "id",

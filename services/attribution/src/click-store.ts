@@ -51,10 +51,16 @@ async function insertClicks(tx: Tx, clicks: ClickRecorded[]): Promise<number> {
     referrer: c.referrer ?? null,
     subs: c.subs ?? {},
     is_unique: c.is_unique,
+    device_type: c.device_type ?? null,
+    os: c.os ?? null,
+    browser: c.browser ?? null,
+    reasons: c.reasons ?? [],
   }));
   const result = await tx`
-    insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique)
-    select click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique
+    insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique,
+                        device_type, os, browser, reasons)
+    select click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique,
+           device_type, os, browser, reasons
     from json_populate_recordset(null::clicks, ${JSON.stringify(rows)}::text::json)
     on conflict (click_id, clicked_at) do nothing`;
   return result.count;

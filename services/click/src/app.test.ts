@@ -67,12 +67,18 @@ afterAll(async () => {
   await db?.drop();
 });
 
+const CHROME_WINDOWS =
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+const SAFARI_IPHONE =
+  "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+const FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
+
 /** Through a real port, as a visitor's browser reaches the deployed click service. */
 const hit = (path: string, init: RequestInit = {}, base = click.url) =>
   fetch(`${base}${path}`, {
     redirect: "manual",
     ...init,
-    headers: { "user-agent": "Mozilla/5.0 (test)", ...init.headers },
+    headers: { "user-agent": CHROME_WINDOWS, ...init.headers },
   });
 
 async function clickRow(clickId: string) {
@@ -131,14 +137,18 @@ describe("recording", () => {
       headers: {
         "x-forwarded-for": "203.0.113.77, 10.0.0.1",
         referer: "https://blog.example/post",
-        "user-agent": "UA-record",
+        "user-agent": SAFARI_IPHONE,
       },
     });
     const clickId = new URL(res.headers.get("location") as string).searchParams.get("cid") as string;
     const row = await clickRow(clickId);
     expect(row).toMatchObject({
       ip: "203.0.113.0",
-      user_agent: "UA-record",
+      user_agent: SAFARI_IPHONE,
+      device_type: "mobile",
+      os: "iOS",
+      browser: "Mobile Safari",
+      reasons: [],
       referrer: "https://blog.example/post",
       subs: { sub1: "a", sub3: "c" },
       offer_id: ids.offer,
@@ -153,16 +163,16 @@ describe("recording", () => {
 
   test("IPv6 is truncated to /48", async () => {
     const res = await hit("/c/live", {
-      headers: { "x-forwarded-for": "2001:db8:abcd:12::7", "user-agent": "UA-v6" },
+      headers: { "x-forwarded-for": "2001:db8:abcd:12::7", "user-agent": FIREFOX_LINUX },
     });
     const clickId = new URL(res.headers.get("location") as string).searchParams.get("cid") as string;
     expect((await clickRow(clickId))?.ip).toBe("2001:db8:abcd::");
   });
 
   test("unique vs repeat: the same link, IP and user agent within 24 h is a repeat", async () => {
-    const headers = { "x-forwarded-for": "198.51.100.5", "user-agent": "UA-repeat" };
+    const headers = { "x-forwarded-for": "198.51.100.5", "user-agent": FIREFOX_LINUX };
     const ids = [];
-    for (const h of [headers, headers, { ...headers, "user-agent": "UA-other" }]) {
+    for (const h of [headers, headers, { ...headers, "user-agent": CHROME_WINDOWS }]) {
       const res = await hit("/c/live", { headers: h });
       ids.push(new URL(res.headers.get("location") as string).searchParams.get("cid") as string);
     }
@@ -170,28 +180,53 @@ describe("recording", () => {
     expect(rows.map((r) => r?.is_unique)).toEqual([true, false, true]);
   });
 
-  test("HEAD, link-preview bots and browser prefetches redirect but are not counted", async () => {
-    const cases: RequestInit[] = [
-      { method: "HEAD" },
-      { headers: { "user-agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)" } },
-      {
-        headers: {
-          "user-agent": "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
-        },
-      },
-      { headers: { "user-agent": "TelegramBot (like TwitterBot)" } },
-      { headers: { "sec-purpose": "prefetch;prerender" } },
-    ];
-    for (const init of cases) {
+  test("HEAD and browser prefetches redirect but are not recorded", async () => {
+    const before = await outcomeCount("prefetch");
+    for (const init of [{ method: "HEAD" }, { headers: { "sec-purpose": "prefetch;prerender" } }]) {
       const res = await hit("/c/live", init);
       expect(res.status).toBe(302);
       const clickId = new URL(res.headers.get("location") as string).searchParams.get("cid") as string;
       expect(await clickRow(clickId)).toBeUndefined();
     }
-    const metrics = await click.registry.metrics();
-    expect(metrics).toMatch(/roundtrip_clicks_total\{outcome="bot",service="click"\} 5/);
+    expect((await outcomeCount("prefetch")) - before).toBe(2);
+  });
+
+  test("bots (isbot's list) redirect and are recorded with reason bot, never unique; browsers are not bots", async () => {
+    const before = await outcomeCount("bot");
+    const bots = [
+      "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+      "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+      "TelegramBot (like TwitterBot)",
+      "curl/8.5.0",
+      "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
+    ];
+    for (const ua of bots) {
+      const res = await hit("/c/live", { headers: { "user-agent": ua, "x-forwarded-for": "198.51.100.90" } });
+      expect(res.status).toBe(302);
+      const clickId = new URL(res.headers.get("location") as string).searchParams.get("cid") as string;
+      expect(await clickRow(clickId)).toMatchObject({ reasons: ["bot"], is_unique: false, user_agent: ua });
+    }
+    expect((await outcomeCount("bot")) - before).toBe(bots.length);
+    // A browser on a fresh address is a unique visitor with no reason.
+    const res = await hit("/c/live", { headers: { "x-forwarded-for": "198.51.100.91" } });
+    const clickId = new URL(res.headers.get("location") as string).searchParams.get("cid") as string;
+    expect(await clickRow(clickId)).toMatchObject({
+      reasons: [],
+      is_unique: true,
+      device_type: "desktop",
+      os: "Windows",
+      browser: "Chrome",
+    });
   });
 });
+
+async function outcomeCount(outcome: string): Promise<number> {
+  const metrics = await click.registry.metrics();
+  const m = metrics.match(
+    new RegExp(`roundtrip_clicks_total\\{outcome="${outcome}",service="click"\\} (\\d+)`),
+  );
+  return m ? Number(m[1]) : 0;
+}
 
 describe("cookie and cache", () => {
   test("a first-party rt_cid cookie carries the click ID; cross-site (Secure, SameSite=None) and a shared domain when configured", async () => {

@@ -1,13 +1,13 @@
 import type { ClickIdCodec } from "@roundtrip/clickid";
-import { stripUnstorable } from "@roundtrip/contracts";
+import { REASON, stripUnstorable } from "@roundtrip/contracts";
 import { clientAddress, type ProxyTrust, truncateIp } from "@roundtrip/intake";
 import { type ConfigCache, errorHandler } from "@roundtrip/service";
 import { counter, histogram, type Logger, type Registry } from "@roundtrip/telemetry";
 import { Elysia } from "elysia";
-import { isPrefetch, isPreviewBot } from "./bots.ts";
 import { type ClickWriter, isQueueFull } from "./click-writer.ts";
 import type { ResolvedLink } from "./link-cache.ts";
 import { subsFromUrl } from "./redirect.ts";
+import { AgentParser, isPrefetch } from "./visitor-agent.ts";
 import { VisitorMemory } from "./visitors.ts";
 
 export const CLICK_COOKIE = "rt_cid";
@@ -44,10 +44,12 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
   const outcome = {
     recorded: clicks.labels("recorded"),
     bot: clicks.labels("bot"),
+    prefetch: clicks.labels("prefetch"),
     notFound: clicks.labels("not_found"),
     unrecorded: clicks.labels("unrecorded"),
   };
   const visitors = new VisitorMemory(deps.visitorMemoryBytes);
+  const agents = new AgentParser();
   const cookieAttributes = [
     "Path=/",
     `Max-Age=${COOKIE_MAX_AGE_S}`,
@@ -75,10 +77,11 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
     const headers = request.headers;
     const userAgent = headers.get("user-agent");
 
-    if (request.method === "HEAD" || isPreviewBot(userAgent) || isPrefetch(headers)) {
-      outcome.bot.inc();
+    if (request.method === "HEAD" || isPrefetch(headers)) {
+      outcome.prefetch.inc();
     } else {
       const ip = clientAddress(socketIp, headers.get("x-forwarded-for"), deps.proxyTrust);
+      const agent = agents.traits(userAgent);
       try {
         await deps.writer.record({
           click_id: clickId,
@@ -91,9 +94,14 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
           user_agent: visitorText(userAgent, 512),
           referrer: visitorText(headers.get("referer"), 2048),
           subs,
-          is_unique: visitors.isUnique(link.linkId, ip, userAgent),
+          // A bot's click is kept (its conversions stay explainable) but never counts as unique.
+          is_unique: !agent.bot && visitors.isUnique(link.linkId, ip, userAgent),
+          device_type: agent.device_type,
+          os: agent.os,
+          browser: agent.browser,
+          reasons: agent.bot ? [REASON.bot] : [],
         });
-        outcome.recorded.inc();
+        (agent.bot ? outcome.bot : outcome.recorded).inc();
       } catch (err) {
         // The visitor still reaches the offer: the click ID is self-authenticating, so a
         // conversion on it is credited even though this click row is missing.

@@ -44,6 +44,10 @@ const row = (): ClickRow => ({
   referrer: null,
   subs: { sub1: "a b" },
   is_unique: true,
+  device_type: null,
+  os: null,
+  browser: null,
+  reasons: [],
 });
 
 async function clickEvents(): Promise<{ click_id: string; subs?: Record<string, string> }[]> {

@@ -17,6 +17,11 @@ export type ClickRow = {
   referrer: string | null;
   subs: Record<string, string>;
   is_unique: boolean;
+  device_type: string | null;
+  os: string | null;
+  browser: string | null;
+  /** Traffic-quality reason codes (contracts' REASON) the click service already knows. */
+  reasons: string[];
 };
 
 export type ClickWriterOptions = {
@@ -223,6 +228,10 @@ export class ClickWriter {
         user_agent: r.user_agent,
         referrer: r.referrer,
         subs: r.subs,
+        device_type: r.device_type,
+        os: r.os,
+        browser: r.browser,
+        reasons: r.reasons,
       })),
     };
     // The first click ID names the batch: a retried publish inside the duplicate window is dropped.
@@ -257,8 +266,10 @@ export class ClickWriter {
       with input as (
         select * from json_populate_recordset(null::clicks, ${JSON.stringify(rows)}::text::json)
       ), inserted as (
-        insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique)
-        select click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique
+        insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique,
+                            device_type, os, browser, reasons)
+        select click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique,
+               device_type, os, browser, reasons
         from input
       )
       insert into bus_outbox (subject, stream, msg_id, payload)

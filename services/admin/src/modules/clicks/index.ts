@@ -41,6 +41,10 @@ const COLUMNS = [
   "referrer",
   "subs",
   "is_unique",
+  "device_type",
+  "os",
+  "browser",
+  "reasons",
 ];
 
 /**
