@@ -64,4 +64,18 @@ describe("handleOnce", () => {
     const left = await db.sql`select message_id from bus_inbox where consumer = 'c9'`;
     expect(left.map((r) => r.message_id)).toEqual(["new"]);
   });
+
+  test("pruneInbox removes a backlog larger than one batch in one pass, and keeps an owed event's proof", async () => {
+    await db.sql`
+      insert into bus_inbox (consumer, message_id, handled_at)
+      select 'c8', 'old-' || n, now() - interval '8 days' from generate_series(1, 2345) as n`;
+    await db.sql`insert into bus_outbox (subject, stream, msg_id, payload) values ('x', 'CLICKS', 'old-7', '{}')`;
+    try {
+      expect(await pruneInbox(db.sql, { batch: 500 })).toBe(2_344);
+      const left = await db.sql`select message_id from bus_inbox where consumer = 'c8'`;
+      expect(left.map((r) => r.message_id)).toEqual(["old-7"]);
+    } finally {
+      await db.sql`delete from bus_outbox`;
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import type { Sql, Tx } from "@roundtrip/db";
+import { deleteUntilShort, type Sql, type Tx } from "@roundtrip/db";
 
 export type InboxKey = {
   /** The durable consumer name: one message can be handled once per consumer. */
@@ -35,33 +35,39 @@ export async function handleOnce<T>(
  * an owed outbox event still needs: its other consumers may not have handled it yet, and the
  * reconciler must not see this consumer's proof vanish and send the event to it again. Dead-letter
  * parkings (bus_dead_letters) follow the same rule: kept while their event is owed. Deletes in
- * bounded batches so it never holds long locks.
+ * bounded batches (short locks) until a batch comes back short, so clean-up keeps up with intake.
  */
 export async function pruneInbox(
   sql: Sql,
-  options: { olderThanMs?: number; batch?: number } = {},
+  options: { olderThanMs?: number; batch?: number; budgetMs?: number } = {},
 ): Promise<number> {
   const seconds = (options.olderThanMs ?? 7 * 24 * 3_600_000) / 1_000;
-  const batch = options.batch ?? 5_000;
-  const rows = await sql`
-    delete from bus_inbox
-    where ctid in (
-      select i.ctid from bus_inbox i
-      where i.handled_at < now() - ${seconds} * interval '1 second'
-        and not exists (
-          select 1 from bus_outbox o
-          where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) = i.message_id)
-      limit ${batch}
-    )`;
-  const parkings = await sql`
-    delete from bus_dead_letters
-    where ctid in (
-      select d.ctid from bus_dead_letters d
-      where d.dead_lettered_at < now() - ${seconds} * interval '1 second'
-        and not exists (
-          select 1 from bus_outbox o
-          where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) = d.message_id)
-      limit ${batch}
-    )`;
-  return rows.count + parkings.count;
+  const batches = { batch: options.batch ?? 5_000, budgetMs: options.budgetMs };
+  const rows = await deleteUntilShort(batches, async (limit) => {
+    const r = await sql`
+      delete from bus_inbox
+      where ctid in (
+        select i.ctid from bus_inbox i
+        where i.handled_at < now() - ${seconds} * interval '1 second'
+          and not exists (
+            select 1 from bus_outbox o
+            where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) = i.message_id)
+        limit ${limit}
+      )`;
+    return r.count;
+  });
+  const parkings = await deleteUntilShort(batches, async (limit) => {
+    const r = await sql`
+      delete from bus_dead_letters
+      where ctid in (
+        select d.ctid from bus_dead_letters d
+        where d.dead_lettered_at < now() - ${seconds} * interval '1 second'
+          and not exists (
+            select 1 from bus_outbox o
+            where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) = d.message_id)
+        limit ${limit}
+      )`;
+    return r.count;
+  });
+  return rows + parkings;
 }

@@ -29,6 +29,7 @@ export {
   type OutboxMessage,
   type OutboxRelay,
   type OutboxRelayOptions,
+  pruneOutbox,
   startOutboxRelay,
 } from "./outbox.ts";
 export { consumerConfig, type ProvisionResult, provision, streamConfig } from "./provision.ts";

@@ -3,7 +3,7 @@ import type { TestDatabase } from "@roundtrip/db";
 import { Registry } from "prom-client";
 import { consume } from "./consume.ts";
 import { handleOnce } from "./inbox.ts";
-import { enqueue, startOutboxRelay } from "./outbox.ts";
+import { enqueue, pruneOutbox, startOutboxRelay } from "./outbox.ts";
 import { metricValue, quietLogger, type TestBus, testBus, testDatabase, waitFor } from "./test-support.ts";
 import { provision } from "./provision.ts";
 import { subjects, type TopologyOverrides } from "./topology.ts";
@@ -37,6 +37,19 @@ const unpublished = async () =>
   Number((await db.sql`select count(*)::int as n from bus_outbox where published_at is null`)[0]?.n);
 
 describe("outbox", () => {
+  test("pruneOutbox removes a settled backlog larger than one batch in one pass, never an owed row", async () => {
+    await db.sql`
+      insert into bus_outbox (subject, stream, payload, handled_at)
+      select 'conversions.ftd.approved', 'CONVERSIONS', '{}', now() - interval '2 days' from generate_series(1, 1234)`;
+    await db.sql`
+      insert into bus_outbox (subject, stream, payload, handled_at, created_at)
+      values ('conversions.ftd.approved', 'CONVERSIONS', '{"owed":true}', null, now() - interval '2 days'),
+             ('conversions.ftd.approved', 'CONVERSIONS', '{"recent":true}', now(), now())`;
+    expect(await pruneOutbox(db.sql, { olderThanMs: 86_400_000, batch: 100 })).toBe(1_234);
+    const left = await db.sql`select payload from bus_outbox order by id`;
+    expect(left.map((r) => r.payload)).toEqual([{ owed: true }, { recent: true }]);
+  });
+
   test("an event exists only if its transaction committed", async () => {
     await expect(
       db.sql.begin(async (tx) => {

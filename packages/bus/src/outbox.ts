@@ -1,6 +1,6 @@
 import type { PubAck } from "@nats-io/jetstream";
 import { context } from "@opentelemetry/api";
-import type { Sql, Tx } from "@roundtrip/db";
+import { deleteUntilShort, type Sql, type Tx } from "@roundtrip/db";
 import type { Registry } from "prom-client";
 import { encodeJson } from "./codec.ts";
 import type { Bus } from "./connection.ts";
@@ -46,6 +46,28 @@ export async function enqueue(tx: Tx, message: OutboxMessage): Promise<{ id: str
 }
 
 export const outboxMsgId = (id: string) => `outbox:${id}`;
+
+/**
+ * Deletes settled rows (handled by every consumer) older than `olderThanMs`, batch after batch
+ * until a batch comes back short. Only settled rows go: an owed row is the one copy left if the
+ * broker loses the event.
+ */
+export async function pruneOutbox(
+  sql: Sql,
+  options: { olderThanMs: number; batch?: number; budgetMs?: number },
+): Promise<number> {
+  const seconds = options.olderThanMs / 1_000;
+  return deleteUntilShort({ batch: options.batch ?? 5_000, budgetMs: options.budgetMs }, async (limit) => {
+    const r = await sql`
+      delete from bus_outbox
+      where id in (
+        select id from bus_outbox
+        where handled_at < now() - ${seconds} * interval '1 second'
+        limit ${limit}
+      )`;
+    return r.count;
+  });
+}
 
 export type OutboxRelayOptions = {
   /** Fallback poll when no notification arrives (lost LISTEN connection, other writers). Default 1000. */
@@ -108,7 +130,7 @@ const HOUSEKEEPING_EVERY_MS = 60_000;
 export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions = {}): OutboxRelay {
   const intervalMs = options.intervalMs ?? 1_000;
   const batchSize = options.batchSize ?? 100;
-  const retentionSeconds = (options.retentionMs ?? 24 * 3_600_000) / 1_000;
+  const retentionMs = options.retentionMs ?? 24 * 3_600_000;
   const inboxRetentionMs = options.inboxRetentionMs ?? 7 * 24 * 3_600_000;
   const log = options.logger ?? stderrLogger;
   const registry = options.registry ?? bus.registry;
@@ -220,14 +242,7 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
     }
     if (Date.now() - lastHousekeeping < HOUSEKEEPING_EVERY_MS) return;
     lastHousekeeping = Date.now();
-    // Only settled rows go: an owed row is the one copy left if the broker loses the event.
-    await sql`
-      delete from bus_outbox
-      where id in (
-        select id from bus_outbox
-        where handled_at < now() - ${retentionSeconds} * interval '1 second'
-        limit 5000
-      )`;
+    await pruneOutbox(sql, { olderThanMs: retentionMs });
     if (inboxRetentionMs > 0) await pruneInbox(sql, { olderThanMs: inboxRetentionMs });
   }
 
