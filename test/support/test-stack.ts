@@ -11,6 +11,8 @@ export type TestStack = {
   databaseUrl: string;
   adminKey: string;
   busPrefix: string;
+  /** The environment each service of the stack was started with (for a replica beside it). */
+  serviceEnv(name: ServiceName): Record<string, string | undefined>;
   admin: AdminClient;
   stop(): Promise<void>;
 };
@@ -52,6 +54,24 @@ export async function startTestStack(
   // in the API, launch validation runs and the demo page call them).
   const ports = options.ports ?? freePortsFor(SERVICE_NAMES);
   const at = (name: ServiceName) => `http://127.0.0.1:${ports[name]}`;
+  const env = {
+    CLICK_ID_KEYS,
+    ADMIN_BOOTSTRAP_API_KEY: adminKey,
+    DELIVERY_ALLOWED_CIDRS: "127.0.0.0/8,::1/128",
+    DELIVERY_POLL_MS: "200",
+    LOG_LEVEL: "warn",
+    SHUTDOWN_TIMEOUT_MS: "5000",
+    ...extraEnv,
+  };
+  const serviceEnv: Partial<Record<ServiceName, Record<string, string>>> = {
+    admin: {
+      PUBLIC_CLICK_URL: at("click"),
+      PUBLIC_GATEWAY_URL: at("gateway"),
+      CLICK_URL: at("click"),
+      GATEWAY_URL: at("gateway"),
+      ...extraEnv,
+    },
+  };
   try {
     stack = await startStack({
       databaseUrl: db.url,
@@ -61,24 +81,8 @@ export async function startTestStack(
       provision: options.provision,
       readyTimeoutMs: options.readyTimeoutMs,
       logDir: options.logDir,
-      serviceEnv: {
-        admin: {
-          PUBLIC_CLICK_URL: at("click"),
-          PUBLIC_GATEWAY_URL: at("gateway"),
-          CLICK_URL: at("click"),
-          GATEWAY_URL: at("gateway"),
-          ...extraEnv,
-        },
-      },
-      env: {
-        CLICK_ID_KEYS,
-        ADMIN_BOOTSTRAP_API_KEY: adminKey,
-        DELIVERY_ALLOWED_CIDRS: "127.0.0.0/8,::1/128",
-        DELIVERY_POLL_MS: "200",
-        LOG_LEVEL: "warn",
-        SHUTDOWN_TIMEOUT_MS: "5000",
-        ...extraEnv,
-      },
+      serviceEnv,
+      env,
       stopTimeoutMs: 8_000,
     });
   } catch (err) {
@@ -92,6 +96,13 @@ export async function startTestStack(
     databaseUrl: db.url,
     adminKey,
     busPrefix,
+    serviceEnv: (name) => ({
+      ...env,
+      DATABASE_URL: db.url,
+      NATS_URL: natsUrl,
+      BUS_PREFIX: busPrefix,
+      ...serviceEnv[name],
+    }),
     admin: adminClient(stack.urls.admin, adminKey),
     async stop() {
       await stack.stop();

@@ -44,7 +44,7 @@ export async function buildGateway({
       codec,
       directory,
       log,
-      limits: new AdvertiserRateLimits(env.POSTBACK_RATE_LIMIT_PER_S),
+      limits: new AdvertiserRateLimits(sql, env.POSTBACK_RATE_LIMIT_PER_S),
       logger,
       registry,
       ipMode: env.IP_TRUNCATE,
