@@ -3,21 +3,22 @@
  * PostgreSQL and NATS (yours when DATABASE_URL / NATS_URL answer, embedded otherwise), migrations,
  * streams, the six services on their default ports, the demo seed; Ctrl-C stops it all in order.
  */
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 // deploy/ is not a workspace package, so it reaches @roundtrip/stack by path.
 import {
   DATA_DIR,
   DEFAULT_PORTS,
   type Dependency,
-  EMBEDDED_POSTGRES_PORT,
+  freePortsFor,
+  portHolder,
+  portTaken,
   REPO_ROOT,
+  type ServiceName,
   SERVICE_NAMES,
   type ServiceHandle,
   type Stack,
-  StackError,
   startStack,
-  tcpAnswers,
   ensureNats,
   ensurePostgres,
 } from "../../packages/stack/src/index.ts";
@@ -26,11 +27,9 @@ import { loadOrCreateSecrets } from "./secrets.ts";
 
 const HOST = "127.0.0.1";
 const url = (port: number) => `http://${HOST}:${port}`;
-const PUBLIC_CLICK_URL = url(DEFAULT_PORTS.click);
-const PUBLIC_GATEWAY_URL = url(DEFAULT_PORTS.gateway);
 
 /** What `up` takes from the environment, read once; everything is optional. */
-function readEnvironment() {
+function readEnvironment(ports: Record<ServiceName, number>) {
   const {
     DATABASE_URL,
     NATS_URL,
@@ -49,8 +48,8 @@ function readEnvironment() {
     adminApiKey: ADMIN_BOOTSTRAP_API_KEY || undefined,
     // The demo delivers affiliate postbacks to the admin's receiver on localhost.
     deliveryAllowedCidrs: DELIVERY_ALLOWED_CIDRS ?? "127.0.0.0/8,::1/128",
-    publicClickUrl: publicClickUrl ?? PUBLIC_CLICK_URL,
-    publicGatewayUrl: publicGatewayUrl ?? PUBLIC_GATEWAY_URL,
+    publicClickUrl: publicClickUrl ?? url(ports.click),
+    publicGatewayUrl: publicGatewayUrl ?? url(ports.gateway),
   };
 }
 
@@ -61,29 +60,42 @@ class Aborted extends Error {
 }
 
 /** Hide the password of a PostgreSQL you configured; the embedded one's (postgres/postgres) is shown for psql. */
-function redact(databaseUrl: string): string {
+function redact(pg: Dependency): string {
   try {
-    const u = new URL(databaseUrl);
-    if (u.password && u.port !== String(EMBEDDED_POSTGRES_PORT)) u.password = "***";
+    const u = new URL(pg.url);
+    if (u.password && !pg.started) u.password = "***";
     return u.toString();
   } catch {
-    return databaseUrl;
+    return pg.url;
   }
 }
 
-async function assertPortsFree(): Promise<void> {
-  const busy: string[] = [];
-  await Promise.all(
-    SERVICE_NAMES.map(async (name) => {
-      if (await tcpAnswers(HOST, DEFAULT_PORTS[name], 500)) busy.push(`${DEFAULT_PORTS[name]} (${name})`);
-    }),
-  );
-  if (busy.length > 0) {
-    throw new StackError(
-      "dependency_unavailable",
-      `port(s) already in use: ${busy.join(", ")}. Is another \`bun run up\` running? Stop it first.`,
+const PORTS_FILE = resolve(DATA_DIR, "ports.json");
+
+/**
+ * The services' ports: 8080…8085, or the set an earlier run of this clone used, when all are
+ * free. When one is taken (another stack, another program) every service moves to a free port —
+ * said here, with who holds the port — so a second clone runs beside the first; the set is kept
+ * in .data/ports.json, so the demo's URLs stay valid on the next start.
+ */
+function choosePorts(status: (message: string) => void): Record<ServiceName, number> {
+  let remembered: Record<ServiceName, number> | undefined;
+  try {
+    remembered = JSON.parse(readFileSync(PORTS_FILE, "utf8"));
+  } catch {
+    remembered = undefined;
+  }
+  for (const candidate of [remembered, DEFAULT_PORTS]) {
+    if (!candidate || !SERVICE_NAMES.every((n) => Number.isInteger(candidate[n]))) continue;
+    const taken = SERVICE_NAMES.filter((n) => portTaken(candidate[n]));
+    if (taken.length === 0) return { ...candidate };
+    status(
+      `ports: ${taken.map((n) => `${candidate[n]} (${n}) is taken by ${portHolder(candidate[n])}`).join(", ")}`,
     );
   }
+  const ports = freePortsFor(SERVICE_NAMES);
+  status("ports: the services use free ports instead (listed below when they are up)");
+  return ports;
 }
 
 /** Follow the demo link once; the click ID in the redirect makes the example postback ready to paste. */
@@ -119,25 +131,28 @@ function banner(options: {
   const link = `${stack.urls.click}/c/demo`;
   const clickId = click?.clickId ?? "<click_id from the redirect>";
   const token = seed?.advertiserToken ?? "<the demo advertiser's token>";
+  const admin = stack.urls.admin;
   const lines = [
     "",
     "Roundtrip is up.",
     "",
     ...SERVICE_NAMES.map((name) => `  ${name.padEnd(12)} ${stack.urls[name]}`),
-    `  ${"postgresql".padEnd(12)} ${redact(pg.url)}${pg.started ? "  (embedded, data in .data/postgres)" : ""}`,
+    `  ${"postgresql".padEnd(12)} ${redact(pg)}${pg.started ? "  (embedded, data in .data/postgres)" : ""}`,
     `  ${"nats".padEnd(12)} ${nats.url}${nats.started ? "  (nats-server, store in .data/nats)" : ""}`,
     "",
-    `Admin API key:  ${apiKey}`,
-    `  curl -H 'Authorization: Bearer ${apiKey}' ${stack.urls.admin}/v1/brands`,
+    `Open the console at ${admin}/ui/ and sign in with the admin API key:`,
+    `  ${apiKey}`,
+    `API reference: ${admin}/docs   (the document: ${admin}/openapi.json)`,
+    `  curl -H 'Authorization: Bearer ${apiKey}' ${admin}/v1/brands`,
     "",
-    `Demo tracking link:  ${link}`,
+    `Demo tracking link (open it in a browser):  ${link}`,
     click
-      ? `  it redirects to ${click.location}`
+      ? `  it lands on the demo advertiser's page, which fires postbacks for you: ${click.location}`
       : "  (it did not redirect yet — the click service may still be loading the link)",
     "",
-    "Example advertiser postback (an FTD on that click):",
+    "Or play the advertiser: an FTD postback on that click",
     `  curl '${stack.urls.gateway}/postback?click_id=${clickId}&txid=demo-${Date.now()}&event=ftd&amount=100.00&currency=EUR&token=${token}'`,
-    "The affiliate postback then arrives at the admin's demo receiver (/demo/affiliate-postback).",
+    `The postbacks the demo affiliate received: ${admin}/demo/affiliate-postbacks`,
     "",
     "Press Ctrl-C to stop.",
     "",
@@ -181,10 +196,10 @@ export async function main(): Promise<number> {
   };
   const status = (message: string) => console.log(message);
 
-  const env = readEnvironment();
   let exitCode = 0;
   try {
-    await assertPortsFree();
+    const ports = choosePorts(status);
+    const env = readEnvironment(ports);
     // .data/logs holds this run's logs only (one file per process).
     rmSync(resolve(DATA_DIR, "logs"), { recursive: true, force: true });
     // NATS first: a missing nats-server fails in a moment, before PostgreSQL is started for nothing.
@@ -206,6 +221,7 @@ export async function main(): Promise<number> {
       databaseUrl: pg.url,
       natsUrl: nats.url,
       busPrefix: env.busPrefix,
+      ports,
       env: {
         CLICK_ID_KEYS: env.clickIdKeys ?? secrets.CLICK_ID_KEYS,
         ADMIN_BOOTSTRAP_API_KEY: apiKey,
@@ -222,6 +238,7 @@ export async function main(): Promise<number> {
       signal: abort.signal,
     });
     checkpoint();
+    writeFileSync(PORTS_FILE, `${JSON.stringify(ports)}\n`);
 
     let seed: DemoSeed | undefined;
     try {

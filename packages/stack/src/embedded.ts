@@ -1,7 +1,8 @@
-import { statSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { StackError } from "./errors.ts";
 import { DATA_DIR } from "./paths.ts";
+import { choosePort, processAlive } from "./port-holder.ts";
 import { binariesPackageDir } from "./postgres-binaries.ts";
 import { createDatabaseIfMissing, probeNats, probePostgres } from "./probe.ts";
 import { childEnv, type ProcessHandle, spawnProcess, stop } from "./process.ts";
@@ -27,13 +28,17 @@ export interface EnsureOptions {
   startTimeoutMs?: number;
 }
 
+/** The ports embedded PostgreSQL and NATS prefer; a taken one is replaced by a free one (and said so). */
 export const EMBEDDED_POSTGRES_PORT = 54329;
 export const EMBEDDED_NATS_PORT = 42220;
 
 export interface EnsurePostgresOptions extends EnsureOptions {
   /** Data directory of the embedded cluster (default `.data/postgres` in the repo). */
   dataDir?: string;
+  /** This port or fail (naming who holds it); default: `preferredPort` when free, else a free one. */
   port?: number;
+  /** Default 54329. */
+  preferredPort?: number;
   /** Database to create and return (default `roundtrip`). */
   database?: string;
 }
@@ -75,8 +80,9 @@ async function useExistingPostgres(url: string, label: string, onStatus: (m: str
 }
 
 /**
- * PostgreSQL for the stack: `url` (DATABASE_URL) when it answers, else an embedded cluster already
- * running on the embedded port (left by an earlier run), else a new embedded cluster that we own.
+ * PostgreSQL for the stack: `url` (DATABASE_URL) when it answers, else the embedded cluster of
+ * `dataDir` when an earlier run left it running, else a new embedded cluster that we own — on
+ * 54329, or on a free port when 54329 is taken (`onStatus` says by whom).
  */
 export async function ensurePostgres(url?: string, options: EnsurePostgresOptions = {}): Promise<Dependency> {
   const onStatus = options.onStatus ?? (() => {});
@@ -86,17 +92,27 @@ export async function ensurePostgres(url?: string, options: EnsurePostgresOption
     onStatus(`PostgreSQL: DATABASE_URL ${redact(url)} does not answer; using embedded PostgreSQL`);
   }
 
-  const port = options.port ?? EMBEDDED_POSTGRES_PORT;
   const database = options.database ?? "roundtrip";
-  const embeddedUrl = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/${database}`;
-  const running = await useExistingPostgres(
-    embeddedUrl,
-    "the embedded PostgreSQL already running at",
-    onStatus,
-  );
-  if (running) return running;
-
   const dataDir = resolve(options.dataDir ?? resolve(DATA_DIR, "postgres"));
+  const urlAt = (port: number) =>
+    `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/${database}`;
+  // Our own cluster left running by an earlier run (its postmaster.pid names the port): reuse it —
+  // never a cluster that merely answers on the default port, which may be another clone's.
+  const leftover = runningClusterPort(dataDir);
+  if (leftover !== undefined) {
+    const running = await useExistingPostgres(
+      urlAt(leftover),
+      "the embedded PostgreSQL of this data directory, still running at",
+      onStatus,
+    );
+    if (running) return running;
+  }
+
+  const port = choosePort(options.port ?? options.preferredPort ?? EMBEDDED_POSTGRES_PORT, "PostgreSQL", {
+    fixed: options.port !== undefined,
+    onStatus,
+  });
+  const embeddedUrl = urlAt(port);
   assertPostgresUserCanReach(dataDir);
   onStatus(`PostgreSQL: starting embedded PostgreSQL on 127.0.0.1:${port} (data in ${dataDir})`);
   const handle = spawnProcess("postgres", {
@@ -112,12 +128,14 @@ export async function ensurePostgres(url?: string, options: EnsurePostgresOption
     detached: true,
     stdinPipe: true,
   });
+  let failure: string | undefined;
   const ready = new Promise<string>((resolveReady) => {
     handle.log.onLine((line) => {
       if (line.startsWith("READY ")) resolveReady(line.slice("READY ".length));
+      if (line.startsWith("FAILED ")) failure = line.slice("FAILED ".length);
     });
   });
-  await untilStarted(handle, ready, options.startTimeoutMs ?? 60_000, "embedded PostgreSQL");
+  await untilStarted(handle, ready, options.startTimeoutMs ?? 60_000, "embedded PostgreSQL", () => failure);
   return {
     url: embeddedUrl,
     started: true,
@@ -126,6 +144,19 @@ export async function ensurePostgres(url?: string, options: EnsurePostgresOption
       await stop(handle, 30_000);
     },
   };
+}
+
+/** The port of the cluster whose postmaster.pid (pid, data dir, start time, port, …) is in `dataDir`, if it runs. */
+function runningClusterPort(dataDir: string): number | undefined {
+  let lines: string[];
+  try {
+    lines = readFileSync(resolve(dataDir, "postmaster.pid"), "utf8").split("\n");
+  } catch {
+    return undefined;
+  }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  return Number.isInteger(pid) && pid > 0 && Number.isInteger(port) && processAlive(pid) ? port : undefined;
 }
 
 /**
@@ -164,6 +195,8 @@ async function untilStarted(
   ready: Promise<unknown>,
   timeoutMs: number,
   what: string,
+  /** The cause the process reported before exiting, when it says one. */
+  reported: () => string | undefined = () => undefined,
 ): Promise<void> {
   const outcome = await Promise.race([
     ready.then((value) => (value === false ? ("exited" as const) : ("ready" as const))),
@@ -176,7 +209,7 @@ async function untilStarted(
   throw new StackError(
     "dependency_unavailable",
     outcome === "exited"
-      ? `${what} exited before it was ready (code ${handle.exitCode ?? handle.signalCode})`
+      ? `${what} exited before it was ready (${reported() ?? `code ${handle.exitCode ?? handle.signalCode}`})`
       : `${what} was not ready after ${timeoutMs} ms`,
     { logTail: handle.logTail() },
   );
@@ -185,7 +218,25 @@ async function untilStarted(
 export interface EnsureNatsOptions extends EnsureOptions {
   /** JetStream store directory of a started nats-server (default `.data/nats` in the repo). */
   storeDir?: string;
+  /** This port or fail (naming who holds it); default: `preferredPort` when free, else a free one. */
   port?: number;
+  /** Default 42220. */
+  preferredPort?: number;
+}
+
+/** Which nats-server we started for a store directory, so a later run reuses it rather than a second one on the same store. */
+const natsRunFile = (storeDir: string) => resolve(storeDir, "roundtrip-nats-server.json");
+
+function runningNatsPort(storeDir: string): number | undefined {
+  try {
+    const { pid, port } = JSON.parse(readFileSync(natsRunFile(storeDir), "utf8")) as {
+      pid: number;
+      port: number;
+    };
+    return Number.isInteger(pid) && Number.isInteger(port) && processAlive(pid) ? port : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export const NATS_INSTALL_HINT = [
@@ -217,8 +268,9 @@ async function useExistingNats(url: string, label: string, onStatus: (m: string)
 }
 
 /**
- * NATS for the stack: `url` (NATS_URL) when it answers with JetStream, else a nats-server already
- * running on the embedded port, else `nats-server -js` from PATH that we start and own.
+ * NATS for the stack: `url` (NATS_URL) when it answers with JetStream, else the nats-server an
+ * earlier run left running on `storeDir`, else `nats-server -js` from PATH that we start and own —
+ * on 42220, or on a free port when 42220 is taken (`onStatus` says by whom).
  */
 export async function ensureNats(url?: string, options: EnsureNatsOptions = {}): Promise<Dependency> {
   const onStatus = options.onStatus ?? (() => {});
@@ -228,14 +280,24 @@ export async function ensureNats(url?: string, options: EnsureNatsOptions = {}):
     onStatus(`NATS: NATS_URL ${url} does not answer; using a local nats-server`);
   }
 
-  const port = options.port ?? EMBEDDED_NATS_PORT;
-  const localUrl = `nats://127.0.0.1:${port}`;
-  const running = await useExistingNats(localUrl, "the local nats-server already running at", onStatus);
-  if (running) return running;
+  const storeDir = resolve(options.storeDir ?? resolve(DATA_DIR, "nats"));
+  const leftover = runningNatsPort(storeDir);
+  if (leftover !== undefined) {
+    const running = await useExistingNats(
+      `nats://127.0.0.1:${leftover}`,
+      "the nats-server of this store, still running at",
+      onStatus,
+    );
+    if (running) return running;
+  }
 
   const binary = Bun.which("nats-server");
   if (!binary) throw new StackError("dependency_unavailable", NATS_INSTALL_HINT);
-  const storeDir = resolve(options.storeDir ?? resolve(DATA_DIR, "nats"));
+  const port = choosePort(options.port ?? options.preferredPort ?? EMBEDDED_NATS_PORT, "NATS", {
+    fixed: options.port !== undefined,
+    onStatus,
+  });
+  const localUrl = `nats://127.0.0.1:${port}`;
   onStatus(`NATS: starting ${binary} on 127.0.0.1:${port} (JetStream store in ${storeDir})`);
   const handle = spawnProcess("nats", {
     cmd: [binary, "-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)],
@@ -251,12 +313,15 @@ export async function ensureNats(url?: string, options: EnsureNatsOptions = {}):
     return false;
   })();
   await untilStarted(handle, ready, options.startTimeoutMs ?? 15_000, "nats-server");
+  mkdirSync(storeDir, { recursive: true });
+  writeFileSync(natsRunFile(storeDir), JSON.stringify({ pid: handle.pid, port }));
   return {
     url: localUrl,
     started: true,
     process: handle,
     stop: async () => {
       await stop(handle, 15_000);
+      rmSync(natsRunFile(storeDir), { force: true });
     },
   };
 }

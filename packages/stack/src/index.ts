@@ -9,6 +9,7 @@ export { isStackError, StackError, type StackErrorCode } from "./errors.ts";
 export { type LogOptions, ProcessLog } from "./log.ts";
 export { NatsServer, type NatsServerOptions, startNatsServer } from "./nats-server.ts";
 export { DATA_DIR, REPO_ROOT } from "./paths.ts";
+export { choosePort, portHolder, portTaken, processAlive } from "./port-holder.ts";
 export { freePort, freePorts, freePortsFor } from "./ports.ts";
 export {
   createDatabaseIfMissing,
