@@ -21,6 +21,8 @@ beforeAll(async () => {
       DELIVERY_BREAKER_HALF_OPEN_MS: "500",
       // blocked conversions (no FX rate yet) are settled again every half second, not every 30 s
       BLOCKED_RETRY_INTERVAL_MS: "500",
+      // conversions over a cap are released every half second once there is room, not every 15 s
+      CAP_RELEASE_INTERVAL_MS: "500",
     },
     { readyTimeoutMs: 90_000 },
   ); // a shared CI machine can be slow to start six services
@@ -276,5 +278,47 @@ describe("money and partners, end to end", () => {
     expect(booked.url.searchParams.get("pay")).toBe("1.00");
     const after = await env.admin.get<Trace>(`/v1/trace?click_id=${clickId}`);
     expect(after.conversions[0]?.commission_blocked).toBeNull();
+  });
+
+  test("a conversion over its cap is held back visibly, then books itself once the cap is raised", async () => {
+    const affiliate = startAffiliateEndpoint();
+    endpoints.push(affiliate);
+    const program = await createProgram(env.admin, { postbackUrl: affiliate.url });
+    await env.admin.put(`/v1/offers/${program.offer.id}/events/ftd`, { cap_daily: 1 });
+    const first = await click(program);
+    await postback(program, { click_id: first, txid: "cap-1", event: "ftd" });
+    await eventually(async () => affiliate.received.find(forClick(first)), "the first FTD to be delivered");
+
+    // The second FTD of the day is over the cap: a conversion, but nothing booked or sent.
+    const second = await click(program);
+    await postback(program, { click_id: second, txid: "cap-2", event: "ftd" });
+    type Trace = {
+      conversions: { status: string; cap_blocked: { reason: string } | null; ledger: unknown[] }[];
+      receipts: { decision: string }[];
+    };
+    const blocked = await eventually(async () => {
+      const t = await env.admin.get<Trace>(`/v1/trace?click_id=${second}`);
+      return t.conversions[0]?.cap_blocked ? t : undefined;
+    }, "the trace to show the conversion held back over its cap");
+    expect(blocked.conversions[0]).toMatchObject({ cap_blocked: { reason: "over_cap" }, ledger: [] });
+    expect(blocked.receipts[0]?.decision).toContain("over its cap");
+    await eventually(async () => {
+      const text = await (await fetch(`${env.urls.attribution}/metrics`)).text();
+      const m = /^roundtrip_conversions_blocked\{[^}]*reason="over_cap"[^}]*\} (\d+)/m.exec(text);
+      return Number(m?.[1] ?? 0) >= 1;
+    }, "roundtrip_conversions_blocked to count it");
+    expect(affiliate.received.filter(forClick(second))).toHaveLength(0);
+
+    // The operator raises the cap; nobody replays anything.
+    await env.admin.put(`/v1/offers/${program.offer.id}/events/ftd`, { cap_daily: 2 });
+    const delivered = await eventually(
+      async () => affiliate.received.find(forClick(second)),
+      "the held-back conversion to book itself and the affiliate to hear of it",
+    );
+    expect(delivered.url.searchParams.get("pay")).toBe("25.00");
+    const after = await env.admin.get<Trace>(`/v1/trace?click_id=${second}`);
+    expect(after.conversions[0]?.cap_blocked).toBeNull();
+    expect(after.conversions[0]?.ledger).toHaveLength(1);
+    expect(await balance(program.affiliate.id)).toBe("50.00");
   });
 });

@@ -686,6 +686,19 @@ function ownPanels(service: Service, sel: string): PanelSpec[] {
             { expr: orZero(rate("roundtrip_conversion_duplicates_total", sel)), legend: "duplicates" },
           ],
         }),
+        ts({
+          title: "Conversions held back",
+          description:
+            "Conversions created but held back from booking and delivery, by reason (over_cap: waiting for room in the offer event's cap; released oldest first once there is).",
+          unit: "short",
+          width: 12,
+          targets: [
+            {
+              expr: orZero(`max by (reason) (roundtrip_conversions_blocked{${sel}})`),
+              legend: "{{reason}}",
+            },
+          ],
+        }),
         ...consumers(),
         ...outbox(),
       ];

@@ -128,6 +128,7 @@ export type AdminClient = {
   post<T = Record<string, unknown>>(path: string, body: unknown): Promise<T>;
   get<T = Record<string, unknown>>(path: string): Promise<T>;
   patch<T = Record<string, unknown>>(path: string, body: unknown): Promise<T>;
+  put<T = Record<string, unknown>>(path: string, body: unknown): Promise<T>;
 };
 
 export function adminClient(base: string, key: string): AdminClient {
@@ -145,6 +146,7 @@ export function adminClient(base: string, key: string): AdminClient {
     post: (p, b) => call("POST", p, b),
     get: (p) => call("GET", p),
     patch: (p, b) => call("PATCH", p, b),
+    put: (p, b) => call("PUT", p, b),
   };
 }
 

@@ -10,4 +10,5 @@ export {
 } from "./serve.ts";
 export { errorBody, errorHandler, HttpError, type ErrorBody, type FieldError } from "./errors.ts";
 export { ConfigCache } from "./config-cache.ts";
+export { type Periodic, startPeriodic } from "./periodic.ts";
 export { startServiceForTest, type TestService } from "./testing.ts";

@@ -106,6 +106,8 @@ export const VISIBILITY = {
     "source",
     "subs",
     "is_test",
+    // Over its cap: waiting for room before it earns (attribution's cap-blocks.ts).
+    "cap_blocked_since",
     "history",
     "ledger",
   ]),

@@ -3,6 +3,7 @@ import { ClickIdCodec } from "@roundtrip/clickid";
 import type { ClicksRecorded, ConversionChanged, PostbackReceived } from "@roundtrip/contracts";
 import { createTestDatabase, type Sql, type TestDatabase, type Tx } from "@roundtrip/db";
 import { storeClicks } from "./click-store.ts";
+import { capBlockedCount, releaseCapBlocked } from "./cap-blocks.ts";
 import { attribute, type Outcome } from "./conversions.ts";
 import { enrichConversions } from "./enrich.ts";
 import { move } from "./lifecycle.ts";
@@ -198,12 +199,16 @@ describe("crediting", () => {
     );
   });
 
-  test("a cap per offer event: over it is refused with over_cap, even under concurrency", async () => {
+  test("a cap per offer event: over it the conversion is held back (over_cap), even under concurrency", async () => {
     const outcomes = await Promise.all(
       Array.from({ length: 8 }, (_, i) => run({ click_id: codec.mint(ids.cappedLink), txid: `CAP-${i}` })),
     );
-    expect(outcomes.filter((o) => o.kind === "created")).toHaveLength(3);
-    expect(outcomes.filter((o) => o.kind === "rejected" && o.reason === "over_cap")).toHaveLength(5);
+    const created = outcomes.filter((o) => o.kind === "created");
+    expect(created).toHaveLength(8);
+    const blocked = created.filter((o) => o.blocked === "over_cap");
+    expect(blocked).toHaveLength(5);
+    // Held back: nothing announced to commission or delivery for the blocked ones, only for the 3.
+    for (const o of created) expect(await announced(o.conversionId)).toHaveLength(o.blocked ? 0 : 1);
     // The cap is per event: deposits on the same offer are not capped.
     expect((await run({ click_id: codec.mint(ids.cappedLink), event: "deposit", txid: "CAP-D" })).kind).toBe(
       "created",
@@ -549,10 +554,17 @@ describe("order independence (issue 10)", () => {
 
     const a = mint();
     expect((await run({ click_id: a, txid: "CG-1" })).kind).toBe("created");
-    expect(await reasonOf(await run({ click_id: mint(), txid: "CG-2" }))).toBe("over_cap");
+    const over = await run({ click_id: mint(), txid: "CG-2" });
+    expect(over.kind === "created" && over.blocked).toBe("over_cap");
     await run({ click_id: a, txid: "CG-1", status: "rejected" });
     expect(await used("registration")).toBe(0);
-    expect((await run({ click_id: mint(), txid: "CG-3" })).kind).toBe("created");
+    // The place given back goes to the conversion waiting for it (released by attribution's pass)…
+    expect(await releaseCapBlocked(sql)).toEqual({ released: 1 });
+    expect(await used("registration")).toBe(1);
+    // …so a new one is over the cap now, and waits in turn.
+    const next = await run({ click_id: mint(), txid: "CG-3" });
+    expect(next.kind === "created" && next.blocked).toBe("over_cap");
+    await run({ click_id: mint(), txid: "CG-3", status: "rejected" });
     // Rejected then reversed gives back once.
     await run({ click_id: a, txid: "CG-1", status: "reversed" });
     expect(await used("registration")).toBe(1);
@@ -562,6 +574,97 @@ describe("order independence (issue 10)", () => {
     await run({ click_id: d, event: "refund", txid: "CG-4" });
     expect(await used("deposit")).toBe(0);
     expect((await run({ click_id: mint(), event: "deposit", txid: "CG-5" })).kind).toBe("created");
+  });
+});
+
+describe("over a cap: blocked, and booked once the cap has room (issue 10)", () => {
+  /** An offer of its own with a daily cap on registrations, and a minter for clicks on it. */
+  async function cappedOffer(capDaily: number) {
+    const [o] = await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency)
+      values (${ids.brand}, ${ids.adv}, 'Capped', 'https://x.example/?c={click_id}', 'EUR') returning id`;
+    await sql`insert into offer_events (offer_id, code, window_days, default_status, cap_daily)
+              values (${o?.id}, 'registration', 30, 'approved', ${capDaily})`;
+    const [af] = await sql`select affiliate_id from links where id = ${ids.link}`;
+    const [l] = await sql`insert into links (code, offer_id, affiliate_id)
+      values (${crypto.randomUUID().slice(0, 8)}, ${o?.id}, ${af?.affiliate_id}) returning id`;
+    const setCap = (cap: number | null) =>
+      sql`update offer_events set cap_daily = ${cap} where offer_id = ${o?.id} and code = 'registration'`;
+    return { offerId: o?.id as string, mint: () => codec.mint(Number(l?.id)), setCap };
+  }
+  const blockedIds = async (offerId: string) =>
+    (
+      await sql`select id from conversions where offer_id = ${offerId} and cap_blocked_since is not null order by id`
+    ).map((r) => r.id as string);
+
+  test("raising the cap releases the waiting conversions oldest first; removing it releases the rest", async () => {
+    const { offerId, mint, setCap } = await cappedOffer(1);
+    const ids_: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const o = await run({ click_id: mint(), txid: `RAISE-${offerId}-${i}`, amount: "10", currency: "EUR" });
+      if (o.kind !== "created") throw new Error(`expected created, got ${o.kind}`);
+      ids_.push(o.conversionId);
+    }
+    expect(await blockedIds(offerId)).toEqual(ids_.slice(1));
+    // Nothing has room yet: a pass releases nothing.
+    expect((await releaseCapBlocked(sql)).released).toBe(0);
+
+    await setCap(3);
+    expect((await releaseCapBlocked(sql)).released).toBe(2);
+    expect(await blockedIds(offerId)).toEqual(ids_.slice(3));
+    // A released conversion is announced once, with its state now, and its history says why.
+    const events = await announced(ids_[1] as string);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ status: "approved", previous_status: null, amount: "10.000000" });
+    expect(await historyOf(ids_[1] as string)).toEqual([
+      ["approved", "over_cap"],
+      ["approved", "cap_room"],
+    ]);
+
+    await setCap(null);
+    expect((await releaseCapBlocked(sql)).released).toBe(2);
+    expect(await blockedIds(offerId)).toEqual([]);
+    for (const id of ids_) expect(await announced(id)).toHaveLength(1);
+  });
+
+  test("while blocked, later reports change it without announcing; a refund releases it reversed", async () => {
+    const { offerId, mint } = await cappedOffer(1);
+    await run({ click_id: mint(), txid: `HELD-${offerId}-0` });
+    const click = mint();
+    const txid = `HELD-${offerId}-1`;
+    const first = await run({ click_id: click, txid, event: "registration", status: "pending" });
+    if (first.kind !== "created") throw new Error(first.kind);
+    expect(first.blocked).toBe("over_cap");
+    // A retry is a duplicate of the blocked conversion, not a second one.
+    expect((await run({ click_id: click, txid, status: "pending" })).kind).toBe("duplicate");
+    // Approval and a new amount are applied to it, but nothing is announced while it waits.
+    expect(
+      (await run({ click_id: click, txid, status: "approved", amount: "25", currency: "EUR" })).kind,
+    ).toBe("changed");
+    expect(await announced(first.conversionId)).toHaveLength(0);
+    // A refund ends it: it needs no cap place, so it is released with that change.
+    await run({ click_id: click, event: "refund", txid });
+    expect(await blockedIds(offerId)).toEqual([]);
+    const events = await announced(first.conversionId);
+    expect(events.map((e) => e.status)).toEqual(["reversed"]);
+    const [usage] = await sql`select used from offer_cap_usage where offer_id = ${offerId}`;
+    expect(usage?.used).toBe(1);
+  });
+
+  test("two release passes at once hand one place to one conversion", async () => {
+    const { offerId, mint, setCap } = await cappedOffer(1);
+    for (let i = 0; i < 4; i++) await run({ click_id: mint(), txid: `RACE-${offerId}-${i}` });
+    expect(await blockedIds(offerId)).toHaveLength(3);
+    await setCap(2);
+    const passes = await Promise.all([
+      releaseCapBlocked(sql),
+      releaseCapBlocked(sql),
+      releaseCapBlocked(sql),
+    ]);
+    expect(passes.reduce((n, p) => n + p.released, 0)).toBe(1);
+    expect(await blockedIds(offerId)).toHaveLength(2);
+    const [usage] = await sql`select used from offer_cap_usage where offer_id = ${offerId}`;
+    expect(usage?.used).toBe(2);
+    expect(await capBlockedCount(sql)).toBeGreaterThanOrEqual(2);
   });
 });
 

@@ -15,7 +15,8 @@ import { outranks, type Report, reportOf } from "./report.ts";
 export type Applied = { event: string; status: ConversionStatus };
 
 export type Outcome =
-  | { kind: "created"; conversionId: string; applied: Applied[] }
+  /** `blocked`: over its cap, held back from commission and delivery until there is room (cap-blocks.ts). */
+  | { kind: "created"; conversionId: string; applied: Applied[]; blocked?: "over_cap" }
   | { kind: "changed"; conversionId: string; applied: Applied[] }
   /** A pixel's conversion confirmed by the advertiser's S2S report (S2S wins). */
   | { kind: "confirmed"; conversionId: string; applied: Applied[] }
@@ -33,7 +34,6 @@ export type RejectReason =
   | "unknown_event"
   | "offer_paused"
   | "outside_window"
-  | "over_cap"
   | "stale_status"
   | "missing_reference"
   | "untrusted_pixel";
@@ -73,6 +73,8 @@ export type ConversionRow = {
   payout_override: string | null;
   payout_at: Date | null;
   payout_receipt_id: string | null;
+  /** Set while the conversion waits for room in its cap; nothing is announced meanwhile. */
+  cap_blocked_since: Date | null;
 };
 
 /**
@@ -177,7 +179,9 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
   // deadlock cycle (batch waits on a refund's row, the refund on the counter).
   await lockClickForConversion(tx, p.click_id);
   const taken = isEarning(report.status) ? await takeCap(tx, link, p.event, event, occurredAt) : [];
-  if (taken === null) return reject("over_cap");
+  // Over the cap the conversion still exists — deduplicated, reversible, visible in the trace —
+  // but is held back from commission and delivery until the cap has room (cap-blocks.ts).
+  const overCap = taken === null;
 
   const [click] = await tx<{ subs: Record<string, string>; ip: string | null; user_agent: string | null }[]>`
     select subs, ip, user_agent from clicks
@@ -188,23 +192,31 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
   const [row] = await tx<ConversionRow[]>`
     insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event,
                              status, amount, currency, occurred_at, receipt_id, source, subs, ip, user_agent, enriched_at,
-                             amount_source, amount_at, amount_receipt_id, payout_override, payout_at, payout_receipt_id)
+                             amount_source, amount_at, amount_receipt_id, payout_override, payout_at, payout_receipt_id,
+                             cap_blocked_since)
     values (${p.advertiser_id}, ${link.brand_id}, ${link.offer_id}, ${link.affiliate_id}, ${linkId}, ${p.click_id},
             ${clickedAt}, ${p.txid}, ${p.event}, ${report.status}, ${report.amount}, ${report.currency}, ${occurredAt},
             ${p.receipt_id}, ${p.source}, ${click ? tx.json(click.subs) : null}, ${click?.ip ?? null}, ${click?.user_agent ?? null},
             ${click ? new Date() : null},
             ${amount ? report.source : null}, ${amount ? report.at : null}, ${amount ? report.receiptId : null},
-            ${report.payout}, ${payout ? report.at : null}, ${payout ? report.receiptId : null})
+            ${report.payout}, ${payout ? report.at : null}, ${payout ? report.receiptId : null},
+            ${overCap ? new Date() : null})
     returning *`;
   if (!row) throw new PermanentError("insert_failed", "conversion insert returned nothing");
-  await recordCapTakes(tx, row, taken);
-  await tx`insert into conversion_history (conversion_id, seq, status, receipt_id) values (${row.id}, 1, ${report.status}, ${p.receipt_id})`;
+  if (!overCap) await recordCapTakes(tx, row, taken);
+  await tx`insert into conversion_history (conversion_id, seq, status, receipt_id, reason)
+           values (${row.id}, 1, ${report.status}, ${p.receipt_id}, ${overCap ? "over_cap" : null})`;
   await announce(tx, row, 1, null);
   const applied: Applied[] = [{ event: row.event, status: report.status }];
 
   // A refund of this transaction that arrived first (or concurrently) reverses it now.
   if (row.txid) applied.push(...(await applyStandingReversals(tx, row)));
-  return { kind: "created", conversionId: row.id, applied };
+  return {
+    kind: "created",
+    conversionId: row.id,
+    applied,
+    ...(overCap ? { blocked: "over_cap" as const } : {}),
+  };
 }
 
 /** One lock per advertiser transaction: its refunds, and every conversion that takes its txid. */
@@ -378,9 +390,12 @@ async function changeStatus(
   receiptId: string,
 ): Promise<ConversionRow> {
   const seq = await history(tx, row.id, status, receiptId, reason);
-  const [updated] = await tx<
-    ConversionRow[]
-  >`update conversions set status = ${status} where id = ${row.id} returning *`;
+  // A conversion that stops earning needs no cap place: if it was waiting for one, it is released
+  // with this change (commission books nothing for it, delivery reports the status).
+  const [updated] = await tx<ConversionRow[]>`
+    update conversions set status = ${status},
+      cap_blocked_since = case when ${isEarning(status)} then cap_blocked_since end
+    where id = ${row.id} returning *`;
   if (!updated) throw new PermanentError("update_failed", "conversion update returned nothing");
   // A conversion that stops earning frees the cap places it took.
   if (isEarning(row.status) && !isEarning(status)) await giveBackCap(tx, row.id);
@@ -388,11 +403,11 @@ async function changeStatus(
   return updated;
 }
 
-async function history(
+export async function history(
   tx: Tx,
   conversionId: string,
   status: ConversionStatus,
-  receiptId: string,
+  receiptId: string | null,
   reason: string | null,
 ): Promise<number> {
   const [row] = await tx<{ seq: number }[]>`
@@ -420,7 +435,12 @@ async function record(
            on conflict (receipt_id) do nothing`;
 }
 
-async function announce(tx: Tx, row: ConversionRow, seq: number, previous: ConversionStatus | null) {
+/**
+ * Tells commission and delivery about a change. A conversion waiting for cap room is not
+ * announced at all: its first announcement is its release, with its state at that moment.
+ */
+export async function announce(tx: Tx, row: ConversionRow, seq: number, previous: ConversionStatus | null) {
+  if (row.cap_blocked_since) return;
   const event: ConversionChanged = {
     conversion_id: row.id,
     seq,

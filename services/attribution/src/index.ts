@@ -2,10 +2,11 @@ import { consume, handleOnce, startOutboxRelay } from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ClicksRecorded, PostbackReceived } from "@roundtrip/contracts";
-import { runService } from "@roundtrip/service";
-import { counter } from "@roundtrip/telemetry";
+import { type Periodic, runService, startPeriodic } from "@roundtrip/service";
+import { counter, gauge } from "@roundtrip/telemetry";
 import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
+import { BLOCKED_REASON, capBlockedCount, releaseCapBlocked } from "./cap-blocks.ts";
 import { countClicks } from "./click-stats.ts";
 import { type RefusedClick, storeClicks } from "./click-store.ts";
 import { attribute } from "./conversions.ts";
@@ -15,6 +16,8 @@ import { clicksInboxKey, deadLetterRefused, withoutRefused } from "./refused-cli
 const schema = serviceEnv(8083, {
   CLICK_ID_KEYS: t.String({ minLength: 35 }),
   CONSUMER_CONCURRENCY: t.Integer({ minimum: 1, maximum: 256, default: 16 }),
+  /** How often conversions blocked over a cap are released where the cap has room, in milliseconds. */
+  CAP_RELEASE_INTERVAL_MS: t.Integer({ minimum: 100, maximum: 3_600_000, default: 15_000 }),
 });
 
 await runService("attribution", schema, ({ env, sql, bus, logger, registry }) => {
@@ -37,8 +40,16 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
     "Postbacks that repeated a known conversion",
     ["advertiser"],
   );
+  const blocked = gauge(
+    registry,
+    "roundtrip_conversions_blocked",
+    "Conversions held back from commission and delivery, by reason (released when the cause is fixed)",
+    ["reason"],
+  );
   const consumers: { stop(): Promise<void> }[] = [];
   let relay: { stop(): Promise<void> } | undefined;
+  let capRelease: Periodic | undefined;
+  let stopping = false;
 
   return {
     app: new Elysia({ name: "attribution" }),
@@ -85,8 +96,21 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
         }),
       );
       relay = startOutboxRelay(bus, sql, { registry, streams: ["CONVERSIONS"] });
+      // Over-cap conversions book themselves once the cap has room; the gauge is refreshed each pass.
+      capRelease = startPeriodic(
+        "attribution: releasing over-cap conversions",
+        env.CAP_RELEASE_INTERVAL_MS,
+        async () => {
+          const r = await releaseCapBlocked(sql, { stopping: () => stopping });
+          if (r.released) logger.info("attribution: over-cap conversions released", r);
+          blocked.set({ reason: BLOCKED_REASON }, await capBlockedCount(sql));
+        },
+        logger,
+      );
     },
     async stop() {
+      stopping = true;
+      await capRelease?.stop();
       await Promise.all(consumers.map((c) => c.stop()));
       await relay?.stop();
     },

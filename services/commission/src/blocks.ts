@@ -10,9 +10,9 @@ import type { FxRateMissingError } from "./fx.ts";
  * on the service's schedule, so the conversion books itself once the cause is fixed (the rate
  * loaded) without anyone replaying anything.
  *
- * Over a cap is not a blocking state: a cap is a decision taken when the conversion arrives
- * (attribution refuses it with `over_cap`; a payout rule's cap books it at zero or rejects it),
- * recorded with its reason, and never waits for anything.
+ * A conversion over its offer event's cap never reaches commission while it waits: attribution
+ * holds it back and announces it once the cap has room (services/attribution/src/cap-blocks.ts).
+ * A payout rule's cap is a pricing decision instead (booked at zero or rejected, `cap_action`).
  */
 export const BLOCK_REASONS = ["fx_rate_missing"] as const;
 export type BlockReason = (typeof BLOCK_REASONS)[number];

@@ -1,7 +1,7 @@
 import { consume, handleOnce, startOutboxRelay } from "@roundtrip/bus";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ConversionChanged } from "@roundtrip/contracts";
-import { runService } from "@roundtrip/service";
+import { type Periodic, runService, startPeriodic } from "@roundtrip/service";
 import { counter, gauge } from "@roundtrip/telemetry";
 import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
@@ -38,25 +38,14 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
   );
   let consumer: { stop(): Promise<void> } | undefined;
   let relay: { stop(): Promise<void> } | undefined;
-  let retryTimer: ReturnType<typeof setTimeout> | undefined;
-  let retrying: Promise<void> | undefined;
+  let retry: Periodic | undefined;
   let stopped = false;
 
   // Blocked changes settle themselves once the cause is fixed; the gauge is refreshed on each pass.
   const retryPass = async () => {
-    try {
-      const r = await retryAllBlocked(sql, settle, { stopping: () => stopped });
-      if (r.settled) logger.info("commission: blocked conversions booked", { settled: r.settled });
-      for (const [reason, n] of Object.entries(await blockedCounts(sql))) blocked.set({ reason }, n);
-    } catch (err) {
-      logger.warn("commission: retrying blocked conversions failed", { err });
-    }
-  };
-  const schedule = () => {
-    if (stopped) return;
-    retryTimer = setTimeout(() => {
-      retrying = retryPass().finally(schedule);
-    }, env.BLOCKED_RETRY_INTERVAL_MS);
+    const r = await retryAllBlocked(sql, settle, { stopping: () => stopped });
+    if (r.settled) logger.info("commission: blocked conversions booked", { settled: r.settled });
+    for (const [reason, n] of Object.entries(await blockedCounts(sql))) blocked.set({ reason }, n);
   };
   return {
     app: new Elysia({ name: "commission" }),
@@ -99,13 +88,16 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
         },
       });
       relay = startOutboxRelay(bus, sql, { registry, streams: ["COMMISSIONS"] });
-      retrying = retryPass();
-      schedule();
+      retry = startPeriodic(
+        "commission: retrying blocked conversions",
+        env.BLOCKED_RETRY_INTERVAL_MS,
+        retryPass,
+        logger,
+      );
     },
     async stop() {
       stopped = true;
-      clearTimeout(retryTimer);
-      await retrying;
+      await retry?.stop();
       await consumer?.stop();
       await relay?.stop();
     },

@@ -29,11 +29,12 @@ const WindowDays = t.Integer({
 const DefaultStatus = t.Union([t.Literal("pending"), t.Literal("approved")], {
   description: "status of a postback that sends none",
 });
-// Conversion caps counted by attribution in the brand's day or month; over the cap a postback is
-// refused with reason `over_cap`. Null removes the cap.
+// Conversion caps counted by attribution in the brand's day or month; a conversion over the cap is
+// held back (blocked, `over_cap`) until the cap has room — raising or removing it releases the
+// waiting ones, oldest first. Null removes the cap.
 const Cap = (period: string) =>
   t.Union([Count({ minimum: 1 }), t.Null()], {
-    description: `conversions per ${period} before over_cap`,
+    description: `conversions per ${period}; more wait (blocked, over_cap) until there is room`,
   });
 
 export const OfferEvent = Strict({

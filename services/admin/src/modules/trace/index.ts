@@ -21,6 +21,8 @@ const orAll = (sql: Sql, parts: (Fragment | null)[]) =>
 /** Parameter names that carry a click ID or a txid before aliases are applied (the gateway's defaults). */
 const CLICK_ID_NAMES = ["click_id", "cid", "clickid", "click", "subid", "aff_sub"];
 const TXID_NAMES = ["txid", "transaction_id", "tid", "order_id"];
+const CAP_BLOCKED =
+  "held back from commission and delivery; books itself once the cap has room (raised, removed, or a place given back)";
 const SECRET_KEYS = /^(token|signature|sig|secret|key|api_key|apikey|password|pass|auth|hmac)$/i;
 
 /** A click ID carries its click time in whole seconds; the stored row has the exact time within that second. */
@@ -257,7 +259,9 @@ export async function buildTrace(
         ? `reverses every conversion of txid ${refund.txid} (including later ones)`
         : `refund of txid ${refund.txid} parked: no conversion of it yet; any that arrives is reversed at once`;
     else if (change && change.seq === 1)
-      decision = `created conversion ${change.conversion_id} as ${change.status}`;
+      decision = `created conversion ${change.conversion_id} as ${change.status}${
+        change.reason === "over_cap" ? `, over its cap: ${CAP_BLOCKED}` : ""
+      }`;
     else if (change) decision = `changed conversion ${change.conversion_id} to ${change.status}`;
     else if (handledIds.has(`pb:${r.advertiser_id}:${r.dedup_key}`))
       decision = "duplicate: the conversion already had this status";
@@ -279,6 +283,10 @@ export async function buildTrace(
       ...c,
       history: history.filter((h) => h.conversion_id === c.id),
       commission_blocked: "reason" in blocked ? blocked : null,
+      // Attribution holds a conversion over its offer event's cap back until the cap has room.
+      cap_blocked: c.cap_blocked_since
+        ? { reason: "over_cap", since: c.cap_blocked_since, message: CAP_BLOCKED }
+        : null,
       ledger: entries,
       deliveries: ds.map((d) => ({
         ...d,
@@ -332,6 +340,14 @@ export async function buildTrace(
       summary: `commission blocked (${b.reason}): ${b.message}; retried ${b.attempts} time(s), books itself once fixed`,
       ref: b.conversion_id,
     });
+  for (const c of conversions)
+    if (c.cap_blocked_since)
+      timeline.push({
+        at: c.cap_blocked_since,
+        kind: "blocked",
+        summary: `conversion ${c.id} blocked (over_cap): ${CAP_BLOCKED}`,
+        ref: c.id,
+      });
   for (const a of attempts)
     timeline.push({
       at: a.started_at,

@@ -97,6 +97,39 @@ describe("a conversion commission cannot book yet", () => {
   });
 });
 
+describe("a conversion over its cap", () => {
+  test("the trace says it is held back and why, on the receipt, the conversion and the timeline", async () => {
+    const clickId = h.codec.mint(Number(p.link.id), new Date(Date.now() - 60_000));
+    const rcpt = await receipt(clickId, "tr-cap", null);
+    const [c] = await h.sql`
+      insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event,
+                               status, currency, occurred_at, receipt_id, cap_blocked_since)
+      values (${p.advertiser.id}, ${p.brand.id}, ${p.offer.id}, ${p.affiliate.id}, ${p.link.id}, ${clickId}, now(), 'tr-cap',
+              'ftd', 'approved', 'EUR', now(), ${rcpt}, now())
+      returning id`;
+    await h.sql`insert into conversion_history (conversion_id, seq, status, receipt_id, reason)
+                values (${c?.id}, 1, 'approved', ${rcpt}, 'over_cap')`;
+    const t = await h.call<
+      Trace & {
+        conversions: { id: string; cap_blocked: { reason: string; message: string } | null }[];
+        timeline: { kind: string; summary: string }[];
+      }
+    >("GET", `/v1/trace?click_id=${clickId}`, h.keys.analyst);
+    expect(t.status).toBe(200);
+    expect(t.body.receipts.find((r) => r.id === rcpt)?.decision).toContain("over its cap: held back");
+    expect(t.body.conversions[0]?.cap_blocked).toMatchObject({ reason: "over_cap" });
+    expect(t.body.timeline.find((e) => e.kind === "blocked")?.summary).toContain("over_cap");
+    // Released: the trace no longer calls it blocked.
+    await h.sql`update conversions set cap_blocked_since = null where id = ${c?.id}`;
+    const after = await h.call<{ conversions: { cap_blocked: unknown }[] }>(
+      "GET",
+      `/v1/trace?click_id=${clickId}`,
+      h.keys.analyst,
+    );
+    expect(after.body.conversions[0]?.cap_blocked).toBeNull();
+  });
+});
+
 describe("raw clicks", () => {
   test("page newest first over a period, exactly once each", async () => {
     const base = Date.now() - 3_600_000;
