@@ -46,17 +46,32 @@ export async function createProgram(
     revenue: "40.00",
     currency: "EUR",
   });
+  const { affiliate, link } = await addAffiliate(admin, {
+    offerId: offer.id,
+    postbackUrl: options.postbackUrl,
+  });
+  return { brand, advertiser, offer, affiliate, link };
+}
+
+/**
+ * An affiliate promoting `offerId` through a tracking link of its own, with its postback template
+ * pointing at `postbackUrl` (`/pb?…&tx={txid}&…&s1={sub1}`: the exactness audit reads tx and s1).
+ */
+export async function addAffiliate(
+  admin: AdminClient,
+  options: { offerId: string; postbackUrl: string; name?: string },
+): Promise<Pick<Program, "affiliate" | "link">> {
   const affiliate = await admin.post<{ id: string }>("/v1/affiliates", {
-    name: "Affiliate",
+    name: options.name ?? "Affiliate",
     payout_currency: "EUR",
   });
   const link = await admin.post<{ id: string; code: string; tracking_url: string }>("/v1/links", {
-    offer_id: offer.id,
+    offer_id: options.offerId,
     affiliate_id: affiliate.id,
   });
   await admin.post("/v1/affiliate-postbacks", {
     affiliate_id: affiliate.id,
     url_template: `${options.postbackUrl}/pb?cid={click_id}&tx={txid}&ev={event}&st={status}&pay={payout}&cur={currency}&s1={sub1}`,
   });
-  return { brand, advertiser, offer, affiliate, link };
+  return { affiliate, link };
 }

@@ -1,0 +1,57 @@
+/** How the soak prints a reading and the verdicts (one place for the format). */
+import type { MeasureVerdict, Sample } from "./measures.ts";
+
+function fmt(v: number | undefined): string {
+  if (v === undefined || Number.isNaN(v)) return "–";
+  const a = Math.abs(v);
+  if (a >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
+  if (a >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
+  if (a >= 100 || Number.isInteger(v)) return v.toFixed(0);
+  return v.toFixed(a >= 10 ? 1 : 2);
+}
+
+/** Measures whose names start with `prefix`, as `rest value` pairs. */
+function group(values: Record<string, number>, prefix: string, suffix = ""): string {
+  return Object.entries(values)
+    .filter(([k]) => k.startsWith(prefix))
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k.slice(prefix.length, suffix ? -suffix.length : undefined)} ${fmt(v)}`)
+    .join(", ");
+}
+
+export function printSample(
+  log: (line: string) => void,
+  index: number,
+  s: Sample,
+  generator: { clickSkipped: number; postbackSkipped: number },
+): void {
+  const v = s.values;
+  const owed = Object.keys(v)
+    .filter((k) => k.startsWith("owed ") && !k.startsWith("owed age "))
+    .sort()
+    .map((k) => `${k.slice(5)} ${fmt(v[k])} (${fmt(v[`owed age ${k.slice(5)} s`])} s)`)
+    .join(", ");
+  const behind =
+    generator.clickSkipped || generator.postbackSkipped
+      ? ` · generator behind: ${generator.clickSkipped} clicks, ${generator.postbackSkipped} postbacks not sent on time`
+      : "";
+  log(
+    `[${index}] redirects ${fmt(v["redirects/s"])}/s p99 ${fmt(v["redirect p99 ms"])} ms · postbacks ${fmt(v["postbacks/s"])}/s p99 ${fmt(v["postback p99 ms"])} ms · ` +
+      `postback → affiliate p50 ${fmt(v["e2e p50 ms"])} p99 ${fmt(v["e2e p99 ms"])} ms (${fmt(v["e2e count"])}) · stored-click lag ${fmt(v["stored-click lag s"])} s · errors ${fmt(v["errors count"])}${behind}`,
+  );
+  log(`    consumer lag (msgs): ${group(v, "lag ", " msgs")}`);
+  log(`    owed outbox events (oldest): ${owed || "none"}`);
+  log(`    rows: ${group(v, "rows ")} · RSS MB: ${group(v, "rss ", " MB")}`);
+}
+
+export function printVerdicts(log: (line: string) => void, verdicts: readonly MeasureVerdict[]): void {
+  log(
+    "soak: verdicts (rise = Theil–Sen slope × judged window; growing when rise > allowed = max(25 % of level, floor))",
+  );
+  for (const v of verdicts) {
+    const status = !v.spec.judged ? `not judged (${v.spec.note})` : v.growing ? "GROWING" : "flat";
+    log(
+      `  ${v.name.padEnd(34)} level ${fmt(v.level).padStart(7)}  rise ${fmt(v.rise).padStart(7)}  allowed ${fmt(v.allowed).padStart(7)}  ${status}${v.note ? ` (${v.note})` : ""}`,
+    );
+  }
+}
