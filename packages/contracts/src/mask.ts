@@ -18,3 +18,13 @@ export function maskUrl(raw: string): string {
   }
   return url.toString().replaceAll("%2A%2A%2A", "***");
 }
+
+/**
+ * A payment account reference (IBAN, PayPal e-mail, payee ID) as it may be shown anywhere: its
+ * last four characters only, enough to recognise it, never enough to use it.
+ */
+export function maskAccountReference(reference: string | null | undefined): string | null {
+  if (!reference) return null;
+  const visible = reference.length > 8 ? reference.slice(-4) : "";
+  return `****${visible}`;
+}

@@ -12,6 +12,11 @@ export type Balance = {
   commission: string;
   reversal: string;
   adjustment: string;
+  /** shares of sub-affiliates' commission (tiers 2 and 3), net of their reversals */
+  sub_affiliate: string;
+  /** paid out (negative), net of failed lines returned */
+  paid: string;
+  carryover: string;
   entries: number;
 };
 
@@ -45,6 +50,9 @@ export async function balances(
       coalesce(sum(e.affiliate_payout) filter (where e.type = 'commission'), 0)::text as commission,
       coalesce(sum(e.affiliate_payout) filter (where e.type = 'reversal'), 0)::text as reversal,
       coalesce(sum(e.affiliate_payout) filter (where e.type = 'adjustment'), 0)::text as adjustment,
+      coalesce(sum(e.affiliate_payout) filter (where e.type in ('sub_commission', 'sub_reversal')), 0)::text as sub_affiliate,
+      coalesce(sum(e.affiliate_payout) filter (where e.type in ('payout', 'payout_return')), 0)::text as paid,
+      coalesce(sum(e.affiliate_payout) filter (where e.type = 'carryover'), 0)::text as carryover,
       count(*)::int as entries
     from ${entriesAsOf(sql, q.asOf)}
     where e.created_at <= ${q.asOf}
@@ -63,6 +71,9 @@ export async function balances(
       commission: money(r.commission),
       reversal: money(r.reversal),
       adjustment: money(r.adjustment),
+      sub_affiliate: money(r.sub_affiliate),
+      paid: money(r.paid),
+      carryover: money(r.carryover),
     };
   });
 }

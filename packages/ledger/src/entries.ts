@@ -10,9 +10,26 @@ import { LedgerRuleError } from "./errors.ts";
  * - `reversal` — negates everything still booked for a conversion (`reverses_entry_id`: the
  *   commission it reverses);
  * - `adjustment` — with a conversion, a repricing (the difference, reason `repriced`); without,
- *   an operator's correction (`reason` and `actor` required).
+ *   an operator's correction (`reason` and `actor` required);
+ * - `sub_commission` — a parent's (tier 2) or grandparent's (tier 3) share of a child's
+ *   commission or adjustment (`source_entry_id`), booked in the same transaction;
+ * - `sub_reversal` — negates a parent's shares when the child's conversion is reversed
+ *   (`source_entry_id`: the child's reversal; `reverses_entry_id`: the share it reverses);
+ * - `payout` — a payout line moves the amount from earned to paid (`payout_line_id`);
+ * - `payout_return` — a failed line returns it to the balance (`payout_line_id`);
+ * - `carryover` — a period's negative balance reset to zero, or carried out of the period and
+ *   into the next (`reason`, `idempotency_key`: once per affiliate, currency, scope and period).
  */
-export const ENTRY_TYPES = ["commission", "reversal", "adjustment"] as const;
+export const ENTRY_TYPES = [
+  "commission",
+  "reversal",
+  "adjustment",
+  "sub_commission",
+  "sub_reversal",
+  "payout",
+  "payout_return",
+  "carryover",
+] as const;
 export type EntryType = (typeof ENTRY_TYPES)[number];
 
 /**
@@ -20,7 +37,12 @@ export type EntryType = (typeof ENTRY_TYPES)[number];
  * (ledger_releases), `inDays` from now (a hold after approval), `notBefore` a moment but never
  * earlier than now (an entry that follows another into its bucket), or `now`.
  */
-export type Availability = { held: true } | { inDays: number } | { notBefore: Date | null } | { now: true };
+export type Availability =
+  | { held: true }
+  | { inDays: number }
+  | { notBefore: Date | null }
+  | { now: true }
+  | { at: Date };
 
 export type NewEntry = {
   type: EntryType;
@@ -46,6 +68,10 @@ export type NewEntry = {
   reason?: string | null;
   actor?: string | null;
   idempotency_key?: string | null;
+  /** 1: the affiliate's own; 2 or 3: a sub-affiliate share of `source_entry_id`. */
+  tier?: 1 | 2 | 3;
+  source_entry_id?: string | null;
+  payout_line_id?: string | null;
   /** How the figures were reached (rule, tier, rates, what it adjusts or reverses). */
   calculation: Record<string, unknown>;
 };
@@ -63,11 +89,23 @@ export function checkLinks(e: NewEntry): void {
     if (!e.reason) missing("reason", "a manual correction says why");
     if (!e.actor) missing("actor", "a manual correction says who");
   }
+  const share = e.type === "sub_commission" || e.type === "sub_reversal";
+  if (share !== (e.tier !== undefined && e.tier > 1))
+    missing("tier", "sub-affiliate shares, and only they, are tier 2 or 3");
+  if (share && !e.source_entry_id) missing("source_entry_id", "a share names the child's entry");
+  if (share && !e.conversion_id) missing("conversion_id", "a share follows a conversion");
+  if (e.type === "sub_reversal" && !e.reverses_entry_id)
+    missing("reverses_entry_id", "it names the share it reverses");
+  if ((e.type === "payout" || e.type === "payout_return") && !e.payout_line_id)
+    missing("payout_line_id", "money paid out belongs to a payout line");
+  if (e.type === "carryover" && (!e.reason || !e.idempotency_key))
+    missing(e.reason ? "idempotency_key" : "reason", "a period is closed once, for a stated reason");
 }
 
 function availableAt(tx: Tx, a: Availability) {
   if ("held" in a) return null;
   if ("now" in a) return tx`now()`;
+  if ("at" in a) return tx`${a.at}::timestamptz`;
   if ("inDays" in a) return tx`now() + make_interval(days => ${a.inDays})`;
   return a.notBefore === null ? null : tx`greatest(now(), ${a.notBefore}::timestamptz)`;
 }
@@ -88,13 +126,13 @@ export async function insertEntry<T extends object>(
     insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, brand_id, type, payout, revenue, currency,
                                 rule_id, occurred_at, available_at, affiliate_payout, affiliate_currency,
                                 reporting_payout, reporting_revenue, reporting_currency, reverses_entry_id, reason, actor,
-                                idempotency_key, calculation)
+                                idempotency_key, tier, source_entry_id, payout_line_id, calculation)
     values (${e.conversion_id ?? null}, ${e.change_seq ?? null}, ${e.affiliate_id}, ${e.offer_id ?? null}, ${e.brand_id ?? null},
             ${e.type}, ${e.payout}, ${e.revenue}, ${e.currency}, ${e.rule_id ?? null}, ${e.occurred_at ?? null},
             ${availableAt(tx, e.availability)}, ${e.affiliate_payout}, ${e.affiliate_currency},
             ${e.reporting_payout ?? null}, ${e.reporting_revenue ?? null}, ${e.reporting_currency ?? null},
             ${e.reverses_entry_id ?? null}, ${e.reason ?? null}, ${e.actor ?? null}, ${e.idempotency_key ?? null},
-            ${tx.json(e.calculation as never)})
+            ${e.tier ?? 1}, ${e.source_entry_id ?? null}, ${e.payout_line_id ?? null}, ${tx.json(e.calculation as never)})
     ${options.onConflictIdempotencyKey ? tx`on conflict (idempotency_key) do nothing` : tx``}
     returning ${returning}`;
   if (!row && !options.onConflictIdempotencyKey) throw new Error("ledger insert returned nothing");

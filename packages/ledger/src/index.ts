@@ -2,3 +2,8 @@ export * from "./adjustments.ts";
 export * from "./balances.ts";
 export * from "./entries.ts";
 export * from "./errors.ts";
+export * from "./percent.ts";
+export * from "./sub-affiliates.ts";
+export * from "./carryover.ts";
+export * from "./cycles.ts";
+export * from "./payouts.ts";

@@ -11,6 +11,8 @@ import { affiliates } from "./modules/affiliates/index.ts";
 import { apiKeys } from "./modules/api-keys/index.ts";
 import { auditLog } from "./modules/audit-log/index.ts";
 import { affiliateBalances } from "./modules/balances/index.ts";
+import { paymentDetails } from "./modules/payment-details/index.ts";
+import { payoutSettings } from "./modules/payout-settings/index.ts";
 import { brands } from "./modules/brands/index.ts";
 import { clicks } from "./modules/clicks/index.ts";
 import { conversions } from "./modules/conversions/index.ts";
@@ -73,6 +75,8 @@ export function createApp(deps: AdminDeps) {
     .use(deliveries(sql))
     .use(fxRates(sql))
     .use(affiliateBalances(sql))
+    .use(paymentDetails(sql))
+    .use(payoutSettings(sql))
     .use(webhookSecrets(sql, bus))
     .use(auditLog(sql))
     .use(imports(sql, codec))

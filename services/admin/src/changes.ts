@@ -1,6 +1,6 @@
 import { type Bus, subjects } from "@roundtrip/bus";
 import type { Sql, Tx } from "@roundtrip/db";
-import { actor, type Principal } from "./auth.ts";
+import { actor, assertCanWrite, type Principal } from "./auth.ts";
 
 /** Every configuration change leaves who, when, what, before and after, in the same transaction. */
 export async function audit(
@@ -46,6 +46,32 @@ export async function createAudited<T extends Record<string, unknown>>(
   })) as T;
   if (bus) await announce(bus, resource, String(row.id));
   return row;
+}
+
+/**
+ * A changed record (created when `before` is null): the write and its audit entry commit together.
+ * Only writers (admin, manager) get here; `write` returns the record before and after, as they
+ * may be shown (masked).
+ */
+export async function writeAudited<T>(
+  sql: Sql,
+  principal: Principal,
+  target: { resource: string; id: string },
+  write: (tx: Tx) => Promise<{ before: unknown; after: T }>,
+): Promise<T> {
+  assertCanWrite(principal);
+  return (await sql.begin(async (tx) => {
+    const { before, after } = await write(tx);
+    await audit(tx, {
+      actor: actor(principal),
+      action: before ? "update" : "create",
+      resource: target.resource,
+      id: target.id,
+      before: before ?? undefined,
+      after,
+    });
+    return after;
+  })) as T;
 }
 
 /**

@@ -144,6 +144,15 @@ const READS: Record<string, Read> = {
   "GET /v1/imports/:id": { resource: "imports", paths: () => [`/v1/imports/${staffIds.import}`] },
   "GET /v1/fx-rates/": { resource: "fx_rates", paths: () => ["/v1/fx-rates"] },
   "GET /v1/api-keys/": { resource: "api_keys", paths: () => ["/v1/api-keys"] },
+  "GET /v1/affiliates/:id/payment-details/": {
+    resource: "payment_details",
+    paths: (p) => [`/v1/affiliates/${p.affiliate.id}/payment-details`],
+  },
+  "GET /v1/affiliates/:id/payout-settings": {
+    resource: "payout_settings",
+    paths: (p) => [`/v1/affiliates/${p.affiliate.id}/payout-settings`],
+  },
+  "GET /v1/payout-minimums": { resource: "payout_minimums", paths: () => ["/v1/payout-minimums"] },
   "GET /v1/api-keys/:id": { resource: "api_keys", paths: () => [`/v1/api-keys/${staffIds.apiKey}`] },
 };
 
@@ -181,6 +190,12 @@ beforeAll(async () => {
     currency: "EUR",
   });
   staffIds.payoutRule = rule.id;
+  for (const p of [A, B])
+    await h.ok("PUT", `/v1/affiliates/${p.affiliate.id}/payment-details`, {
+      method: "bank_transfer",
+      account_reference: `DE8937040044053201${p.affiliate.id.padStart(4, "0")}`,
+    });
+  await h.ok("PUT", "/v1/payout-minimums/EUR", { minimum: "50" });
   await h.ok("POST", "/v1/fx-rates", {
     base: "USD",
     quote: "EUR",

@@ -599,3 +599,86 @@ describe("the ledger: reversals, holds, balances", () => {
     ]);
   });
 });
+
+describe("sub-affiliates (issue 14)", () => {
+  /** child → parent (10 % of its children's) → grandparent (5 % of its grandchildren's). */
+  async function tree(p: Program) {
+    const [child, parent, grandparent] = p.affiliates as [string, string, string];
+    await sql`
+      insert into affiliate_payout_settings (affiliate_id, parent_affiliate_id, sub_share_percent, sub_tier3_percent)
+      values (${grandparent}, null, 0, 5), (${parent}, ${grandparent}, 10, 0), (${child}, ${parent}, 0, 0)`;
+    return { child, parent, grandparent };
+  }
+  const shares = async (conversionId: string) =>
+    (
+      await sql`
+        select id, type, tier, affiliate_id, affiliate_payout::text, affiliate_currency, source_entry_id, reverses_entry_id,
+               available_at
+        from ledger_entries where conversion_id = ${conversionId} and tier > 1 order by id`
+    ).map((r) => ({ ...r }));
+
+  test("parents earn their share of the child's commission, linked to it, and lose it with the reversal", async () => {
+    const p = await program({ affiliateCurrencies: ["EUR", "USD", "EUR"] });
+    const { child, parent, grandparent } = await tree(p);
+    await rule(p, { model: "revshare", payout_percent: "30" });
+    const c = await conversion(p, { affiliate: child, amount: "123.45" }); // 37.035 → 37.04
+    expect((await run(c)).outcome).toBe("booked");
+    const [commission] =
+      await sql`select id from ledger_entries where conversion_id = ${c.conversion_id} and tier = 1`;
+    const booked = await shares(c.conversion_id);
+    expect(
+      booked.map((s) => [
+        s.type,
+        s.tier,
+        s.affiliate_id,
+        s.affiliate_payout,
+        s.affiliate_currency,
+        s.source_entry_id,
+      ]),
+    ).toEqual([
+      ["sub_commission", 2, parent, "3.700000", "EUR", commission?.id], // 10 % of 37.04 = 3.704
+      ["sub_commission", 3, grandparent, "1.850000", "EUR", commission?.id], // 5 % of 37.04 = 1.852
+    ]);
+    // the child's own figures (and what delivery is told) are its own entries only
+    expect((await told(c.conversion_id, 1))?.payout).toBe("37.04");
+    // a replay books nothing twice
+    expect((await run(c)).outcome).toBe("duplicate");
+    expect(await shares(c.conversion_id)).toHaveLength(2);
+
+    const reversed = change(c, 2, "reversed");
+    expect((await run(reversed)).outcome).toBe("reversed");
+    const [reversal] =
+      await sql`select id from ledger_entries where conversion_id = ${c.conversion_id} and type = 'reversal'`;
+    const after = await shares(c.conversion_id);
+    expect(
+      after.slice(2).map((s) => [s.type, s.tier, s.affiliate_id, s.affiliate_payout, s.source_entry_id]),
+    ).toEqual([
+      ["sub_reversal", 2, parent, "-3.700000", reversal?.id],
+      ["sub_reversal", 3, grandparent, "-1.850000", reversal?.id],
+    ]);
+    expect(after.slice(2).map((s) => s.reverses_entry_id)).toEqual(after.slice(0, 2).map((s) => s.id));
+    for (const a of [child, parent, grandparent]) {
+      const b = await balance(a);
+      for (const total of Object.values(b)) expect(Number(total)).toBe(0);
+    }
+    expect((await told(c.conversion_id, 2))?.payout).toBe("0.00");
+  });
+
+  test("a held commission's shares are held with it and released with the conversion's approval", async () => {
+    const p = await program({ affiliateCurrencies: ["EUR", "EUR", "EUR"] });
+    const { child, parent } = await tree(p);
+    await rule(p, { payout: "50", hold_days: 0 });
+    const c = await conversion(p, { affiliate: child, status: "pending" });
+    await run(c);
+    const held = await shares(c.conversion_id);
+    expect(held.map((s) => [s.affiliate_id, s.affiliate_payout, s.available_at])).toEqual([
+      [parent, "5.000000", null],
+      [p.affiliates[2], "2.500000", null],
+    ]);
+    await run(change(c, 2, "approved"));
+    const [released] = await sql`
+      select count(*)::int as n from ledger_entries e join ledger_releases r using (conversion_id)
+      where e.conversion_id = ${c.conversion_id} and e.tier > 1 and r.available_at <= now() + interval '1 second'`;
+    expect(released?.n).toBe(2);
+  });
+});

@@ -1,15 +1,19 @@
 import { enqueue, subjects } from "@roundtrip/bus";
 import type { CommissionBooked, ConversionChanged } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
-import { insertEntry } from "@roundtrip/ledger";
+import { bookSubAffiliateShares, insertEntry } from "@roundtrip/ledger";
 import { blockChange, type ChangeBlocked, unblock } from "./blocks.ts";
 import { add, cmp, isZero, mul, neg, type Ratio, ratio, sub, toCurrency, ZERO } from "./decimal.ts";
 import { type FxRate, FxRateMissingError, rateAt } from "./fx.ts";
 import { type Counts, type PayoutRule, type Pricing, price } from "./payout.ts";
 
-export type { EntryType } from "@roundtrip/ledger";
-import type { EntryType } from "@roundtrip/ledger";
-export type BookedEntry = { id: string; type: EntryType; payout: string; revenue: string; currency: string };
+export type BookedEntry = {
+  id: string;
+  type: "commission" | "reversal" | "adjustment";
+  payout: string;
+  revenue: string;
+  currency: string;
+};
 export type BookingOutcome = "booked" | "capped_zero" | "capped_rejected" | "no_rule";
 
 export type Settlement = {
@@ -113,7 +117,7 @@ export async function settle(tx: Tx, c: ConversionChanged): Promise<Settlement> 
 
 async function settleChange(tx: Tx, c: ConversionChanged): Promise<Settlement> {
   const entries = await tx<EntryRow[]>`
-    select ${ENTRY_COLUMNS(tx)} from ledger_entries where conversion_id = ${c.conversion_id} order by id`;
+    select ${ENTRY_COLUMNS(tx)} from ledger_entries where conversion_id = ${c.conversion_id} and tier = 1 order by id`;
   let [booking] = await tx<BookingRow[]>`
     select outcome, hold_days, affiliate_currency, rule_id, tier, qualifying_count
     from commission_bookings where conversion_id = ${c.conversion_id}`;
@@ -150,6 +154,19 @@ async function settleChange(tx: Tx, c: ConversionChanged): Promise<Settlement> {
     }
   }
   await record(tx, c, outcome, entry?.id ?? null);
+  const booked = entry && entries.at(-1);
+  if (entry && booked) {
+    // Parents' shares commit with the child's entry, so they are booked exactly once with it.
+    await bookSubAffiliateShares(tx, {
+      ...conversionOf(c),
+      id: entry.id,
+      type: entry.type,
+      affiliate_payout: booked.affiliate_payout,
+      affiliate_currency: booked.affiliate_currency,
+      available_at: booked.available_at,
+      occurred_at: new Date(c.occurred_at),
+    });
+  }
 
   const affiliateCurrency = booking?.affiliate_currency ?? (await affiliateCurrencyOf(tx, c.affiliate_id));
   const net = entries

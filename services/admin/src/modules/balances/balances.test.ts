@@ -62,6 +62,9 @@ describe("balances derived from the ledger", () => {
         commission: "90.00",
         reversal: "-15.00",
         adjustment: "0.00",
+        sub_affiliate: "0.00",
+        paid: "0.00",
+        carryover: "0.00",
         entries: 5,
       } as Balance,
     ]);

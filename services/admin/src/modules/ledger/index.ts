@@ -1,12 +1,13 @@
 import type { Sql } from "@roundtrip/db";
+import { ENTRY_TYPES } from "@roundtrip/ledger";
 import { Elysia, t } from "elysia";
 import { authentication } from "../../auth.ts";
 import { getRow, Id, IdParams, listRows, Page, parseTime, Timestamp } from "../common.ts";
 import { view } from "../../visibility.ts";
 
 /**
- * The payouts behind every conversion: immutable ledger entries (commission, reversal,
- * adjustment). An affiliate key sees only its own entries, and never the revenue column.
+ * The payouts behind every conversion: immutable ledger entries (packages/ledger names the
+ * types: commission, reversal, adjustment, sub-affiliate shares, payouts, carryover). An affiliate key sees only its own entries, and never the revenue column.
  */
 export function ledger(sql: Sql) {
   return new Elysia({ prefix: "/v1/ledger-entries", tags: ["payouts"] })
@@ -24,6 +25,7 @@ export function ledger(sql: Sql) {
           offer_id: query.offer_id,
           conversion_id: query.conversion_id,
           type: query.type,
+          tier: query.tier,
           currency: query.currency,
         };
         return listRows(sql, "ledger_entries", filters, query, view("ledger_entries", principal), extra);
@@ -33,8 +35,9 @@ export function ledger(sql: Sql) {
           affiliate_id: t.Optional(Id),
           offer_id: t.Optional(Id),
           conversion_id: t.Optional(Id),
-          type: t.Optional(
-            t.Union([t.Literal("commission"), t.Literal("reversal"), t.Literal("adjustment")]),
+          type: t.Optional(t.Union(ENTRY_TYPES.map((type) => t.Literal(type)))),
+          tier: t.Optional(
+            t.Numeric({ minimum: 1, maximum: 3, description: "2 and 3: sub-affiliate shares" }),
           ),
           currency: t.Optional(t.String({ pattern: "^[A-Z]{3}$" })),
           from: t.Optional(Timestamp),
