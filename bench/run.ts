@@ -3,11 +3,15 @@
  *   click redirect (click durably recorded)  vs  a bare Bun.serve 302
  *   click redirect with its broker stopped   vs  the click redirect (batches go to PostgreSQL)
  *   postback intake (committed before 200)   vs  a bare PostgreSQL insert-and-commit
+ * and what the whole pipeline sustains behind them (bench/pipeline.ts, all six services):
+ *   clickStored  redirects at full speed for --sustained seconds, and the rate their rows reach PostgreSQL
+ *   e2e          postback → affiliate postback latency at --e2e-rate postbacks/s for --e2e-seconds
  * Prints req/s, p50, p99 and the ratios. Needs `wrk` (Debian: apt-get install wrk), PostgreSQL
  * and NATS (DATABASE_URL / NATS_URL, defaults 127.0.0.1).
  *
  *   bun bench/run.ts [--duration 10] [--warmup 3] [--connections 50] [--rounds 1] [--threads 2]
- *                    [--only bare302,click,clickBrokerDown,bareInsert,postback]
+ *                    [--sustained 60] [--e2e-rate 100] [--e2e-seconds 60]
+ *                    [--only bare302,click,clickBrokerDown,bareInsert,postback,clickStored,e2e]
  */
 import { spawn, spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
@@ -18,6 +22,7 @@ import { connect } from "@nats-io/transport-node";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { createTestDatabase } from "@roundtrip/db";
 import { NatsServer, startStack } from "@roundtrip/stack";
+import { measurePipeline, type PipelineResult } from "./pipeline.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -27,8 +32,13 @@ const { values: args } = parseArgs({
     threads: { type: "string", default: "2" },
     rounds: { type: "string", default: "1" },
     only: { type: "string", default: "" },
+    sustained: { type: "string", default: "60" },
+    "e2e-rate": { type: "string", default: "100" },
+    "e2e-seconds": { type: "string", default: "60" },
   },
 });
+const only = (args.only as string).split(",").filter(Boolean);
+const wants = (name: string) => only.length === 0 || only.includes(name);
 const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const CLICK_ID_KEYS = `bench:${"b".repeat(40)}`;
 const TOKEN = "bench_token_abcdefghijklmnopqrstuvwxyz";
@@ -78,8 +88,7 @@ try {
     services: ["click", "gateway"] as const,
     env: { CLICK_ID_KEYS, LOG_LEVEL: "warn", SHUTDOWN_TIMEOUT_MS: "5000" },
   });
-  const only = (args.only as string).split(",").filter(Boolean);
-  if (only.length === 0 || only.includes("clickBrokerDown")) {
+  if (wants("clickBrokerDown")) {
     outage = { nats: new NatsServer() };
     await outage.nats.start();
     outage.stack = await startStack({
@@ -112,7 +121,7 @@ try {
   for (let round = 1; round <= Number(args.rounds); round++) {
     const results: Record<string, Result> = {};
     for (const [name, t] of Object.entries(targets)) {
-      if (only.length > 0 && !only.includes(name)) continue;
+      if (!wants(name)) continue;
       // Each target starts from a settled database: the previous one's writes are checkpointed
       // and vacuumed now, not by autovacuum in the middle of this measurement.
       await sql`checkpoint`;
@@ -123,7 +132,7 @@ try {
       results[name] = { ...wrk(t.url, t.lua, Number(args.duration)), name };
     }
     rounds.push(results);
-    report(round, results);
+    if (Object.keys(results).length > 0) report(round, results);
   }
 
   // Clicks are recorded as CLICKS batches in JetStream (attribution, not started here, stores the
@@ -137,6 +146,20 @@ try {
     `\ndurability: ${batches} CLICKS batches in JetStream, ${clicks[0]?.n} click rows written by the PostgreSQL fallback, ${receipts[0]?.n} postback receipts committed (warm-ups included)`,
   );
   if (rounds.length > 1) spread(rounds);
+  await stack.stop();
+  await outage?.stack?.stop();
+
+  // Behind the bursts: the whole pipeline, on a stack of its own (the click and gateway above
+  // run without attribution, commission and delivery, so they measure only their own write).
+  if (wants("clickStored") || wants("e2e"))
+    pipelineReport(
+      await measurePipeline({
+        storedSeconds: wants("clickStored") ? Number(args.sustained) : 0,
+        e2eRate: wants("e2e") ? Number(args["e2e-rate"]) : 0,
+        e2eSeconds: Number(args["e2e-seconds"]),
+        burst: (url, seconds, userAgent) => wrk(url, null, seconds, [`User-Agent: ${userAgent}`]),
+      }),
+    );
 } finally {
   for (const c of children) c.kill("SIGTERM");
   await stack?.stop();
@@ -168,7 +191,12 @@ async function waitHttp(url: string) {
   throw new Error(`${url} did not answer`);
 }
 
-function wrk(url: string, path: string | null, seconds: number): Omit<Result, "name"> {
+function wrk(
+  url: string,
+  path: string | null,
+  seconds: number,
+  headers: string[] = [],
+): Omit<Result, "name"> {
   const load = loadavg()[0] ?? 0;
   const cmd = [
     "-t",
@@ -178,6 +206,7 @@ function wrk(url: string, path: string | null, seconds: number): Omit<Result, "n
     "-d",
     `${seconds}s`,
     "--latency",
+    ...headers.flatMap((h) => ["-H", h]),
   ];
   if (path) cmd.push("-s", join(here, "unique.lua"), url, "--", path);
   else cmd.push(url);
@@ -204,16 +233,32 @@ function report(round: number, r: Record<string, Result>) {
     `\nround ${round} — ${args.connections} connections, ${args.threads} wrk threads, ${args.duration} s each`,
   );
   for (const x of Object.values(r)) console.log(line(x));
-  const ratio = (a: Result | undefined, b: Result | undefined) => (a && b?.rps ? (100 * a.rps) / b.rps : 0);
-  console.log(
-    `click / bare 302:           ${ratio(r.click, r.bare302).toFixed(1)} %  (target ≥ 25 % at p99 ≤ 10 ms)`,
-  );
-  console.log(
-    `click, broker down / click: ${ratio(r.clickBrokerDown, r.click).toFixed(1)} %  (target p99 ≤ 50 ms)`,
-  );
-  console.log(
-    `postback / bare insert:     ${ratio(r.postback, r.bareInsert).toFixed(1)} %  (target ≥ 5000/s at p99 ≤ 20 ms)`,
-  );
+  // A ratio is printed only when both of its targets ran (`--only` may have skipped one).
+  const ratio = (label: string, a: Result | undefined, b: Result | undefined, target: string) => {
+    if (a && b?.rps) console.log(`${label.padEnd(28)}${((100 * a.rps) / b.rps).toFixed(1)} %  (${target})`);
+  };
+  ratio("click / bare 302:", r.click, r.bare302, "target ≥ 25 % at p99 ≤ 10 ms");
+  ratio("click, broker down / click:", r.clickBrokerDown, r.click, "target p99 ≤ 50 ms");
+  ratio("postback / bare insert:", r.postback, r.bareInsert, "target ≥ 5000/s at p99 ≤ 20 ms");
+}
+
+function pipelineReport(p: PipelineResult) {
+  const s = p.stored;
+  if (s)
+    console.log(
+      `\nclickStored  ${s.seconds} s of redirects at ${args.connections} connections: ${s.redirects.rps.toFixed(0)} redirects/s (p99 ${s.redirects.p99.toFixed(2)} ms), ` +
+        `${s.storedPerSecond.toFixed(0)} clicks/s stored in PostgreSQL in the same ${s.seconds} s ` +
+        `(${((100 * s.storedPerSecond) / (s.redirects.rps || 1)).toFixed(1)} % of the redirects); ` +
+        (s.drainSeconds !== undefined
+          ? `the rest stored ${s.drainSeconds.toFixed(0)} s after the last redirect`
+          : `${s.leftUnstored} still unstored ${s.seconds} s after the last redirect`),
+    );
+  const e = p.e2e;
+  if (e)
+    console.log(
+      `e2e          postback → affiliate postback at ${e.rate} signed postbacks/s for ${e.seconds} s: ` +
+        `p50 ${e.p50.toFixed(0)} ms, p99 ${e.p99.toFixed(0)} ms, max ${e.max.toFixed(0)} ms (${e.delivered} of ${e.acknowledged} acknowledged delivered)`,
+    );
 }
 
 function spread(rounds: Record<string, Result>[]) {

@@ -80,25 +80,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const nc = await connect({ servers: NATS_URL });
   try {
     env = await startTestStack("soak", { ...SOAK_ENV, ...o.env }, { readyTimeoutMs: 120_000 });
-    const program = await createProgram(env.admin, { postbackUrl: endpoints.urls[0] as string });
-    const { signing_secret: signingSecret } = await env.admin.post<{ signing_secret: string }>(
-      `/v1/advertisers/${program.advertiser.id}/signing-secret`,
-      {},
-    );
-    const links = [program.link];
-    for (const url of endpoints.urls.slice(1))
-      links.push((await addAffiliate(env.admin, { offerId: program.offer.id, postbackUrl: url })).link);
-    const clickUrls = links.map((l) => `${env?.urls.click}/c/${l.code}`);
-    // Each link redirects before the load starts (the click service's cache follows admin); these
-    // probes are clicks too, and count among the redirects that must be stored.
-    let probes = 0;
-    for (const url of clickUrls)
-      await eventually(async () => {
-        const res = await fetch(url, { redirect: "manual", headers: { "user-agent": BROWSER_UA } });
-        await res.arrayBuffer();
-        if (res.status === 302) probes++;
-        return res.status === 302;
-      }, `${url} to redirect`);
+    const { program, signingSecret, clickUrls, probes } = await setUpProgram(env, endpoints.urls);
     log(
       `soak: ${o.clicksPerSecond} clicks/s + ${o.postbacksPerSecond} signed postbacks/s (${Math.round(o.duplicateShare * 100)} % sent twice) ` +
         `for ${o.durationMs / 1000} s, a reading every ${o.sampleEveryMs / 1000} s; affiliate endpoints: ${o.endpoints.map(describeEndpoint).join(", ")}`,
@@ -226,6 +208,32 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     endpoints.stop();
     await nc.close();
   }
+}
+
+/**
+ * One brand, a signing advertiser (token and signature both checked), an offer with a CPA on ftd
+ * and one affiliate per endpoint, each with its own tracking link; returns once every link
+ * redirects. `probes`: the 302s that took (clicks too, which must be stored like any other).
+ */
+export async function setUpProgram(env: TestStack, endpointUrls: readonly string[]) {
+  const program = await createProgram(env.admin, { postbackUrl: endpointUrls[0] as string });
+  const { signing_secret: signingSecret } = await env.admin.post<{ signing_secret: string }>(
+    `/v1/advertisers/${program.advertiser.id}/signing-secret`,
+    {},
+  );
+  const links = [program.link];
+  for (const url of endpointUrls.slice(1))
+    links.push((await addAffiliate(env.admin, { offerId: program.offer.id, postbackUrl: url })).link);
+  const clickUrls = links.map((l) => `${env.urls.click}/c/${l.code}`);
+  let probes = 0;
+  for (const url of clickUrls)
+    await eventually(async () => {
+      const res = await fetch(url, { redirect: "manual", headers: { "user-agent": BROWSER_UA } });
+      await res.arrayBuffer();
+      if (res.status === 302) probes++;
+      return res.status === 302;
+    }, `${url} to redirect`);
+  return { program, signingSecret, clickUrls, probes };
 }
 
 /** Where a broken promise sits: owed rows, dead letters, and what each service last complained about. */
