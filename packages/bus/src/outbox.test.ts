@@ -123,12 +123,14 @@ describe("outbox", () => {
       expect(await relay.flush()).toBe(1);
       expect(await unpublished()).toBe(0);
       expect(await streamCount()).toBe(1);
+      // Wait for this message's second delivery itself: the duplicate counter is shared with the
+      // file's other tests, so under load it can move before this redelivery is handled.
+      await waitFor(mine, (n) => n === 2, { what: "second consumption" });
       await waitFor(
         () => consumed("duplicate"),
-        (n) => n === 1,
-        { what: "second consumption" },
+        (n) => n >= 1,
+        { what: "the redelivery counted as a duplicate" },
       );
-      expect(mine()).toBe(2);
       const rows = await db.sql`select count(*)::int as n from bus_test_effects where message_id = ${msgId}`;
       expect(rows[0]?.n).toBe(1);
     } finally {
