@@ -28,12 +28,13 @@ export const TABLES = {
 /** A sample's measures: name → value (NaN when the reading failed). */
 export type Reading = Record<string, number>;
 
-export async function readState(p: Probe): Promise<Reading> {
-  const [clickMetrics, lags, owed, rows] = await Promise.all([
+export async function readState(p: Probe, cpu: CpuMeter): Promise<Reading> {
+  const [clickMetrics, lags, owed, rows, backends] = await Promise.all([
     scrape(p.clickUrl),
     consumerLags(p),
     owedEvents(p.sql),
     rowCounts(p.sql),
+    p.sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database()`,
   ]);
   const reading: Reading = {
     "stored-click lag s": metricValue(clickMetrics, "roundtrip_clicks_unstored_lag_seconds"),
@@ -41,8 +42,48 @@ export async function readState(p: Probe): Promise<Reading> {
     ...owed,
     ...rows,
   };
-  for (const [name, pid] of Object.entries(p.pids)) reading[`rss ${name} MB`] = rssMb(pid);
+  for (const [name, pid] of Object.entries(p.pids)) {
+    reading[`rss ${name} MB`] = rssMb(pid);
+    reading[`cpu ${name} cores`] = cpu.cores(name, [pid]);
+  }
+  // PostgreSQL's share is the CPU of this database's backends (the server is shared with others).
+  reading["cpu postgres cores"] = cpu.cores(
+    "postgres",
+    backends.map((b) => b.pid),
+  );
   return reading;
+}
+
+/** CPU seconds per second (cores) of a set of processes between two readings; NaN at the first. */
+export type CpuMeter = { cores(name: string, pids: number[]): number };
+
+export function cpuMeter(): CpuMeter {
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  const last = new Map<string, { at: number; ticks: Map<number, number> }>();
+  return {
+    cores(name, pids) {
+      const now = performance.now();
+      const ticks = new Map(pids.map((pid) => [pid, cpuTicks(pid)] as const));
+      const before = last.get(name);
+      last.set(name, { at: now, ticks });
+      if (!before) return Number.NaN;
+      let used = 0;
+      // A process seen only now (a new backend) counts from zero: its CPU so far is this interval's.
+      for (const [pid, t] of ticks) used += Math.max(0, t - (before.ticks.get(pid) ?? 0));
+      return used / ticksPerSecond / ((now - before.at) / 1000);
+    },
+  };
+}
+
+function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces) in parentheses; utime and stime are 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
 }
 
 export async function scrape(baseUrl: string): Promise<string> {

@@ -28,7 +28,8 @@ const RETAINED: Record<string, string> = {
 export function specFor(name: string, floorScale = 1): MeasureSpec {
   const f = (x: number) => x * floorScale;
   if (name in RETAINED) return { floor: 0, judged: false, note: RETAINED[name] };
-  if (name.endsWith("/s") || name.endsWith(" count")) return { floor: 0, judged: false, note: "rate" };
+  if (name.endsWith("/s") || name.endsWith(" count") || name.endsWith(" cores"))
+    return { floor: 0, judged: false, note: "rate" };
   if (name.endsWith(" ms")) return { floor: f(25), judged: true };
   if (name.startsWith("rss ")) return { floor: f(48), judged: true };
   if (name.startsWith("rows ")) return { floor: f(10_000), judged: true };

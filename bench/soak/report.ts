@@ -42,6 +42,7 @@ export function printSample(
   log(`    consumer lag (msgs): ${group(v, "lag ", " msgs")}`);
   log(`    owed outbox events (oldest): ${owed || "none"}`);
   log(`    rows: ${group(v, "rows ")} · RSS MB: ${group(v, "rss ", " MB")}`);
+  log(`    CPU (cores): ${group(v, "cpu ", " cores")}`);
 }
 
 export function printVerdicts(log: (line: string) => void, verdicts: readonly MeasureVerdict[]): void {
@@ -54,4 +55,30 @@ export function printVerdicts(log: (line: string) => void, verdicts: readonly Me
       `  ${v.name.padEnd(34)} level ${fmt(v.level).padStart(7)}  rise ${fmt(v.rise).padStart(7)}  allowed ${fmt(v.allowed).padStart(7)}  ${status}${v.note ? ` (${v.note})` : ""}`,
     );
   }
+}
+
+/**
+ * The CPU each process used for the load it carried, scaled to 1,000 redirects a second at the
+ * soak's mix of postbacks: what capacity planning (docs/scaling.md) multiplies.
+ */
+export function printCpuPerLoad(
+  log: (line: string) => void,
+  samples: readonly Sample[],
+  postbackShare: number,
+): void {
+  const mean = (name: string) => {
+    const xs = samples.map((s) => s.values[name]).filter((v): v is number => Number.isFinite(v));
+    return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
+  };
+  const redirects = mean("redirects/s");
+  const names = [...new Set(samples.flatMap((s) => Object.keys(s.values)))].filter((k) =>
+    k.startsWith("cpu "),
+  );
+  const per = names
+    .sort()
+    .map((k) => `${k.slice(4, -6)} ${fmt((1000 * mean(k)) / redirects)}`)
+    .join(", ");
+  log(
+    `soak: CPU cores per 1,000 redirects/s (+ ${fmt(1000 * postbackShare)} postbacks/s), at a mean ${fmt(redirects)} redirects/s: ${per}`,
+  );
 }

@@ -9,12 +9,12 @@ import { auditExactlyOnce, type Audit, describeAudit } from "@roundtrip/e2e/supp
 import { addAffiliate, createProgram } from "@roundtrip/e2e/support/fixtures.ts";
 import { eventually, NATS_URL, startTestStack, type TestStack } from "@roundtrip/e2e/support/test-stack.ts";
 import type { ClickLoadCounts, ClickLoadMessage, ClickLoadStart } from "./click-load.ts";
-import { metricValue, readState, scrape } from "./collect.ts";
+import { cpuMeter, metricValue, readState, scrape } from "./collect.ts";
 import { describeEndpoint, type EndpointKind, startSoakEndpoints } from "./endpoints.ts";
 import { judgeAll, type MeasureVerdict, type Sample, verdictLine } from "./measures.ts";
 import { percentile } from "./pace.ts";
 import { type PostbackCounts, PostbackLoad } from "./postback-load.ts";
-import { printSample, printVerdicts } from "./report.ts";
+import { printCpuPerLoad, printSample, printVerdicts } from "./report.ts";
 
 export type SoakOptions = {
   durationMs: number;
@@ -119,11 +119,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       pids: Object.fromEntries(Object.entries(env.stack.services).map(([name, s]) => [name, s.pid])),
     };
     const samples: Sample[] = [];
+    const cpu = cpuMeter();
+    await readState(probe, cpu).catch(() => {});
     const began = Date.now();
     let last = { at: began, postbacks: 0, clicks: 0 };
     for (let i = 1; i * o.sampleEveryMs <= o.durationMs; i++) {
       await Bun.sleep(Math.max(0, began + i * o.sampleEveryMs - Date.now()));
-      const [c, state] = await Promise.all([clicks.sample(), readState(probe).catch(() => ({}))]);
+      const [c, state] = await Promise.all([clicks.sample(), readState(probe, cpu).catch(() => ({}))]);
       const now = Date.now();
       const seconds = (now - last.at) / 1000;
       const postbackLatencies = postbacks.latencies.take();
@@ -189,6 +191,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     );
     const clicksExact = stored >= redirected && stored <= redirected + uncertain;
     if (audit.problems.length > 0 || !clicksExact) await diagnose(log, env);
+    printCpuPerLoad(log, samples, o.postbacksPerSecond / (o.clicksPerSecond + o.postbacksPerSecond));
     const verdicts = judgeAll(samples, o.floorScale);
     printVerdicts(log, verdicts);
     const line = verdictLine(verdicts);
