@@ -139,6 +139,16 @@ export async function planPayouts(
   return { cutoff, lines, carryovers };
 }
 
+/** Per currency: what a run pays and in how many lines. */
+export function runTotals(lines: readonly PlannedLine[]): Record<string, { amount: string; lines: number }> {
+  const totals: Record<string, { amount: string; lines: number }> = {};
+  for (const l of lines.filter((x) => x.paid)) {
+    const t = totals[l.currency] ?? { amount: roundToCurrency("0", l.currency), lines: 0 };
+    totals[l.currency] = { amount: add(t.amount, l.due, l.currency), lines: t.lines + 1 };
+  }
+  return totals;
+}
+
 export type ApprovedRun = { run_id: string; created: boolean };
 
 /**
@@ -180,11 +190,7 @@ export async function approvePayoutRun(
       await bookCarryover(tx, c, { start: line.period_start, end: line.period_end }, actor);
   }
   const paid = plan.lines.filter((l) => l.paid);
-  const totals: Record<string, { amount: string; lines: number }> = {};
-  for (const l of paid) {
-    const t = totals[l.currency] ?? { amount: roundToCurrency("0", l.currency), lines: 0 };
-    totals[l.currency] = { amount: add(t.amount, l.due, l.currency), lines: t.lines + 1 };
-  }
+  const totals = runTotals(plan.lines);
   const [run] = await tx<{ id: string }[]>`
     insert into payout_runs (period_end, actor, idempotency_key, totals)
     values (${cutoff}, ${actor}, ${idempotencyKey}, ${tx.json(totals)}) returning id`;

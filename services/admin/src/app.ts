@@ -12,6 +12,7 @@ import { apiKeys } from "./modules/api-keys/index.ts";
 import { auditLog } from "./modules/audit-log/index.ts";
 import { affiliateBalances } from "./modules/balances/index.ts";
 import { paymentDetails } from "./modules/payment-details/index.ts";
+import { payoutRuns } from "./modules/payout-runs/index.ts";
 import { payoutSettings } from "./modules/payout-settings/index.ts";
 import { brands } from "./modules/brands/index.ts";
 import { clicks } from "./modules/clicks/index.ts";
@@ -77,6 +78,7 @@ export function createApp(deps: AdminDeps) {
     .use(affiliateBalances(sql))
     .use(paymentDetails(sql))
     .use(payoutSettings(sql))
+    .use(payoutRuns(sql))
     .use(webhookSecrets(sql, bus))
     .use(auditLog(sql))
     .use(imports(sql, codec))

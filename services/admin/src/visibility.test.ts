@@ -25,7 +25,7 @@ type Body = any;
 let h: Harness;
 let A: Partner;
 let B: Partner;
-const staffIds = { audit: "", apiKey: "", payoutRule: "", validationRun: "", import: "" };
+const staffIds = { audit: "", apiKey: "", payoutRule: "", validationRun: "", import: "", payoutRun: "" };
 
 type Read = {
   /** The resource of the rows the answer carries. */
@@ -153,6 +153,13 @@ const READS: Record<string, Read> = {
     paths: (p) => [`/v1/affiliates/${p.affiliate.id}/payout-settings`],
   },
   "GET /v1/payout-minimums": { resource: "payout_minimums", paths: () => ["/v1/payout-minimums"] },
+  "GET /v1/payout-runs": { resource: "payout_runs", paths: () => ["/v1/payout-runs"] },
+  "GET /v1/payout-runs/:id": {
+    resource: "payout_runs",
+    nested: { lines: "payout_lines" },
+    paths: () => [`/v1/payout-runs/${staffIds.payoutRun}`],
+  },
+  "GET /v1/payout-lines": { resource: "payout_lines", paths: () => ["/v1/payout-lines"] },
   "GET /v1/api-keys/:id": { resource: "api_keys", paths: () => [`/v1/api-keys/${staffIds.apiKey}`] },
 };
 
@@ -172,6 +179,8 @@ const NOT_ROWS = new Set([
   "GET /demo/affiliate-postbacks",
   "GET /v1/me/",
   "GET /v1/reports/",
+  // The mass-payment file: admin and manager only (payout-runs.test.ts), the references whole by design.
+  "GET /v1/payout-runs/:id/export",
 ]);
 
 const ROLES: Role[] = ["admin", "manager", "analyst", "affiliate"];
@@ -196,6 +205,20 @@ beforeAll(async () => {
       account_reference: `DE8937040044053201${p.affiliate.id.padStart(4, "0")}`,
     });
   await h.ok("PUT", "/v1/payout-minimums/EUR", { minimum: "50" });
+  // A payout run paying A and B (daily cycles; an entry payable since yesterday).
+  const midnight = Math.floor(Date.now() / 86_400_000) * 86_400_000;
+  for (const p of [A, B]) {
+    await h.ok("PUT", `/v1/affiliates/${p.affiliate.id}/payout-settings`, { cycle: "custom", cycle_days: 1 });
+    await h.sql`
+      insert into ledger_entries (affiliate_id, type, payout, revenue, currency, affiliate_payout, affiliate_currency,
+                                  available_at, created_at, reason, actor)
+      values (${p.affiliate.id}, 'adjustment', 80, 0, 'EUR', 80, 'EUR', ${new Date(midnight - 80_000_000)},
+              ${new Date(midnight - 80_000_000)}, 'bonus', 'test')`;
+  }
+  const payoutRun = await h.ok<{ id: string }>("POST", "/v1/payout-runs", {
+    period_end: new Date(midnight).toISOString(),
+  });
+  staffIds.payoutRun = payoutRun.id;
   await h.ok("POST", "/v1/fx-rates", {
     base: "USD",
     quote: "EUR",

@@ -192,6 +192,23 @@ export const VISIBILITY = {
     "offer_carryover",
   ]),
   payout_minimums: staffAnd(null),
+  payout_runs: staffAnd(null),
+  // An affiliate's own payouts (the run's other lines and totals are the operator's).
+  payout_lines: staffAnd([
+    "id",
+    "run_id",
+    "affiliate_id",
+    "currency",
+    "amount",
+    "period_start",
+    "period_end",
+    "method",
+    "account_reference_masked",
+    "status",
+    "provider_reference",
+    "failure_reason",
+    "settled_at",
+  ]),
   affiliate_postbacks: staffAnd([
     "id",
     "affiliate_id",

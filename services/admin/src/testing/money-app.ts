@@ -17,6 +17,11 @@ export type TestAdmin = {
     body?: unknown,
     options?: { key?: string; contentType?: string },
   ): Promise<{ status: number; body: T }>;
+  /** A GET whose answer is not JSON (a CSV, a PDF's bytes as text, an HTML page). */
+  text(
+    path: string,
+    options?: { key?: string },
+  ): Promise<{ status: number; text: string; type: string | null }>;
   /** A brand, an advertiser, an offer (ftd, deposit) and an affiliate. */
   program(
     currency?: string,
@@ -67,6 +72,12 @@ export async function testAdmin(label: string): Promise<TestAdmin> {
   return {
     sql: db.sql,
     call,
+    async text(path, options = {}) {
+      const res = await fetch(`${service.url}${path}`, {
+        headers: { authorization: `Bearer ${options.key ?? adminKey}` },
+      });
+      return { status: res.status, text: await res.text(), type: res.headers.get("content-type") };
+    },
     async program(currency = "EUR") {
       const brand = await ok("/v1/brands", {
         slug: `b${crypto.randomUUID().slice(0, 8)}`,
