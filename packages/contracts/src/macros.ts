@@ -25,6 +25,8 @@ export const POSTBACK_MACROS = [
   "affiliate_id",
   "brand",
   "timestamp",
+  // Why a conversion was rejected (a traffic-quality reason code, or the reviewer's): empty otherwise.
+  "reject_reason",
   ...Array.from({ length: 10 }, (_, i) => `sub${i + 1}`),
 ] as const;
 

@@ -37,8 +37,12 @@ export type Channel =
   | { kind: "s2s"; method: string; ip: string | null; signed: SignedRequest }
   /** A browser pixel: cannot hold a secret, so only advertisers that opted in accept it; no payout or status. */
   | { kind: "pixel"; method: string; ip: string | null; cookieClickId: string | null }
-  /** A CSV row uploaded by an operator (already authenticated by admin), optionally for one advertiser. */
-  | { kind: "import"; importId: string; row: number; advertiserId: string | null };
+  /**
+   * A CSV row uploaded by an operator (already authenticated by admin), optionally for one
+   * advertiser. `dedupScope` gives the operator's own reports (review decisions) dedup keys of
+   * their own, so a reviewer's `approved` is not a duplicate of the advertiser's `approved`.
+   */
+  | { kind: "import"; importId: string; row: number; advertiserId: string | null; dedupScope?: string };
 
 export type IntakeRequest = {
   channel: Channel;
@@ -284,6 +288,7 @@ async function decide(deps: IntakeDeps, req: IntakeRequest, known: Known): Promi
     clickId: located.value,
     p,
     source: ch.kind,
+    dedupScope: ch.kind === "import" ? ch.dedupScope : undefined,
     signature: ch.kind === "s2s" ? (known as KnownSigned).signature : undefined,
     log: logRow(deps, req, null, advertiser.aliases),
   });
@@ -456,6 +461,7 @@ type CommitInput = {
   clickId: string;
   p: ReturnType<typeof validate>["value"] & object;
   source: Source;
+  dedupScope?: string;
   signature: { value: string; expiresAt: Date } | undefined;
   log: LogRow;
 };
@@ -480,12 +486,12 @@ const writerFor = (sql: Sql) => {
  */
 async function commit(sql: Sql, writer: ReceiptWriter | undefined, c: CommitInput): Promise<Written> {
   const { p } = c;
-  const pixel = c.source === "pixel" ? "px|" : "";
+  const scope = (c.source === "pixel" ? "px|" : "") + (c.dedupScope ? `${c.dedupScope}|` : "");
   const status = p.status ?? "";
   if (p.txid)
-    return (writer ?? writerFor(sql)).write(receiptRow(c, `${pixel}tx:${p.txid}|${p.event}|${status}`));
+    return (writer ?? writerFor(sql)).write(receiptRow(c, `${scope}tx:${p.txid}|${p.event}|${status}`));
   return (await sql.begin(async (tx) => {
-    const identity = `${pixel}click:${c.clickId}|${p.event}|${status}`;
+    const identity = `${scope}click:${c.clickId}|${p.event}|${status}`;
     await tx`select pg_advisory_xact_lock(hashtextextended(${`rcpt:${c.advertiser.id}:${identity}`}, 0))`;
     const [previous] = await tx<{ dedup_key: string }[]>`
       select dedup_key from postback_receipts

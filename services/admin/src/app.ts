@@ -26,6 +26,9 @@ import { links } from "./modules/links/index.ts";
 import { me } from "./modules/me/index.ts";
 import { offers } from "./modules/offers/index.ts";
 import { payoutRules } from "./modules/payout-rules/index.ts";
+import { ipLists } from "./modules/ip-lists/index.ts";
+import { trafficRules } from "./modules/traffic-rules/index.ts";
+import { reviews } from "./modules/reviews/index.ts";
 import { reports } from "./modules/reports/index.ts";
 import { traceModule } from "./modules/trace/index.ts";
 import { ui } from "./modules/ui/index.ts";
@@ -68,6 +71,9 @@ export function createApp(deps: AdminDeps) {
     .use(affiliates(sql, bus))
     .use(links(sql, bus, deps.publicClickUrl))
     .use(payoutRules(sql, bus))
+    .use(trafficRules(sql))
+    .use(ipLists(sql))
+    .use(reviews(sql, codec))
     .use(affiliatePostbacks(sql, bus))
     .use(apiKeys(sql))
     .use(clicks(sql, codec))

@@ -3,6 +3,7 @@ import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ClicksRecorded, CommissionBooked, ConversionChanged } from "@roundtrip/contracts";
 import type { ServiceContext, ServiceParts } from "@roundtrip/service";
+import { judgeClicks } from "@roundtrip/traffic";
 import { Value } from "@sinclair/typebox/value";
 import { createApp } from "./app.ts";
 import { ensureBootstrapKey } from "./auth.ts";
@@ -81,7 +82,10 @@ export async function buildAdmin({
           parse: (p) => Value.Parse(ClicksRecorded, p),
           registry,
           logger,
-          handler: once(foldClicks),
+          // The same flood/IP-list verdict attribution stores (judged once, whoever is first).
+          handler: once(async (tx, batch: ClicksRecorded) =>
+            foldClicks(tx, (await judgeClicks(tx, batch)).batch),
+          ),
         }),
         consume(bus, {
           consumer: "reports-conversions",

@@ -57,6 +57,11 @@ const REPORT_DIMENSIONS = [
 ];
 
 export const VISIBILITY = {
+  // Fraud rules, lists and verdicts are the operator's: no affiliate reads them.
+  traffic_rules: staffAnd(null),
+  ip_lists: staffAnd(null),
+  conversion_reviews: staffAnd(null),
+  conversion_rule_hits: staffAnd(null),
   affiliates: staffAnd(["id", "name", "payout_currency", "status", "created_at"]),
   brands: staffAnd(["id", "slug", "name", "currency", "timezone", "created_at"]),
   offers: staffAnd([

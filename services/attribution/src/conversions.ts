@@ -11,12 +11,19 @@ import { giveBackCap, recordCapTakes, takeCap } from "./caps.ts";
 import { lockClickForConversion } from "./click-lock.ts";
 import { isEarning, move } from "./lifecycle.ts";
 import { outranks, type Report, reportOf } from "./report.ts";
+import {
+  heldBack,
+  judgeConversion,
+  type RuleHit,
+  recordVerdict,
+  startingStatus,
+} from "./rules/conversion-rules.ts";
 
 export type Applied = { event: string; status: ConversionStatus };
 
 export type Outcome =
   /** `blocked`: over its cap, held back from commission and delivery until there is room (cap-blocks.ts). */
-  | { kind: "created"; conversionId: string; applied: Applied[]; blocked?: "over_cap" }
+  | { kind: "created"; conversionId: string; applied: Applied[]; hits: RuleHit[]; blocked?: "over_cap" }
   | { kind: "changed"; conversionId: string; applied: Applied[] }
   /** A pixel's conversion confirmed by the advertiser's S2S report (S2S wins). */
   | { kind: "confirmed"; conversionId: string; applied: Applied[] }
@@ -178,15 +185,26 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
   // Before the cap counters: holding a counter row while waiting for a click batch could close a
   // deadlock cycle (batch waits on a refund's row, the refund on the counter).
   await lockClickForConversion(tx, p.click_id);
-  const taken = isEarning(report.status) ? await takeCap(tx, link, p.event, event, occurredAt) : [];
+  const [click] = await tx<
+    { subs: Record<string, string>; ip: string | null; user_agent: string | null; reasons: string[] }[]
+  >`
+    select subs, ip, user_agent, reasons from clicks
+    where click_id = ${p.click_id} and clicked_at >= ${clickedAt} and clicked_at < ${new Date(clickedAt.getTime() + 1000)}
+    limit 1`;
+  // Traffic-quality rules (rules/): a reject or hold decides the status the conversion starts in.
+  const verdict = await judgeConversion(tx, {
+    offerId: link.offer_id,
+    affiliateId: link.affiliate_id,
+    event: p.event,
+    clickedAt,
+    occurredAt,
+    click,
+  });
+  const status = startingStatus(report.status, verdict);
+  const taken = isEarning(status) ? await takeCap(tx, link, p.event, event, occurredAt) : [];
   // Over the cap the conversion still exists — deduplicated, reversible, visible in the trace —
   // but is held back from commission and delivery until the cap has room (cap-blocks.ts).
   const overCap = taken === null;
-
-  const [click] = await tx<{ subs: Record<string, string>; ip: string | null; user_agent: string | null }[]>`
-    select subs, ip, user_agent from clicks
-    where click_id = ${p.click_id} and clicked_at >= ${clickedAt} and clicked_at < ${new Date(clickedAt.getTime() + 1000)}
-    limit 1`;
   const amount = report.amount !== null;
   const payout = report.payout !== null;
   const [row] = await tx<ConversionRow[]>`
@@ -195,7 +213,7 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
                              amount_source, amount_at, amount_receipt_id, payout_override, payout_at, payout_receipt_id,
                              cap_blocked_since)
     values (${p.advertiser_id}, ${link.brand_id}, ${link.offer_id}, ${link.affiliate_id}, ${linkId}, ${p.click_id},
-            ${clickedAt}, ${p.txid}, ${p.event}, ${report.status}, ${report.amount}, ${report.currency}, ${occurredAt},
+            ${clickedAt}, ${p.txid}, ${p.event}, ${status}, ${report.amount}, ${report.currency}, ${occurredAt},
             ${p.receipt_id}, ${p.source}, ${click ? tx.json(click.subs) : null}, ${click?.ip ?? null}, ${click?.user_agent ?? null},
             ${click ? new Date() : null},
             ${amount ? report.source : null}, ${amount ? report.at : null}, ${amount ? report.receiptId : null},
@@ -205,9 +223,10 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
   if (!row) throw new PermanentError("insert_failed", "conversion insert returned nothing");
   if (!overCap) await recordCapTakes(tx, row, taken);
   await tx`insert into conversion_history (conversion_id, seq, status, receipt_id, reason)
-           values (${row.id}, 1, ${report.status}, ${p.receipt_id}, ${overCap ? "over_cap" : null})`;
+           values (${row.id}, 1, ${status}, ${p.receipt_id}, ${overCap ? "over_cap" : null})`;
+  await recordVerdict(tx, row.id, verdict, report.status);
   await announce(tx, row, 1, null);
-  const applied: Applied[] = [{ event: row.event, status: report.status }];
+  const applied: Applied[] = [{ event: row.event, status }];
 
   // A refund of this transaction that arrived first (or concurrently) reverses it now.
   if (row.txid) applied.push(...(await applyStandingReversals(tx, row)));
@@ -215,6 +234,7 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
     kind: "created",
     conversionId: row.id,
     applied,
+    hits: verdict.hits,
     ...(overCap ? { blocked: "over_cap" as const } : {}),
   };
 }
@@ -286,7 +306,7 @@ async function applyReport(
     figuresChanged = figures_changed;
   }
 
-  const m = move(current.status, report.status);
+  const m = move(current.status, await heldBack(tx, current.id, report.status));
   if (!takeover && !adoptsTxid && !figuresChanged && m.kind !== "apply") {
     // A pixel behind the conversion is a repeat of what is known, not a stale advertiser update.
     return m.kind === "stale" && report.source !== "pixel"

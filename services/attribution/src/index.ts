@@ -12,6 +12,8 @@ import { type RefusedClick, storeClicks } from "./click-store.ts";
 import { attribute } from "./conversions.ts";
 import { enrichConversions } from "./enrich.ts";
 import { clicksInboxKey, deadLetterRefused, withoutRefused } from "./refused-clicks.ts";
+import { markStoredClicks, pruneJudgements } from "./rules/click-flags.ts";
+import { judgeClicks } from "@roundtrip/traffic";
 
 const schema = serviceEnv(8083, {
   CLICK_ID_KEYS: t.String({ minLength: 35 }),
@@ -46,7 +48,14 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
     "Conversions held back from commission and delivery, by reason (released when the cause is fixed)",
     ["reason"],
   );
+  const ruleHits = counter(
+    registry,
+    "roundtrip_traffic_rule_hits_total",
+    "Traffic-quality rules that fired (docs/fraud.md), by reason, action and what they fired on",
+    ["reason", "action", "on"],
+  );
   const consumers: { stop(): Promise<void> }[] = [];
+  let prune: Periodic | undefined;
   let relay: { stop(): Promise<void> } | undefined;
   let capRelease: Periodic | undefined;
   let stopping = false;
@@ -70,6 +79,9 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
             // Metrics only after the commit, and never twice for a redelivery.
             const outcome = r.result;
             if (outcome && "applied" in outcome) for (const a of outcome.applied) conversions.inc(a);
+            if (outcome?.kind === "created")
+              for (const h of outcome.hits)
+                ruleHits.inc({ reason: h.reason, action: h.action, on: "conversion" });
             if (outcome?.kind === "rejected") rejected.inc({ reason: outcome.reason });
             if (outcome?.kind === "duplicate") duplicates.inc({ advertiser: d.payload.advertiser_id });
             return r;
@@ -82,17 +94,28 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
           parse: (payload) => Value.Parse(ClicksRecorded, payload),
           registry,
           logger,
-          handler: (d) =>
-            handleOnce(sql, { consumer: d.consumer, messageId: clicksInboxKey(d) }, async (tx) => {
-              // A click PostgreSQL refuses goes to DEADLETTER alone; the rest of its batch is stored.
-              const refused: RefusedClick[] = [];
-              await storeClicks(tx, d.payload, refused);
-              const batch = refused.length ? withoutRefused(d.payload, refused) : d.payload;
-              await countClicks(tx, batch);
-              const enriched = await enrichConversions(tx, batch);
-              await deadLetterRefused(bus, d, refused, { registry, logger });
-              return enriched;
-            }),
+          handler: async (d) => {
+            const r = await handleOnce(
+              sql,
+              { consumer: d.consumer, messageId: clicksInboxKey(d) },
+              async (tx) => {
+                // Floods and IP lists first: a flagged click is stored and counted as not unique.
+                const judged = await judgeClicks(tx, d.payload);
+                // A click PostgreSQL refuses goes to DEADLETTER alone; the rest of its batch is stored.
+                const refused: RefusedClick[] = [];
+                await storeClicks(tx, judged.batch, refused);
+                const batch = refused.length ? withoutRefused(judged.batch, refused) : judged.batch;
+                await markStoredClicks(tx, batch, judged.flags);
+                await countClicks(tx, batch);
+                await enrichConversions(tx, batch);
+                await deadLetterRefused(bus, d, refused, { registry, logger });
+                return judged.flags;
+              },
+            );
+            for (const reasons of r.result?.values() ?? [])
+              for (const reason of reasons) ruleHits.inc({ reason, action: "flag", on: "click" });
+            return r;
+          },
         }),
       );
       relay = startOutboxRelay(bus, sql, { registry, streams: ["CONVERSIONS"] });
@@ -107,10 +130,20 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
         },
         logger,
       );
+      // Flood counters and click judgements only matter for minutes and hours.
+      prune = startPeriodic(
+        "attribution: pruning click judgements",
+        600_000,
+        async () => {
+          await pruneJudgements(sql);
+        },
+        logger,
+      );
     },
     async stop() {
       stopping = true;
       await capRelease?.stop();
+      await prune?.stop();
       await Promise.all(consumers.map((c) => c.stop()));
       await relay?.stop();
     },

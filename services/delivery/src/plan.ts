@@ -40,6 +40,15 @@ export async function planDeliveries(tx: Tx, c: CommissionBooked): Promise<numbe
       (select subs from conversions where id = ${c.conversion_id}),
       '{}'::jsonb) as subs`;
   const [brand] = await tx<{ slug: string }[]>`select slug from brands where id = ${c.brand_id}`;
+  // A rule's or reviewer's reason (conversion_reviews), else the rejection's own history reason.
+  const [rejection] =
+    c.status === "rejected"
+      ? await tx<{ reason: string | null }[]>`
+          select coalesce(
+            (select reject_reason from conversion_reviews where conversion_id = ${c.conversion_id}),
+            (select reason from conversion_history where conversion_id = ${c.conversion_id} and status = 'rejected'
+             order by seq desc limit 1)) as reason`
+      : [];
   const values = {
     click_id: c.click_id,
     txid: c.txid,
@@ -53,6 +62,7 @@ export async function planDeliveries(tx: Tx, c: CommissionBooked): Promise<numbe
     affiliate_id: c.affiliate_id,
     brand: brand?.slug ?? null,
     timestamp: Math.floor(new Date(c.occurred_at).getTime() / 1000),
+    reject_reason: rejection?.reason ?? null,
     ...Object.fromEntries(
       Array.from({ length: 10 }, (_, i) => [`sub${i + 1}`, click?.subs[`sub${i + 1}`] ?? null]),
     ),

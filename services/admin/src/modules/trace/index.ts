@@ -4,7 +4,7 @@ import { HttpError } from "@roundtrip/service";
 import type postgres from "postgres";
 import { Elysia, t } from "elysia";
 import { authentication, type Principal } from "../../auth.ts";
-import { assertCanRead, view } from "../../visibility.ts";
+import { assertCanRead, canRead, view } from "../../visibility.ts";
 import { Id } from "../common.ts";
 
 type Row = Record<string, unknown>;
@@ -100,12 +100,17 @@ export function traceView(principal: Principal): (trace: Trace) => Trace {
   const entry = view("ledger_entries", principal);
   const delivery = view("deliveries", principal);
   const attempt = view("delivery_attempts", principal);
+  // Rule verdicts are the operator's judgement: left out for a partner, with the timeline lines they make.
+  const verdicts = canRead("conversion_rule_hits", principal);
   return (trace) => ({
     ...trace,
     clicks: trace.clicks.map((c) => ({ ...c, click: c.click ? click(c.click as Row) : null })),
+    timeline: verdicts ? trace.timeline : trace.timeline.filter((e) => e.kind !== "rule"),
     conversions: trace.conversions.map((c) => ({
       ...conversion(c),
       history: c.history.map(history),
+      rules: verdicts ? c.rules : [],
+      review: verdicts ? c.review : null,
       ledger: c.ledger.map(entry),
       deliveries: c.deliveries.map((d) => ({ ...delivery(d), attempts: d.attempts.map(attempt) })),
     })),
@@ -214,31 +219,41 @@ export async function buildTrace(
     ? await sql`select * from conversions where (${conversionWhere}) ${advertiser} order by id limit 100`
     : [];
   const conversionIds = conversions.map((c) => c.id as string);
-  const [history, ledger, deliveries, rejections, handled, blocks, refunds] = await Promise.all([
-    conversionIds.length
-      ? sql`select * from conversion_history where conversion_id in ${sql(conversionIds)} order by conversion_id, seq`
-      : [],
-    conversionIds.length
-      ? sql`select * from ledger_entries where conversion_id in ${sql(conversionIds)} order by id`
-      : [],
-    conversionIds.length
-      ? sql`select * from deliveries where conversion_id in ${sql(conversionIds)} order by id`
-      : [],
-    receiptIds.length ? sql`select * from attribution_rejections where receipt_id in ${sql(receiptIds)}` : [],
-    receipts.length
-      ? sql`select message_id, handled_at from bus_inbox where consumer = 'attribution-postbacks'
+  const [history, ledger, deliveries, rejections, handled, blocks, refunds, ruleHits, reviews] =
+    await Promise.all([
+      conversionIds.length
+        ? sql`select * from conversion_history where conversion_id in ${sql(conversionIds)} order by conversion_id, seq`
+        : [],
+      conversionIds.length
+        ? sql`select * from ledger_entries where conversion_id in ${sql(conversionIds)} order by id`
+        : [],
+      conversionIds.length
+        ? sql`select * from deliveries where conversion_id in ${sql(conversionIds)} order by id`
+        : [],
+      receiptIds.length
+        ? sql`select * from attribution_rejections where receipt_id in ${sql(receiptIds)}`
+        : [],
+      receipts.length
+        ? sql`select message_id, handled_at from bus_inbox where consumer = 'attribution-postbacks'
             and message_id in ${sql(receipts.map((r) => `pb:${r.advertiser_id}:${r.dedup_key}`))}`
-      : [],
-    // Why commission has not booked a conversion yet (e.g. no FX rate), until it can.
-    conversionIds.length
-      ? sql`select conversion_id, change_seq, reason, detail, message, blocked_at, attempts, last_attempt_at
+        : [],
+      // Why commission has not booked a conversion yet (e.g. no FX rate), until it can.
+      conversionIds.length
+        ? sql`select conversion_id, change_seq, reason, detail, message, blocked_at, attempts, last_attempt_at
             from commission_blocks where conversion_id in ${sql(conversionIds)}`
-      : [],
-    // Refunds and chargebacks stand for their txid (docs/tracking.md, order independence).
-    receiptIds.length
-      ? sql`select receipt_id, txid, applied_at from pending_reversals where receipt_id in ${sql(receiptIds)}`
-      : [],
-  ]);
+        : [],
+      // Refunds and chargebacks stand for their txid (docs/tracking.md, order independence).
+      receiptIds.length
+        ? sql`select receipt_id, txid, applied_at from pending_reversals where receipt_id in ${sql(receiptIds)}`
+        : [],
+      // Traffic-quality rules that fired on each conversion (docs/fraud.md), and its review.
+      conversionIds.length
+        ? sql`select * from conversion_rule_hits where conversion_id in ${sql(conversionIds)} order by conversion_id, reason`
+        : [],
+      conversionIds.length
+        ? sql`select * from conversion_reviews where conversion_id in ${sql(conversionIds)}`
+        : [],
+    ]);
   const deliveryIds = deliveries.map((d) => d.id as string);
   const attempts = deliveryIds.length
     ? await sql`select * from delivery_attempts where delivery_id in ${sql(deliveryIds)} order by delivery_id, attempt`
@@ -282,6 +297,8 @@ export async function buildTrace(
     return {
       ...c,
       history: history.filter((h) => h.conversion_id === c.id),
+      rules: ruleHits.filter((h) => h.conversion_id === c.id),
+      review: reviews.find((r) => r.conversion_id === c.id) ?? null,
       commission_blocked: "reason" in blocked ? blocked : null,
       // Attribution holds a conversion over its offer event's cap back until the cap has room.
       cap_blocked: c.cap_blocked_since
@@ -324,6 +341,13 @@ export async function buildTrace(
       at: h.at,
       kind: "status",
       summary: `conversion ${h.conversion_id} → ${h.status}${h.reason ? ` (${h.reason})` : ""}`,
+      ref: h.conversion_id,
+    });
+  for (const h of ruleHits)
+    timeline.push({
+      at: h.at,
+      kind: "rule",
+      summary: `rule ${h.reason} fired on conversion ${h.conversion_id}: ${h.action}${h.measured ? ` ${JSON.stringify(h.measured)}` : ""}`,
       ref: h.conversion_id,
     });
   for (const e of ledger)

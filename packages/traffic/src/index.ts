@@ -1,0 +1,3 @@
+export * from "./click-judge.ts";
+export * from "./ip-lists.ts";
+export * from "./settings.ts";

@@ -1,0 +1,136 @@
+import { type ConversionStatus, REASON, type Reason, type RuleAction } from "@roundtrip/contracts";
+import type { Tx } from "@roundtrip/db";
+import { ipReasons, listKinds, loadRuleBook } from "@roundtrip/traffic";
+
+/** One rule that fired on a conversion, with what it measured. */
+export type RuleHit = { reason: Reason; action: RuleAction; measured: Record<string, unknown> | null };
+
+export type Verdict = {
+  hits: RuleHit[];
+  /** The strongest action among the hits (reject > hold > flag), null when none fired. */
+  action: RuleAction | null;
+};
+
+const STRENGTH: Record<RuleAction, number> = { flag: 1, hold: 2, reject: 3 };
+const HOURS_MS = 3_600_000;
+
+/** The click a conversion credits, as stored (absent while its batch is in flight). */
+export type ClickFacts = { ip: string | null; user_agent: string | null; reasons: string[] } | undefined;
+
+/**
+ * The traffic-quality rules for a new conversion (docs/fraud.md): click-to-conversion time from
+ * the click ID's own time (always known), the reasons its click carries (bot, floods, IP lists,
+ * judged when the click was stored), a device converting for several affiliates, and a
+ * conversion from an address its affiliate used. Rules needing the click's IP or user agent
+ * cannot fire while the click row is not stored yet.
+ */
+export async function judgeConversion(
+  tx: Tx,
+  c: {
+    offerId: string;
+    affiliateId: string;
+    event: string;
+    clickedAt: Date;
+    occurredAt: Date;
+    click: ClickFacts;
+  },
+): Promise<Verdict> {
+  const rules = await loadRuleBook(tx, [c.offerId]);
+  const hits: RuleHit[] = [];
+  const fire = (reason: Reason, measured: Record<string, unknown> | null, event: string | null = null) => {
+    const s = rules.active(c.offerId, reason, event);
+    if (s) hits.push({ reason, action: s.action, measured });
+  };
+
+  const seconds = Math.round((c.occurredAt.getTime() - c.clickedAt.getTime()) / 1000);
+  const fast = rules.active(c.offerId, REASON.ctitTooFast, c.event);
+  if (fast?.threshold && seconds < fast.threshold)
+    fire(REASON.ctitTooFast, { ctit_seconds: seconds, min_seconds: fast.threshold }, c.event);
+  const slow = rules.active(c.offerId, REASON.ctitTooSlow, c.event);
+  if (slow?.threshold && seconds > slow.threshold)
+    fire(REASON.ctitTooSlow, { ctit_seconds: seconds, max_seconds: slow.threshold }, c.event);
+
+  const click = c.click;
+  if (click) {
+    const known = new Set<string>(click.reasons);
+    // IP lists as they are now, as well as when the click was judged: a range added since counts.
+    if (click.ip) for (const r of ipReasons((await listKinds(tx, [click.ip])).get(click.ip))) known.add(r);
+    for (const reason of known)
+      fire(reason as Reason, click.ip && reason.startsWith("ip_") ? { ip: click.ip } : null);
+
+    const device = rules.active(c.offerId, REASON.sameDevice);
+    if (device?.threshold && click.ip && click.user_agent) {
+      const [row] = await tx<{ n: number }[]>`
+        select count(distinct affiliate_id)::int as n from conversions
+        where ip = ${click.ip} and user_agent = ${click.user_agent} and affiliate_id <> ${c.affiliateId}
+          and occurred_at > ${new Date(c.occurredAt.getTime() - device.threshold * HOURS_MS)}
+          and occurred_at <= ${c.occurredAt}`;
+      if (row && row.n > 0)
+        fire(REASON.sameDevice, { other_affiliates: row.n, window_hours: device.threshold });
+    }
+    if (click.ip && rules.active(c.offerId, REASON.selfReferral)) {
+      const [seen] = await tx<{ source: string }[]>`
+        select source from affiliate_addresses where affiliate_id = ${c.affiliateId} and ip = ${click.ip}::inet limit 1`;
+      if (seen) fire(REASON.selfReferral, { ip: click.ip, seen_by: seen.source });
+    }
+  }
+
+  let action: RuleAction | null = null;
+  for (const h of hits) if (!action || STRENGTH[h.action] > STRENGTH[action]) action = h.action;
+  return { hits, action };
+}
+
+/** The status a new conversion starts in: a reject rejects it, a hold keeps it pending. */
+export function startingStatus(reported: ConversionStatus, verdict: Verdict): ConversionStatus {
+  if (reported === "rejected" || reported === "reversed") return reported;
+  if (verdict.action === "reject") return "rejected";
+  if (verdict.action === "hold") return "pending";
+  return reported;
+}
+
+/**
+ * Records the hits beside the conversion and opens its review: held (waiting for a decision),
+ * flagged (paid, to look at) or, for a rule's reject, already decided. A rule-rejected or held
+ * conversion's first history entry names the reason, so the trace shows why.
+ */
+export async function recordVerdict(
+  tx: Tx,
+  conversionId: string,
+  verdict: Verdict,
+  reported: ConversionStatus,
+): Promise<void> {
+  if (verdict.hits.length === 0) return;
+  await tx`
+    insert into conversion_rule_hits (conversion_id, reason, action, measured)
+    select ${conversionId}, reason, action, measured
+    from json_populate_recordset(null::conversion_rule_hits, ${JSON.stringify(verdict.hits)}::text::json)
+    on conflict do nothing`;
+  const reasons = verdict.hits.map((h) => h.reason);
+  const deciding = verdict.hits.find((h) => h.action === verdict.action)?.reason ?? null;
+  const state = verdict.action === "reject" ? "rejected" : verdict.action === "hold" ? "held" : "flagged";
+  await tx`
+    insert into conversion_reviews (conversion_id, state, reasons, decided_by, decided_at, reject_reason, withheld_status)
+    values (${conversionId}, ${state}, ${reasons}, ${state === "rejected" ? "rule" : null},
+            ${state === "rejected" ? new Date() : null}, ${state === "rejected" ? deciding : null},
+            ${state === "held" && reported === "approved" ? "approved" : null})
+    on conflict do nothing`;
+  if (state !== "flagged")
+    await tx`update conversion_history set reason = ${deciding}
+             where conversion_id = ${conversionId} and seq = 1 and reason is null`;
+}
+
+/**
+ * A held conversion stays pending whatever the advertiser approves until someone decides: an
+ * approval is kept back (the review's approve applies it); a rejection or reversal goes through.
+ */
+export async function heldBack(
+  tx: Tx,
+  conversionId: string,
+  status: ConversionStatus,
+): Promise<ConversionStatus> {
+  if (status !== "approved") return status;
+  const held = await tx`
+    update conversion_reviews set withheld_status = 'approved'
+    where conversion_id = ${conversionId} and state = 'held' returning 1`;
+  return held.length ? "pending" : status;
+}
