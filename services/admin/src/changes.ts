@@ -1,5 +1,6 @@
 import { type Bus, subjects } from "@roundtrip/bus";
 import type { Sql, Tx } from "@roundtrip/db";
+import { HttpError } from "@roundtrip/service";
 import { actor, assertCanWrite, type Principal } from "./auth.ts";
 
 /** Every configuration change leaves who, when, what, before and after, in the same transaction. */
@@ -72,6 +73,23 @@ export async function writeAudited<T>(
     });
     return after;
   })) as T;
+}
+
+/** Deletes one row and audits it with the row as it was; 404 naming `what` when there is none. */
+export async function deleteAudited(
+  sql: Sql,
+  principal: Principal,
+  table: string,
+  resource: string,
+  id: string,
+  what: string,
+): Promise<{ deleted: true; id: string }> {
+  return sql.begin(async (tx) => {
+    const [before] = await tx`delete from ${tx(table)} where id = ${id} returning *`;
+    if (!before) throw new HttpError(404, "not_found", `no such ${what}`, "id");
+    await audit(tx, { actor: actor(principal), action: "delete", resource, id, before });
+    return { deleted: true as const, id };
+  }) as Promise<{ deleted: true; id: string }>;
 }
 
 /**

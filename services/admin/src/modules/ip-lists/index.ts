@@ -2,7 +2,7 @@ import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
-import { audit, createAudited } from "../../changes.ts";
+import { audit, createAudited, deleteAudited } from "../../changes.ts";
 import { getRow, IdParams, listRows, Page } from "../common.ts";
 import { view } from "../../visibility.ts";
 import { readEntries, storeEntries } from "./entries.ts";
@@ -113,18 +113,7 @@ export function ipLists(sql: Sql) {
       "/:id",
       async ({ params, principal }) => {
         assertCanWrite(principal);
-        return sql.begin(async (tx) => {
-          const [before] = await tx`delete from ip_lists where id = ${params.id} returning *`;
-          if (!before) throw new HttpError(404, "not_found", "no such IP list", "id");
-          await audit(tx, {
-            actor: actor(principal),
-            action: "delete",
-            resource: "ip-lists",
-            id: params.id,
-            before,
-          });
-          return { deleted: true, id: params.id };
-        });
+        return deleteAudited(sql, principal, "ip_lists", "ip-lists", params.id, "IP list");
       },
       { params: IdParams, detail: { summary: "Delete an IP list and its ranges" } },
     );

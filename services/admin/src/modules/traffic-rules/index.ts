@@ -1,9 +1,8 @@
 import { DEFAULT_RULES, THRESHOLD_UNIT } from "@roundtrip/contracts";
 import type { Sql } from "@roundtrip/db";
-import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
-import { audit } from "../../changes.ts";
+import { audit, deleteAudited } from "../../changes.ts";
 import { IdParams, listRows, Page } from "../common.ts";
 import { view } from "../../visibility.ts";
 import { TrafficRulePut, TrafficRuleQuery } from "./model.ts";
@@ -76,18 +75,7 @@ export function trafficRules(sql: Sql) {
       "/:id",
       async ({ params, principal }) => {
         assertCanWrite(principal);
-        return sql.begin(async (tx) => {
-          const [before] = await tx`delete from traffic_rules where id = ${params.id} returning *`;
-          if (!before) throw new HttpError(404, "not_found", "no such traffic rule", "id");
-          await audit(tx, {
-            actor: actor(principal),
-            action: "delete",
-            resource: "traffic-rules",
-            id: params.id,
-            before,
-          });
-          return { deleted: true, id: params.id };
-        });
+        return deleteAudited(sql, principal, "traffic_rules", "traffic-rules", params.id, "traffic rule");
       },
       {
         params: IdParams,
