@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { type NatsServer, SERVICE_NAMES } from "@roundtrip/stack";
+import { SERVICE_NAMES } from "@roundtrip/stack";
 import { startAffiliateEndpoint } from "./affiliate-endpoint.ts";
 import type { Audit } from "./exactly-once.ts";
 import { createProgram, type Program } from "./fixtures.ts";
@@ -24,10 +24,13 @@ export type FaultRig = {
   stop(): Promise<void>;
 };
 
-/** The six services over a private nats-server, an affiliate endpoint and one program. */
+/** A broker the test owns: a private nats-server or a NatsCluster (its `url` lists every member). */
+export type PrivateNats = { readonly url: string; logTail(lines?: number): string };
+
+/** The six services over a private nats-server (or cluster), an affiliate endpoint and one program. */
 export async function startFaultRig(
   label: string,
-  nats: NatsServer,
+  nats: Pick<PrivateNats, "url">,
   {
     env: extraEnv = {},
     ...options
@@ -86,8 +89,19 @@ export function loadTarget(rig: FaultRig) {
 }
 
 /** On a failed audit: what each process said last (errors and warnings), to tell why. */
-export function failureContext(rig: FaultRig, nats: NatsServer, loads: Load[], audit: Audit): string {
+export function failureContext(
+  rig: FaultRig,
+  nats: PrivateNats,
+  loads: Load[],
+  audit: Audit,
+  extra: string[] = [],
+): string {
   if (audit.problems.length === 0) return "";
   const tails = SERVICE_NAMES.map((name) => `--- ${name} ---\n${rig.env.stack.services[name].logTail(12)}`);
-  return [...loads.map((l) => l.summary()), ...tails, `--- nats-server ---\n${nats.logTail(8)}`].join("\n");
+  return [
+    ...loads.map((l) => l.summary()),
+    ...tails,
+    ...extra,
+    `--- nats-server ---\n${nats.logTail(8)}`,
+  ].join("\n");
 }

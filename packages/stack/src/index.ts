@@ -7,7 +7,13 @@ export {
 } from "./embedded.ts";
 export { isStackError, StackError, type StackErrorCode } from "./errors.ts";
 export { type LogOptions, ProcessLog } from "./log.ts";
-export { NatsServer, type NatsServerOptions, startNatsServer } from "./nats-server.ts";
+export { NatsCluster, type NatsClusterOptions } from "./nats-cluster.ts";
+export {
+  type NatsClusterMember,
+  NatsServer,
+  type NatsServerOptions,
+  startNatsServer,
+} from "./nats-server.ts";
 export { DATA_DIR, REPO_ROOT } from "./paths.ts";
 export { choosePort, portHolder, portTaken, processAlive } from "./port-holder.ts";
 export { freePort, freePorts, freePortsFor } from "./ports.ts";

@@ -15,7 +15,20 @@ export interface NatsServerOptions {
   logFile?: string;
   /** How long a start may take to answer (default 15 s). */
   startTimeoutMs?: number;
+  /** A member of a cluster (see NatsCluster): its name, route port and the other members' route ports. */
+  cluster?: NatsClusterMember;
 }
+
+export type NatsClusterMember = {
+  /** Cluster name, the same for every member. */
+  name: string;
+  /** This server's name (JetStream's Raft groups know members by it: keep it across restarts). */
+  serverName: string;
+  /** Route port on 127.0.0.1. */
+  port: number;
+  /** Route ports of every member (this one's is skipped). */
+  routes: number[];
+};
 
 const binary = () => Bun.which("nats-server") ?? Bun.which("nats-server", { PATH: "/usr/sbin:/usr/bin" });
 
@@ -29,6 +42,7 @@ export class NatsServer {
   readonly storeDir: string;
   readonly logFile: string;
   readonly #startTimeoutMs: number;
+  readonly #cluster: NatsClusterMember | undefined;
   #process: ProcessHandle | undefined;
 
   constructor(options: NatsServerOptions = {}) {
@@ -42,6 +56,7 @@ export class NatsServer {
     }
     this.logFile = options.logFile ?? `${this.storeDir}.log`;
     this.#startTimeoutMs = options.startTimeoutMs ?? 15_000;
+    this.#cluster = options.cluster;
   }
 
   get running(): boolean {
@@ -61,7 +76,17 @@ export class NatsServer {
     if (!path) throw new StackError("dependency_unavailable", "nats-server is not installed");
     mkdirSync(this.storeDir, { recursive: true });
     const handle = spawnProcess("nats", {
-      cmd: [path, "-js", "-sd", this.storeDir, "-a", "127.0.0.1", "-p", String(this.port)],
+      cmd: [
+        path,
+        "-js",
+        "-sd",
+        this.storeDir,
+        "-a",
+        "127.0.0.1",
+        "-p",
+        String(this.port),
+        ...clusterArgs(this.#cluster),
+      ],
       env: childEnv(),
       log: { file: this.logFile },
     });
@@ -115,6 +140,21 @@ export class NatsServer {
   logTail(lines?: number): string {
     return this.#process?.logTail(lines) ?? "";
   }
+}
+
+function clusterArgs(member: NatsClusterMember | undefined): string[] {
+  if (!member) return [];
+  const routes = member.routes.filter((p) => p !== member.port).map((p) => `nats://127.0.0.1:${p}`);
+  return [
+    "--server_name",
+    member.serverName,
+    "--cluster_name",
+    member.name,
+    "--cluster",
+    `nats://127.0.0.1:${member.port}`,
+    "--routes",
+    routes.join(","),
+  ];
 }
 
 /** A started private nats-server (see NatsServer). */
