@@ -1,6 +1,7 @@
 /**
  * issue 11: limits hold for the cluster, not per process. Two gateway replicas share one
- * advertiser rate limit (each admitting its own limit would admit twice it).
+ * advertiser rate limit, two delivery replicas share each endpoint's concurrency, rate and circuit
+ * (each keeping its own would allow twice the figure).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { startAffiliateEndpoint } from "./support/affiliate-endpoint.ts";
@@ -9,6 +10,7 @@ import { Replicas } from "./support/replicas.ts";
 import { eventually, startTestStack, type TestStack } from "./support/test-stack.ts";
 
 const POSTBACKS_PER_S = 10;
+const ENDPOINT = { concurrency: 2, ratePerSecond: 5, breakerFailures: 3 };
 
 let env: TestStack;
 let replicas: Replicas;
@@ -19,12 +21,20 @@ beforeAll(async () => {
   affiliate = startAffiliateEndpoint();
   env = await startTestStack(
     "limits",
-    { POSTBACK_RATE_LIMIT_PER_S: String(POSTBACKS_PER_S), DATABASE_POOL_MAX: "4" },
+    {
+      POSTBACK_RATE_LIMIT_PER_S: String(POSTBACKS_PER_S),
+      DELIVERY_ENDPOINT_CONCURRENCY: String(ENDPOINT.concurrency),
+      DELIVERY_ENDPOINT_RATE_PER_S: String(ENDPOINT.ratePerSecond),
+      DELIVERY_BREAKER_FAILURES: String(ENDPOINT.breakerFailures),
+      DELIVERY_BREAKER_HALF_OPEN_MS: "600000",
+      DATABASE_POOL_MAX: "3",
+    },
     { readyTimeoutMs: 90_000 },
   );
   replicas = new Replicas(env);
   program = await createProgram(env.admin, { postbackUrl: affiliate.url });
   await replicas.start("gateway", 1);
+  await replicas.start("delivery", 1);
 }, 240_000);
 
 afterAll(async () => {
@@ -33,9 +43,9 @@ afterAll(async () => {
   affiliate?.stop();
 }, 60_000);
 
-async function clickId(): Promise<string> {
+async function clickId(on: Program = program): Promise<string> {
   return eventually(async () => {
-    const r = await fetch(`${env.urls.click}/c/${program.link.code}`, { redirect: "manual" });
+    const r = await fetch(`${env.urls.click}/c/${on.link.code}`, { redirect: "manual" });
     await r.arrayBuffer();
     return r.status === 302
       ? (new URL(r.headers.get("location") as string).searchParams.get("cid") ?? undefined)
@@ -94,4 +104,114 @@ test("two gateway replicas admit the advertiser's limit per second between them,
   }
   for (const [second, count] of perSecond)
     expect({ second, count }).toEqual({ second, count: Math.min(count, POSTBACKS_PER_S) });
+}, 120_000);
+
+/** An affiliate endpoint that counts requests in flight; `respond` decides each answer. */
+function watchedEndpoint(respond: () => Promise<Response> | Response) {
+  let inflight = 0;
+  let maxInflight = 0;
+  const endpoint = startAffiliateEndpoint(async () => {
+    inflight++;
+    maxInflight = Math.max(maxInflight, inflight);
+    try {
+      return await respond();
+    } finally {
+      inflight--;
+    }
+  });
+  return { ...endpoint, maxInflight: () => maxInflight };
+}
+
+/** `count` conversions on a program of their own whose affiliate postbacks go to `url`. */
+async function conversionsTo(url: string, count: number): Promise<Program> {
+  const own = await createProgram(env.admin, { postbackUrl: url });
+  const cid = await clickId(own);
+  const run = crypto.randomUUID().slice(0, 8);
+  await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      eventually(
+        async () => {
+          const query = new URLSearchParams({
+            token: own.advertiser.token,
+            click_id: cid,
+            txid: `${run}-${i}`,
+            event: "ftd",
+            amount: "10.00",
+          });
+          const res = await fetch(`${env.urls.gateway}/postback?${query}`);
+          await res.arrayBuffer();
+          return res.status === 200; // 429: the advertiser's limit; retried as an advertiser would
+        },
+        "the postback to be accepted",
+        60_000,
+      ),
+    ),
+  );
+  return own;
+}
+
+test("two delivery replicas keep an endpoint's concurrency between them", async () => {
+  const slow = watchedEndpoint(async () => {
+    await Bun.sleep(400);
+    return new Response("ok");
+  });
+  try {
+    await conversionsTo(slow.url, 12);
+    await eventually(async () => slow.received.length >= 12, "12 affiliate postbacks", 90_000);
+    console.log(
+      `endpoint concurrency ${ENDPOINT.concurrency} across two senders: at most ${slow.maxInflight()} in flight`,
+    );
+    expect(slow.maxInflight()).toBeLessThanOrEqual(ENDPOINT.concurrency);
+    expect(slow.maxInflight()).toBeGreaterThan(0);
+  } finally {
+    slow.stop();
+  }
+}, 120_000);
+
+test("two delivery replicas keep an endpoint's rate between them", async () => {
+  const fast = watchedEndpoint(() => new Response("ok"));
+  const n = 20;
+  try {
+    await conversionsTo(fast.url, n);
+    await eventually(async () => fast.received.length >= n, `${n} affiliate postbacks`, 90_000);
+    const times = fast.received.map((r) => r.at).sort((a, b) => a - b);
+    const spanMs = (times.at(-1) ?? 0) - (times[0] ?? 0);
+    console.log(
+      `endpoint rate ${ENDPOINT.ratePerSecond}/s across two senders: ${n} postbacks over ${spanMs} ms`,
+    );
+    // n requests at most `rate` a second take at least ceil(n / rate) one-second windows, so the
+    // first and the last are more than (windows - 2) seconds apart; per sender they could be half that.
+    const windows = Math.ceil(n / ENDPOINT.ratePerSecond);
+    expect(spanMs).toBeGreaterThan((windows - 2) * 1000);
+  } finally {
+    fast.stop();
+  }
+}, 120_000);
+
+test("two delivery replicas open an endpoint's circuit together after the failures in a row", async () => {
+  const down = watchedEndpoint(() => new Response("down", { status: 503 }));
+  try {
+    await conversionsTo(down.url, 10);
+    const key = new URL(down.url).origin;
+    await eventually(
+      async () => {
+        const [c] = await env.sql`select opened_at from delivery_circuits where endpoint = ${key}`;
+        return c?.opened_at ? true : undefined;
+      },
+      "the endpoint's circuit to open",
+      90_000,
+    );
+    // Whatever was in flight when it opened still ends; then nothing more reaches the endpoint.
+    await Bun.sleep(2_000);
+    const received = down.received.length;
+    console.log(
+      `circuit after ${ENDPOINT.breakerFailures} failures across two senders: ${received} requests reached the endpoint`,
+    );
+    expect(received).toBeLessThanOrEqual(ENDPOINT.breakerFailures + ENDPOINT.concurrency - 1);
+    const pending = await env.sql<{ n: number }[]>`
+      select count(*)::int as n from deliveries where endpoint = ${key} and status = 'pending'`;
+    expect(pending[0]?.n).toBe(10);
+  } finally {
+    down.stop();
+  }
 }, 120_000);

@@ -1,21 +1,11 @@
-import {
-  BrokenCircuitError,
-  type BulkheadPolicy,
-  bulkhead,
-  type CircuitBreakerPolicy,
-  CircuitState,
-  circuitBreaker,
-  ConsecutiveBreaker,
-  handleAll,
-} from "cockatiel";
-import { RateLimiter } from "limiter";
+import { type Sql, SharedRateLimiter } from "@roundtrip/db";
 
 export type EndpointLimits = {
-  /** Requests in flight at once to one endpoint (per replica). */
+  /** Requests in flight at once to one endpoint, over every delivery replica. */
   concurrency: number;
-  /** Requests started per second to one endpoint (per replica). */
+  /** Requests started per second to one endpoint, over every delivery replica. */
   ratePerSecond: number;
-  /** Consecutive failures that open the circuit. */
+  /** Consecutive failures (over every replica) that open the circuit. */
   breakerFailures: number;
   /** How long an open circuit waits before letting one request probe. */
   halfOpenAfterMs: number;
@@ -23,15 +13,6 @@ export type EndpointLimits = {
 
 /** Why an attempt was not made now; the delivery waits `delayMs` without using up an attempt. */
 export type Deferral = { reason: "circuit_open" | "endpoint_busy" | "rate_limited"; delayMs: number };
-
-type Endpoint = {
-  bulkhead: BulkheadPolicy;
-  breaker: CircuitBreakerPolicy;
-  rate: RateLimiter;
-  usedAt: number;
-  /** When the circuit last opened (cockatiel keeps it to itself). */
-  openedAt: number;
-};
 
 const ENDPOINT = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)(?:[^/?#@]*@)?([^/?#]*)/;
 
@@ -44,132 +25,91 @@ export function endpointKey(url: string): string {
   return (m ? `${m[1]}${m[2]}` : url).toLowerCase();
 }
 
-const IDLE_MS = 15 * 60_000;
+/** How long a slot outlives a sender that died holding it (the delivery lease). */
+export type SharedEndpointOptions = EndpointLimits & { leaseMs: number };
 
 /**
- * Isolation per endpoint (scheme, host and port): a concurrency limit (bulkhead), a rate limit
- * (token bucket) and a circuit breaker that opens after consecutive failures. An endpoint that
- * hangs holds at most `concurrency` of the sender's slots, and once its circuit is open its
- * deliveries are pushed back without a connection attempt, so one dead affiliate cannot slow
- * the others. Limits are per replica.
+ * Isolation per endpoint (scheme, host and port) for the whole cluster: a concurrency limit, a
+ * rate limit and a circuit breaker that opens after consecutive failures, each shared by every
+ * delivery replica (docs/internals.md, "Limits across replicas"). An endpoint that hangs holds at
+ * most `concurrency` requests of all senders together, and once its circuit is open no replica
+ * connects to it until one probe, so one dead affiliate cannot slow the others.
+ *
+ * Slots and the circuit live in PostgreSQL (migration 0531: one call before an attempt, one
+ * after — a delivery attempt writes several rows anyway); the rate is a SharedRateLimiter, spent
+ * from memory between leases.
  */
 export class Endpoints {
-  private readonly endpoints = new Map<string, Endpoint>();
+  private readonly rate: SharedRateLimiter;
 
-  constructor(private readonly limits: EndpointLimits) {}
+  constructor(
+    private readonly sql: Sql,
+    private readonly limits: SharedEndpointOptions,
+  ) {
+    this.rate = new SharedRateLimiter(sql, { namespace: "delivery-endpoints" });
+  }
 
   static key(url: string): string {
     return endpointKey(url);
   }
 
   /**
-   * Endpoints that would refuse an attempt now: every slot busy, the circuit open (not yet due
-   * for a probe) or half-open (a probe in flight), or the rate limit spent. The sender claims no
-   * delivery for them, so a row is only leased when it is about to be sent.
+   * Endpoints that would refuse an attempt now, for every replica: all slots busy, the circuit
+   * open (not yet due for a probe) or a probe out; plus those whose rate this replica knows is
+   * spent for this second. The sender claims no delivery for them, so a row is only leased when
+   * it is about to be sent.
    */
-  blocked(): string[] {
-    const now = Date.now();
-    const out: string[] = [];
-    for (const [key, e] of this.endpoints) {
-      const s = e.breaker.state;
-      if (
-        e.bulkhead.executionSlots <= 0 ||
-        s === CircuitState.HalfOpen ||
-        (s === CircuitState.Open && now - e.openedAt < this.limits.halfOpenAfterMs) ||
-        e.rate.getWaitTime(1) > 0
-      )
-        out.push(key);
-    }
-    return out;
+  async blocked(): Promise<string[]> {
+    const rows = await this.sql<{ endpoint: string }[]>`
+      select endpoint from delivery_circuits
+      where opened_at is not null
+        and (now() < opened_at + make_interval(secs => ${this.limits.halfOpenAfterMs / 1000})
+             or probe_until > now())
+      union
+      select endpoint from delivery_endpoint_slots where expires_at > now()
+      group by endpoint having count(*) >= ${this.limits.concurrency}`;
+    return rows.map((r) => r.endpoint);
   }
 
   /**
-   * Runs `fn` under the endpoint's policies, or says why not now. `failed(result)` tells the
+   * Runs `fn` under the endpoint's limits, or says why not now. `failed(result)` tells the
    * breaker which answers count as failures (a thrown error always does).
    */
   async run<T>(
     key: string,
+    deliveryId: string,
     fn: () => Promise<T>,
     failed: (result: T) => boolean,
   ): Promise<{ ran: true; result: T } | { ran: false; deferral: Deferral }> {
-    const e = this.get(key);
-    if (e.bulkhead.executionSlots <= 0)
+    // A token spent on a call the circuit or a full endpoint then refuses is only this endpoint's loss.
+    const token = await this.rate.take(key, this.limits.ratePerSecond);
+    if (!token.ok)
+      return { ran: false, deferral: { reason: "rate_limited", delayMs: Math.max(50, token.retryAfterMs) } };
+    const [row] = await this.sql<{ admitted: "ok" | "probe" | "circuit_open" | "endpoint_busy" }[]>`
+      select delivery_endpoint_acquire(${key}, ${deliveryId}, ${this.limits.concurrency},
+        ${this.limits.halfOpenAfterMs}, ${this.limits.leaseMs}) as admitted`;
+    const admitted = row?.admitted;
+    if (admitted === "circuit_open")
+      return { ran: false, deferral: { reason: "circuit_open", delayMs: this.limits.halfOpenAfterMs } };
+    if (admitted !== "ok" && admitted !== "probe")
       return { ran: false, deferral: { reason: "endpoint_busy", delayMs: 250 } };
-    // A token spent on a call the open circuit then refuses is only this endpoint's loss.
-    if (!e.rate.tryRemoveTokens(1)) {
-      return {
-        ran: false,
-        deferral: { reason: "rate_limited", delayMs: Math.max(50, Math.ceil(e.rate.getWaitTime(1))) },
-      };
-    }
-    let outcome: T | undefined;
+    let outcome = true; // a thrown error counts as a failure
     try {
-      outcome = await e.bulkhead.execute(() =>
-        e.breaker.execute(async () => {
-          const result = await fn();
-          if (failed(result)) throw new ResultFailure(result);
-          return result;
-        }),
-      );
-      return { ran: true, result: outcome as T };
-    } catch (err) {
-      if (err instanceof ResultFailure) return { ran: true, result: err.result as T };
-      // Open: refused without a request; once halfOpenAfterMs has passed, the next call probes.
-      if (err instanceof BrokenCircuitError)
-        return { ran: false, deferral: { reason: "circuit_open", delayMs: this.limits.halfOpenAfterMs } };
-      throw err;
+      const result = await fn();
+      outcome = failed(result);
+      return { ran: true, result };
+    } finally {
+      await this.sql`
+        select delivery_endpoint_release(${key}, ${deliveryId}, ${outcome}, ${admitted === "probe"},
+          ${this.limits.breakerFailures})`;
     }
   }
 
-  state(key: string): "closed" | "open" | "half_open" {
-    const s = this.endpoints.get(key)?.breaker.state;
-    return s === CircuitState.Open ? "open" : s === CircuitState.HalfOpen ? "half_open" : "closed";
-  }
-
-  private get(key: string): Endpoint {
-    const now = Date.now();
-    let e = this.endpoints.get(key);
-    if (!e) {
-      this.prune(now);
-      const created: Endpoint = {
-        bulkhead: bulkhead(this.limits.concurrency, 0),
-        breaker: circuitBreaker(handleAll, {
-          halfOpenAfter: this.limits.halfOpenAfterMs,
-          breaker: new ConsecutiveBreaker(this.limits.breakerFailures),
-        }),
-        rate: new RateLimiter({ tokensPerInterval: this.limits.ratePerSecond, interval: "second" }),
-        usedAt: now,
-        openedAt: 0,
-      };
-      created.breaker.onBreak(() => {
-        created.openedAt = Date.now();
-      });
-      e = created;
-      this.endpoints.set(key, e);
-    }
-    e.usedAt = now;
-    return e;
-  }
-
-  // Idle endpoints with a closed circuit hold nothing worth keeping.
-  private prune(now: number): void {
-    if (this.endpoints.size < 1_000) return;
-    for (const [key, e] of this.endpoints) {
-      if (
-        now - e.usedAt > IDLE_MS &&
-        e.breaker.state === CircuitState.Closed &&
-        e.bulkhead.executionSlots > 0
-      ) {
-        this.endpoints.delete(key);
-      }
-    }
-  }
-}
-
-/** A completed request the breaker must count as a failure (5xx, 429): thrown through it, then unwrapped. */
-class ResultFailure<T> extends Error {
-  override readonly name = "ResultFailure";
-  constructor(readonly result: T) {
-    super("failed answer");
+  /** The endpoint's circuit as every replica sees it. */
+  async state(key: string): Promise<"closed" | "open" | "half_open"> {
+    const [c] = await this.sql<{ open: boolean; probing: boolean }[]>`
+      select opened_at is not null as open, coalesce(probe_until > now(), false) as probing
+      from delivery_circuits where endpoint = ${key}`;
+    return !c?.open ? "closed" : c.probing ? "half_open" : "open";
   }
 }

@@ -29,7 +29,7 @@ const schema = serviceEnv(8085, {
   DELIVERY_LEASE_MS: t.Integer({ minimum: 1_000, maximum: 600_000, default: 15_000 }),
   /** Attempts in flight at once per replica, over all endpoints. */
   DELIVERY_CONCURRENCY: t.Integer({ minimum: 1, maximum: 2_000, default: 64 }),
-  /** Per endpoint (scheme, host, port) and replica. */
+  /** Per endpoint (scheme, host, port), for every replica together (docs/internals.md). */
   DELIVERY_ENDPOINT_CONCURRENCY: t.Integer({ minimum: 1, maximum: 1_000, default: 4 }),
   DELIVERY_ENDPOINT_RATE_PER_S: t.Integer({ minimum: 1, maximum: 10_000, default: 50 }),
   DELIVERY_BREAKER_FAILURES: t.Integer({ minimum: 1, maximum: 1_000, default: 5 }),

@@ -471,12 +471,12 @@ describe("one dead affiliate cannot slow the others", () => {
     const s = sender({
       endpoint: { concurrency: 1, ratePerSecond: 1_000, breakerFailures: 3, halfOpenAfterMs: 60_000 },
     });
-    await until(async () => s.endpoints.state(`${ep.url}`) === "open", "the circuit to open");
+    await until(async () => (await s.endpoints.state(`${ep.url}`)) === "open", "the circuit to open");
     await Bun.sleep(500);
     // Three attempts failed (one may fail on the connection before the endpoint sees it), then the
     // circuit stopped sending: the remaining deliveries wait, unclaimed, without an attempt.
     expect(ep.received.length).toBeLessThanOrEqual(3);
-    expect(s.endpoints.state(`${ep.url}`)).toBe("open");
+    expect(await s.endpoints.state(`${ep.url}`)).toBe("open");
     const [{ n }] =
       (await sql`select sum(attempts)::int as n from deliveries where id in ${sql(ids)}`) as unknown as [
         { n: number },
@@ -494,10 +494,10 @@ describe("one dead affiliate cannot slow the others", () => {
       schedule: [0, 0.05, 0.05, 0.05, 0.05, 0.05],
       endpoint: { concurrency: 1, ratePerSecond: 1_000, breakerFailures: 3, halfOpenAfterMs: 300 },
     });
-    await until(async () => s.endpoints.state(`${ep.url}`) === "open", "the circuit to open");
+    await until(async () => (await s.endpoints.state(`${ep.url}`)) === "open", "the circuit to open");
     down = false;
     for (const id of ids) await settled(id, "delivered");
-    expect(s.endpoints.state(`${ep.url}`)).toBe("closed");
+    expect(await s.endpoints.state(`${ep.url}`)).toBe("closed");
     const ok =
       await sql`select delivery_id from delivery_attempts where delivery_id in ${sql(ids)} and status_code = 200`;
     expect(ok.map((r) => r.delivery_id).sort()).toEqual([...ids].sort());

@@ -115,7 +115,7 @@ export function startSender(sql: Sql, options: SenderOptions) {
     "Attempts whose result came after their row was claimed again, so not recorded",
     ["stage"],
   );
-  const endpoints = new Endpoints(options.endpoint);
+  const endpoints = new Endpoints(sql, { ...options.endpoint, leaseMs: options.leaseMs });
   if (options.leaseMs < options.http.totalTimeoutMs + LEASE_MARGIN_MS)
     throw new RangeError(
       `the delivery lease (${options.leaseMs} ms) must outlast an attempt (${options.http.totalTimeoutMs} ms) by at least ${LEASE_MARGIN_MS} ms`,
@@ -407,6 +407,7 @@ export function startSender(sql: Sql, options: SenderOptions) {
     }
     const run = await endpoints.run(
       Endpoints.key(d.url),
+      d.id,
       () => sendOnce(d),
       (a) => a.verdict === "retryable",
     );
@@ -421,7 +422,7 @@ export function startSender(sql: Sql, options: SenderOptions) {
       let due: Due[] = [];
       if (free > 0) {
         try {
-          due = await claim(Math.min(options.batch, free), endpoints.blocked());
+          due = await claim(Math.min(options.batch, free), await endpoints.blocked());
         } catch (err) {
           log.error("claiming deliveries failed", { error: err as Error });
         }
