@@ -5,6 +5,7 @@
  * conversion, one ledger entry and one delivered affiliate postback; every redirected click is stored.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { NatsCluster, SERVICE_NAMES } from "@roundtrip/stack";
@@ -21,13 +22,15 @@ import { Replicas } from "./support/replicas.ts";
 import { eventually } from "./support/test-stack.ts";
 
 /**
- * Journeys per replica pair (each load drives one click and one gateway replica, as a balancer
- * would): on until the faults are over and a few seconds more, however long restarts take on a
-busy machine, with a hard bound of `maxJourneys`.
+ * One burst of journeys per fault and replica pair (each load drives one click and one gateway
+ * replica, as a balancer would): bounded in count whatever the restarts cost on a busy machine
+ * (a slow restart overlaps the next burst).
  */
-const LOAD = { ratePerSecond: 8, maxJourneys: 1_200 };
-const LOAD_AFTER_FAULTS_MS = 3_000;
-const SETTLE_TIMEOUT_MS = 90_000;
+const BURST = { ratePerSecond: 10, maxJourneys: 60 };
+/** Each fault strikes this long into its burst, so every service has work in flight. */
+const FAULT_AFTER_MS = 1_500;
+/** How long the pipeline may take to settle after the load (redeliveries, leases, reconciliation). */
+const SETTLE_TIMEOUT_MS = 180_000;
 
 let cluster: NatsCluster;
 let rig: FaultRig;
@@ -38,7 +41,9 @@ beforeAll(async () => {
   await cluster.start();
   // Two connections a process: twelve processes share a PostgreSQL whose max_connections is not ours alone.
   rig = await startFaultRig("cluster", cluster, { env: { BUS_REPLICAS: "3", DATABASE_POOL_MAX: "2" } });
-  replicas = new Replicas(rig.env);
+  replicas = new Replicas(rig.env, {
+    logDir: process.env.FAULT_LOG_DIR ? join(process.env.FAULT_LOG_DIR, "cluster") : undefined,
+  });
   // One at a time: twelve services starting at once on two busy cores only slow each other down.
   for (const name of SERVICE_NAMES) await replicas.start(name, 1);
   await untilLinkRedirects(rig);
@@ -88,38 +93,40 @@ test("two replicas of every service over a 3-node NATS cluster: kill -9 of a rep
   });
   const run = crypto.randomUUID().slice(0, 6);
   const target = loadTarget(rig);
-  const loads = [0, 1].map(
-    (i) =>
-      new Load({
+  const loads: Load[] = [];
+  const steps: string[] = [];
+  /** A burst through both replica pairs, and `fault` once it is under way. */
+  const underLoad = async (what: string, fault: () => Promise<unknown>) => {
+    for (const i of [0, 1]) {
+      const load = new Load({
         ...target,
         clickUrl: replicas.get("click", i).url,
         gatewayUrl: replicas.get("gateway", i).url,
-        ...LOAD,
-        journeyDeadlineMs: 90_000,
-        txPrefix: `${run}-r${i}`,
-      }),
-  );
-  const loading = Promise.all(loads.map((l) => l.start()));
-  const steps: string[] = [];
-  const step = async (what: string, action: () => Promise<unknown>) => {
+        ...BURST,
+        journeyDeadlineMs: 120_000,
+        txPrefix: `${run}-${loads.length}`,
+      });
+      loads.push(load);
+      void load.start();
+    }
+    await Bun.sleep(FAULT_AFTER_MS);
     const t0 = Date.now();
-    await action();
+    await fault();
     steps.push(`${what} ${Date.now() - t0} ms`);
   };
 
-  await Bun.sleep(2_000); // work in flight everywhere before the first fault
-  await step("kill -9 of replica 0 of every service", () =>
-    Promise.all(SERVICE_NAMES.map((name) => replicas.kill(name, 0))),
-  );
-  await step("their restart", () => Promise.all(SERVICE_NAMES.map((name) => replicas.restart(name, 0))));
-  await step("kill -9 of NATS node 0", () => cluster.killNode(0));
-  await Bun.sleep(2_000); // services on node 0 reconnect elsewhere; stream leaders there move
-  await step("its restart", () => cluster.startNode(0));
-  await step("JetStream through the cluster", () => cluster.untilJetStream());
-  await step("NATS node 1 replaced with an empty store", () => cluster.replaceNodeStore(1));
-  await Bun.sleep(LOAD_AFTER_FAULTS_MS); // traffic while the empty node catches up
-  await Promise.all(loads.map((l) => l.stop()));
-  await loading;
+  await underLoad("kill -9 of replica 0 of every service and its restart", async () => {
+    await Promise.all(SERVICE_NAMES.map((name) => replicas.kill(name, 0)));
+    await Promise.all(SERVICE_NAMES.map((name) => replicas.restart(name, 0)));
+  });
+  await underLoad("kill -9 of NATS node 0 and its restart", async () => {
+    await cluster.killNode(0);
+    await Bun.sleep(2_000); // services on node 0 reconnect elsewhere; stream leaders there move
+    await cluster.startNode(0);
+    await cluster.untilJetStream();
+  });
+  await underLoad("NATS node 1 replaced with an empty store", () => cluster.replaceNodeStore(1));
+  await Promise.all(loads.map((l) => l.start())); // every burst to its end (start() is idempotent)
   console.log(`faults: ${steps.join(", ")}`);
   for (const l of loads) console.log(l.summary());
 
@@ -165,4 +172,4 @@ test("two replicas of every service over a 3-node NATS cluster: kill -9 of a rep
     "every stream to have three current peers",
     SETTLE_TIMEOUT_MS,
   );
-}, 300_000);
+}, 480_000);
