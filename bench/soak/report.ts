@@ -19,21 +19,18 @@ function group(values: Record<string, number>, prefix: string, suffix = ""): str
     .join(", ");
 }
 
-export function printSample(
-  log: (line: string) => void,
-  index: number,
-  s: Sample,
-  generator: { clickSkipped: number; postbackSkipped: number },
-): void {
+export function printSample(log: (line: string) => void, index: number, s: Sample): void {
   const v = s.values;
   const owed = Object.keys(v)
     .filter((k) => k.startsWith("owed ") && !k.startsWith("owed age "))
     .sort()
     .map((k) => `${k.slice(5)} ${fmt(v[k])} (${fmt(v[`owed age ${k.slice(5)} s`])} s)`)
     .join(", ");
+  const clicksBehind = v["clicks not sent on time count"] ?? 0;
+  const postbacksBehind = v["postbacks not sent on time count"] ?? 0;
   const behind =
-    generator.clickSkipped || generator.postbackSkipped
-      ? ` · generator behind: ${generator.clickSkipped} clicks, ${generator.postbackSkipped} postbacks not sent on time`
+    clicksBehind || postbacksBehind
+      ? ` · not sent on time (too many waiting): ${fmt(clicksBehind)} clicks, ${fmt(postbacksBehind)} postbacks`
       : "";
   log(
     `[${index}] redirects ${fmt(v["redirects/s"])}/s p99 ${fmt(v["redirect p99 ms"])} ms · postbacks ${fmt(v["postbacks/s"])}/s p99 ${fmt(v["postback p99 ms"])} ms · ` +

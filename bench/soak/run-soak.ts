@@ -122,7 +122,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const cpu = cpuMeter();
     await readState(probe, cpu).catch(() => {});
     const began = Date.now();
-    let last = { at: began, postbacks: 0, clicks: 0 };
+    let last = { at: began, postbacks: 0, clicks: 0, skipped: 0 };
     for (let i = 1; i * o.sampleEveryMs <= o.durationMs; i++) {
       await Bun.sleep(Math.max(0, began + i * o.sampleEveryMs - Date.now()));
       const [c, state] = await Promise.all([clicks.sample(), readState(probe, cpu).catch(() => ({}))]);
@@ -141,12 +141,19 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           "e2e p99 ms": percentile(e2e, 99),
           "e2e count": e2e.length,
           "errors count": c.errors + postbacks.counts.errors,
+          "clicks not sent on time count": c.skipped,
+          "postbacks not sent on time count": postbacks.skipped - last.skipped,
           ...state,
         },
       };
-      last = { at: now, postbacks: postbacks.counts.accepted, clicks: postbacks.counts.clicks };
+      last = {
+        at: now,
+        postbacks: postbacks.counts.accepted,
+        clicks: postbacks.counts.clicks,
+        skipped: postbacks.skipped,
+      };
       samples.push(sample);
-      printSample(log, i, sample, { clickSkipped: c.skipped, postbackSkipped: postbacks.skipped });
+      printSample(log, i, sample);
     }
 
     const [clickTotals, postbackCounts] = await Promise.all([clicks.stop(), postbacks.stop()]);
