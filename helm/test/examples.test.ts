@@ -35,12 +35,12 @@ describe("helm/examples/scale-10k.yaml", () => {
   test("an HPA per service with the documented floors; attribution also scales on its click backlog", () => {
     const hpa = (s: string) => find(objects, "HorizontalPodAutoscaler", `rt-roundtrip-${s}`).spec;
     expect(Object.fromEntries(SERVICES.map((s) => [s, [hpa(s).minReplicas, hpa(s).maxReplicas]]))).toEqual({
-      admin: [2, 6],
-      click: [3, 8],
-      gateway: [3, 6],
-      attribution: [6, 16],
-      commission: [2, 4],
-      delivery: [4, 8],
+      admin: [4, 8],
+      click: [4, 8],
+      gateway: [4, 8],
+      attribution: [4, 12],
+      commission: [4, 8],
+      delivery: [3, 6],
     });
     const external = hpa("attribution").metrics.find((m: K8sObject) => m.type === "External");
     expect(external.external.metric).toEqual({
