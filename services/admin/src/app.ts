@@ -14,6 +14,7 @@ import { affiliateBalances } from "./modules/balances/index.ts";
 import { paymentDetails } from "./modules/payment-details/index.ts";
 import { payoutRuns } from "./modules/payout-runs/index.ts";
 import { payoutSettings } from "./modules/payout-settings/index.ts";
+import { statements } from "./modules/statements/index.ts";
 import { brands } from "./modules/brands/index.ts";
 import { clicks } from "./modules/clicks/index.ts";
 import { conversions } from "./modules/conversions/index.ts";
@@ -85,6 +86,7 @@ export function createApp(deps: AdminDeps) {
     .use(paymentDetails(sql))
     .use(payoutSettings(sql))
     .use(payoutRuns(sql))
+    .use(statements(sql))
     .use(webhookSecrets(sql, bus))
     .use(auditLog(sql))
     .use(imports(sql, codec))

@@ -23,6 +23,7 @@ type Row = Record<string, unknown>;
 type Body = any;
 
 let h: Harness;
+const statementOf = new Map<Partner, string>();
 let A: Partner;
 let B: Partner;
 const staffIds = { audit: "", apiKey: "", payoutRule: "", validationRun: "", import: "", payoutRun: "" };
@@ -160,6 +161,11 @@ const READS: Record<string, Read> = {
     paths: () => [`/v1/payout-runs/${staffIds.payoutRun}`],
   },
   "GET /v1/payout-lines": { resource: "payout_lines", paths: () => ["/v1/payout-lines"] },
+  "GET /v1/statements/": { resource: "statements", paths: () => ["/v1/statements"] },
+  "GET /v1/statements/:id": {
+    resource: "statements",
+    paths: (p) => [`/v1/statements/${statementOf.get(p)}`],
+  },
   "GET /v1/api-keys/:id": { resource: "api_keys", paths: () => [`/v1/api-keys/${staffIds.apiKey}`] },
 };
 
@@ -181,6 +187,9 @@ const NOT_ROWS = new Set([
   "GET /v1/reports/",
   // The mass-payment file: admin and manager only (payout-runs.test.ts), the references whole by design.
   "GET /v1/payout-runs/:id/export",
+  // A statement's page and PDF: the JSON read's content, rendered (statements.test.ts).
+  "GET /v1/statements/:id/html",
+  "GET /v1/statements/:id/pdf",
 ]);
 
 const ROLES: Role[] = ["admin", "manager", "analyst", "affiliate"];
@@ -219,6 +228,10 @@ beforeAll(async () => {
     period_end: new Date(midnight).toISOString(),
   });
   staffIds.payoutRun = payoutRun.id;
+  for (const p of [A, B]) {
+    const [statement] = await h.sql`select id::text from statements where affiliate_id = ${p.affiliate.id}`;
+    statementOf.set(p, statement?.id);
+  }
   await h.ok("POST", "/v1/fx-rates", {
     base: "USD",
     quote: "EUR",

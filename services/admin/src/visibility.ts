@@ -198,6 +198,17 @@ export const VISIBILITY = {
   ]),
   payout_minimums: staffAnd(null),
   payout_runs: staffAnd(null),
+  statements: staffAnd([
+    "id",
+    "affiliate_id",
+    "affiliate_name",
+    "period_start",
+    "period_end",
+    "run_id",
+    "created_at",
+    "payment",
+    "currencies",
+  ]),
   // An affiliate's own payouts (the run's other lines and totals are the operator's).
   payout_lines: staffAnd([
     "id",

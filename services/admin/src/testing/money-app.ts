@@ -17,11 +17,11 @@ export type TestAdmin = {
     body?: unknown,
     options?: { key?: string; contentType?: string },
   ): Promise<{ status: number; body: T }>;
-  /** A GET whose answer is not JSON (a CSV, a PDF's bytes as text, an HTML page). */
+  /** A GET whose answer is not JSON (a CSV, a PDF, an HTML page): its bytes and as text. */
   text(
     path: string,
     options?: { key?: string },
-  ): Promise<{ status: number; text: string; type: string | null }>;
+  ): Promise<{ status: number; text: string; bytes: Uint8Array; type: string | null }>;
   /** A brand, an advertiser, an offer (ftd, deposit) and an affiliate. */
   program(
     currency?: string,
@@ -76,7 +76,13 @@ export async function testAdmin(label: string): Promise<TestAdmin> {
       const res = await fetch(`${service.url}${path}`, {
         headers: { authorization: `Bearer ${options.key ?? adminKey}` },
       });
-      return { status: res.status, text: await res.text(), type: res.headers.get("content-type") };
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      return {
+        status: res.status,
+        text: new TextDecoder().decode(bytes),
+        bytes,
+        type: res.headers.get("content-type"),
+      };
     },
     async program(currency = "EUR") {
       const brand = await ok("/v1/brands", {
