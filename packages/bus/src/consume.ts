@@ -3,6 +3,7 @@ import { millis } from "@nats-io/nats-core";
 import {
   type Context,
   context,
+  type Link,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
@@ -11,6 +12,7 @@ import {
 } from "@opentelemetry/api";
 import type { Sql } from "@roundtrip/db";
 import type { Registry } from "prom-client";
+import { Batcher } from "./batches.ts";
 import { decode } from "./codec.ts";
 import type { Bus } from "./connection.ts";
 import { DeadLetterHeaders, deadLetter, parkDeadLetter, watchExhausted } from "./deadletter.ts";
@@ -44,10 +46,25 @@ export type Delivery<T = unknown> = {
  */
 export type Handler<T> = (delivery: Delivery<T>) => Promise<unknown>;
 
-export type ConsumeOptions<T> = {
+/**
+ * Handles many deliveries at once (one transaction: `handleBatchOnce`), resolving when their
+ * effect is committed. Resolving with its outcome counts the ones in `duplicates` as duplicates.
+ * A rejection splits the batch: each message is handled again alone, so one that cannot be
+ * handled is retried or dead-lettered by itself and does not hold back the others.
+ */
+export type BatchHandler<T> = (deliveries: Delivery<T>[]) => Promise<unknown>;
+
+type PerMessage<T> = { handler: Handler<T>; batchHandler?: never; maxBatch?: never };
+type Batched<T> = {
+  batchHandler: BatchHandler<T>;
+  /** Messages per batch at most (default 32). */
+  maxBatch?: number;
+  handler?: never;
+};
+
+export type ConsumeOptions<T> = (PerMessage<T> | Batched<T>) & {
   consumer: ConsumerName;
-  handler: Handler<T>;
-  /** Messages handled at once by this replica (default 8). */
+  /** Messages (with `batchHandler`: batches) handled at once by this replica (default 8). */
   concurrency?: number;
   /** Validates the decoded JSON (e.g. TypeBox `Value.Parse`); a throw is a permanent failure. */
   parse?: (payload: unknown) => T;
@@ -123,6 +140,24 @@ export function consume<T = unknown>(bus: Bus, options: ConsumeOptions<T>): Cons
   const registry = options.registry ?? bus.registry;
   const metrics = busMetrics(registry);
   const inflight = new Set<Promise<void>>();
+  const batchHandler = options.batchHandler;
+  const maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 32));
+  // Messages this replica holds at most: per message, or `concurrency` batches' worth.
+  const capacity = batchHandler ? concurrency * maxBatch : concurrency;
+  let currentPolicy: RetryPolicy | undefined;
+  const batcher = batchHandler
+    ? new Batcher({
+        maxMessages: maxBatch,
+        concurrency,
+        run: (ms) =>
+          handleBatch(ms, currentPolicy as RetryPolicy, batchHandler).catch((err) =>
+            log.error("consume: unexpected error settling a batch", { err }),
+          ),
+        heartbeatMs: (dc) => (currentPolicy as RetryPolicy).heartbeatMs(dc),
+        beat: (m) => settle(() => m.working()),
+      })
+    : undefined;
+  const held = () => (batcher ? batcher.size : inflight.size);
 
   let stopping = false;
   let batch: ConsumerMessages | undefined;
@@ -142,16 +177,53 @@ export function consume<T = unknown>(bus: Bus, options: ConsumeOptions<T>): Cons
     logger: options.logger,
   });
 
-  async function handle(m: JsMsg, policy: RetryPolicy): Promise<void> {
-    const started = performance.now();
+  function inbound(m: JsMsg) {
     const subject = bus.names.logical(m.subject);
-    const template = describeSubject(subject)?.template ?? subject;
-    // A replayed dead letter is handled under the id of the message it replays (the inbox key).
-    const msgId = m.headers?.get(DeadLetterHeaders.MsgId) || m.headers?.get("Nats-Msg-Id") || `seq:${m.seq}`;
-    const deliveryCount = m.info.deliveryCount;
-    const parent = extractContext(m.headers, ROOT_CONTEXT);
-    const span = tracer().startSpan(
-      `process ${template}`,
+    return {
+      subject,
+      template: describeSubject(subject)?.template ?? subject,
+      // A replayed dead letter is handled under the id of the message it replays (the inbox key).
+      msgId: m.headers?.get(DeadLetterHeaders.MsgId) || m.headers?.get("Nats-Msg-Id") || `seq:${m.seq}`,
+      deliveryCount: m.info.deliveryCount,
+      parent: extractContext(m.headers, ROOT_CONTEXT),
+    };
+  }
+
+  // Inside the handler's context, so a rejected payload is a permanent failure of this message.
+  function delivery(m: JsMsg, info: ReturnType<typeof inbound>, ctx: Context, span: Span): Delivery<T> {
+    let payload: T;
+    try {
+      const raw = decode(m.data);
+      payload = options.parse ? options.parse(raw) : (raw as T);
+    } catch (err) {
+      throw new PermanentError("invalid_payload", `payload rejected: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    return {
+      payload,
+      subject: info.subject,
+      headers: headersToRecord(m.headers),
+      msgId: info.msgId,
+      deliveryCount: info.deliveryCount,
+      stream: streamKey,
+      consumer: consumerName,
+      streamSequence: m.seq,
+      publishedAt: m.time,
+      context: ctx,
+      span,
+    };
+  }
+
+  function startSpan(
+    m: JsMsg,
+    info: ReturnType<typeof inbound>,
+    parent: Context,
+    extra: Record<string, string | number>,
+    links?: Link[],
+  ): Span {
+    return tracer().startSpan(
+      `process ${info.template}`,
       {
         kind: SpanKind.CONSUMER,
         attributes: {
@@ -159,49 +231,46 @@ export function consume<T = unknown>(bus: Bus, options: ConsumeOptions<T>): Cons
           "messaging.operation.name": "process",
           "messaging.operation.type": "process",
           "messaging.destination.name": m.subject,
-          "messaging.destination.template": template,
+          "messaging.destination.template": info.template,
           "messaging.consumer.group.name": consumerName,
-          "messaging.message.id": msgId,
-          "messaging.message.body.size": m.data.byteLength,
           "messaging.nats.stream": streamName,
-          "messaging.nats.sequence": m.seq,
-          "messaging.nats.delivery_count": deliveryCount,
+          ...extra,
         },
+        links,
       },
       parent,
     );
-    const ctx = trace.setSpan(parent, span);
+  }
+
+  function failed(span: Span, err: unknown): void {
+    span.recordException(err as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message ?? String(err) });
+  }
+
+  function record(outcome: Outcome, started: number, span: Span): void {
+    span.setAttribute("roundtrip.bus.outcome", outcome);
+    metrics?.consumed.inc({ stream: streamKey, consumer: consumerName, outcome });
+    metrics?.handlerDuration.observe({ consumer: consumerName }, (performance.now() - started) / 1_000);
+  }
+
+  async function handle(m: JsMsg, policy: RetryPolicy): Promise<void> {
+    const started = performance.now();
+    const info = inbound(m);
+    const span = startSpan(m, info, info.parent, {
+      "messaging.message.id": info.msgId,
+      "messaging.message.body.size": m.data.byteLength,
+      "messaging.nats.sequence": m.seq,
+      "messaging.nats.delivery_count": info.deliveryCount,
+    });
+    const ctx = trace.setSpan(info.parent, span);
     // A closed connection makes these throw; a timer must never turn that into a crash.
-    const heartbeat = setInterval(() => settle(() => m.working()), policy.heartbeatMs(deliveryCount));
+    const heartbeat = setInterval(() => settle(() => m.working()), policy.heartbeatMs(info.deliveryCount));
     let outcome: Outcome;
     try {
       let result: unknown;
       let failure: { err: unknown } | undefined;
       try {
-        result = await context.with(ctx, async () => {
-          let payload: T;
-          try {
-            const raw = decode(m.data);
-            payload = options.parse ? options.parse(raw) : (raw as T);
-          } catch (err) {
-            throw new PermanentError("invalid_payload", `payload rejected: ${(err as Error).message}`, {
-              cause: err,
-            });
-          }
-          return options.handler({
-            payload,
-            subject,
-            headers: headersToRecord(m.headers),
-            msgId,
-            deliveryCount,
-            stream: streamKey,
-            consumer: consumerName,
-            streamSequence: m.seq,
-            publishedAt: m.time,
-            context: ctx,
-            span,
-          });
-        });
+        result = await context.with(ctx, () => options.handler?.(delivery(m, info, ctx, span)));
       } catch (err) {
         failure = { err };
       }
@@ -210,21 +279,84 @@ export function consume<T = unknown>(bus: Bus, options: ConsumeOptions<T>): Cons
         settle(() => m.ack());
         outcome = isDuplicateResult(result) ? "duplicate" : "ack";
       } else {
-        const err = failure.err;
-        span.recordException(err as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message ?? String(err) });
-        outcome = await context.with(ctx, () =>
-          settleFailure(m, err, { subject, msgId, deliveryCount, policy }),
-        );
+        failed(span, failure.err);
+        outcome = await context.with(ctx, () => settleFailure(m, failure.err, { ...info, policy }));
       }
     } finally {
       // Kept beating through a dead-letter publish, so the message is not redelivered meanwhile.
       clearInterval(heartbeat);
     }
-    span.setAttribute("roundtrip.bus.outcome", outcome);
+    record(outcome, started, span);
     span.end();
-    metrics?.consumed.inc({ stream: streamKey, consumer: consumerName, outcome });
-    metrics?.handlerDuration.observe({ consumer: consumerName }, (performance.now() - started) / 1_000);
+  }
+
+  /**
+   * One batch: one CONSUMER span linking every message's trace (a lone message continues its
+   * own), one handler call, then each message settled. A failed batch of several is handled
+   * again message by message (the Batcher keeps them beating meanwhile).
+   */
+  async function handleBatch(ms: JsMsg[], policy: RetryPolicy, run: BatchHandler<T>): Promise<void> {
+    const started = performance.now();
+    const infos = ms.map(inbound);
+    const first = infos[0] as ReturnType<typeof inbound>;
+    const parent = ms.length === 1 ? first.parent : ROOT_CONTEXT;
+    const links = infos.flatMap((i) => {
+      const linked = trace.getSpanContext(i.parent);
+      return linked ? [{ context: linked }] : [];
+    });
+    const span = startSpan(
+      ms[0] as JsMsg,
+      first,
+      parent,
+      {
+        "messaging.batch.message_count": ms.length,
+        ...(ms.length === 1 ? { "messaging.message.id": first.msgId } : {}),
+      },
+      links,
+    );
+    const ctx = trace.setSpan(parent, span);
+    const items: { m: JsMsg; d: Delivery<T> }[] = [];
+    for (const [i, m] of ms.entries()) {
+      const info = infos[i] as ReturnType<typeof inbound>;
+      try {
+        items.push({ m, d: delivery(m, info, ctx, span) });
+      } catch (err) {
+        failed(span, err);
+        record(await context.with(ctx, () => settleFailure(m, err, { ...info, policy })), started, span);
+      }
+    }
+    let failure: { err: unknown } | undefined;
+    let result: unknown;
+    if (items.length > 0) {
+      try {
+        result = await context.with(ctx, () => run(items.map((x) => x.d)));
+      } catch (err) {
+        failure = { err };
+      }
+    }
+    if (!failure) {
+      const duplicates = duplicatesOf(result);
+      for (const { m, d } of items) {
+        settle(() => m.ack());
+        record(duplicates.has(d) ? "duplicate" : "ack", started, span);
+      }
+    } else if (items.length > 1) {
+      failed(span, failure.err);
+      log.warn("consume: batch failed; handling its messages one by one", {
+        consumer: consumerName,
+        messages: items.length,
+        err: failure.err,
+      });
+      span.end();
+      for (const { m } of items) await handleBatch([m], policy, run);
+      return;
+    } else {
+      const { m, d } = items[0] as { m: JsMsg; d: Delivery<T> };
+      failed(span, failure.err);
+      const outcome = await context.with(ctx, () => settleFailure(m, failure.err, { ...d, policy }));
+      record(outcome, started, span);
+    }
+    span.end();
   }
 
   // Ack/nak/term/working are fire-and-forget protocol messages; they only throw when the
@@ -304,12 +436,20 @@ export function consume<T = unknown>(bus: Bus, options: ConsumeOptions<T>): Cons
         const policy = retryPolicy((await c.info(true)).config);
         markReady();
         while (!stopping) {
-          while (inflight.size >= concurrency && !stopping) await Promise.race([...inflight, stopped]);
+          currentPolicy = policy;
+          while (held() >= capacity && !stopping) {
+            batcher?.pump(); // so that whatever waits has a batch running to wait for
+            await Promise.race([...inflight, ...(batcher?.running ?? []), stopped]);
+          }
           if (stopping) break;
-          batch = await c.fetch({ max_messages: concurrency - inflight.size, expires: pullExpiresMs });
+          batch = await c.fetch({ max_messages: capacity - held(), expires: pullExpiresMs });
           for await (const m of batch) {
             if (stopping) {
               settle(() => m.nak()); // pulled after stop: hand it straight to another replica
+              continue;
+            }
+            if (batcher) {
+              batcher.add(m);
               continue;
             }
             const p: Promise<void> = handle(m, policy)
@@ -356,10 +496,18 @@ export function consume<T = unknown>(bus: Bus, options: ConsumeOptions<T>): Cons
         void batch?.close();
       }
       await loop;
-      await Promise.allSettled([...inflight]);
+      // Pulled but not started: hand them straight to another replica.
+      for (const m of batcher?.takePending() ?? []) settle(() => m.nak());
+      await Promise.allSettled([...inflight, ...(batcher?.running ?? [])]);
       await watcher.stop();
     },
   };
+}
+
+// The deliveries a batch handler's outcome (handleBatchOnce) reports as already handled.
+function duplicatesOf(result: unknown): ReadonlySet<unknown> {
+  const duplicates = (result as { duplicates?: unknown } | undefined)?.duplicates;
+  return new Set(Array.isArray(duplicates) ? duplicates : []);
 }
 
 function isDuplicateResult(result: unknown): boolean {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { TestDatabase } from "@roundtrip/db";
-import { handleOnce, pruneInbox } from "./inbox.ts";
+import fc from "fast-check";
+import { handleBatchOnce, handleOnce, pruneInbox } from "./inbox.ts";
 import { testDatabase } from "./test-support.ts";
 
 let db: TestDatabase;
@@ -74,6 +75,122 @@ describe("handleOnce", () => {
       expect(await pruneInbox(db.sql, { batch: 500 })).toBe(2_344);
       const left = await db.sql`select message_id from bus_inbox where consumer = 'c8'`;
       expect(left.map((r) => r.message_id)).toEqual(["old-7"]);
+    } finally {
+      await db.sql`delete from bus_outbox`;
+    }
+  });
+});
+
+describe("handleBatchOnce", () => {
+  // The effect writes one row per fresh id, so a count per id says how often it was applied.
+  const applyBatch = (consumer: string, ids: string[], hold = 0) =>
+    handleBatchOnce(
+      db.sql,
+      consumer,
+      ids,
+      (id) => id,
+      async (tx, fresh) => {
+        await tx`insert into bus_test_effects select id, ${consumer} from unnest(${tx.array(fresh)}::text[]) as id`;
+        if (hold) await Bun.sleep(hold);
+        return fresh.length;
+      },
+    );
+  const applied = async (consumer: string) =>
+    (
+      await db.sql<{ message_id: string; n: number }[]>`
+        select message_id, count(*)::int as n from bus_test_effects where note = ${consumer}
+        group by message_id order by message_id`
+    ).map((r) => [r.message_id, r.n]);
+
+  test("a redelivered batch is all duplicates; a partly overlapping one applies only what is new", async () => {
+    expect(await applyBatch("b1", ["a", "b", "c"])).toEqual({
+      fresh: ["a", "b", "c"],
+      duplicates: [],
+      result: 3,
+    });
+    expect(await applyBatch("b1", ["c", "a", "b"])).toEqual({ fresh: [], duplicates: ["c", "a", "b"] });
+    // A repeat inside one batch (a re-published copy fetched with its original) counts once.
+    expect(await applyBatch("b1", ["c", "d", "e", "d"])).toEqual({
+      fresh: ["d", "e"],
+      duplicates: ["c", "d"],
+      result: 2,
+    });
+    expect(await applied("b1")).toEqual([
+      ["a", 1],
+      ["b", 1],
+      ["c", 1],
+      ["d", 1],
+      ["e", 1],
+    ]);
+    // One row per batch that applied something, not one per message.
+    const rows = await db.sql`select message_ids from bus_inbox_batches where consumer = 'b1' order by id`;
+    expect(rows.map((r) => r.message_ids)).toEqual([
+      ["a", "b", "c"],
+      ["d", "e"],
+    ]);
+  });
+
+  test("a message a per-message inbox row records (handleOnce, an older release) is a duplicate", async () => {
+    await handleOnce(db.sql, { consumer: "b2", messageId: "x" }, async () => {});
+    expect(await applyBatch("b2", ["x", "y"])).toMatchObject({ fresh: ["y"], duplicates: ["x"] });
+  });
+
+  test("a failing effect marks nothing handled", async () => {
+    await expect(
+      handleBatchOnce(
+        db.sql,
+        "b3",
+        ["p", "q"],
+        (id) => id,
+        async () => {
+          throw new Error("boom");
+        },
+      ),
+    ).rejects.toThrow("boom");
+    expect(await applyBatch("b3", ["q", "p"])).toMatchObject({ fresh: ["q", "p"], duplicates: [] });
+  });
+
+  test("overlapping batches handled at once by several replicas apply every message exactly once", async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.uniqueArray(fc.integer({ min: 0, max: 15 }), { minLength: 1, maxLength: 8 }), {
+          minLength: 2,
+          maxLength: 6,
+        }),
+        async (batches) => {
+          const consumer = `race-${run++}`;
+          // All at once, each holding its locks a moment, in the generated (arbitrary) orders.
+          const outcomes = await Promise.all(
+            batches.map((b) =>
+              applyBatch(
+                consumer,
+                b.map((n) => `m${n}`),
+                5,
+              ),
+            ),
+          );
+          const everyId = [...new Set(batches.flat())].map((n) => `m${n}`).sort();
+          expect((await applied(consumer)).map(([id]) => id)).toEqual(everyId);
+          expect((await applied(consumer)).every(([, n]) => n === 1)).toBe(true);
+          expect(outcomes.flatMap((o) => o.fresh).sort()).toEqual(everyId);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  test("pruneInbox deletes old batch rows, but not one holding the proof of an owed event", async () => {
+    await db.sql`delete from bus_inbox`;
+    await db.sql`
+      insert into bus_inbox_batches (consumer, message_ids, handled_at)
+      select 'b9', array['old-a-' || n, 'old-b-' || n], now() - interval '8 days' from generate_series(1, 1200) as n`;
+    await db.sql`insert into bus_inbox_batches (consumer, message_ids) values ('b9', array['recent'])`;
+    await db.sql`insert into bus_outbox (subject, stream, msg_id, payload) values ('x', 'CLICKS', 'old-b-77', '{}')`;
+    try {
+      expect(await pruneInbox(db.sql, { batch: 500 })).toBe(1199);
+      const left = await db.sql`select message_ids from bus_inbox_batches where consumer = 'b9' order by id`;
+      expect(left.map((r) => r.message_ids)).toEqual([["old-a-77", "old-b-77"], ["recent"]]);
     } finally {
       await db.sql`delete from bus_outbox`;
     }

@@ -30,6 +30,68 @@ export async function handleOnce<T>(
   })) as { duplicate: boolean; result?: T };
 }
 
+export type BatchOutcome<D, T> = {
+  /** The items whose effect ran now, in the order given. */
+  fresh: D[];
+  /** Already handled (an earlier batch, another replica, or a repeat inside this batch). */
+  duplicates: D[];
+  /** The effect's result; absent when every item was a duplicate. */
+  result?: T;
+};
+
+/**
+ * `handleOnce` for many messages in one transaction: the effect runs once over the items not
+ * handled before, and one `bus_inbox_batches` row records their inbox keys — one row per batch
+ * instead of one per message, and one commit for all of them.
+ *
+ * Exactly once, per key: every key's advisory lock is taken first (in one sorted order, so two
+ * batches that overlap never deadlock), then a second statement — with a snapshot taken after the
+ * locks, so it sees whatever a batch that held them committed — looks for keys already handled
+ * (batch rows or per-message `bus_inbox` rows, bus_handled()). A redelivered batch is all
+ * duplicates; a batch that partly overlaps an earlier one applies only the rest; a key twice in
+ * one batch (a re-published copy fetched with its original) counts once. A failing effect rolls
+ * the batch row back with it, so nothing is marked handled that was not.
+ */
+export async function handleBatchOnce<D, T>(
+  sql: Sql,
+  consumer: string,
+  items: readonly D[],
+  keyOf: (item: D) => string,
+  effect: (tx: Tx, fresh: D[]) => Promise<T>,
+): Promise<BatchOutcome<D, T>> {
+  const keys = [...new Set(items.map(keyOf))];
+  return (await sql.begin(async (tx) => {
+    await tx`
+      select pg_advisory_xact_lock(k)
+      from (select distinct hashtextextended(${consumer} || '/' || id, ${INBOX_LOCK_SEED}) as k
+            from unnest(${tx.array(keys)}::text[]) as id order by 1) s`;
+    const handled = new Set(
+      (
+        await tx<{ id: string }[]>`
+          select id from unnest(${tx.array(keys)}::text[]) as id where bus_handled(${consumer}, id)`
+      ).map((r) => r.id),
+    );
+    const fresh: D[] = [];
+    const duplicates: D[] = [];
+    for (const item of items) {
+      const key = keyOf(item);
+      if (handled.has(key)) duplicates.push(item);
+      else {
+        handled.add(key);
+        fresh.push(item);
+      }
+    }
+    if (fresh.length === 0) return { fresh, duplicates };
+    await tx`
+      insert into bus_inbox_batches (consumer, message_ids)
+      values (${consumer}, ${tx.array(fresh.map(keyOf))}::text[])`;
+    return { fresh, duplicates, result: await effect(tx, fresh) };
+  })) as BatchOutcome<D, T>;
+}
+
+// Separates these advisory locks from the application's (click-lock.ts and others use two-int keys).
+const INBOX_LOCK_SEED = 7_242_510;
+
 /**
  * Inbox rows only need to outlive redeliveries (minutes), so a week is generous — except a proof
  * an owed outbox event still needs: its other consumers may not have handled it yet, and the
@@ -56,6 +118,19 @@ export async function pruneInbox(
       )`;
     return r.count;
   });
+  const batchRows = await deleteUntilShort(batches, async (limit) => {
+    const r = await sql`
+      delete from bus_inbox_batches
+      where id in (
+        select b.id from bus_inbox_batches b
+        where b.handled_at < now() - ${seconds} * interval '1 second'
+          and not exists (
+            select 1 from bus_outbox o
+            where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) = any(b.message_ids))
+        limit ${limit}
+      )`;
+    return r.count;
+  });
   const parkings = await deleteUntilShort(batches, async (limit) => {
     const r = await sql`
       delete from bus_dead_letters
@@ -69,5 +144,5 @@ export async function pruneInbox(
       )`;
     return r.count;
   });
-  return rows + parkings;
+  return rows + batchRows + parkings;
 }

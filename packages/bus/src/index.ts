@@ -1,5 +1,6 @@
 export { type Bus, type ConnectBusOptions, connectBus, ping } from "./connection.ts";
 export {
+  type BatchHandler,
   type Consumer,
   type ConsumeOptions,
   consume,
@@ -20,7 +21,7 @@ export {
   replayDeadLetter,
 } from "./deadletter.ts";
 export { DeadLetterNotFoundError, isDeadLetterNotFound, isPermanent, PermanentError } from "./errors.ts";
-export { handleOnce, type InboxKey, pruneInbox } from "./inbox.ts";
+export { type BatchOutcome, handleBatchOnce, handleOnce, type InboxKey, pruneInbox } from "./inbox.ts";
 export { type LagCollector, startLagCollector } from "./lag.ts";
 export type { Logger } from "./logger.ts";
 export {

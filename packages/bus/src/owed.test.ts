@@ -11,7 +11,7 @@ import { type Consumer, consume } from "./consume.ts";
 import { declareConsumers } from "./consumers.ts";
 import { listDeadLetters, replayDeadLetter } from "./deadletter.ts";
 import { PermanentError } from "./errors.ts";
-import { handleOnce, pruneInbox } from "./inbox.ts";
+import { handleBatchOnce, handleOnce, pruneInbox } from "./inbox.ts";
 import { enqueue, type OutboxRelayOptions, startOutboxRelay } from "./outbox.ts";
 import { provision } from "./provision.ts";
 import { metricValue, quietLogger, recordingLogger, testDatabase, waitFor } from "./test-support.ts";
@@ -47,6 +47,7 @@ afterEach(async () => {
   await bus?.close();
   await db.sql`delete from bus_outbox`;
   await db.sql`delete from bus_inbox`;
+  await db.sql`delete from bus_inbox_batches`;
   await db.sql`delete from bus_test_effects`;
   await db.sql`delete from bus_consumers`;
   await db.sql`delete from bus_dead_letters`;
@@ -120,7 +121,76 @@ async function effects() {
 
 const errors = () => log.lines.filter((l) => l.level === "error").map((l) => l.msg);
 
+// The CLICKS consumers handle messages in batches: their proofs are bus_inbox_batches rows.
+function batchConsumers(): Consumer[] {
+  const started = (["attribution-clicks", "reports-clicks"] as const).map((consumer) =>
+    consume<unknown>(bus, {
+      consumer,
+      registry,
+      logger: quietLogger,
+      pullExpiresMs: 1_000,
+      batchHandler: (ds) =>
+        handleBatchOnce(
+          db.sql,
+          consumer,
+          ds,
+          (d) => d.msgId,
+          (tx, fresh) =>
+            tx`insert into bus_test_effects select id, ${consumer} from unnest(${tx.array(fresh.map((d) => d.msgId))}::text[]) as id`,
+        ),
+    }),
+  );
+  running.unshift(...started);
+  return started;
+}
+
 describe("owed until handled", () => {
+  test("events handled in batches are proven by their batch inbox rows; those lost with the store are re-published and handled once", async () => {
+    await freshBus();
+    const r = relay({ streams: ["CLICKS"] });
+    const enqueueClicks = (tag: string, n: number) =>
+      db.sql.begin(async (tx) => {
+        for (let i = 0; i < n; i++)
+          await enqueue(tx, {
+            subject: subjects.clickRecorded(),
+            payload: { i },
+            msgId: `clicks:${tag}${i}`,
+          });
+      });
+    await enqueueClicks("handled", 30);
+    await r.flush();
+    const first = batchConsumers();
+    await waitFor(
+      async () => {
+        await r.reconcile();
+        return count("settled");
+      },
+      (n) => n === 30,
+      { what: "30 events settled by batch proofs", timeoutMs: 30_000 },
+    );
+    expect(Number((await db.sql`select count(*)::int as n from bus_inbox`)[0]?.n)).toBe(0);
+    await Promise.all(first.map((c) => c.stop()));
+
+    // Acknowledged, then lost with the store before the consumers saw them.
+    await enqueueClicks("lost", 10);
+    await r.flush();
+    expect(await count("owed")).toBe(10);
+    await nats.kill();
+    nats.wipeStore();
+    await nats.start();
+    batchConsumers();
+    await waitFor(
+      () => count("settled"),
+      (n) => n === 40,
+      { what: "every event settled", timeoutMs: 30_000 },
+    );
+    expect(await effects()).toEqual({
+      "attribution-clicks": { n: 40, distinct: 40 },
+      "reports-clicks": { n: 40, distinct: 40 },
+    });
+    expect(await metricValue(registry, "roundtrip_outbox_republished_total", { stream: "CLICKS" })).toBe(10);
+  });
+
   test("events the broker acknowledged, then lost with its store before any consumer ran, are re-published and handled exactly once", async () => {
     await freshBus();
     const r = relay();
@@ -355,7 +425,7 @@ describe("self-healing topology", () => {
       { what: "the broker back", intervalMs: 100 },
     );
     await enqueueConversions(1, "after");
-    // Published by a flush or by the relay's own NOTIFY-driven pass, whichever comes first.
+    // Published by a flush or by the relay's own poll, whichever comes first.
     await waitFor(
       async () => {
         await r.flush();

@@ -69,7 +69,7 @@ function parkedSql(sql: Sql | Tx, required: string[]) {
     exists (select 1 from bus_dead_letters d where d.message_id = wire_id and d.consumer = any(${required}::text[]))
     and not exists (
       select 1 from unnest(${required}::text[]) as c(name)
-      where not exists (select 1 from bus_inbox i where i.consumer = c.name and i.message_id = wire_id)
+      where not bus_handled(c.name, wire_id)
         and not exists (select 1 from bus_dead_letters d where d.consumer = c.name and d.message_id = wire_id))`;
 }
 
@@ -99,7 +99,7 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
   async function settle(plan: (typeof plans)[number], required: string[]): Promise<number> {
     let settled = 0;
     for (let chunk = 0; chunk < SETTLE_CHUNKS_PER_PASS; chunk++) {
-      // Proof = an inbox row per required consumer, found by primary key (consumer, message_id).
+      // Proof = per required consumer, an inbox row (primary key) or a batch row (GIN) with the id.
       const [r] = await sql<{ last: string | null; scanned: number; settled: number }[]>`
         with owed as (
           select id, published_at, coalesce(msg_id, 'outbox:' || id::text) as wire_id
@@ -109,8 +109,8 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
           limit ${options.batchSize}
         ), proven as (
           select id from owed
-          where (select count(*) from bus_inbox i
-                 where i.consumer = any(${required}) and i.message_id = owed.wire_id) = ${required.length}
+          where (select count(*) from unnest(${required}::text[]) as c(name)
+                 where bus_handled(c.name, owed.wire_id)) = ${required.length}
             and (${required.length} > 0 or published_at is not null)
         ), done as (
           update bus_outbox o set handled_at = now() from proven where o.id = proven.id returning 1

@@ -1,4 +1,4 @@
-import { type ConsumerName, consume, declareConsumers, handleOnce } from "@roundtrip/bus";
+import { type ConsumerName, consume, declareConsumers, handleBatchOnce, handleOnce } from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ClicksRecorded, CommissionBooked, ConversionChanged } from "@roundtrip/contracts";
@@ -79,13 +79,29 @@ export async function buildAdmin({
           consumer: "reports-clicks",
           sql,
           concurrency: 4,
+          // Click batches that waited together fold into the rollup at once: one upsert, one
+          // batch inbox row, one commit (handleBatchOnce).
+          maxBatch: 32,
           parse: (p) => Value.Parse(ClicksRecorded, p),
           registry,
           logger,
-          // The same flood/IP-list verdict attribution stores (judged once, whoever is first).
-          handler: once(async (tx, batch: ClicksRecorded) =>
-            foldClicks(tx, (await judgeClicks(tx, batch)).batch),
-          ),
+          // The same flood/IP-list verdict attribution stores (judged once per message, whoever is first).
+          batchHandler: (ds) =>
+            handleBatchOnce(
+              sql,
+              "reports-clicks",
+              ds,
+              (d) => d.msgId,
+              async (tx, fresh) => {
+                // In batch-key order (a message's first click), as attribution-clicks claims them.
+                const byKey = fresh
+                  .map((d) => ({ key: d.payload.clicks[0]?.click_id ?? "", batch: d.payload }))
+                  .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+                const clicks = [];
+                for (const m of byKey) clicks.push(...(await judgeClicks(tx, m.batch)).batch.clicks);
+                return foldClicks(tx, { clicks });
+              },
+            ),
         }),
         consume(bus, {
           consumer: "reports-conversions",

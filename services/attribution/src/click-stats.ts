@@ -1,7 +1,7 @@
 import type { ClicksRecorded } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
 
-/** Folds one committed batch of clicks into the hourly rollup (run inside handleOnce). */
+/** Folds one committed batch of clicks into the hourly rollup (inside the batch's inbox transaction). */
 export async function countClicks(tx: Tx, batch: ClicksRecorded): Promise<number> {
   const groups = new Map<
     string,
@@ -32,8 +32,13 @@ export async function countClicks(tx: Tx, batch: ClicksRecorded): Promise<number
     groups.set(key, g);
   }
   if (groups.size === 0) return 0;
+  // In key order: two batches upserting the same hours and links lock the rows in the same order,
+  // so one waits for the other instead of deadlocking (they did, several times a minute).
+  const rows = [...groups.values()].sort((a, b) =>
+    a.hour < b.hour ? -1 : a.hour > b.hour ? 1 : Number(a.link_id) - Number(b.link_id),
+  );
   await tx`
-    insert into click_stats_hourly ${tx([...groups.values()])}
+    insert into click_stats_hourly ${tx(rows)}
     on conflict (hour, link_id) do update set
       clicks = click_stats_hourly.clicks + excluded.clicks,
       unique_clicks = click_stats_hourly.unique_clicks + excluded.unique_clicks`;

@@ -39,7 +39,10 @@ function isRowError(err: unknown): boolean {
 }
 
 async function insertClicks(tx: Tx, clicks: ClickRecorded[]): Promise<number> {
-  const rows = clicks.map((c) => ({
+  // In key order, so two batches holding the same clicks (a fallback write and its event) lock
+  // the rows in the same order and never deadlock.
+  const sorted = [...clicks].sort((a, b) => (a.click_id < b.click_id ? -1 : a.click_id > b.click_id ? 1 : 0));
+  const rows = sorted.map((c) => ({
     click_id: c.click_id,
     clicked_at: c.clicked_at,
     link_id: c.link_id,

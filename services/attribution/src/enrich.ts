@@ -20,7 +20,7 @@ export async function enrichConversions(tx: Tx, batch: ClicksRecorded): Promise<
     update conversions c
     set subs = k.subs, ip = k.ip, user_agent = k.user_agent, enriched_at = now()
     from clicks k
-    where c.click_id in ${tx(ids)} and c.enriched_at is null
+    where c.click_id = any(${tx.array(ids)}::text[]) and c.enriched_at is null
       and k.click_id = c.click_id and k.clicked_at between ${from} and ${to}`;
   return rows.count;
 }

@@ -7,13 +7,9 @@ import { counter, gauge } from "@roundtrip/telemetry";
 import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
 import { BLOCKED_REASON, capBlockedCount, releaseCapBlocked } from "./cap-blocks.ts";
-import { countClicks } from "./click-stats.ts";
-import { type RefusedClick, storeClicks } from "./click-store.ts";
+import { CLICK_MESSAGES_PER_BATCH, handleClickBatches } from "./click-batches.ts";
 import { attribute } from "./conversions.ts";
-import { enrichConversions } from "./enrich.ts";
-import { clicksInboxKey, deadLetterRefused, withoutRefused } from "./refused-clicks.ts";
-import { markStoredClicks, pruneJudgements } from "./rules/click-flags.ts";
-import { judgeClicks } from "@roundtrip/traffic";
+import { pruneJudgements } from "./rules/click-flags.ts";
 
 const schema = serviceEnv(8083, {
   CLICK_ID_KEYS: t.String({ minLength: 35 }),
@@ -91,27 +87,12 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
           consumer: "attribution-clicks",
           sql,
           concurrency: 4,
+          maxBatch: CLICK_MESSAGES_PER_BATCH,
           parse: (payload) => Value.Parse(ClicksRecorded, payload),
           registry,
           logger,
-          handler: async (d) => {
-            const r = await handleOnce(
-              sql,
-              { consumer: d.consumer, messageId: clicksInboxKey(d) },
-              async (tx) => {
-                // Floods and IP lists first: a flagged click is stored and counted as not unique.
-                const judged = await judgeClicks(tx, d.payload);
-                // A click PostgreSQL refuses goes to DEADLETTER alone; the rest of its batch is stored.
-                const refused: RefusedClick[] = [];
-                await storeClicks(tx, judged.batch, refused);
-                const batch = refused.length ? withoutRefused(judged.batch, refused) : judged.batch;
-                await markStoredClicks(tx, batch, judged.flags);
-                await countClicks(tx, batch);
-                await enrichConversions(tx, batch);
-                await deadLetterRefused(bus, d, refused, { registry, logger });
-                return judged.flags;
-              },
-            );
+          batchHandler: async (ds) => {
+            const r = await handleClickBatches(sql, bus, ds, { registry, logger });
             for (const reasons of r.result?.values() ?? [])
               for (const reason of reasons) ruleHits.inc({ reason, action: "flag", on: "click" });
             return r;
