@@ -3,7 +3,7 @@ import type { TestDatabase } from "@roundtrip/db";
 import { Registry } from "prom-client";
 import { consume } from "./consume.ts";
 import { handleOnce } from "./inbox.ts";
-import { enqueue, pruneOutbox, startOutboxRelay } from "./outbox.ts";
+import { enqueue, OUTBOX_CHANNEL, pruneOutbox, startOutboxRelay } from "./outbox.ts";
 import { metricValue, quietLogger, type TestBus, testBus, testDatabase, waitFor } from "./test-support.ts";
 import { provision } from "./provision.ts";
 import { subjects, type TopologyOverrides } from "./topology.ts";
@@ -60,11 +60,10 @@ describe("outbox", () => {
     expect(await unpublished()).toBe(0);
   });
 
-  test("a committed row is published promptly on NOTIFY, without waiting for the poll interval", async () => {
+  test("a committed row is published promptly when its writer wakes the relay, without waiting for the poll interval", async () => {
     const before = await streamCount();
     const relay = startOutboxRelay(t.bus, db.sql, { intervalMs: 60_000 });
     try {
-      await Bun.sleep(100); // LISTEN established
       const started = performance.now();
       const { msgId } = await db.sql.begin((tx) =>
         enqueue(tx, {
@@ -72,6 +71,7 @@ describe("outbox", () => {
           payload: { n: 2, big: 9007199254740993n },
         }),
       );
+      relay.wake();
       expect(msgId).toMatch(/^outbox:\d+$/);
       await waitFor(streamCount, (n) => n === before + 1, { what: "the publish", timeoutMs: 5_000 });
       expect(performance.now() - started).toBeLessThan(2_000);
@@ -82,6 +82,34 @@ describe("outbox", () => {
       expect(stored?.header.get("Nats-Msg-Id")).toBe(msgId);
       await waitFor(unpublished, (n) => n === 0, { what: "published_at" });
     } finally {
+      await relay.stop();
+    }
+  });
+
+  test("enqueue sends no NOTIFY (a global commit lock); a writer elsewhere can still NOTIFY the relays awake", async () => {
+    const before = await streamCount();
+    const relay = startOutboxRelay(t.bus, db.sql, { intervalMs: 60_000 });
+    const heard: string[] = [];
+    const listening = await db.sql.listen(OUTBOX_CHANNEL, (payload) => heard.push(payload));
+    try {
+      await Bun.sleep(100); // LISTEN established
+      await db.sql.begin((tx) =>
+        enqueue(tx, { subject: subjects.conversionChanged("ftd", "approved"), payload: { n: 3 } }),
+      );
+      // A notification sent after the enqueue's commit arrives after any the enqueue had sent.
+      await db.sql`select pg_notify(${OUTBOX_CHANNEL}, 'marker')`;
+      await waitFor(
+        () => heard.length,
+        (n) => n > 0,
+        { what: "the marker notification" },
+      );
+      expect(heard).toEqual(["marker"]);
+      await waitFor(streamCount, (n) => n === before + 1, {
+        what: "the publish on NOTIFY",
+        timeoutMs: 5_000,
+      });
+    } finally {
+      await listening.unlisten();
       await relay.stop();
     }
   });

@@ -13,7 +13,13 @@ import { outboxReconciler } from "./reconcile.ts";
 import { STREAM_KEYS, streamOf, type StreamKey, type Subject } from "./topology.ts";
 import { captureTraceHeaders, extractContext, TRACE_HEADERS, toNatsHeaders } from "./tracing.ts";
 
-/** NOTIFY channel; notifications are delivered at commit, so the relay never sees uncommitted rows. */
+/**
+ * NOTIFY channel for writers outside the services that relay (admin's imports): notifications are
+ * delivered at commit, so the relay never sees uncommitted rows. The hot paths never NOTIFY:
+ * PostgreSQL serialises the commits of notifying transactions on one global lock (intake was
+ * 3–4× slower with it), so they wake their own process's relay after the commit instead
+ * (`OutboxRelay.wake`), and the relays' interval poll picks up the rest.
+ */
 export const OUTBOX_CHANNEL = "bus_outbox";
 
 export type OutboxMessage = {
@@ -26,21 +32,18 @@ export type OutboxMessage = {
 
 /**
  * Records an event in the caller's transaction, so it exists if and only if the change it
- * describes committed. The relay publishes it after commit.
+ * describes committed. The relay publishes it after commit: call the relay's `wake()` once the
+ * transaction committed (no NOTIFY is sent: see OUTBOX_CHANNEL), else its poll finds the row.
  */
 export async function enqueue(tx: Tx, message: OutboxMessage): Promise<{ id: string; msgId: string }> {
   const headers = { ...message.headers, ...captureTraceHeaders() };
   // Normalised exactly as on the wire (BigInt → string), since the client's JSON encoding would throw on BigInt.
   const payload = JSON.parse(encodeJson(message.payload));
   const stream = streamOf(message.subject);
-  // One round trip; the notification is queued now and delivered when the caller commits.
   const [row] = await tx<{ id: string }[]>`
-    with inserted as (
-      insert into bus_outbox (subject, stream, msg_id, payload, headers)
-      values (${message.subject}, ${stream}, ${message.msgId ?? null}, ${tx.json(payload)}, ${tx.json(headers)})
-      returning id
-    )
-    select id, pg_notify(${OUTBOX_CHANNEL}, '') from inserted`;
+    insert into bus_outbox (subject, stream, msg_id, payload, headers)
+    values (${message.subject}, ${stream}, ${message.msgId ?? null}, ${tx.json(payload)}, ${tx.json(headers)})
+    returning id`;
   const id = String((row as { id: string }).id);
   return { id, msgId: message.msgId ?? outboxMsgId(id) };
 }
@@ -70,7 +73,7 @@ export async function pruneOutbox(
 }
 
 export type OutboxRelayOptions = {
-  /** Fallback poll when no notification arrives (lost LISTEN connection, other writers). Default 1000. */
+  /** Poll for rows no wake-up announced (other replicas' and processes' writes). Default 1000. */
   intervalMs?: number;
   /** Rows per transaction. Default 100. */
   batchSize?: number;
@@ -102,6 +105,12 @@ export type OutboxRelay = {
    * number of rows this call published. Rows another replica holds are that replica's to finish.
    */
   flush(): Promise<number>;
+  /**
+   * Publishes what is committed, soon: a writer in this process calls it after its transaction
+   * committed. Wake-ups coalesce (one pass at a time, and one more for whatever arrived during it),
+   * so under load a pass carries many rows.
+   */
+  wake(): void;
   /** One reconciler pass now (settle proven rows, re-publish what the broker lost); for tests and tools. */
   reconcile(): Promise<{ settled: number; republished: number }>;
   /** Stops listening and polling, waits for a pass in progress, then publishes what is left once. */
@@ -300,6 +309,7 @@ export function startOutboxRelay(bus: Bus, sql: Sql, options: OutboxRelayOptions
       await housekeeping().catch((err) => log.warn("outbox: housekeeping failed", { err }));
       return n;
     },
+    wake: kick,
     reconcile: () => reconciler.pass(),
     async stop() {
       closing = true;

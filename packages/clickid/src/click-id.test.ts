@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ClickIdCodec, parseKeys } from "./click-id.ts";
+import { ClickIdCodec, clickTimeOf, parseKeys } from "./click-id.ts";
 
 const oldKey = `k1:${"a".repeat(40)}`;
 const newKey = `k2:${"b".repeat(40)}`;
@@ -48,5 +48,18 @@ describe("click IDs", () => {
     expect(() => parseKeys("")).toThrow(/at least one/);
     expect(() => parseKeys("k1:short")).toThrow(/at least 32/);
     expect(() => parseKeys(`bad key:${"a".repeat(40)}`)).toThrow(/key id/);
+  });
+});
+
+describe("clickTimeOf", () => {
+  test("reads the second an ID was minted for, without its keys; null for what is not a click ID", () => {
+    const at = new Date("2026-11-30T23:59:59.750Z");
+    const id = ClickIdCodec.fromSpec(`k1:${"s".repeat(32)}`).mint(42, at);
+    expect(clickTimeOf(id)?.toISOString()).toBe("2026-11-30T23:59:59.000Z");
+    expect(clickTimeOf("clk1")).toBeNull();
+    expect(clickTimeOf(`${id.slice(0, -1)}*`)).toBeNull();
+    const otherVersion = Buffer.from(id, "base64url");
+    otherVersion[0] = 2;
+    expect(clickTimeOf(otherVersion.toString("base64url"))).toBeNull();
   });
 });

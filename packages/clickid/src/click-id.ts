@@ -90,6 +90,18 @@ export class ClickIdCodec {
   }
 }
 
+/**
+ * The click time (whole seconds) an ID carries, read without verifying it: for finding the click
+ * of an ID that was verified where it entered (attribution credits only verified IDs), so a
+ * lookup probes only the partition that can hold it. Null when it is not shaped like a click ID.
+ */
+export function clickTimeOf(id: string): Date | null {
+  if (id.length !== ENCODED_LENGTH || !/^[A-Za-z0-9_-]+$/.test(id)) return null;
+  const buf = Buffer.from(id, "base64url");
+  if (buf.length !== TOTAL_BYTES || buf[0] !== VERSION) return null;
+  return new Date(buf.readUInt32BE(2) * 1000);
+}
+
 function mac(secret: string, body: Uint8Array): Buffer {
   return createHmac("sha256", secret).update(body).digest().subarray(0, MAC_BYTES);
 }

@@ -1,5 +1,6 @@
 export {
   ClickIdCodec,
+  clickTimeOf,
   parseKeys,
   type ClickIdClaims,
   type ClickIdKey,

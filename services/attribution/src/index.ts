@@ -1,4 +1,4 @@
-import { consume, handleOnce, startOutboxRelay } from "@roundtrip/bus";
+import { consume, handleOnce, type OutboxRelay, startOutboxRelay } from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ClicksRecorded, PostbackReceived } from "@roundtrip/contracts";
@@ -52,7 +52,7 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
   );
   const consumers: { stop(): Promise<void> }[] = [];
   let prune: Periodic | undefined;
-  let relay: { stop(): Promise<void> } | undefined;
+  let relay: OutboxRelay | undefined;
   let capRelease: Periodic | undefined;
   let stopping = false;
 
@@ -72,6 +72,8 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
             const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) =>
               attribute(tx, codec, d.payload),
             );
+            // The conversion's event is committed: publish it now (enqueue sends no NOTIFY).
+            if (!r.duplicate) relay?.wake();
             // Metrics only after the commit, and never twice for a redelivery.
             const outcome = r.result;
             if (outcome && "applied" in outcome) for (const a of outcome.applied) conversions.inc(a);
@@ -106,7 +108,10 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
         env.CAP_RELEASE_INTERVAL_MS,
         async () => {
           const r = await releaseCapBlocked(sql, { stopping: () => stopping });
-          if (r.released) logger.info("attribution: over-cap conversions released", r);
+          if (r.released) {
+            relay?.wake(); // their events are committed
+            logger.info("attribution: over-cap conversions released", r);
+          }
           blocked.set({ reason: BLOCKED_REASON }, await capBlockedCount(sql));
         },
         logger,

@@ -1,4 +1,4 @@
-import { consume, handleOnce, startOutboxRelay } from "@roundtrip/bus";
+import { consume, handleOnce, type OutboxRelay, startOutboxRelay } from "@roundtrip/bus";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ConversionChanged } from "@roundtrip/contracts";
 import { type Periodic, runService, startPeriodic } from "@roundtrip/service";
@@ -37,14 +37,17 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
     ["reason"],
   );
   let consumer: { stop(): Promise<void> } | undefined;
-  let relay: { stop(): Promise<void> } | undefined;
+  let relay: OutboxRelay | undefined;
   let retry: Periodic | undefined;
   let stopped = false;
 
   // Blocked changes settle themselves once the cause is fixed; the gauge is refreshed on each pass.
   const retryPass = async () => {
     const r = await retryAllBlocked(sql, settle, { stopping: () => stopped });
-    if (r.settled) logger.info("commission: blocked conversions booked", { settled: r.settled });
+    if (r.settled) {
+      relay?.wake();
+      logger.info("commission: blocked conversions booked", { settled: r.settled });
+    }
     for (const [reason, n] of Object.entries(await blockedCounts(sql))) blocked.set({ reason }, n);
   };
   return {
@@ -62,6 +65,8 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
           const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) =>
             settle(tx, d.payload),
           );
+          // The booking's event is committed: publish it now (enqueue sends no NOTIFY).
+          if (!r.duplicate) relay?.wake();
           // Metrics after the commit, once per settled change; the ledger holds the exact figures.
           const settled = r.result;
           if (settled && PRICED.has(settled.outcome)) bookings.inc({ outcome: settled.outcome });

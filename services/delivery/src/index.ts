@@ -42,7 +42,7 @@ await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
   const allowed = parseCidrs(env.DELIVERY_ALLOWED_CIDRS);
   const schedule = parseSchedule(env.DELIVERY_RETRY_SCHEDULE_S);
   let consumer: { stop(): Promise<void> } | undefined;
-  let sender: { stop(): Promise<void> } | undefined;
+  let sender: ReturnType<typeof startSender> | undefined;
   return {
     app: new Elysia({ name: "delivery" }),
     consumers: ["delivery-commissions"],
@@ -54,10 +54,13 @@ await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
         parse: (payload) => Value.Parse(CommissionBooked, payload),
         registry,
         logger,
-        handler: (d) =>
-          handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) =>
+        handler: async (d) => {
+          const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) =>
             planDeliveries(tx, d.payload),
-          ),
+          );
+          if (r.result) sender?.wake(); // committed and due: send it now, not at the next poll
+          return r;
+        },
       });
       sender = startSender(sql, {
         logger,

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { ClickIdCodec } from "@roundtrip/clickid";
 import type { CommissionBooked } from "@roundtrip/contracts";
 import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
 import { planDeliveries } from "./plan.ts";
@@ -61,6 +62,12 @@ const booked = (affiliateId: string, over: Partial<CommissionBooked> = {}): Comm
   ...over,
 });
 
+const codec = ClickIdCodec.fromSpec(`plan:${"k".repeat(40)}`);
+const storeClick = (clickId: string, at: Date, affiliateId: string, subs: Record<string, string>) =>
+  sql`
+    insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, subs)
+    values (${clickId}, ${at}, 1, ${offer}, ${affiliateId}, ${brand}, ${sql.json(subs)})`;
+
 const plan = (c: CommissionBooked) => sql.begin((tx) => planDeliveries(tx, c));
 const rows = (conversionId: string) =>
   sql`select template_id, method, url, body, content_type, status, last_error from deliveries where conversion_id = ${conversionId}`;
@@ -101,14 +108,29 @@ describe("planning affiliate postbacks", () => {
       url_template:
         "https://aff.example/pb?cid={click_id}&tx={txid}&s1={sub1}&s2={sub2}&b={brand}&p={payout}",
     });
-    const c = booked(a);
-    await sql`
-      insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, subs)
-      values (${c.click_id}, now(), 1, ${offer}, ${a}, ${brand}, ${sql.json({ sub1: "news letter&x=1" })})`;
+    // A click from nine days ago (another partition), found by the time its ID carries.
+    const clickedAt = new Date(Date.now() - 9 * 86_400_000);
+    const c = booked(a, { click_id: codec.mint(1, clickedAt) });
+    await storeClick(c.click_id, clickedAt, a, { sub1: "news letter&x=1" });
     await plan(c);
     expect((await rows(c.conversion_id))[0]?.url).toBe(
       `https://aff.example/pb?cid=${c.click_id}&tx=tx%26${n}&s1=news%20letter%26x%3D1&s2=&b=lucky&p=25.00`,
     );
+  });
+
+  test("the click is looked up only at the time its ID carries", async () => {
+    const a = await affiliate();
+    await template(a, { url_template: "https://aff.example/pb?s1={sub1}" });
+    const clickedAt = new Date();
+    const c = booked(a, { click_id: codec.mint(1, clickedAt) });
+    // The same ID stored a day later than it says (no such click exists; it shows the bound).
+    await storeClick(c.click_id, new Date(clickedAt.getTime() + 86_400_000), a, { sub1: "elsewhere" });
+    await plan(c);
+    expect((await rows(c.conversion_id))[0]?.url).toBe("https://aff.example/pb?s1=");
+    const d = booked(a, { click_id: codec.mint(1, clickedAt) });
+    await storeClick(d.click_id, clickedAt, a, { sub1: "here" });
+    await plan(d);
+    expect((await rows(d.conversion_id))[0]?.url).toBe("https://aff.example/pb?s1=here");
   });
 
   test("POST: the standard JSON body, a JSON template escaped as JSON, a form template URL-encoded", async () => {

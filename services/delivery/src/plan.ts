@@ -1,4 +1,5 @@
 import { context, propagation } from "@opentelemetry/api";
+import { clickTimeOf } from "@roundtrip/clickid";
 import { type BodyContentType, type CommissionBooked, renderBody, renderUrl } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
 
@@ -21,6 +22,8 @@ type Template = {
  * A template an operator disabled is skipped (a less specific one may apply); one the sender
  * disabled (410 Gone, failing for days) still gets its row, dead-lettered at once, so nothing
  * is lost and it can be replayed when the endpoint is enabled again.
+ *
+ * Returns how many rows are now due to be sent (0 for a repeat or a disabled endpoint).
  */
 export async function planDeliveries(tx: Tx, c: CommissionBooked): Promise<number> {
   const [template] = await tx<Template[]>`
@@ -33,10 +36,15 @@ export async function planDeliveries(tx: Tx, c: CommissionBooked): Promise<numbe
     limit 1`;
   if (!template) return 0;
   // The click row, or — when attribution credited the conversion before the click was stored —
-  // the sub IDs it copied onto the conversion once the click arrived.
+  // the sub IDs it copied onto the conversion once the click arrived. The click ID carries the
+  // click's second, so the lookup probes that second of one partition, not every partition.
+  const clickedAt = clickTimeOf(c.click_id);
   const [click] = await tx<{ subs: Record<string, string> }[]>`
     select coalesce(
-      (select subs from clicks where click_id = ${c.click_id} limit 1),
+      (select subs from clicks
+       where ${clickedAt !== null} and click_id = ${c.click_id}
+         and clicked_at >= ${clickedAt ?? new Date(0)} and clicked_at < ${new Date((clickedAt?.getTime() ?? 0) + 1000)}
+       limit 1),
       (select subs from conversions where id = ${c.conversion_id}),
       '{}'::jsonb) as subs`;
   const [brand] = await tx<{ slug: string }[]>`select slug from brands where id = ${c.brand_id}`;
@@ -82,6 +90,7 @@ export async function planDeliveries(tx: Tx, c: CommissionBooked): Promise<numbe
             ${disabled ? `endpoint disabled (${template.disabled_reason})` : null}, ${tx.json(trace)})
     on conflict (conversion_id, change_seq, template_id) do nothing
     returning id`;
-  if (rows.length && !disabled) await tx`select pg_notify('roundtrip_deliveries', '')`;
-  return rows.length;
+  // No NOTIFY here: PostgreSQL serialises the commits of notifying transactions on one global
+  // lock. The caller wakes its own sender after the commit; other replicas' senders poll.
+  return disabled ? 0 : rows.length;
 }

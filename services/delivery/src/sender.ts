@@ -19,7 +19,10 @@ export type SenderOptions = {
    * LEASE_MARGIN_MS, the time its logging and final write get.
    */
   leaseMs: number;
-  /** Poll interval when nothing is due (a NOTIFY wakes the sender earlier). */
+  /**
+   * Poll interval when nothing is due. The consumer in this process wakes the sender after it
+   * planned rows; a NOTIFY (admin's replays) wakes it too, but planning sends none (see plan.ts).
+   */
   pollMs: number;
   /** Attempts in flight at once in this replica, over all endpoints. */
   concurrency: number;
@@ -454,6 +457,8 @@ export function startSender(sql: Sql, options: SenderOptions) {
   const running = loop();
   return {
     endpoints,
+    /** Rows were planned in this process and committed: look for due rows now, not at the next poll. */
+    wake: wakeUp,
     async stop() {
       stopped = true;
       wakeUp();
