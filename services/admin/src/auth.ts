@@ -1,6 +1,7 @@
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia } from "elysia";
+import { lastUsedRecorder } from "./last-used.ts";
 
 export type Role = "admin" | "manager" | "analyst" | "affiliate";
 export type Principal = { keyId: string; name: string; role: Role; affiliateId: string | null };
@@ -24,16 +25,17 @@ export async function ensureBootstrapKey(sql: Sql, key: string): Promise<void> {
 
 /** `Authorization: Bearer <key>` → the principal; 401 for a missing, unknown or revoked key. */
 export function authentication(sql: Sql) {
+  const recordUse = lastUsedRecorder(sql);
   return new Elysia({ name: "roundtrip-auth" }).derive({ as: "scoped" }, async ({ headers }) => {
     const header = headers.authorization ?? "";
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match)
       throw new HttpError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>");
     const [row] = await sql<{ id: string; name: string; role: Role; affiliate_id: string | null }[]>`
-      update api_keys set last_used_at = now()
-      where key_hash = ${hashKey(match[1] as string)} and revoked_at is null
-      returning id, name, role, affiliate_id`;
+      select id, name, role, affiliate_id from api_keys
+      where key_hash = ${hashKey(match[1] as string)} and revoked_at is null`;
     if (!row) throw new HttpError(401, "unauthorized", "unknown or revoked API key");
+    await recordUse(row.id);
     const principal: Principal = {
       keyId: row.id,
       name: row.name,
