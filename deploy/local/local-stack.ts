@@ -23,7 +23,7 @@ import {
   ensurePostgres,
 } from "../../packages/stack/src/index.ts";
 import { type DemoSeed, SeedError, seedDemo } from "./seed.ts";
-import { loadOrCreateSecrets } from "./secrets.ts";
+import { LOCAL_ADMIN_EMAIL, loadOrCreateSecrets } from "./secrets.ts";
 
 const HOST = "127.0.0.1";
 const url = (port: number) => `http://${HOST}:${port}`;
@@ -124,10 +124,11 @@ function banner(options: {
   pg: Dependency;
   nats: Dependency;
   apiKey: string;
+  adminPassword: string;
   seed: DemoSeed | undefined;
   click: Awaited<ReturnType<typeof demoClick>>;
 }): string {
-  const { stack, pg, nats, apiKey, seed, click } = options;
+  const { stack, pg, nats, apiKey, adminPassword, seed, click } = options;
   const link = `${stack.urls.click}/c/demo`;
   const clickId = click?.clickId ?? "<click_id from the redirect>";
   const token = seed?.advertiserToken ?? "<the demo advertiser's token>";
@@ -140,8 +141,9 @@ function banner(options: {
     `  ${"postgresql".padEnd(12)} ${redact(pg)}${pg.started ? "  (embedded, data in .data/postgres)" : ""}`,
     `  ${"nats".padEnd(12)} ${nats.url}${nats.started ? "  (nats-server, store in .data/nats)" : ""}`,
     "",
-    `Open the console at ${admin}/ui/ and sign in with the admin API key:`,
-    `  ${apiKey}`,
+    `Open the console at ${admin}/ui/ and sign in as ${LOCAL_ADMIN_EMAIL}`,
+    `  with the password ${adminPassword}   (invite more people under Users)`,
+    `Admin API key, for scripts and machines:  ${apiKey}`,
     `API reference: ${admin}/docs   (the document: ${admin}/openapi.json)`,
     `  curl -H 'Authorization: Bearer ${apiKey}' ${admin}/v1/brands`,
     "",
@@ -225,6 +227,9 @@ export async function main(): Promise<number> {
       env: {
         CLICK_ID_KEYS: env.clickIdKeys ?? secrets.CLICK_ID_KEYS,
         ADMIN_BOOTSTRAP_API_KEY: apiKey,
+        // The first admin user: created once, so a password changed in the console survives a restart.
+        ADMIN_BOOTSTRAP_EMAIL: LOCAL_ADMIN_EMAIL,
+        ADMIN_BOOTSTRAP_PASSWORD: secrets.ADMIN_BOOTSTRAP_PASSWORD,
         DELIVERY_ALLOWED_CIDRS: env.deliveryAllowedCidrs,
         PUBLIC_CLICK_URL: env.publicClickUrl,
         PUBLIC_GATEWAY_URL: env.publicGatewayUrl,
@@ -252,7 +257,9 @@ export async function main(): Promise<number> {
     }
     checkpoint();
     const click = seed ? await demoClick(`${stack.urls.click}/c/${seed.linkCode}`) : undefined;
-    console.log(banner({ stack, pg, nats, apiKey, seed, click }));
+    console.log(
+      banner({ stack, pg, nats, apiKey, adminPassword: secrets.ADMIN_BOOTSTRAP_PASSWORD, seed, click }),
+    );
 
     const died = Promise.race(
       Object.values<ServiceHandle>(stack.services).map((handle) => handle.exited.then(() => handle)),

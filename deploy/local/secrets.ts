@@ -7,9 +7,14 @@ export interface LocalSecrets {
   CLICK_ID_KEYS: string;
   /** The admin API key that exists at start-up. */
   ADMIN_BOOTSTRAP_API_KEY: string;
+  /** The console password of the first admin user (LOCAL_ADMIN_EMAIL), printed in the banner. */
+  ADMIN_BOOTSTRAP_PASSWORD: string;
   /** The demo advertiser's postback token (we choose it, so it can be printed on every start). */
   DEMO_ADVERTISER_TOKEN: string;
 }
+
+/** The first admin user of the local stack; sign in to the console with it and the password above. */
+export const LOCAL_ADMIN_EMAIL = "admin@roundtrip.localhost";
 
 /** `length` random characters from the URL-safe base64 alphabet. */
 export function randomUrlSafe(length: number): string {
@@ -22,6 +27,7 @@ function generate(): LocalSecrets {
     CLICK_ID_KEYS: `k1:${randomUrlSafe(48)}`,
     ADMIN_BOOTSTRAP_API_KEY: `rt_admin_${randomUrlSafe(32)}`,
     DEMO_ADVERTISER_TOKEN: `demo_${randomUrlSafe(32)}`,
+    ADMIN_BOOTSTRAP_PASSWORD: randomUrlSafe(20),
   };
 }
 

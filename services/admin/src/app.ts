@@ -2,12 +2,16 @@ import type { Bus } from "@roundtrip/bus";
 import type { ClickIdCodec } from "@roundtrip/clickid";
 import type { Sql } from "@roundtrip/db";
 import { errorHandler } from "@roundtrip/service";
+import { NO_PROXY, type ProxyTrust } from "@roundtrip/intake";
+import type { Cidr } from "@roundtrip/outbound";
 import type { Logger } from "@roundtrip/telemetry";
 import { Elysia } from "elysia";
 import { advertisers } from "./modules/advertisers/index.ts";
 import { advertiserManagement } from "./modules/advertisers/manage.ts";
 import { affiliatePostbacks } from "./modules/affiliate-postbacks/index.ts";
+import { DEFAULT_TEST_LIMITS } from "./modules/affiliate-postbacks/send-test.ts";
 import { affiliates } from "./modules/affiliates/index.ts";
+import { type AuthSettings, auth } from "./modules/auth/index.ts";
 import { apiKeys } from "./modules/api-keys/index.ts";
 import { auditLog } from "./modules/audit-log/index.ts";
 import { affiliateBalances } from "./modules/balances/index.ts";
@@ -33,8 +37,11 @@ import { reviews } from "./modules/reviews/index.ts";
 import { reports } from "./modules/reports/index.ts";
 import { traceModule } from "./modules/trace/index.ts";
 import { ui } from "./modules/ui/index.ts";
+import { users } from "./modules/users/index.ts";
 import { validationRuns } from "./modules/validation-runs/index.ts";
 import { openApiDocument } from "./openapi.ts";
+import { DEFAULT_SESSION_SETTINGS } from "./sessions.ts";
+import { DEFAULT_SIGN_IN_LIMITS } from "./sign-in-limit.ts";
 import { storableInput } from "./storable-input.ts";
 import { webhookSecrets } from "./modules/webhook-secrets/index.ts";
 
@@ -53,6 +60,10 @@ export type AdminDeps = {
   demoAdvertiserToken?: string | null;
   /** Default gap share that flags an offer in the S2S-vs-pixel comparison. */
   pixelGapShare?: number;
+  /** Ranges a template's "send test" may reach although not public (DELIVERY_ALLOWED_CIDRS, as delivery). */
+  deliveryAllowedCidrs?: Cidr[];
+  /** Sessions, sign-in limits and invitations of people signing in to the console. */
+  people?: Partial<AuthSettings> & { invitationSeconds?: number; proxyTrust?: ProxyTrust };
 };
 
 export function createApp(deps: AdminDeps) {
@@ -64,6 +75,14 @@ export function createApp(deps: AdminDeps) {
   const app = new Elysia({ name: "admin" })
     .use(errorHandler((err) => deps.logger.error("unhandled error", { error: err as Error })))
     .use(storableInput())
+    .use(
+      auth(sql, {
+        sessions: deps.people?.sessions ?? DEFAULT_SESSION_SETTINGS,
+        limits: deps.people?.limits ?? DEFAULT_SIGN_IN_LIMITS,
+        proxyTrust: deps.people?.proxyTrust ?? NO_PROXY,
+      }),
+    )
+    .use(users(sql, { invitationSeconds: deps.people?.invitationSeconds ?? 72 * 3600 }))
     .use(me(sql))
     .use(brands(sql, bus))
     .use(advertisers(sql, bus))
@@ -75,7 +94,12 @@ export function createApp(deps: AdminDeps) {
     .use(trafficRules(sql))
     .use(ipLists(sql))
     .use(reviews(sql, codec))
-    .use(affiliatePostbacks(sql, bus))
+    .use(
+      affiliatePostbacks(sql, bus, {
+        allowed: deps.deliveryAllowedCidrs ?? [],
+        limits: DEFAULT_TEST_LIMITS,
+      }),
+    )
     .use(apiKeys(sql))
     .use(clicks(sql, codec))
     .use(conversions(sql))

@@ -2,18 +2,25 @@ import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia } from "elysia";
 import { lastUsedRecorder } from "./last-used.ts";
+import { CSRF_HEADER, csrfMatches, lookUpSession, SESSION_COOKIE, sessionTokenOf } from "./sessions.ts";
+import { hashKey } from "./tokens.ts";
+
+export { hashKey, newApiKey } from "./tokens.ts";
 
 export type Role = "admin" | "manager" | "analyst" | "affiliate";
-export type Principal = { keyId: string; name: string; role: Role; affiliateId: string | null };
-
-export function hashKey(key: string): string {
-  return new Bun.CryptoHasher("sha256").update(key).digest("hex");
-}
-
-/** A new API key: high-entropy, prefixed so a leaked key is recognisable in logs and scanners. */
-export function newApiKey(): string {
-  return `rt_${Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url")}`;
-}
+/**
+ * Who is calling: a machine with an API key, or a person signed in to the console (a session
+ * cookie). `id` is the key's or the user's; `name` the key's name or the user's email.
+ */
+export type Principal = {
+  kind: "api-key" | "user";
+  id: string;
+  name: string;
+  role: Role;
+  affiliateId: string | null;
+  /** The session a user's request came with (null for API keys). */
+  sessionId: string | null;
+};
 
 /** Ensures the operator's bootstrap key exists (idempotent; several replicas may race here). */
 export async function ensureBootstrapKey(sql: Sql, key: string): Promise<void> {
@@ -23,27 +30,65 @@ export async function ensureBootstrapKey(sql: Sql, key: string): Promise<void> {
     on conflict (key_hash) do nothing`;
 }
 
-/** `Authorization: Bearer <key>` → the principal; 401 for a missing, unknown or revoked key. */
+/** Requests that change nothing: no CSRF token needed with a session cookie. */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * The caller: `Authorization: Bearer <key>` for machines, else the console's session cookie.
+ * A cookie-authenticated request that changes something must carry the session's CSRF token in
+ * `X-CSRF-Token` (403 without): a browser sends the cookie on a forged cross-site request, but
+ * only our own pages can read the token. API keys are never sent by a browser on their own, so
+ * they need none. 401 for a missing, unknown or revoked key or session.
+ */
 export function authentication(sql: Sql) {
   const recordUse = lastUsedRecorder(sql);
-  return new Elysia({ name: "roundtrip-auth" }).derive({ as: "scoped" }, async ({ headers }) => {
-    const header = headers.authorization ?? "";
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match)
-      throw new HttpError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>");
-    const [row] = await sql<{ id: string; name: string; role: Role; affiliate_id: string | null }[]>`
-      select id, name, role, affiliate_id from api_keys
-      where key_hash = ${hashKey(match[1] as string)} and revoked_at is null`;
-    if (!row) throw new HttpError(401, "unauthorized", "unknown or revoked API key");
-    await recordUse(row.id);
+  return new Elysia({ name: "roundtrip-auth" }).derive({ as: "scoped" }, async ({ headers, request }) => {
+    const header = headers.authorization;
+    if (header !== undefined) return { principal: await keyPrincipal(sql, header, recordUse) };
+    const token = sessionTokenOf(headers.cookie);
+    if (!token)
+      throw new HttpError(401, "unauthorized", "sign in, or send an API key: Authorization: Bearer <key>");
+    const session = await lookUpSession(sql, token);
+    if (!session)
+      throw new HttpError(401, "unauthorized", `the ${SESSION_COOKIE} session has ended; sign in again`);
+    if (!SAFE_METHODS.has(request.method) && !csrfMatches(token, headers[CSRF_HEADER]))
+      throw new HttpError(
+        403,
+        "csrf_required",
+        `a signed-in change needs the ${CSRF_HEADER} header from sign-in or /v1/auth/me`,
+      );
     const principal: Principal = {
-      keyId: row.id,
-      name: row.name,
-      role: row.role,
-      affiliateId: row.affiliate_id,
+      kind: "user",
+      id: session.userId,
+      name: session.email,
+      role: session.role,
+      affiliateId: session.affiliateId,
+      sessionId: session.sessionId,
     };
     return { principal };
   });
+}
+
+async function keyPrincipal(
+  sql: Sql,
+  header: string,
+  recordUse: (id: string) => Promise<void>,
+): Promise<Principal> {
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!match) throw new HttpError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>");
+  const [row] = await sql<{ id: string; name: string; role: Role; affiliate_id: string | null }[]>`
+    select id, name, role, affiliate_id from api_keys
+    where key_hash = ${hashKey(match[1] as string)} and revoked_at is null`;
+  if (!row) throw new HttpError(401, "unauthorized", "unknown or revoked API key");
+  await recordUse(row.id);
+  return {
+    kind: "api-key",
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    affiliateId: row.affiliate_id,
+    sessionId: null,
+  };
 }
 
 const WRITERS: Role[] = ["admin", "manager"];
@@ -67,6 +112,7 @@ export function isAffiliate(p: Principal): boolean {
   return p.role === "affiliate";
 }
 
+/** How the audit log names the principal. */
 export function actor(p: Principal): string {
-  return `api-key:${p.keyId}:${p.name}`;
+  return `${p.kind}:${p.id}:${p.name}`;
 }

@@ -2,11 +2,15 @@ import { type ConsumerName, consume, declareConsumers, handleBatchOnce, handleOn
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ClicksRecorded, CommissionBooked, ConversionChanged } from "@roundtrip/contracts";
+import { proxyTrust, proxyTrustEnv } from "@roundtrip/intake";
+import { parseCidrs } from "@roundtrip/outbound";
 import type { ServiceContext, ServiceParts } from "@roundtrip/service";
 import { judgeClicks } from "@roundtrip/traffic";
 import { Value } from "@sinclair/typebox/value";
 import { createApp } from "./app.ts";
 import { ensureBootstrapKey } from "./auth.ts";
+import { ensureBootstrapUser } from "./modules/auth/service.ts";
+import { DEFAULT_SIGN_IN_LIMITS } from "./sign-in-limit.ts";
 import { markAbandonedRuns } from "./modules/validation-runs/index.ts";
 import { startFolding } from "./reports/fold.ts";
 import { foldClicks, foldCommission, foldConversion } from "./reports/rollup.ts";
@@ -31,6 +35,25 @@ export const adminEnv = serviceEnv(8080, {
   REPORTS_ENABLED: t.Boolean({ default: true }),
   REPORTS_FOLD_INTERVAL_MS: t.Integer({ minimum: 1_000, maximum: 3_600_000, default: 60_000 }),
   REPORTS_PIXEL_GAP_SHARE: t.Number({ minimum: 0, maximum: 1, default: 0.05 }),
+  // People signing in to the console (docs/console.md, "People and sessions").
+  // A first admin user, created at start when no user has this email (its password is not reset later).
+  ADMIN_BOOTSTRAP_EMAIL: t.Optional(t.String({ pattern: "^[^\\s@]+@[^\\s@]+$", maxLength: 254 })),
+  ADMIN_BOOTSTRAP_PASSWORD: t.Optional(t.String({ minLength: 12, maxLength: 200 })),
+  SESSION_IDLE_HOURS: t.Number({ minimum: 0.05, maximum: 720, default: 12 }),
+  SESSION_MAX_HOURS: t.Number({ minimum: 0.05, maximum: 8_760, default: 168 }),
+  // auto: the cookie is Secure when the request came over https (or X-Forwarded-Proto: https).
+  SESSION_COOKIE_SECURE: t.Union([t.Literal("auto"), t.Literal("always"), t.Literal("never")], {
+    default: "auto",
+  }),
+  // Failed sign-ins per email and address in SIGN_IN_WINDOW_MINUTES before a lock of SIGN_IN_LOCK_MINUTES.
+  SIGN_IN_MAX_FAILURES: t.Integer({ minimum: 1, maximum: 1_000, default: 5 }),
+  SIGN_IN_WINDOW_MINUTES: t.Integer({ minimum: 1, maximum: 1_440, default: 15 }),
+  SIGN_IN_LOCK_MINUTES: t.Integer({ minimum: 1, maximum: 1_440, default: 15 }),
+  INVITATION_TTL_HOURS: t.Number({ minimum: 0.01, maximum: 720, default: 72 }),
+  // Ranges a template's "send test" may reach although not public: the same setting (and guard) as delivery's.
+  DELIVERY_ALLOWED_CIDRS: t.String({ default: "" }),
+  // Which proxies may name the client (sign-in limits and the session record): as for click and gateway.
+  ...proxyTrustEnv,
 });
 
 const REPORT_CONSUMERS: ConsumerName[] = ["reports-clicks", "reports-conversions", "reports-commissions"];
@@ -46,6 +69,8 @@ export async function buildAdmin({
   registry,
 }: ServiceContext<typeof adminEnv.static>): Promise<ServiceParts> {
   if (env.ADMIN_BOOTSTRAP_API_KEY) await ensureBootstrapKey(sql, env.ADMIN_BOOTSTRAP_API_KEY);
+  if (env.ADMIN_BOOTSTRAP_EMAIL && env.ADMIN_BOOTSTRAP_PASSWORD)
+    await ensureBootstrapUser(sql, env.ADMIN_BOOTSTRAP_EMAIL, env.ADMIN_BOOTSTRAP_PASSWORD);
   await markAbandonedRuns(sql);
   const app = createApp({
     sql,
@@ -58,6 +83,22 @@ export async function buildAdmin({
     codec: env.CLICK_ID_KEYS ? ClickIdCodec.fromSpec(env.CLICK_ID_KEYS) : null,
     demoAdvertiserToken: env.DEMO_ADVERTISER_TOKEN ?? null,
     pixelGapShare: env.REPORTS_PIXEL_GAP_SHARE,
+    deliveryAllowedCidrs: parseCidrs(env.DELIVERY_ALLOWED_CIDRS),
+    people: {
+      sessions: {
+        idleSeconds: Math.round(env.SESSION_IDLE_HOURS * 3600),
+        maxSeconds: Math.round(env.SESSION_MAX_HOURS * 3600),
+        secureCookie: env.SESSION_COOKIE_SECURE,
+      },
+      limits: {
+        ...DEFAULT_SIGN_IN_LIMITS,
+        maxFailures: env.SIGN_IN_MAX_FAILURES,
+        windowSeconds: env.SIGN_IN_WINDOW_MINUTES * 60,
+        lockSeconds: env.SIGN_IN_LOCK_MINUTES * 60,
+      },
+      invitationSeconds: Math.round(env.INVITATION_TTL_HOURS * 3600),
+      proxyTrust: proxyTrust(env),
+    },
   });
   const background: { stop(): Promise<void> }[] = [];
   return {

@@ -26,7 +26,15 @@ let h: Harness;
 const statementOf = new Map<Partner, string>();
 let A: Partner;
 let B: Partner;
-const staffIds = { audit: "", apiKey: "", payoutRule: "", validationRun: "", import: "", payoutRun: "" };
+const staffIds = {
+  audit: "",
+  apiKey: "",
+  payoutRule: "",
+  validationRun: "",
+  import: "",
+  payoutRun: "",
+  user: "",
+};
 
 type Read = {
   /** The resource of the rows the answer carries. */
@@ -54,6 +62,10 @@ const READS: Record<string, Read> = {
     paths: (p) => [`/v1/offers/${p.offer.id}`],
   },
   "GET /v1/links/": { resource: "links", paths: () => ["/v1/links"] },
+  "GET /v1/links/build": {
+    resource: "links",
+    paths: (p) => [`/v1/links/build?offer_id=${p.offer.id}&affiliate_id=${p.affiliate.id}&sub1=x`],
+  },
   "GET /v1/links/:id": { resource: "links", paths: (p) => [`/v1/links/${p.link.id}`] },
   "GET /v1/clicks/": { resource: "clicks", paths: () => ["/v1/clicks"] },
   "GET /v1/clicks/:click_id": { resource: "clicks", paths: (p) => [`/v1/clicks/${p.owned.click}`] },
@@ -167,6 +179,9 @@ const READS: Record<string, Read> = {
     paths: (p) => [`/v1/statements/${statementOf.get(p)}`],
   },
   "GET /v1/api-keys/:id": { resource: "api_keys", paths: () => [`/v1/api-keys/${staffIds.apiKey}`] },
+  "GET /v1/users/": { resource: "users", paths: () => ["/v1/users"] },
+  "GET /v1/users/:id": { resource: "users", paths: () => [`/v1/users/${staffIds.user}`] },
+  "GET /v1/user-invitations/": { resource: "user_invitations", paths: () => ["/v1/user-invitations"] },
 };
 
 /**
@@ -184,6 +199,7 @@ const NOT_ROWS = new Set([
   "GET /demo/affiliate-postback",
   "GET /demo/affiliate-postbacks",
   "GET /v1/me/",
+  "GET /v1/auth/me",
   "GET /v1/reports/",
   // The mass-payment file: admin and manager only (payout-runs.test.ts), the references whole by design.
   "GET /v1/payout-runs/:id/export",
@@ -244,11 +260,16 @@ beforeAll(async () => {
     insert into imports (actor, advertiser_id, filename) values ('test', ${A.advertiser.id}, 'x.csv') returning id`;
   const [audit] = await h.sql`select max(id)::text as id from audit_log`;
   const [apiKey] = await h.sql`select max(id)::text as id from api_keys`;
+  await h.ok("POST", "/v1/user-invitations", { email: "invited@example.test", role: "analyst" });
+  const [user] = await h.sql`
+    insert into users (email, role, password_hash, totp_secret)
+    values ('person@example.test', 'manager', 'not-a-real-hash', 'JBSWY3DPEHPK3PXP') returning id::text`;
   Object.assign(staffIds, {
     validationRun: run?.id,
     import: imp?.id,
     audit: audit?.id,
     apiKey: apiKey?.id,
+    user: user?.id,
   });
 }, 90_000);
 
@@ -372,7 +393,10 @@ describe("one allow-list per role and resource, on every read path", () => {
     const fill: Record<string, string> = { id: B.owned.delivery, code: "ftd", click_id: B.owned.click };
     for (const route of h.app.routes) {
       if (route.method === "GET" || route.path.startsWith("/demo")) continue;
-      const path = route.path.replace(/:(\w+)/g, (_, name: string) => fill[name] ?? "1");
+      // An affiliate may send a test to its own template: B's is the one to be refused.
+      const given =
+        route.path === "/v1/affiliate-postbacks/:id/test" ? { ...fill, id: B.owned.template } : fill;
+      const path = route.path.replace(/:(\w+)/g, (_, name: string) => given[name] ?? "1");
       const a = await h.call(route.method, path, A.key, {});
       if (a.status < 400 || a.status >= 500) problems.push(`${route.method} ${route.path}: ${a.status}`);
     }

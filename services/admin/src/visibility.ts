@@ -25,6 +25,8 @@ export const SECRET_COLUMNS: readonly string[] = [
   "secrets",
   "secret_hash",
   "signing_secret",
+  "password_hash",
+  "totp_secret",
 ];
 
 /** Operator data: every staff role reads all of it, affiliates what is listed (null: nothing). */
@@ -313,6 +315,42 @@ export const VISIBILITY = {
   pixel_gap_report: staffAnd(null),
   reconciliation: staffAnd(null),
   api_keys: adminOnly,
+  // People: admins only, and never how they sign in (hash, TOTP secret and last step).
+  users: {
+    admin: [
+      "id",
+      "email",
+      "name",
+      "role",
+      "affiliate_id",
+      "totp_enabled_at",
+      "disabled_at",
+      "created_at",
+      "updated_at",
+      "last_sign_in_at",
+    ],
+    manager: null,
+    analyst: null,
+    affiliate: null,
+  },
+  user_invitations: {
+    admin: [
+      "id",
+      "email",
+      "name",
+      "role",
+      "affiliate_id",
+      "invited_by",
+      "created_at",
+      "expires_at",
+      "accepted_at",
+      "revoked_at",
+      "user_id",
+    ],
+    manager: null,
+    analyst: null,
+    affiliate: null,
+  },
 } as const satisfies Record<string, Rule>;
 
 export type Resource = keyof typeof VISIBILITY;

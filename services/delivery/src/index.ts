@@ -7,7 +7,7 @@ import { Elysia } from "elysia";
 import { planDeliveries } from "./plan.ts";
 import { DEFAULT_SCHEDULE_S, parseSchedule } from "./retry.ts";
 import { startSender } from "./sender.ts";
-import { parseCidrs } from "./ssrf.ts";
+import { parseCidrs } from "@roundtrip/outbound";
 
 const schema = serviceEnv(8085, {
   CONSUMER_CONCURRENCY: t.Integer({ minimum: 1, maximum: 256, default: 16 }),

@@ -6,8 +6,7 @@ import { createLogger, createRegistry, type Registry, startTracing } from "@roun
 import { Webhook } from "standardwebhooks";
 import { endpointKey } from "./endpoints.ts";
 import { LEASE_MARGIN_MS, type SenderOptions, startSender } from "./sender.ts";
-import { newSecret } from "./signing.ts";
-import { parseCidrs } from "./ssrf.ts";
+import { newSecret, parseCidrs } from "@roundtrip/outbound";
 
 let db: TestDatabase;
 let sql: Sql;

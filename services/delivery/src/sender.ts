@@ -3,10 +3,19 @@ import { maskUrl } from "@roundtrip/contracts";
 import type { Sql, Tx } from "@roundtrip/db";
 import { counter, histogram, type Logger, type Registry } from "@roundtrip/telemetry";
 import { type Deferral, type EndpointLimits, Endpoints } from "./endpoints.ts";
-import { type Limits, send } from "./http.ts";
+import {
+  BadTargetError,
+  BlockedAddressError,
+  type Cidr,
+  checkTarget,
+  type Limits,
+  type Resolver,
+  send,
+  USER_AGENT,
+  signedPayload,
+  webhookHeaders,
+} from "@roundtrip/outbound";
 import { classify, nextDelay, type Outcome, parseRetryAfter } from "./retry.ts";
-import { signedPayload, webhookHeaders } from "./signing.ts";
-import { BadTargetError, BlockedAddressError, type Cidr, checkTarget, type Resolver } from "./ssrf.ts";
 
 export type SenderOptions = {
   logger: Logger;
@@ -72,7 +81,6 @@ const EXCERPT_CHARS = 500;
 export const LEASE_MARGIN_MS = 5_000;
 
 const tracer = trace.getTracer("@roundtrip/delivery");
-const USER_AGENT = "Roundtrip-Postback/1.0";
 
 /**
  * Sends due deliveries. Rows are claimed with `FOR UPDATE SKIP LOCKED` and leased (so replicas

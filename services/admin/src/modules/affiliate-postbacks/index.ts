@@ -2,11 +2,12 @@ import type { Bus } from "@roundtrip/bus";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
-import { actor, assertCanWrite, authentication } from "../../auth.ts";
+import { actor, assertCanWrite, authentication, isAffiliate } from "../../auth.ts";
 import { announce, audit, createAudited } from "../../changes.ts";
 import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
 import { view } from "../../visibility.ts";
-import { AffiliatePostbackCreate, AffiliatePostbackPatch } from "./model.ts";
+import { AffiliatePostbackCreate, AffiliatePostbackPatch, TestResultSchema } from "./model.ts";
+import { type SendTestSettings, sendTest, templateForTest } from "./send-test.ts";
 import { checkTemplate } from "./service.ts";
 
 export { AffiliatePostbackCreate } from "./model.ts";
@@ -15,7 +16,7 @@ export { AffiliatePostbackCreate } from "./model.ts";
  * Affiliate postback templates: global per affiliate, per offer, per event; GET or POST. The
  * delivery service picks the most specific active one for each conversion change.
  */
-export function affiliatePostbacks(sql: Sql, bus: Bus) {
+export function affiliatePostbacks(sql: Sql, bus: Bus, testing: SendTestSettings) {
   return new Elysia({ prefix: "/v1/affiliate-postbacks", tags: ["affiliate-postbacks"] })
     .use(authentication(sql))
     .get(
@@ -128,6 +129,42 @@ export function affiliatePostbacks(sql: Sql, bus: Bus) {
         detail: {
           summary:
             "Change a postback template, or enable/disable it (changes apply to postbacks planned from now on)",
+        },
+      },
+    )
+    .post(
+      "/:id/test",
+      async ({ params, principal }) => {
+        // An affiliate tests its own templates; staff who may change templates test any.
+        if (!isAffiliate(principal)) assertCanWrite(principal);
+        const template = await templateForTest(sql, params.id, principal.affiliateId);
+        if (!template) throw new HttpError(404, "not_found", "no such affiliate-postback", "id");
+        const result = await sendTest(sql, template, testing);
+        await sql.begin((tx) =>
+          audit(tx, {
+            actor: actor(principal),
+            action: "send-test",
+            resource: "affiliate-postbacks",
+            id: params.id,
+            after: {
+              url: result.request.url,
+              outcome: result.outcome,
+              status: result.response?.status ?? null,
+              error: result.error,
+            },
+          }),
+        );
+        return result;
+      },
+      {
+        params: IdParams,
+        response: { 200: TestResultSchema },
+        detail: {
+          summary: "Send a test postback to the template's URL and see the request and the response",
+          description:
+            "Rendered with sample values (click_id test_…, payout 0.00, status approved), signed with the affiliate's " +
+            "secrets like a delivery, checked by the same SSRF guard and sent once (no retry, nothing booked or queued). " +
+            "outcome: delivered (2xx), failed (another answer), refused (the guard: a private or non-HTTP target), network_error.",
         },
       },
     );

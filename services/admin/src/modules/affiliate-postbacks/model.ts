@@ -38,3 +38,32 @@ export const AffiliatePostbackPatch = t.Object({
   ),
 });
 export type AffiliatePostbackPatch = typeof AffiliatePostbackPatch.static;
+
+const Headers = t.Record(t.String(), t.String());
+/** What a "send test" answers: the request as sent (secrets in the URL masked) and the response as received. */
+export const TestResultSchema = t.Object({
+  outcome: t.Union([
+    t.Literal("delivered"),
+    t.Literal("failed"),
+    t.Literal("refused"),
+    t.Literal("network_error"),
+  ]),
+  error: t.Union([t.String(), t.Null()]),
+  request: t.Object({
+    method: t.Union([t.Literal("GET"), t.Literal("POST")]),
+    url: t.String(),
+    headers: Headers,
+    body: t.Union([t.String(), t.Null()]),
+  }),
+  response: t.Union([
+    t.Object({
+      status: t.Integer(),
+      headers: Headers,
+      body: t.String({ description: "the first 2000 bytes" }),
+      remote_address: t.Union([t.String(), t.Null()]),
+    }),
+    t.Null(),
+  ]),
+  latency_ms: t.Integer(),
+  values: t.Record(t.String(), t.String(), { description: "the macro values the test used" }),
+});

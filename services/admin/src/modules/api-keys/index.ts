@@ -5,14 +5,7 @@ import { actor, assertAdmin, authentication, hashKey, newApiKey } from "../../au
 import { audit, createAudited } from "../../changes.ts";
 import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
 import { view } from "../../visibility.ts";
-
-const Role = t.Union(
-  [t.Literal("admin"), t.Literal("manager"), t.Literal("analyst"), t.Literal("affiliate")],
-  {
-    description:
-      "admin: everything; manager: configuration; analyst: read-only; affiliate: its own data only",
-  },
-);
+import { Role } from "../auth/model.ts";
 
 export const ApiKeyCreate = t.Object({
   name: t.String({ minLength: 1, maxLength: 200 }),

@@ -52,6 +52,51 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
       },
     )
     .get(
+      "/build",
+      async ({ query, principal }) => {
+        const affiliateId = principal.affiliateId ?? query.affiliate_id;
+        if (!affiliateId)
+          throw new HttpError(400, "invalid_request", "affiliate_id: whose link to build", "affiliate_id");
+        const show = shown(principal);
+        const [link] = await sql`
+          select * from links where offer_id = ${query.offer_id} and affiliate_id = ${affiliateId}
+          order by (status = 'active') desc, id limit 1`;
+        if (!link)
+          throw new HttpError(
+            404,
+            "not_found",
+            "offer_id: no tracking link on this offer yet; ask your manager",
+            "offer_id",
+          );
+        const url = new URL(`${publicClickUrl}/c/${link.code}`);
+        for (let i = 1; i <= 10; i++) {
+          const value = query[`sub${i}` as keyof typeof query];
+          if (typeof value === "string" && value !== "") url.searchParams.set(`sub${i}`, value);
+        }
+        return { ...show(link), tracking_url: url.toString() };
+      },
+      {
+        query: t.Object({
+          offer_id: Id,
+          affiliate_id: t.Optional(Id),
+          ...Object.fromEntries(
+            Array.from({ length: 10 }, (_, i) => [
+              `sub${i + 1}`,
+              t.Optional(
+                t.String({ maxLength: 255, description: `{sub${i + 1}}, carried to the offer and back` }),
+              ),
+            ]),
+          ),
+        }),
+        detail: {
+          summary: "Link builder: the tracking URL of an affiliate's link on an offer, with sub IDs",
+          description:
+            "An affiliate gets its own link (affiliate_id is taken from the key or session); staff name the affiliate. " +
+            "Sub IDs are URL-encoded into sub1…sub10; an active link is preferred. 404 when the affiliate has no link on the offer.",
+        },
+      },
+    )
+    .get(
       "/:id",
       async ({ params, principal }) =>
         getRow(sql, "links", params.id, shown(principal), { affiliate_id: principal.affiliateId }),

@@ -2,16 +2,18 @@ import type { Sql } from "@roundtrip/db";
 import { Elysia } from "elysia";
 import { authentication } from "../../auth.ts";
 
-/** Who the API key belongs to: the console signs in with it and shapes itself to the role. */
+/** Who is calling — an API key or a signed-in user — so a client can shape itself to the role. */
 export function me(sql: Sql) {
   return new Elysia({ prefix: "/v1/me", tags: ["api-keys"] }).use(authentication(sql)).get(
     "/",
     ({ principal }) => ({
-      key_id: principal.keyId,
+      kind: principal.kind,
+      key_id: principal.kind === "api-key" ? principal.id : null,
+      user_id: principal.kind === "user" ? principal.id : null,
       name: principal.name,
       role: principal.role,
       affiliate_id: principal.affiliateId,
     }),
-    { detail: { summary: "The calling API key's name, role and affiliate" } },
+    { detail: { summary: "The caller's kind (API key or user), name, role and affiliate" } },
   );
 }

@@ -3,6 +3,9 @@ import https from "node:https";
 import { isIP } from "node:net";
 import type { Target } from "./ssrf.ts";
 
+/** How our requests to partners introduce themselves. */
+export const USER_AGENT = "Roundtrip-Postback/1.0";
+
 export type OutboundRequest = {
   method: "GET" | "POST";
   headers: Record<string, string>;
