@@ -156,5 +156,18 @@ describe("rules, review queue and rejection postbacks", () => {
     expect(metrics).toMatch(
       /roundtrip_traffic_rule_hits_total\{reason="ctit_too_fast",action="hold",on="conversion"[^}]*\} 2/,
     );
+    // The anomaly alerts' inputs: one series per affiliate and per offer.
+    const series = (name: string, label: string, id: string) =>
+      Number(metrics.match(new RegExp(`${name}\\{${label}="${id}"[^}]*\\} (\\d+)`))?.[1] ?? 0);
+    expect(series("roundtrip_affiliate_conversions_total", "affiliate", program.affiliate.id)).toBe(2);
+    expect(series("roundtrip_offer_conversions_total", "offer", program.offer.id)).toBe(2);
+    // Clicks are counted when attribution stores their batch, which nothing above waited for.
+    await eventually(async () => {
+      const now = await (await fetch(`${env.urls.attribution}/metrics`)).text();
+      const n = now.match(
+        new RegExp(`roundtrip_affiliate_clicks_total\\{affiliate="${program.affiliate.id}"[^}]*\\} (\\d+)`),
+      );
+      return Number(n?.[1] ?? 0) >= 2;
+    }, "both clicks counted for the affiliate");
   }, 120_000);
 });

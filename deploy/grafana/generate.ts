@@ -699,6 +699,48 @@ function ownPanels(service: Service, sel: string): PanelSpec[] {
             },
           ],
         }),
+        ts({
+          title: "Traffic-quality rule hits",
+          description:
+            "Rules that fired per second, by reason code and action, on clicks (flagged, not unique) and conversions (flag, hold, reject). docs/fraud.md lists the codes.",
+          unit: "ops",
+          width: 12,
+          targets: [
+            {
+              expr: orZero(rate("roundtrip_traffic_rule_hits_total", sel, "reason, action, on")),
+              legend: "{{on}} {{reason}} {{action}}",
+            },
+          ],
+        }),
+        ts({
+          title: "Top affiliates: conversions and clicks",
+          description:
+            "The ten affiliates with the most conversions and clicks per second: what the anomaly alerts compare with each affiliate's trailing day.",
+          unit: "ops",
+          width: 12,
+          targets: [
+            {
+              expr: `topk(10, ${rate("roundtrip_affiliate_conversions_total", sel, "affiliate")})`,
+              legend: "conversions {{affiliate}}",
+            },
+            {
+              expr: `topk(10, ${rate("roundtrip_affiliate_clicks_total", sel, "affiliate")})`,
+              legend: "clicks {{affiliate}}",
+            },
+          ],
+        }),
+        ts({
+          title: "Top offers: conversions",
+          description: "The ten offers with the most conversions per second (an offer that stops alerts).",
+          unit: "ops",
+          width: 12,
+          targets: [
+            {
+              expr: `topk(10, ${rate("roundtrip_offer_conversions_total", sel, "offer")})`,
+              legend: "{{offer}}",
+            },
+          ],
+        }),
         ...consumers(),
         ...outbox(),
       ];

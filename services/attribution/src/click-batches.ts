@@ -59,7 +59,7 @@ export function handleClickBatches(
         options,
       );
     }
-    return flags;
+    return { flags, stored };
   });
 }
 

@@ -23,7 +23,16 @@ export type Applied = { event: string; status: ConversionStatus };
 
 export type Outcome =
   /** `blocked`: over its cap, held back from commission and delivery until there is room (cap-blocks.ts). */
-  | { kind: "created"; conversionId: string; applied: Applied[]; hits: RuleHit[]; blocked?: "over_cap" }
+  | {
+      kind: "created";
+      conversionId: string;
+      /** For the per-affiliate and per-offer series the anomaly alerts watch. */
+      offerId: string;
+      affiliateId: string;
+      applied: Applied[];
+      hits: RuleHit[];
+      blocked?: "over_cap";
+    }
   | { kind: "changed"; conversionId: string; applied: Applied[] }
   /** A pixel's conversion confirmed by the advertiser's S2S report (S2S wins). */
   | { kind: "confirmed"; conversionId: string; applied: Applied[] }
@@ -233,6 +242,8 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
   return {
     kind: "created",
     conversionId: row.id,
+    offerId: row.offer_id,
+    affiliateId: row.affiliate_id,
     applied,
     hits: verdict.hits,
     ...(overCap ? { blocked: "over_cap" as const } : {}),

@@ -50,6 +50,26 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
     "Traffic-quality rules that fired (docs/fraud.md), by reason, action and what they fired on",
     ["reason", "action", "on"],
   );
+  // Per affiliate and offer (one series each, like roundtrip_postbacks_total's advertiser): what
+  // the anomaly alerts compare with their trailing baseline (deploy/prometheus/rules.yml).
+  const affiliateConversions = counter(
+    registry,
+    "roundtrip_affiliate_conversions_total",
+    "Conversions created, by affiliate",
+    ["affiliate"],
+  );
+  const offerConversions = counter(
+    registry,
+    "roundtrip_offer_conversions_total",
+    "Conversions created, by offer",
+    ["offer"],
+  );
+  const affiliateClicks = counter(
+    registry,
+    "roundtrip_affiliate_clicks_total",
+    "Clicks stored, by affiliate",
+    ["affiliate"],
+  );
   const consumers: { stop(): Promise<void> }[] = [];
   let prune: Periodic | undefined;
   let relay: OutboxRelay | undefined;
@@ -77,9 +97,12 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
             // Metrics only after the commit, and never twice for a redelivery.
             const outcome = r.result;
             if (outcome && "applied" in outcome) for (const a of outcome.applied) conversions.inc(a);
-            if (outcome?.kind === "created")
+            if (outcome?.kind === "created") {
               for (const h of outcome.hits)
                 ruleHits.inc({ reason: h.reason, action: h.action, on: "conversion" });
+              affiliateConversions.inc({ affiliate: outcome.affiliateId });
+              offerConversions.inc({ offer: outcome.offerId });
+            }
             if (outcome?.kind === "rejected") rejected.inc({ reason: outcome.reason });
             if (outcome?.kind === "duplicate") duplicates.inc({ advertiser: d.payload.advertiser_id });
             return r;
@@ -95,8 +118,9 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
           logger,
           batchHandler: async (ds) => {
             const r = await handleClickBatches(sql, bus, ds, { registry, logger });
-            for (const reasons of r.result?.values() ?? [])
+            for (const reasons of r.result?.flags.values() ?? [])
               for (const reason of reasons) ruleHits.inc({ reason, action: "flag", on: "click" });
+            for (const c of r.result?.stored.clicks ?? []) affiliateClicks.inc({ affiliate: c.affiliate_id });
             return r;
           },
         }),
