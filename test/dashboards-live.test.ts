@@ -6,6 +6,7 @@ import { type Prometheus, startPrometheus } from "../deploy/test/prometheus.ts";
 import { dashboardQueries, expandVariables, REPO, variableSelectors } from "../deploy/test/promql.ts";
 import { startAffiliateEndpoint } from "./support/affiliate-endpoint.ts";
 import { createProgram } from "./support/fixtures.ts";
+import { BROWSER_UA } from "./support/load.ts";
 import { eventually, startTestStack, type TestStack } from "./support/test-stack.ts";
 
 /**
@@ -29,7 +30,7 @@ beforeAll(async () => {
   affiliate = startAffiliateEndpoint(
     (_req, n) => new Response(n === 1 ? "busy" : "ok", { status: n === 1 ? 503 : 200 }),
   );
-  env = await startTestStack("dash");
+  env = await startTestStack("dash", {}, { readyTimeoutMs: 90_000 }); // a shared CI machine can be slow to start six services
 
   const shipped = parse(readFileSync(join(REPO, "deploy/prometheus/prometheus.yml"), "utf8")) as {
     global: Record<string, string>;
@@ -59,7 +60,11 @@ beforeAll(async () => {
   const clickIds: string[] = [];
   for (let i = 0; i < 3; i++) {
     const res = await eventually(async () => {
-      const r = await fetch(`${env.urls.click}/c/${program.link.code}?sub1=s${i}`, { redirect: "manual" });
+      // A browser's user agent: Bun's own is a bot to isbot, and bots are not "recorded" clicks.
+      const r = await fetch(`${env.urls.click}/c/${program.link.code}?sub1=s${i}`, {
+        redirect: "manual",
+        headers: { "user-agent": BROWSER_UA },
+      });
       return r.status === 302 ? r : undefined;
     }, "the link to redirect");
     clickIds.push(new URL(res.headers.get("location") as string).searchParams.get("cid") as string);
@@ -114,7 +119,7 @@ beforeAll(async () => {
     30_000,
   );
   await Bun.sleep(7_000);
-}, 120_000);
+}, 200_000);
 
 afterAll(async () => {
   await prometheus?.stop();

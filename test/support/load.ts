@@ -7,7 +7,7 @@
  */
 
 /** A desktop browser: not a bot (isbot) or prefetch (services/click/src/visitor-agent.ts), so every click counts. */
-const BROWSER_UA =
+export const BROWSER_UA =
   "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
 
 export type LoadOptions = {
