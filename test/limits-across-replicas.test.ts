@@ -1,7 +1,8 @@
 /**
  * issue 11: limits hold for the cluster, not per process. Two gateway replicas share one
  * advertiser rate limit, two delivery replicas share each endpoint's concurrency, rate and circuit
- * (each keeping its own would allow twice the figure).
+ * (each keeping its own would allow twice the figure), and a visitor clicking through two click
+ * replicas is one unique click.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { startAffiliateEndpoint } from "./support/affiliate-endpoint.ts";
@@ -35,6 +36,7 @@ beforeAll(async () => {
   program = await createProgram(env.admin, { postbackUrl: affiliate.url });
   await replicas.start("gateway", 1);
   await replicas.start("delivery", 1);
+  await replicas.start("click", 1);
 }, 240_000);
 
 afterAll(async () => {
@@ -214,4 +216,47 @@ test("two delivery replicas open an endpoint's circuit together after the failur
   } finally {
     down.stop();
   }
+}, 120_000);
+
+test("a visitor clicking through two click replicas is one unique click, in the rows and in both rollups", async () => {
+  const own = await createProgram(env.admin, { postbackUrl: affiliate.url });
+  const clicks = [replicas.get("click", 0).url, replicas.get("click", 1).url];
+  const browser = (v: number) =>
+    `Mozilla/5.0 (X11; Linux x86_64; rv:13${v}.0) Gecko/20100101 Firefox/13${v}.0`;
+  const ids: string[] = [];
+  // Two visitors (one user agent each, the same address), three clicks each through each replica.
+  for (let i = 0; i < 12; i++) {
+    const base = clicks[i % 2] as string;
+    const id = await eventually(async () => {
+      const r = await fetch(`${base}/c/${own.link.code}`, {
+        redirect: "manual",
+        headers: { "user-agent": browser(i % 4 < 2 ? 1 : 2) },
+      });
+      await r.arrayBuffer();
+      return r.status === 302
+        ? (new URL(r.headers.get("location") as string).searchParams.get("cid") ?? undefined)
+        : undefined;
+    }, "the tracking link to redirect on both replicas");
+    ids.push(id);
+  }
+  const counted = await eventually(
+    async () => {
+      const [row] = await env.sql<{ stored: number; unique: number }[]>`
+        select count(*)::int as stored, count(*) filter (where is_unique)::int as unique
+        from clicks where click_id = any(${ids})`;
+      const [stats] = await env.sql<{ clicks: number; unique: number }[]>`
+        select coalesce(sum(clicks), 0)::int as clicks, coalesce(sum(unique_clicks), 0)::int as unique
+        from click_stats_hourly where offer_id = ${own.offer.id}`;
+      const [report] = await env.sql<{ clicks: number; unique: number }[]>`
+        select coalesce(sum(clicks), 0)::int as clicks, coalesce(sum(unique_clicks), 0)::int as unique
+        from report_hourly where offer_id = ${own.offer.id}`;
+      return row?.stored === ids.length && stats?.clicks === ids.length && report?.clicks === ids.length
+        ? { rows: row.unique, stats: stats.unique, report: report.unique }
+        : undefined;
+    },
+    "the clicks to be stored and counted",
+    60_000,
+  );
+  console.log(`12 clicks of 2 visitors through two click replicas: unique ${JSON.stringify(counted)}`);
+  expect(counted).toEqual({ rows: 2, stats: 2, report: 2 });
 }, 120_000);

@@ -37,7 +37,11 @@ export const ClickRecorded = t.Object({
   offer_id: Id,
   affiliate_id: Id,
   brand_id: Id,
+  // The click service's candidate (false for bots); the consumers of CLICKS decide uniqueness for
+  // the cluster from `visitor` (packages/db/src/unique-visits.ts).
   is_unique: t.Boolean(),
+  // Keyed hash of link, IP and user agent; optional because older click services do not send it.
+  visitor: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
   // The click's details, so attribution can store the row from the event alone (the click service
   // publishes batches to CLICKS as its durable write). Optional: older events carry only the above.
   ip: t.Optional(t.Union([t.String(), t.Null()])),

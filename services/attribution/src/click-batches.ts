@@ -1,6 +1,6 @@
 import { type Bus, type Delivery, handleBatchOnce } from "@roundtrip/bus";
 import type { ClicksRecorded } from "@roundtrip/contracts";
-import type { Sql } from "@roundtrip/db";
+import { decideUniqueVisits, markRepeats, type Sql } from "@roundtrip/db";
 import type { Logger, Registry } from "@roundtrip/telemetry";
 import { type ClickFlags, judgeClicks } from "@roundtrip/traffic";
 import { countClicks } from "./click-stats.ts";
@@ -17,8 +17,8 @@ export const CLICK_MESSAGES_PER_BATCH = 32;
 
 /**
  * attribution-clicks: the CLICKS messages that waited together, stored as one batch — the rows
- * in one multi-row insert, the hourly rollup aggregated over all of them and upserted once in key
- * order, conversions that overtook their clicks enriched once, traffic rules judged per message —
+ * in one multi-row insert, unique vs. repeat decided for the cluster (decideUniqueVisits), the
+ * hourly rollup aggregated over all of them and upserted once in key order, conversions that overtook their clicks enriched once, traffic rules judged per message —
  * under one batch inbox row
  * (handleBatchOnce), so a redelivered or partly repeated batch stores and counts each message
  * once. A click PostgreSQL refuses goes to DEADLETTER alone, as the refused part of its own
@@ -43,19 +43,26 @@ export function handleClickBatches(
       judged.push({ d, clicks: j.batch.clicks });
       for (const [id, reasons] of j.flags) flags.set(id, reasons);
     }
-    const all: ClicksRecorded = { clicks: judged.flatMap((j) => j.clicks) };
+    // Then unique vs. repeat for the cluster: the same answer admin's rollup reads.
+    const all: ClicksRecorded = {
+      clicks: await decideUniqueVisits(
+        tx,
+        judged.flatMap((j) => j.clicks),
+      ),
+    };
     const refused: RefusedClick[] = [];
     await storeClicks(tx, all, refused);
+    await markRepeats(tx, all.clicks);
     const stored = refused.length ? withoutRefused(all, refused) : all;
     await markStoredClicks(tx, stored, flags);
     await countClicks(tx, stored);
     await enrichConversions(tx, stored);
     for (const j of judged) {
-      const own = new Set(j.clicks);
+      const own = new Set(j.clicks.map((c) => c.click_id));
       await deadLetterRefused(
         bus,
         j.d,
-        refused.filter((r) => own.has(r.click)),
+        refused.filter((r) => own.has(r.click.click_id)),
         options,
       );
     }

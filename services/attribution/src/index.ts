@@ -2,6 +2,7 @@ import { consume, handleOnce, type OutboxRelay, startOutboxRelay } from "@roundt
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ClicksRecorded, PostbackReceived } from "@roundtrip/contracts";
+import { pruneVisitors } from "@roundtrip/db";
 import { type Periodic, runService, startPeriodic } from "@roundtrip/service";
 import { counter, gauge } from "@roundtrip/telemetry";
 import { Value } from "@sinclair/typebox/value";
@@ -140,12 +141,13 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
         },
         logger,
       );
-      // Flood counters and click judgements only matter for minutes and hours.
+      // Flood counters, click judgements and visitor windows only matter for minutes and hours.
       prune = startPeriodic(
         "attribution: pruning click judgements",
         600_000,
         async () => {
           await pruneJudgements(sql);
+          await pruneVisitors(sql);
         },
         logger,
       );

@@ -169,15 +169,38 @@ describe("recording", () => {
     expect((await clickRow(clickId))?.ip).toBe("2001:db8:abcd::");
   });
 
-  test("unique vs repeat: the same link, IP and user agent within 24 h is a repeat", async () => {
+  test("each click carries its visitor key: the same link, IP and user agent give the same key, a repeat is decided downstream", async () => {
     const headers = { "x-forwarded-for": "198.51.100.5", "user-agent": FIREFOX_LINUX };
     const ids = [];
-    for (const h of [headers, headers, { ...headers, "user-agent": CHROME_WINDOWS }]) {
+    for (const h of [
+      headers,
+      headers,
+      { ...headers, "user-agent": CHROME_WINDOWS },
+      { ...headers, "x-forwarded-for": "198.51.100.6" },
+    ]) {
       const res = await hit("/c/live", { headers: h });
       ids.push(new URL(res.headers.get("location") as string).searchParams.get("cid") as string);
     }
-    const rows = await Promise.all(ids.map(clickRow));
-    expect(rows.map((r) => r?.is_unique)).toEqual([true, false, true]);
+    const visitors = await Promise.all(
+      ids.map(async (id) => {
+        const [row] = await sql<{ visitor: string | null; is_unique: boolean }[]>`
+          select c->>'visitor' as visitor, (c->>'is_unique')::boolean as is_unique
+          from bus_outbox, jsonb_array_elements(payload->'clicks') c
+          where subject = 'clicks.recorded' and c->>'click_id' = ${id}`;
+        return row;
+      }),
+    );
+    // The click service's candidate; the consumers of CLICKS decide for the cluster (unique-visits.ts).
+    expect(visitors.map((v) => v?.is_unique)).toEqual([true, true, true, true]);
+    const [a, b, c, d] = visitors.map((v) => v?.visitor);
+    expect(a).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(b).toBe(a);
+    expect(new Set([a, c, d]).size).toBe(3);
+    // Keyed: not a bare hash of what the visitor sent.
+    const bare = new Bun.CryptoHasher("sha256")
+      .update(`1\u0000198.51.100.5\u0000${FIREFOX_LINUX}`)
+      .digest("base64url");
+    expect(a).not.toBe(bare.slice(0, 22));
   });
 
   test("HEAD and browser prefetches redirect but are not recorded", async () => {

@@ -8,7 +8,7 @@ import { type ClickWriter, isQueueFull } from "./click-writer.ts";
 import type { ResolvedLink } from "./link-cache.ts";
 import { subsFromUrl } from "./redirect.ts";
 import { AgentParser, isPrefetch } from "./visitor-agent.ts";
-import { VisitorMemory } from "./visitors.ts";
+import { visitorKeyer } from "./visitors.ts";
 
 export const CLICK_COOKIE = "rt_cid";
 const COOKIE_MAX_AGE_S = 30 * 24 * 60 * 60;
@@ -27,8 +27,8 @@ export type ClickDeps = {
   cookieDomain?: string;
   /** `SameSite=None; Secure`, so the gateway's pixel on the advertiser's page still receives it (HTTPS only). */
   cookieSecure?: boolean;
-  /** What the unique-visitor memory may hold (CLICK_VISITOR_MEMORY_BYTES; default 32 MiB). */
-  visitorMemoryBytes?: number;
+  /** Key of the visitor hash each click carries (derived from CLICK_ID_KEYS). */
+  visitorSecret: string;
 };
 
 type ClickHandler = (request: Request, code: string, socketIp: string | null) => Promise<Response>;
@@ -48,7 +48,7 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
     notFound: clicks.labels("not_found"),
     unrecorded: clicks.labels("unrecorded"),
   };
-  const visitors = new VisitorMemory(deps.visitorMemoryBytes);
+  const visitorKey = visitorKeyer(deps.visitorSecret);
   const agents = new AgentParser();
   const cookieAttributes = [
     "Path=/",
@@ -94,8 +94,10 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
           user_agent: visitorText(userAgent, 512),
           referrer: visitorText(headers.get("referer"), 2048),
           subs,
-          // A bot's click is kept (its conversions stay explainable) but never counts as unique.
-          is_unique: !agent.bot && visitors.isUnique(link.linkId, ip, userAgent),
+          // A bot's click is kept (its conversions stay explainable) but never counts as unique;
+          // whether another is, its visitor key decides where every replica's clicks meet.
+          is_unique: !agent.bot,
+          visitor: visitorKey(link.linkId, ip, userAgent),
           device_type: agent.device_type,
           os: agent.os,
           browser: agent.browser,

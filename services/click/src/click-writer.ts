@@ -17,6 +17,8 @@ export type ClickRow = {
   referrer: string | null;
   subs: Record<string, string>;
   is_unique: boolean;
+  /** Keyed hash of link, IP and user agent (visitors.ts): what uniqueness is decided on downstream. */
+  visitor?: string;
   device_type: string | null;
   os: string | null;
   browser: string | null;
@@ -224,6 +226,7 @@ export class ClickWriter {
         affiliate_id: r.affiliate_id,
         brand_id: r.brand_id,
         is_unique: r.is_unique,
+        visitor: r.visitor,
         ip: r.ip,
         user_agent: r.user_agent,
         referrer: r.referrer,

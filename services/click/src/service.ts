@@ -33,8 +33,6 @@ export const clickEnv = serviceEnv(8081, {
   CLICK_BREAKER_HALF_OPEN_MS: t.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
   CLICK_COOKIE_DOMAIN: t.Optional(t.String({ pattern: "^[A-Za-z0-9.-]{1,253}$" })),
   CLICK_COOKIE_SECURE: t.Boolean({ default: false }),
-  // Unique-visitor memory per replica (services/click/src/visitors.ts): 32 MiB remembers ~500k visitors.
-  CLICK_VISITOR_MEMORY_BYTES: t.Integer({ minimum: 65_536, maximum: 4_294_967_296, default: 33_554_432 }),
 });
 
 const PARTITIONS_EVERY_MS = 3_600_000;
@@ -78,7 +76,7 @@ export async function buildClick({
     proxyTrust: proxyTrust(env),
     cookieDomain: env.CLICK_COOKIE_DOMAIN,
     cookieSecure: env.CLICK_COOKIE_SECURE,
-    visitorMemoryBytes: env.CLICK_VISITOR_MEMORY_BYTES,
+    visitorSecret: `visitor:${env.CLICK_ID_KEYS}`,
   };
   const handle = clickHandler(deps);
   // A click service that runs for months keeps creating tomorrow's partitions.
