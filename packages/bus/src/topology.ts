@@ -9,7 +9,14 @@ const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-export type StreamKey = "CLICKS" | "POSTBACKS" | "CONVERSIONS" | "COMMISSIONS" | "CONFIG" | "DEADLETTER";
+export type StreamKey =
+  | "CLICKS"
+  | "POSTBACKS"
+  | "CONVERSIONS"
+  | "COMMISSIONS"
+  | "PARTNERS"
+  | "CONFIG"
+  | "DEADLETTER";
 
 export type StreamDef = {
   description: string;
@@ -56,6 +63,9 @@ export const STREAMS: Readonly<Record<StreamKey, StreamDef>> = {
   ]),
   CONVERSIONS: eventStream("Conversion changes from attribution (outbox)", ["conversions.{event}.{status}"]),
   COMMISSIONS: eventStream("Ledger bookings from commission (outbox)", ["commissions.booked"]),
+  PARTNERS: eventStream("Payout and statement events for affiliates, from admin (outbox)", [
+    "partners.{event}",
+  ]),
   // Cache invalidation only: a missed change is healed by the caches' own refresh, so memory
   // storage and dropping the oldest are fine.
   CONFIG: {
@@ -90,6 +100,7 @@ export type ConsumerName =
   | "attribution-postbacks"
   | "commission-conversions"
   | "delivery-commissions"
+  | "delivery-partners"
   | "reports-clicks"
   | "reports-conversions"
   | "reports-commissions";
@@ -125,6 +136,7 @@ export const CONSUMERS: Readonly<Record<ConsumerName, ConsumerDef>> = {
   "attribution-postbacks": durable("POSTBACKS", "attribution matches postbacks to clicks"),
   "commission-conversions": durable("CONVERSIONS", "commission books ledger entries"),
   "delivery-commissions": durable("COMMISSIONS", "delivery sends affiliate postbacks"),
+  "delivery-partners": durable("PARTNERS", "delivery sends payout and statement events to affiliates"),
   // Admin's report rollups: each stream read a second time, independently of the event path.
   "reports-clicks": durable("CLICKS", "admin folds clicks into the report rollup"),
   "reports-conversions": durable("CONVERSIONS", "admin folds conversion changes into the report rollup"),
@@ -176,6 +188,8 @@ export const subjects = {
   conversionChanged: (event: string, status: string) =>
     `conversions.${token(event, "event")}.${token(status, "status")}` as Subject,
   commissionBooked: () => "commissions.booked" as Subject,
+  /** `payout.paid` → `partners.payout_paid` (a subject token has no dots). */
+  partnerEvent: (type: string) => `partners.${token(type.replace(".", "_"), "event type")}` as Subject,
   configChanged: (resource: string) => `config.changed.${token(resource, "resource")}` as Subject,
   /** Wildcard for subscribers: every configuration change. */
   configChangedAll: () => "config.changed.>" as Subject,

@@ -126,5 +126,21 @@ export const CommissionBooked = t.Object({
 });
 export type CommissionBooked = typeof CommissionBooked.static;
 
+/**
+ * What affiliates hear about their money besides conversions: a payout line paid or failed, a
+ * statement ready. `id` is the event's identity (`payout.paid:<line>`), the delivery's dedup key.
+ */
+export const PARTNER_EVENT_TYPES = ["payout.paid", "payout.failed", "statement.ready"] as const;
+export const PartnerEventType = t.Union(PARTNER_EVENT_TYPES.map((e) => t.Literal(e)));
+export type PartnerEventType = typeof PartnerEventType.static;
+export const PartnerEvent = t.Object({
+  id: t.String({ minLength: 1, maxLength: 100 }),
+  type: PartnerEventType,
+  affiliate_id: Id,
+  occurred_at: t.String({ format: "date-time" }),
+  data: t.Record(t.String(), t.Union([t.String(), t.Number(), t.Null()])),
+});
+export type PartnerEvent = typeof PartnerEvent.static;
+
 export const ConfigChanged = t.Object({ resource: t.String(), id: t.Union([t.String(), t.Null()]) });
 export type ConfigChanged = typeof ConfigChanged.static;

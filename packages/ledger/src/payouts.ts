@@ -149,6 +149,8 @@ export function runTotals(lines: readonly PlannedLine[]): Record<string, { amoun
   return totals;
 }
 
+export type CreatedStatement = { id: string; affiliate_id: string; period_start: Date; period_end: Date };
+
 export type ApprovedRun = { run_id: string; created: boolean };
 
 /**
@@ -162,7 +164,7 @@ export async function approvePayoutRun(
   cutoff: Date,
   actor: string,
   idempotencyKey: string | null,
-): Promise<ApprovedRun & { plan: PayoutPlan }> {
+): Promise<ApprovedRun & { plan: PayoutPlan; statements: CreatedStatement[] }> {
   if (cutoff.getTime() > Date.now())
     throw new LedgerRuleError(
       "invalid_amount",
@@ -180,7 +182,12 @@ export async function approvePayoutRun(
           "this idempotency_key approved another run",
           "idempotency_key",
         );
-      return { run_id: existing.id, created: false, plan: { cutoff, lines: [], carryovers: [] } };
+      return {
+        run_id: existing.id,
+        created: false,
+        plan: { cutoff, lines: [], carryovers: [] },
+        statements: [],
+      };
     }
   }
   const plan = await planPayouts(tx, cutoff);
@@ -228,14 +235,18 @@ export async function approvePayoutRun(
   }
   // One statement per affiliate whose cycle ended here.
   const inCycle = [...new Set(plan.lines.filter((l) => l.period_start).map((l) => l.affiliate_id))];
+  const statements: CreatedStatement[] = [];
   for (const id of inCycle) {
     const l = plan.lines.find((x) => x.affiliate_id === id && x.period_start) as PlannedLine;
-    await tx`
-      insert into statements (affiliate_id, period_start, period_end, run_id)
-      values (${id}, ${l.period_start}, ${l.period_end}, ${runId})
-      on conflict (affiliate_id, period_start, period_end) do nothing`;
+    statements.push(
+      ...(await tx<CreatedStatement[]>`
+        insert into statements (affiliate_id, period_start, period_end, run_id)
+        values (${id}, ${l.period_start}, ${l.period_end}, ${runId})
+        on conflict (affiliate_id, period_start, period_end) do nothing
+        returning id::text, affiliate_id::text, period_start, period_end`),
+    );
   }
-  return { run_id: runId, created: true, plan };
+  return { run_id: runId, created: true, plan, statements };
 }
 
 export type LineOutcome = {

@@ -1,4 +1,11 @@
-import { type ConsumerName, consume, declareConsumers, handleBatchOnce, handleOnce } from "@roundtrip/bus";
+import {
+  type ConsumerName,
+  consume,
+  declareConsumers,
+  handleBatchOnce,
+  handleOnce,
+  startOutboxRelay,
+} from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ClicksRecorded, CommissionBooked, ConversionChanged } from "@roundtrip/contracts";
@@ -108,6 +115,8 @@ export async function buildAdmin({
     // say so in their lag gauges). The console is what an operator watches an outage from: keep it in.
     readiness: { nats: "reported" },
     async start() {
+      // Partner events (payout.paid, payout.failed, statement.ready) admin writes to its outbox.
+      background.push(startOutboxRelay(bus, sql, { registry, logger, streams: ["PARTNERS"] }));
       // Other services' outbox reconcilers wait for these consumers' inbox proofs only while they run.
       await declareConsumers(sql, REPORT_CONSUMERS, env.REPORTS_ENABLED);
       if (!env.REPORTS_ENABLED) return;

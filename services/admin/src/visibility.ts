@@ -236,6 +236,7 @@ export const VISIBILITY = {
     "url_template",
     "body_template",
     "content_type",
+    "partner_events",
     "status",
     "disabled_reason",
     "disabled_at",

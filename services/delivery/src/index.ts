@@ -1,10 +1,11 @@
 import { consume, handleOnce } from "@roundtrip/bus";
 import { serviceEnv, t } from "@roundtrip/config";
-import { CommissionBooked } from "@roundtrip/contracts";
+import { CommissionBooked, PartnerEvent } from "@roundtrip/contracts";
 import { runService } from "@roundtrip/service";
 import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
 import { planDeliveries } from "./plan.ts";
+import { planPartnerDeliveries } from "./plan-partner.ts";
 import { DEFAULT_SCHEDULE_S, parseSchedule } from "./retry.ts";
 import { startSender } from "./sender.ts";
 import { parseCidrs } from "@roundtrip/outbound";
@@ -42,10 +43,11 @@ await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
   const allowed = parseCidrs(env.DELIVERY_ALLOWED_CIDRS);
   const schedule = parseSchedule(env.DELIVERY_RETRY_SCHEDULE_S);
   let consumer: { stop(): Promise<void> } | undefined;
+  let partners: { stop(): Promise<void> } | undefined;
   let sender: ReturnType<typeof startSender> | undefined;
   return {
     app: new Elysia({ name: "delivery" }),
-    consumers: ["delivery-commissions"],
+    consumers: ["delivery-commissions", "delivery-partners"],
     start() {
       consumer = consume(bus, {
         consumer: "delivery-commissions",
@@ -59,6 +61,21 @@ await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
             planDeliveries(tx, d.payload),
           );
           if (r.result) sender?.wake(); // committed and due: send it now, not at the next poll
+          return r;
+        },
+      });
+      partners = consume(bus, {
+        consumer: "delivery-partners",
+        sql,
+        concurrency: 4,
+        parse: (payload) => Value.Parse(PartnerEvent, payload),
+        registry,
+        logger,
+        handler: async (d) => {
+          const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) =>
+            planPartnerDeliveries(tx, d.payload),
+          );
+          if (r.result) sender?.wake();
           return r;
         },
       });
@@ -87,6 +104,7 @@ await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
     },
     async stop() {
       await consumer?.stop();
+      await partners?.stop();
       await sender?.stop();
     },
   };

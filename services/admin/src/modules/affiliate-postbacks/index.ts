@@ -66,9 +66,10 @@ export function affiliatePostbacks(sql: Sql, bus: Bus, testing: SendTestSettings
             if (!offer) throw new HttpError(400, "invalid_request", "no such offer", "offer_id");
           }
           const [created] = await tx`
-            insert into affiliate_postbacks (affiliate_id, offer_id, event, method, url_template, body_template, content_type)
+            insert into affiliate_postbacks (affiliate_id, offer_id, event, method, url_template, body_template, content_type,
+                                             partner_events)
             values (${body.affiliate_id}, ${body.offer_id ?? null}, ${body.event ?? null}, ${method}, ${body.url_template},
-                    ${body.body_template ?? null}, ${content_type})
+                    ${body.body_template ?? null}, ${content_type}, ${body.partner_events ?? []})
             returning *`;
           if (!created) throw new Error("insert returned nothing");
           return created;
@@ -104,6 +105,7 @@ export function affiliatePostbacks(sql: Sql, bus: Bus, testing: SendTestSettings
             update affiliate_postbacks set
               url_template = ${next.url_template}, method = ${next.method}, body_template = ${next.body_template},
               content_type = ${next.content_type}, status = ${status},
+              partner_events = ${body.partner_events ?? before.partner_events},
               disabled_reason = ${enabling ? null : disabling ? "operator" : before.disabled_reason},
               disabled_at = ${enabling ? null : disabling ? new Date() : before.disabled_at},
               failing_since = ${enabling ? null : before.failing_since},

@@ -1,3 +1,4 @@
+import { PARTNER_EVENT_TYPES } from "@roundtrip/contracts";
 import { t } from "elysia";
 import { Id } from "../common.ts";
 
@@ -5,6 +6,11 @@ const Url = t.String({
   pattern: "^https?://[^\\s]+$",
   maxLength: 2048,
   description: "URL with macros, e.g. {click_id}",
+});
+const PartnerEvents = t.Array(t.Union(PARTNER_EVENT_TYPES.map((e) => t.Literal(e))), {
+  uniqueItems: true,
+  description:
+    "partner events this template also receives (payout.paid, payout.failed, statement.ready): a POST gets {type, timestamp, data}, a GET the macros {affiliate_id} {payout} {currency} {status} {timestamp}",
 });
 const ContentType = t.Union([t.Literal("application/json"), t.Literal("application/x-www-form-urlencoded")]);
 
@@ -22,6 +28,7 @@ export const AffiliatePostbackCreate = t.Object({
     }),
   ),
   content_type: t.Optional(ContentType),
+  partner_events: t.Optional(PartnerEvents),
 });
 export type AffiliatePostbackCreate = typeof AffiliatePostbackCreate.static;
 
@@ -30,6 +37,7 @@ export const AffiliatePostbackPatch = t.Object({
   method: t.Optional(t.Union([t.Literal("GET"), t.Literal("POST")])),
   body_template: t.Optional(t.Union([t.String({ minLength: 1, maxLength: 8192 }), t.Null()])),
   content_type: t.Optional(ContentType),
+  partner_events: t.Optional(PartnerEvents),
   status: t.Optional(
     t.Union([t.Literal("active"), t.Literal("disabled")], {
       description:

@@ -140,6 +140,8 @@ describe("payout runs through the API", () => {
     });
     expect(again.status).toBe(200);
     expect(again.body.id).toBe(approved.id);
+    const ready = await admin.sql`select payload from bus_outbox where subject = 'partners.statement_ready'`;
+    expect(ready.map((r) => r.payload.affiliate_id).sort()).toEqual(Object.values(who).sort());
     const audit = await admin.sql`select action from audit_log where resource = 'payout_runs'`;
     expect(audit.map((a) => a.action)).toEqual(["approve"]);
   });
@@ -211,6 +213,9 @@ describe("payout runs through the API", () => {
       contentType: "text/csv",
     });
     expect(again.body).toEqual({ paid: 0, failed: 0, unchanged: 3 });
+    const [{ n } = { n: 0 }] =
+      await admin.sql`select count(*)::int as n from bus_outbox where subject like 'partners.payout%'`;
+    expect(n).toBe(3);
     const flip = await admin.call(
       "POST",
       `/v1/payout-runs/${approved.id}/results`,

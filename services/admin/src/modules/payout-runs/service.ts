@@ -10,6 +10,7 @@ import {
 import { HttpError } from "@roundtrip/service";
 import { CsvError, parse } from "csv-parse/sync";
 import { ledgerHttpError } from "../balances/service.ts";
+import { announceLineOutcome, announceStatement } from "./partner-events.ts";
 import { type ExportFormat, type ExportLine, exportCsv, lineReference, METHOD_OF } from "./exports.ts";
 import type { LineView } from "./model.ts";
 
@@ -55,7 +56,9 @@ export async function preview(sql: Sql, cutoff: Date) {
 
 export async function approve(tx: Tx, cutoff: Date, actor: string, idempotencyKey: string | null) {
   try {
-    return await approvePayoutRun(tx, cutoff, actor, idempotencyKey);
+    const approved = await approvePayoutRun(tx, cutoff, actor, idempotencyKey);
+    for (const s of approved.statements) await announceStatement(tx, s);
+    return approved;
   } catch (err) {
     throw ledgerHttpError(err);
   }
@@ -209,6 +212,7 @@ export async function importResults(tx: Tx, runId: string, csv: string, actor: s
       else {
         counts[o.outcome.status]++;
         changed.push({ lineId: o.lineId, status: o.outcome.status });
+        await announceLineOutcome(tx, o.lineId, o.outcome.status);
       }
     } catch (err) {
       throw ledgerHttpError(err);
