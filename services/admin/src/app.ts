@@ -39,9 +39,11 @@ import { traceModule } from "./modules/trace/index.ts";
 import { ui } from "./modules/ui/index.ts";
 import { users } from "./modules/users/index.ts";
 import { validationRuns } from "./modules/validation-runs/index.ts";
-import { openApiDocument } from "./openapi.ts";
 import { DEFAULT_SESSION_SETTINGS } from "./sessions.ts";
 import { DEFAULT_SIGN_IN_LIMITS } from "./sign-in-limit.ts";
+import { openApiDocument } from "./openapi/document.ts";
+import { apiReference } from "./openapi/reference.ts";
+import { jsonBodies } from "./json-bodies.ts";
 import { storableInput } from "./storable-input.ts";
 import { webhookSecrets } from "./modules/webhook-secrets/index.ts";
 
@@ -83,6 +85,7 @@ export function createApp(deps: AdminDeps) {
       }),
     )
     .use(users(sql, { invitationSeconds: deps.people?.invitationSeconds ?? 72 * 3600 }))
+    .use(jsonBodies())
     .use(me(sql))
     .use(brands(sql, bus))
     .use(advertisers(sql, bus))
@@ -118,7 +121,8 @@ export function createApp(deps: AdminDeps) {
     .use(reports(sql, codec, { pixelGapShare: deps.pixelGapShare ?? 0.05 }))
     .use(validation.routes)
     .use(demo({ sql, codec, gatewayUrl, token: deps.demoAdvertiserToken ?? null }))
-    .use(ui());
+    .use(ui())
+    .use(apiReference());
   // Generated from the routes registered above (their TypeBox schemas), on each request.
   app.get("/openapi.json", () => openApiDocument(app), { detail: { hide: true } });
   return Object.assign(app, { drain: validation.drain });

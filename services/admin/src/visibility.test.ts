@@ -193,6 +193,8 @@ const NOT_ROWS = new Set([
   "GET /ui/",
   "GET /ui/:file",
   "GET /openapi.json",
+  "GET /docs",
+  "GET /docs/scalar.js",
   "GET /demo/landing",
   "GET /demo/status",
   "GET /demo/fire",

@@ -57,7 +57,7 @@ export const Strict = <P extends TProperties>(properties: P, options: { descript
   t.Object(properties, { ...options, additionalProperties: t.Never() });
 export const Page = {
   cursor: t.Optional(Cursor),
-  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 500, default: 100 })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 500, default: 100, description: "page size" })),
   order: t.Optional(t.Union([t.Literal("asc"), t.Literal("desc")], { description: "by id; default asc" })),
 };
 export type PageQuery = { cursor?: string; limit?: number; order?: "asc" | "desc" };

@@ -15,6 +15,9 @@ import {
   normaliseAllowlist,
   SigningSecret,
 } from "./intake-settings.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
+import { AdvertiserWithAuth, AdvertiserCreated } from "../../openapi/schemas.ts";
 
 /** Canonical postback parameter names an advertiser may alias (`cid` → click_id, …). */
 export const CANONICAL_PARAMS: string[] = [...INTAKE_PARAMS];
@@ -56,7 +59,15 @@ export function advertisers(sql: Sql, bus: Bus) {
           view("advertisers", principal),
         );
       },
-      { query: t.Object({ brand_id: t.Optional(Id), ...Page }) },
+      {
+        query: t.Object({ brand_id: t.Optional(Id), ...Page }),
+        ...documented({
+          summary: "List advertisers",
+          description:
+            "Advertisers (who fire postbacks) page by id; filter by brand. Staff keys only; never the token or signing secrets.",
+          response: Paged(Row("advertisers")),
+        }),
+      },
     )
     .get(
       "/:id",
@@ -65,7 +76,15 @@ export function advertisers(sql: Sql, bus: Bus) {
         const [raw] = await sql`select * from advertisers where id = ${params.id}`;
         return { ...row, auth: await authSummary(sql, raw ?? row) };
       },
-      { params: IdParams },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Get an advertiser",
+          description:
+            "One advertiser with a summary of the checks its postbacks must pass (token, signature, IP allowlist, pixel).",
+          response: AdvertiserWithAuth,
+        }),
+      },
     )
     .post(
       "/",
@@ -110,6 +129,15 @@ export function advertisers(sql: Sql, bus: Bus) {
           ...(signingSecret ? { signing_secret: signingSecret } : {}),
         };
       },
-      { body: AdvertiserCreate },
+      {
+        body: AdvertiserCreate,
+        ...documented({
+          summary: "Create an advertiser",
+          description:
+            "Creates an advertiser with its postback token (generated unless given; `null` for none) and optional signing secret; both are shown once, in this answer, and only their hashes are kept.",
+          response: AdvertiserCreated,
+          status: 201,
+        }),
+      },
     );
 }

@@ -7,6 +7,9 @@ import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { assertCanRead } from "../../visibility.ts";
 import { announce, audit } from "../../changes.ts";
 import { IdParams, notFound, Strict, withoutSecrets } from "../common.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Row } from "../../openapi/rows.ts";
+import { AuthSummary, AdvertiserWithAuth } from "../../openapi/schemas.ts";
 
 /**
  * How the gateway takes an advertiser's postbacks. Each check is on when configured and every
@@ -153,7 +156,12 @@ export function advertiserAuthentication(sql: Sql, bus: Bus) {
       },
       {
         params: IdParams,
-        detail: { summary: "Which postback checks are on (token, signature, IP allowlist, pixel)" },
+        ...documented({
+          summary: "Which postback checks are on (token, signature, IP allowlist, pixel)",
+          description:
+            "Which checks the gateway applies to this advertiser's postbacks: token, HMAC signature (header, tolerance, keys without secrets), IP allowlist, pixel.",
+          response: AuthSummary,
+        }),
       },
     )
     .post(
@@ -181,10 +189,19 @@ export function advertiserAuthentication(sql: Sql, bus: Bus) {
             ),
           }),
         ),
-        detail: {
+        ...documented({
           summary:
             "Turn on signed postbacks, or rotate the secret (the old one verifies for the grace period)",
-        },
+          description:
+            "Adds an HMAC signing secret (generated when not given), shown once in `signing_secret`; the previous one keeps verifying for `grace_hours` (default 24).",
+          response: Row("advertisers", {
+            extra: {
+              auth: AuthSummary,
+              signing_secret: t.String({ description: "shown once" }),
+              previous_valid_until: t.Union([t.String(), t.Null()]),
+            },
+          }),
+        }),
       },
     )
     .delete(
@@ -195,7 +212,15 @@ export function advertiserAuthentication(sql: Sql, bus: Bus) {
                    where advertiser_id = ${params.id} and (expires_at is null or expires_at > now())`;
           return {};
         }),
-      { params: IdParams, detail: { summary: "Stop requiring signatures" } },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Stop requiring signatures",
+          description:
+            "Expires every signing key of the advertiser now: postbacks are no longer required to be signed.",
+          response: AdvertiserWithAuth,
+        }),
+      },
     )
     .delete(
       "/:id/token",
@@ -204,6 +229,14 @@ export function advertiserAuthentication(sql: Sql, bus: Bus) {
           await tx`update advertisers set token_hash = null, token_hint = null where id = ${params.id}`;
           return {};
         }),
-      { params: IdParams, detail: { summary: "Stop requiring the token (rotate-token turns it on again)" } },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Stop requiring the token (rotate-token turns it on again)",
+          description:
+            "Clears the token: postbacks are accepted without one (use a signature or IP allowlist instead). rotate-token turns it on again.",
+          response: AdvertiserWithAuth,
+        }),
+      },
     );
 }

@@ -12,6 +12,9 @@ import {
   IntakeSettings,
   normaliseAllowlist,
 } from "./intake-settings.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Row } from "../../openapi/rows.ts";
+import { AdvertiserWithAuth, PostbackGuide } from "../../openapi/schemas.ts";
 
 export const AdvertiserUpdate = Strict({
   name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
@@ -128,10 +131,13 @@ export function advertiserManagement(sql: Sql, bus: Bus, publicGatewayUrl: strin
       {
         params: IdParams,
         body: AdvertiserUpdate,
-        detail: {
+        ...documented({
           summary:
             "Rename, pause/resume, change parameter aliases, IP allowlist, rate limit, pixel and dedup window",
-        },
+          description:
+            "Changes an advertiser (audited); the gateway follows within a second. Answers the advertiser with a summary of its postback checks.",
+          response: AdvertiserWithAuth,
+        }),
       },
     )
     .post(
@@ -162,7 +168,12 @@ export function advertiserManagement(sql: Sql, bus: Bus, publicGatewayUrl: strin
       },
       {
         params: IdParams,
-        detail: { summary: "Issue a new postback token (the old one stops working at once)" },
+        ...documented({
+          summary: "Issue a new postback token (the old one stops working at once)",
+          description:
+            "Generates a new postback token, shown once in this answer (`token`); only its hash is kept and the old token stops working at once.",
+          response: Row("advertisers", { extra: { token: t.String({ description: "shown once" }) } }),
+        }),
       },
     )
     .get(
@@ -188,7 +199,12 @@ export function advertiserManagement(sql: Sql, bus: Bus, publicGatewayUrl: strin
       },
       {
         params: IdParams,
-        detail: { summary: "Postback URL and parameter guide for the advertiser's developers" },
+        ...documented({
+          summary: "Postback URL and parameter guide for the advertiser's developers",
+          description:
+            "Everything the advertiser's developers need: the postback URL in their own parameter names, each parameter, the checks in force, the answers they will get, and the offers with their events.",
+          response: PostbackGuide,
+        }),
       },
     );
 }

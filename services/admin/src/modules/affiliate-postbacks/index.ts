@@ -9,6 +9,8 @@ import { view } from "../../visibility.ts";
 import { AffiliatePostbackCreate, AffiliatePostbackPatch, TestResultSchema } from "./model.ts";
 import { type SendTestSettings, sendTest, templateForTest } from "./send-test.ts";
 import { checkTemplate } from "./service.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
 
 export { AffiliatePostbackCreate } from "./model.ts";
 
@@ -35,7 +37,12 @@ export function affiliatePostbacks(sql: Sql, bus: Bus, testing: SendTestSettings
           status: t.Optional(t.Union([t.Literal("active"), t.Literal("disabled")])),
           ...Page,
         }),
-        detail: { summary: "List postback templates; an affiliate key sees only its own" },
+        ...documented({
+          summary: "List postback templates; an affiliate key sees only its own",
+          description:
+            "Outbound postback templates page by id; filter by affiliate or offer. An affiliate key sees only its own.",
+          response: Paged(Row("affiliate_postbacks")),
+        }),
       },
     )
     .get(
@@ -44,7 +51,14 @@ export function affiliatePostbacks(sql: Sql, bus: Bus, testing: SendTestSettings
         getRow(sql, "affiliate_postbacks", params.id, view("affiliate_postbacks", principal), {
           affiliate_id: principal.affiliateId,
         }),
-      { params: IdParams, detail: { summary: "Get one postback template" } },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Get one postback template",
+          description: "One outbound postback template by id.",
+          response: Row("affiliate_postbacks"),
+        }),
+      },
     )
     .post(
       "/",
@@ -79,7 +93,13 @@ export function affiliatePostbacks(sql: Sql, bus: Bus, testing: SendTestSettings
       },
       {
         body: AffiliatePostbackCreate,
-        detail: { summary: "Create a postback template (validated: unknown macro → 400)" },
+        ...documented({
+          summary: "Create a postback template (validated: unknown macro → 400)",
+          description:
+            "Creates an outbound postback template for an affiliate (globally, per offer or per event) with macros such as {click_id}, {payout}; an unknown macro is a 400.",
+          response: Row("affiliate_postbacks"),
+          status: 201,
+        }),
       },
     )
     .patch(
@@ -128,10 +148,13 @@ export function affiliatePostbacks(sql: Sql, bus: Bus, testing: SendTestSettings
       {
         params: IdParams,
         body: AffiliatePostbackPatch,
-        detail: {
+        ...documented({
           summary:
             "Change a postback template, or enable/disable it (changes apply to postbacks planned from now on)",
-        },
+          description:
+            "Changes a template or enables/disables it; the change applies to postbacks planned from now on (audited).",
+          response: Row("affiliate_postbacks"),
+        }),
       },
     )
     .post(

@@ -6,6 +6,8 @@ import { assertCanWrite, authentication } from "../../auth.ts";
 import { createAudited } from "../../changes.ts";
 import { Strict, Currency, getRow, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
 import { view } from "../../visibility.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
 
 const IsTest = t.Boolean({
   description: "test traffic (launch validation): excluded from reports and payouts",
@@ -38,7 +40,11 @@ export function affiliates(sql: Sql, bus: Bus) {
         ),
       {
         query: t.Object({ status: t.Optional(Status), is_test: t.Optional(t.BooleanString()), ...Page }),
-        detail: { summary: "List affiliates (an affiliate key sees only itself)" },
+        ...documented({
+          summary: "List affiliates (an affiliate key sees only itself)",
+          description: "Affiliates page by id; filter by status. An affiliate key sees only itself.",
+          response: Paged(Row("affiliates")),
+        }),
       },
     )
     .get(
@@ -47,7 +53,11 @@ export function affiliates(sql: Sql, bus: Bus) {
         getRow(sql, "affiliates", params.id, view("affiliates", principal), { id: principal.affiliateId }),
       {
         params: IdParams,
-        detail: { summary: "Get an affiliate" },
+        ...documented({
+          summary: "Get an affiliate",
+          description: "One affiliate by id.",
+          response: Row("affiliates"),
+        }),
       },
     )
     .post(
@@ -65,7 +75,16 @@ export function affiliates(sql: Sql, bus: Bus) {
         set.status = 201;
         return row;
       },
-      { body: AffiliateCreate, detail: { summary: "Create an affiliate" } },
+      {
+        body: AffiliateCreate,
+        ...documented({
+          summary: "Create an affiliate",
+          description:
+            "Creates an affiliate (a partner who receives tracking links and postbacks) with its payout currency.",
+          response: Row("affiliates"),
+          status: 201,
+        }),
+      },
     )
     .patch(
       "/:id",
@@ -79,7 +98,11 @@ export function affiliates(sql: Sql, bus: Bus) {
       {
         params: IdParams,
         body: AffiliateUpdate,
-        detail: { summary: "Change an affiliate; status paused stops all its links within a second" },
+        ...documented({
+          summary: "Change an affiliate; status paused stops all its links within a second",
+          description: "Changes an affiliate (audited); pausing it stops all its links within a second.",
+          response: Row("affiliates"),
+        }),
       },
     );
 }

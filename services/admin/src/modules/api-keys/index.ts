@@ -6,6 +6,9 @@ import { audit, createAudited } from "../../changes.ts";
 import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
 import { view } from "../../visibility.ts";
 import { Role } from "../auth/model.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
+import { ApiKeyCreated, ApiKeyRevoked } from "../../openapi/schemas.ts";
 
 export const ApiKeyCreate = t.Object({
   name: t.String({ minLength: 1, maxLength: 200 }),
@@ -29,7 +32,12 @@ export function apiKeys(sql: Sql) {
       },
       {
         query: t.Object({ role: t.Optional(Role), affiliate_id: t.Optional(Id), ...Page }),
-        detail: { summary: "List API keys (admin); keys themselves are never shown again" },
+        ...documented({
+          summary: "List API keys (admin); keys themselves are never shown again",
+          description:
+            "API keys page by id: name, role, prefix, last use, revocation. The keys themselves are never shown again. Admin keys only.",
+          response: Paged(Row("api_keys")),
+        }),
       },
     )
     .get(
@@ -39,7 +47,11 @@ export function apiKeys(sql: Sql) {
       },
       {
         params: IdParams,
-        detail: { summary: "Get an API key's name, role, prefix, last use and revocation" },
+        ...documented({
+          summary: "Get an API key's name, role, prefix, last use and revocation",
+          description: "One API key's metadata (never the key).",
+          response: Row("api_keys"),
+        }),
       },
     )
     .post(
@@ -72,7 +84,16 @@ export function apiKeys(sql: Sql) {
         // The key itself is shown once, here.
         return { ...row, key };
       },
-      { body: ApiKeyCreate, detail: { summary: "Create an API key; the key is in this response only" } },
+      {
+        body: ApiKeyCreate,
+        ...documented({
+          summary: "Create an API key; the key is in this response only",
+          description:
+            "Creates an API key for a role (admin, manager, analyst, or affiliate with its affiliate_id); the key is in this answer only (`key`), only its hash is kept.",
+          response: ApiKeyCreated,
+          status: 201,
+        }),
+      },
     )
     .delete(
       "/:id",
@@ -93,6 +114,13 @@ export function apiKeys(sql: Sql) {
           return revoked;
         });
       },
-      { params: IdParams, detail: { summary: "Revoke an API key (at once)" } },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Revoke an API key (at once)",
+          description: "Revokes a key at once: its next request is a 401. Revoking twice is a 404.",
+          response: ApiKeyRevoked,
+        }),
+      },
     );
 }

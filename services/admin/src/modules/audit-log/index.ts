@@ -3,6 +3,8 @@ import { Elysia, t } from "elysia";
 import { authentication } from "../../auth.ts";
 import { getRow, IdParams, listRows, Page, parseTime, Timestamp } from "../common.ts";
 import { view } from "../../visibility.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
 
 /** Every configuration change: who, when, what, before and after (written with the change). */
 export function auditLog(sql: Sql) {
@@ -35,7 +37,12 @@ export function auditLog(sql: Sql) {
           to: t.Optional(Timestamp),
           ...Page,
         }),
-        detail: { summary: "List audit entries, newest first by default" },
+        ...documented({
+          summary: "List audit entries, newest first by default",
+          description:
+            "Every change made through the API, with actor, before and after; filter by resource, id, actor or time.",
+          response: Paged(Row("audit_log")),
+        }),
       },
     )
     .get(
@@ -43,6 +50,13 @@ export function auditLog(sql: Sql) {
       ({ params, principal }) => {
         return getRow(sql, "audit_log", params.id, view("audit_log", principal));
       },
-      { params: IdParams, detail: { summary: "Get one audit entry" } },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Get one audit entry",
+          description: "One audit entry by id.",
+          response: Row("audit_log"),
+        }),
+      },
     );
 }

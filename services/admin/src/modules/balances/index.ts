@@ -5,6 +5,9 @@ import { audit } from "../../changes.ts";
 import { view } from "../../visibility.ts";
 import { AdjustmentCreate, BalancesQuery } from "./model.ts";
 import { adjust, balances } from "./service.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Row } from "../../openapi/rows.ts";
+import { ListOf, BalanceRow } from "../../openapi/schemas.ts";
 
 /** Affiliate balances, derived from the immutable ledger, and manual adjustments to them. */
 export function affiliateBalances(sql: Sql) {
@@ -23,10 +26,13 @@ export function affiliateBalances(sql: Sql) {
       },
       {
         query: BalancesQuery,
-        detail: {
+        ...documented({
           summary:
             "Balances per affiliate and currency: available, pending (held), total; an affiliate key sees its own",
-        },
+          description:
+            "Balances per affiliate and currency at a time (default now): available, pending (held) and total. An affiliate key sees its own.",
+          response: ListOf(BalanceRow),
+        }),
       },
     )
     .post(
@@ -51,7 +57,13 @@ export function affiliateBalances(sql: Sql) {
       },
       {
         body: AdjustmentCreate,
-        detail: { summary: "Book a manual adjustment (a new ledger entry; signed amount)" },
+        ...documented({
+          summary: "Book a manual adjustment (a new ledger entry; signed amount)",
+          description:
+            "Books a manual adjustment as a new ledger entry (a signed amount, with a reason); idempotent by its `idempotency_key` field.",
+          response: Row("ledger_entries"),
+          status: 201,
+        }),
       },
     );
 }

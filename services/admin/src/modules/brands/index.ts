@@ -6,6 +6,8 @@ import { assertAdmin, authentication } from "../../auth.ts";
 import { createAudited } from "../../changes.ts";
 import { Strict, Currency, getRow, IdParams, listRows, Page, patchRow } from "../common.ts";
 import { view } from "../../visibility.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
 
 const TimeZone = t.String({
   minLength: 1,
@@ -47,7 +49,12 @@ export function brands(sql: Sql, bus: Bus) {
         ),
       {
         query: t.Object({ slug: t.Optional(t.String({ maxLength: 63 })), ...Page }),
-        detail: { summary: "List brands" },
+        ...documented({
+          summary: "List brands",
+          description:
+            "Brands (tenants) page by id; filter by slug. An affiliate key sees only the brands it runs traffic for.",
+          response: Paged(Row("brands")),
+        }),
       },
     )
     .get(
@@ -56,7 +63,12 @@ export function brands(sql: Sql, bus: Bus) {
         getRow(sql, "brands", params.id, view("brands", principal), {}, scope(principal.affiliateId)),
       {
         params: IdParams,
-        detail: { summary: "Get a brand" },
+        ...documented({
+          summary: "Get a brand",
+          description:
+            "One brand by id; 404 when it does not exist or an affiliate key does not run traffic for it.",
+          response: Row("brands"),
+        }),
       },
     )
     .post(
@@ -77,7 +89,16 @@ export function brands(sql: Sql, bus: Bus) {
         set.status = 201;
         return row;
       },
-      { body: BrandCreate, detail: { summary: "Create a brand (admin)" } },
+      {
+        body: BrandCreate,
+        ...documented({
+          summary: "Create a brand (admin)",
+          description:
+            "Creates a brand with its reporting currency and time zone (default UTC). Admin keys only; 409 when the slug exists.",
+          response: Row("brands"),
+          status: 201,
+        }),
+      },
     )
     .patch(
       "/:id",
@@ -96,7 +117,11 @@ export function brands(sql: Sql, bus: Bus) {
       {
         params: IdParams,
         body: BrandUpdate,
-        detail: { summary: "Rename a brand or change its time zone (admin)" },
+        ...documented({
+          summary: "Rename a brand or change its time zone (admin)",
+          description: "Changes name or time zone (audited). The slug and currency are fixed once created.",
+          response: Row("brands"),
+        }),
       },
     );
 }

@@ -5,7 +5,9 @@ import { Elysia, t } from "elysia";
 import { authentication } from "../../auth.ts";
 import { MAX_ID } from "../../ids.ts";
 import { view } from "../../visibility.ts";
-import { Id, parseTime, Timestamp } from "../common.ts";
+import { Id, Page, parseTime, Timestamp } from "../common.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
 
 const DAY_MS = 86_400_000;
 const MAX_RANGE_DAYS = 31;
@@ -26,7 +28,7 @@ export const ClickQuery = t.Object({
   cursor: t.Optional(
     t.String({ pattern: "^[A-Za-z0-9_-]{1,200}$", description: "next_cursor of the previous page" }),
   ),
-  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 500, default: 100 })),
+  limit: Page.limit,
 });
 
 const COLUMNS = [
@@ -100,7 +102,12 @@ export function clicks(sql: Sql, codec: ClickIdCodec | null) {
       },
       {
         query: ClickQuery,
-        detail: { summary: "List raw clicks in a period (an affiliate key sees only its own)" },
+        ...documented({
+          summary: "List raw clicks in a period (an affiliate key sees only its own)",
+          description:
+            "Raw clicks, newest first, in a period; filter by link, offer, affiliate or sub IDs. An affiliate key sees only its own clicks and never the visitor's IP or user agent.",
+          response: Paged(Row("clicks")),
+        }),
       },
     )
     .get(
@@ -119,7 +126,11 @@ export function clicks(sql: Sql, codec: ClickIdCodec | null) {
       },
       {
         params: t.Object({ click_id: t.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" }) }),
-        detail: { summary: "Get one click by its click ID" },
+        ...documented({
+          summary: "Get one click by its click ID",
+          description: "One click by its click ID.",
+          response: Row("clicks"),
+        }),
       },
     );
 }

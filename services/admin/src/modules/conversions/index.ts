@@ -4,6 +4,9 @@ import { authentication, type Principal } from "../../auth.ts";
 import { csvStream } from "../../csv.ts";
 import { EventCode, getRow, Id, IdParams, listRows, Page, parseTime, Timestamp } from "../common.ts";
 import { view, visibleColumns } from "../../visibility.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
+import { Csv } from "../../openapi/schemas.ts";
 
 const ConversionStatus = t.Union([
   t.Literal("pending"),
@@ -82,9 +85,12 @@ export function conversions(sql: Sql) {
       },
       {
         query: t.Object({ ...Filters, ...Page }),
-        detail: {
+        ...documented({
           summary: "List conversions (an affiliate key sees only its own); from/to bound the event time",
-        },
+          description:
+            "Conversions page by id; filter by affiliate, offer, click ID, txid, status and event time (from/to).",
+          response: Paged(Row("conversions")),
+        }),
       },
     )
     .get(
@@ -118,7 +124,12 @@ export function conversions(sql: Sql) {
       },
       {
         query: t.Object(Filters),
-        detail: { summary: "Export conversions as CSV (every matching row, streamed)" },
+        ...documented({
+          summary: "Export conversions as CSV (every matching row, streamed)",
+          description: "Every matching conversion as CSV, streamed (same filters as the list).",
+          response: Csv,
+          mediaType: "text/csv",
+        }),
       },
     )
     .get(
@@ -138,7 +149,13 @@ export function conversions(sql: Sql) {
       },
       {
         params: IdParams,
-        detail: { summary: "Get a conversion with its status history and ledger entries" },
+        ...documented({
+          summary: "Get a conversion with its status history and ledger entries",
+          description: "One conversion with its status history and the ledger entries booked for it.",
+          response: Row("conversions", {
+            extra: { history: t.Array(Row("conversion_history")), ledger: t.Array(Row("ledger_entries")) },
+          }),
+        }),
       },
     );
 }

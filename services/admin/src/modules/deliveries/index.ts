@@ -6,6 +6,9 @@ import { audit } from "../../changes.ts";
 import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
 import { view } from "../../visibility.ts";
 import { deliveryView, replay, replayable } from "./service.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
+import { ReplayResult, BulkReplayResult } from "../../openapi/schemas.ts";
 
 const Status = t.Union([
   t.Literal("pending"),
@@ -43,7 +46,12 @@ export function deliveries(sql: Sql) {
           status: t.Optional(Status),
           ...Page,
         }),
-        detail: { summary: "List deliveries (status dead = dead-lettered, replayable)" },
+        ...documented({
+          summary: "List deliveries (status dead = dead-lettered, replayable)",
+          description:
+            "Outbound affiliate postbacks page by id; filter by status, affiliate, conversion or template. URLs are masked.",
+          response: Paged(Row("deliveries")),
+        }),
       },
     )
     .get(
@@ -59,9 +67,12 @@ export function deliveries(sql: Sql) {
       },
       {
         params: IdParams,
-        detail: {
+        ...documented({
           summary: "Get one delivery with every attempt (URL masked, status, latency, excerpt, error)",
-        },
+          description:
+            "One delivery with every attempt: masked URL, status code, latency, response excerpt, error.",
+          response: Row("deliveries", { extra: { attempts: t.Array(Row("delivery_attempts")) } }),
+        }),
       },
     )
     .post(
@@ -86,7 +97,13 @@ export function deliveries(sql: Sql) {
       },
       {
         params: IdParams,
-        detail: { summary: "Replay a dead-lettered or failed delivery (same webhook-id)" },
+        ...documented({
+          summary: "Replay a dead-lettered or failed delivery (same webhook-id)",
+          description:
+            "Queues a dead or failed delivery again with the same idempotency key (webhook-id), so the affiliate can drop a repeat.",
+          response: ReplayResult,
+          status: 202,
+        }),
       },
     )
     .post(
@@ -110,9 +127,13 @@ export function deliveries(sql: Sql) {
       },
       {
         body: t.Object({ template_id: t.Optional(Id), affiliate_id: t.Optional(Id) }),
-        detail: {
+        ...documented({
           summary: "Replay every dead or failed delivery of a template or an affiliate (up to 10 000)",
-        },
+          description:
+            "Queues again every dead or failed delivery of a template or an affiliate, up to 10 000; deliveries of disabled templates are skipped and counted.",
+          response: BulkReplayResult,
+          status: 202,
+        }),
       },
     );
 }

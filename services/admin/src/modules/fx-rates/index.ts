@@ -5,6 +5,9 @@ import { audit } from "../../changes.ts";
 import { view } from "../../visibility.ts";
 import { FxRatesCreate, FxRatesQuery } from "./model.ts";
 import { listRates, parseRatesCsv, upsertRates } from "./service.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Row } from "../../openapi/rows.ts";
+import { Counted, ListOf } from "../../openapi/schemas.ts";
 
 /**
  * FX rates as data with an effective time. Commission converts each conversion at the rate in
@@ -21,7 +24,12 @@ export function fxRates(sql: Sql) {
       },
       {
         query: FxRatesQuery,
-        detail: { summary: "List FX rates, or (with at) the rate of each pair in force at a time" },
+        ...documented({
+          summary: "List FX rates, or (with at) the rate of each pair in force at a time",
+          description:
+            "FX rates with their effective time; with `at`, the rate of each pair in force at that time.",
+          response: ListOf(Row("fx_rates")),
+        }),
       },
     )
     .post(
@@ -45,7 +53,13 @@ export function fxRates(sql: Sql) {
       },
       {
         body: FxRatesCreate,
-        detail: { summary: "Add FX rates (one, or {rates:[…]}); the same pair and time replaces the rate" },
+        ...documented({
+          summary: "Add FX rates (one, or {rates:[…]}); the same pair and time replaces the rate",
+          description:
+            "Stores one rate or a batch; a rate for the same pair and effective time replaces the earlier one.",
+          response: ListOf(Row("fx_rates")),
+          status: 201,
+        }),
       },
     )
     .post(
@@ -70,7 +84,12 @@ export function fxRates(sql: Sql) {
       {
         parse: "text",
         body: t.String({ maxLength: 5_000_000, description: "CSV: base,quote,rate,effective_at" }),
-        detail: { summary: "Load FX rates from a CSV (header base,quote,rate,effective_at); all or nothing" },
+        ...documented({
+          summary: "Load FX rates from a CSV (header base,quote,rate,effective_at); all or nothing",
+          description: "Loads rates from a CSV (header base,quote,rate,effective_at): every row or none.",
+          response: Counted("imported"),
+          status: 201,
+        }),
       },
     );
 }

@@ -2,14 +2,16 @@ import type { ClickIdCodec } from "@roundtrip/clickid";
 import type { Sql } from "@roundtrip/db";
 import { RequestLog } from "@roundtrip/intake";
 import { HttpError } from "@roundtrip/service";
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { audit } from "../../changes.ts";
 import { getRow, IdParams, listRows } from "../common.ts";
 import { ID_MESSAGE, isId } from "../../ids.ts";
 import { view } from "../../visibility.ts";
-import { ImportListQuery, ImportQuery, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS } from "./model.ts";
+import { ImportListQuery, ImportQuery, ImportSummary, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS } from "./model.ts";
 import { importCsv } from "./service.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
 
 /**
  * Batch import of conversions: `POST /v1/imports` with a CSV as `text/csv` (query
@@ -62,9 +64,18 @@ export function imports(sql: Sql, codec: ClickIdCodec | null) {
       {
         parse: "none",
         query: ImportQuery,
-        detail: {
-          summary: `Import conversions from a CSV (text/csv body or multipart field \`file\`, at most ${MAX_IMPORT_ROWS} rows): every row through the gateway's validation and dedup, one result per row`,
-        },
+        ...documented({
+          summary: "Import conversions from a CSV",
+          description: `Imports conversions from a CSV (a header row of postback parameter names, at most ${MAX_IMPORT_ROWS} rows) sent as a text/csv body or as multipart field \`file\`: every row goes through the gateway's validation and dedup, one result per row, in file order.`,
+          requestBody: {
+            "text/csv": t.String({ description: "the CSV, header row first" }),
+            "multipart/form-data": t.Object({
+              file: t.String({ format: "binary", description: "the CSV file" }),
+            }),
+          },
+          response: ImportSummary,
+          status: 201,
+        }),
       },
     )
     .get(
@@ -78,7 +89,14 @@ export function imports(sql: Sql, codec: ClickIdCodec | null) {
           view("imports", principal),
         );
       },
-      { query: ImportListQuery, detail: { summary: "Imports, newest last" } },
+      {
+        query: ImportListQuery,
+        ...documented({
+          summary: "Imports, newest last",
+          description: "Past imports page by id with their counts; filter by advertiser.",
+          response: Paged(Row("imports")),
+        }),
+      },
     )
     .get(
       "/:id",
@@ -91,7 +109,11 @@ export function imports(sql: Sql, codec: ClickIdCodec | null) {
       },
       {
         params: IdParams,
-        detail: { summary: "An import and the outcome of each row (from the request log)" },
+        ...documented({
+          summary: "An import and the outcome of each row (from the request log)",
+          description: "One import with the outcome of each row (from the request log).",
+          response: Row("imports", { extra: { results: t.Array(t.Record(t.String(), t.Unknown())) } }),
+        }),
       },
     );
 }

@@ -7,6 +7,8 @@ import { getRow, IdParams, listRows, Page } from "../common.ts";
 import { view } from "../../visibility.ts";
 import { readEntries, storeEntries } from "./entries.ts";
 import { EntriesQuery, IpListCreate } from "./model.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
 
 /**
  * Operator-managed address lists (docs/fraud.md): data centre, VPN/proxy, TOR exit, block and
@@ -19,7 +21,12 @@ export function ipLists(sql: Sql) {
     .use(authentication(sql))
     .get("/", ({ query, principal }) => listRows(sql, "ip_lists", {}, query, view("ip_lists", principal)), {
       query: t.Object(Page),
-      detail: { summary: "List IP lists" },
+      ...documented({
+        summary: "List IP lists",
+        description:
+          "Operator-managed address lists (data centre, VPN/proxy, TOR exit, block, allow) page by id.",
+        response: Paged(Row("ip_lists")),
+      }),
     })
     .get(
       "/:id",
@@ -32,7 +39,14 @@ export function ipLists(sql: Sql) {
         >`select count(*)::int as n from ip_list_entries where list_id = ${params.id}`;
         return { ...list, entry_count: count?.n ?? 0, entries: entries.map((e) => e.range) };
       },
-      { params: IdParams, detail: { summary: "Get an IP list with its entry count and first 1000 ranges" } },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Get an IP list with its entry count and first 1000 ranges",
+          description: "One IP list with its number of ranges and the first 1000 of them.",
+          response: Row("ip_lists", { extra: { entry_count: t.Integer(), entries: t.Array(t.String()) } }),
+        }),
+      },
     )
     .post(
       "/",
@@ -50,7 +64,13 @@ export function ipLists(sql: Sql) {
       },
       {
         body: IpListCreate,
-        detail: { summary: "Create an IP list (kind: datacenter, vpn, tor, block, allow)" },
+        ...documented({
+          summary: "Create an IP list (kind: datacenter, vpn, tor, block, allow)",
+          description:
+            "Creates an empty IP list of a kind (audited); 409 when the name is taken. Upload its ranges with PUT /v1/ip-lists/{id}/entries.",
+          response: Row("ip_lists"),
+          status: 201,
+        }),
       },
     )
     .put(
@@ -103,10 +123,23 @@ export function ipLists(sql: Sql) {
         parse: "none",
         params: IdParams,
         query: EntriesQuery,
-        detail: {
-          summary:
-            "Upload ranges: JSON {entries: [...]} or a CSV (text/csv, first column an address or CIDR); replace (default) or append",
-        },
+        ...documented({
+          summary: "Upload ranges to an IP list",
+          description:
+            "Uploads ranges as JSON {entries: [...]} or a CSV (text/csv, first column an address or CIDR); mode replace (default) or append. Audited.",
+          requestBody: {
+            "application/json": t.Object({
+              entries: t.Array(t.String({ description: "an address or CIDR range" })),
+            }),
+            "text/csv": t.String({ description: "first column an address or CIDR range" }),
+          },
+          response: t.Object({
+            id: t.String(),
+            mode: t.String(),
+            uploaded: t.Integer(),
+            entry_count: t.Integer(),
+          }),
+        }),
       },
     )
     .delete(
@@ -115,6 +148,14 @@ export function ipLists(sql: Sql) {
         assertCanWrite(principal);
         return deleteAudited(sql, principal, "ip_lists", "ip-lists", params.id, "IP list");
       },
-      { params: IdParams, detail: { summary: "Delete an IP list and its ranges" } },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Delete an IP list and its ranges",
+          description:
+            "Deletes an IP list and all its ranges (audited); judgements already made keep their verdict.",
+          response: Row("ip_lists"),
+        }),
+      },
     );
 }

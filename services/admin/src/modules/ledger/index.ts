@@ -4,6 +4,8 @@ import { Elysia, t } from "elysia";
 import { authentication } from "../../auth.ts";
 import { getRow, Id, IdParams, listRows, Page, parseTime, Timestamp } from "../common.ts";
 import { view } from "../../visibility.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
 
 /**
  * The payouts behind every conversion: immutable ledger entries (packages/ledger names the
@@ -44,7 +46,12 @@ export function ledger(sql: Sql) {
           to: t.Optional(Timestamp),
           ...Page,
         }),
-        detail: { summary: "List ledger entries (payouts); an affiliate key sees only its own" },
+        ...documented({
+          summary: "List ledger entries (payouts); an affiliate key sees only its own",
+          description:
+            "Ledger entries (immutable: a change is a new entry) page by id; filter by affiliate, conversion, type or currency.",
+          response: Paged(Row("ledger_entries")),
+        }),
       },
     )
     .get(
@@ -53,6 +60,13 @@ export function ledger(sql: Sql) {
         getRow(sql, "ledger_entries", params.id, view("ledger_entries", principal), {
           affiliate_id: principal.affiliateId,
         }),
-      { params: IdParams, detail: { summary: "Get one ledger entry" } },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Get one ledger entry",
+          description: "One ledger entry by id.",
+          response: Row("ledger_entries"),
+        }),
+      },
     );
 }

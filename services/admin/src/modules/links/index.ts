@@ -6,6 +6,9 @@ import { assertCanWrite, authentication, type Principal } from "../../auth.ts";
 import { createAudited } from "../../changes.ts";
 import { Strict, getRow, Id, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
 import { view } from "../../visibility.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged } from "../../openapi/rows.ts";
+import { LinkRow } from "../../openapi/schemas.ts";
 
 export const LinkCreate = Strict({
   offer_id: Id,
@@ -48,7 +51,12 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
           status: t.Optional(Status),
           ...Page,
         }),
-        detail: { summary: "List tracking links (an affiliate key sees only its own)" },
+        ...documented({
+          summary: "List tracking links (an affiliate key sees only its own)",
+          description:
+            "Tracking links page by id with their tracking URL; filter by offer, affiliate, code or status. An affiliate key sees only its own.",
+          response: Paged(LinkRow),
+        }),
       },
     )
     .get(
@@ -102,7 +110,11 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
         getRow(sql, "links", params.id, shown(principal), { affiliate_id: principal.affiliateId }),
       {
         params: IdParams,
-        detail: { summary: "Get a tracking link with its tracking URL" },
+        ...documented({
+          summary: "Get a tracking link with its tracking URL",
+          description: "One tracking link with the URL to hand to the affiliate.",
+          response: LinkRow,
+        }),
       },
     )
     .post(
@@ -126,7 +138,16 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
         set.status = 201;
         return present(row);
       },
-      { body: LinkCreate, detail: { summary: "Create a tracking link for an affiliate on an offer" } },
+      {
+        body: LinkCreate,
+        ...documented({
+          summary: "Create a tracking link for an affiliate on an offer",
+          description:
+            "Creates a tracking link (`/c/{code}` on the click service) for an affiliate on an offer; the code is generated when not given, 409 when taken.",
+          response: LinkRow,
+          status: 201,
+        }),
+      },
     )
     .patch(
       "/:id",
@@ -142,7 +163,12 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
       {
         params: IdParams,
         body: LinkUpdate,
-        detail: { summary: "Pause or resume a link (the click service follows within a second)" },
+        ...documented({
+          summary: "Pause or resume a link (the click service follows within a second)",
+          description:
+            "Pauses or resumes a link: a paused link answers 404 at the click service within a second.",
+          response: LinkRow,
+        }),
       },
     );
 }

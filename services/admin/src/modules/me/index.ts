@@ -1,6 +1,8 @@
 import type { Sql } from "@roundtrip/db";
 import { Elysia } from "elysia";
 import { authentication } from "../../auth.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Me } from "../../openapi/schemas.ts";
 
 /** Who is calling — an API key or a signed-in user — so a client can shape itself to the role. */
 export function me(sql: Sql) {
@@ -14,6 +16,13 @@ export function me(sql: Sql) {
       role: principal.role,
       affiliate_id: principal.affiliateId,
     }),
-    { detail: { summary: "The caller's kind (API key or user), name, role and affiliate" } },
+    {
+      ...documented({
+        summary: "The caller's kind (API key or user), name, role and affiliate",
+        description:
+          "Who is calling — an API key or a signed-in user: kind, name, role and (for an affiliate) the affiliate, so a client can shape itself to the role.",
+        response: Me,
+      }),
+    },
   );
 }

@@ -20,6 +20,9 @@ import {
   Strict,
 } from "../common.ts";
 import { view } from "../../visibility.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
+import { OfferRow } from "../../openapi/schemas.ts";
 
 const WindowDays = t.Integer({
   minimum: 1,
@@ -133,7 +136,12 @@ export function offers(sql: Sql, bus: Bus) {
           status: t.Optional(Status),
           ...Page,
         }),
-        detail: { summary: "List offers with their events" },
+        ...documented({
+          summary: "List offers with their events",
+          description:
+            "Offers page by id with their events; filter by brand, advertiser or status. An affiliate key sees the offers it has links on.",
+          response: Paged(OfferRow),
+        }),
       },
     )
     .get(
@@ -143,7 +151,14 @@ export function offers(sql: Sql, bus: Bus) {
           await getRow(sql, "offers", params.id, view("offers", principal), {}, scope(principal.affiliateId)),
           (await eventsOf(params.id)).map(view("offer_events", principal)),
         ),
-      { params: IdParams, detail: { summary: "Get an offer with its events" } },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Get an offer with its events",
+          description: "One offer with its events (code, attribution window, default status, caps).",
+          response: OfferRow,
+        }),
+      },
     )
     .post(
       "/",
@@ -196,7 +211,16 @@ export function offers(sql: Sql, bus: Bus) {
         set.status = 201;
         return offer;
       },
-      { body: OfferCreate, detail: { summary: "Create an offer with its events" } },
+      {
+        body: OfferCreate,
+        ...documented({
+          summary: "Create an offer with its events",
+          description:
+            "Creates an offer with its destination URL template (macros such as {click_id}) and at least one event.",
+          response: OfferRow,
+          status: 201,
+        }),
+      },
     )
     .patch(
       "/:id",
@@ -213,9 +237,11 @@ export function offers(sql: Sql, bus: Bus) {
       {
         params: IdParams,
         body: OfferUpdate,
-        detail: {
+        ...documented({
           summary: "Change an offer; status paused/active pauses or resumes all its links within a second",
-        },
+          description: "Changes an offer (audited); pausing it pauses all its links within a second.",
+          response: OfferRow,
+        }),
       },
     )
     .put(
@@ -253,9 +279,12 @@ export function offers(sql: Sql, bus: Bus) {
       {
         params: t.Object({ id: Id, code: EventCode }),
         body: OfferEventUpdate,
-        detail: {
+        ...documented({
           summary: "Add an event to an offer or change its window, default status or conversion caps",
-        },
+          description:
+            "Creates or replaces one event of an offer: attribution window, default status, daily and monthly conversion caps.",
+          response: Row("offer_events"),
+        }),
       },
     );
 }

@@ -8,6 +8,8 @@ import { getRow, IdParams, listRows, Page } from "../common.ts";
 import { view } from "../../visibility.ts";
 import { PayoutRuleCreate, PayoutRuleQuery } from "./model.ts";
 import { createRule } from "./service.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
 
 export { PayoutRuleCreate } from "./model.ts";
 
@@ -31,14 +33,28 @@ export function payoutRules(sql: Sql, bus: Bus) {
         };
         return listRows(sql, "payout_rules", filters, query, view("payout_rules", principal));
       },
-      { query: t.Composite([PayoutRuleQuery, t.Object(Page)]), detail: { summary: "List payout rules" } },
+      {
+        query: t.Composite([PayoutRuleQuery, t.Object(Page)]),
+        ...documented({
+          summary: "List payout rules",
+          description: "Payout rules page by id; filter by offer, affiliate, event or status.",
+          response: Paged(Row("payout_rules")),
+        }),
+      },
     )
     .get(
       "/:id",
       ({ params, principal }) => {
         return getRow(sql, "payout_rules", params.id, view("payout_rules", principal));
       },
-      { params: IdParams, detail: { summary: "Get one payout rule" } },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Get one payout rule",
+          description: "One payout rule by id.",
+          response: Row("payout_rules"),
+        }),
+      },
     )
     .post(
       "/",
@@ -53,7 +69,13 @@ export function payoutRules(sql: Sql, bus: Bus) {
       },
       {
         body: PayoutRuleCreate,
-        detail: { summary: "Create a payout rule (CPA, RevShare or hybrid; tiers, caps, holds)" },
+        ...documented({
+          summary: "Create a payout rule (CPA, RevShare or hybrid; tiers, caps, holds)",
+          description:
+            "Creates a payout rule: CPA, RevShare or hybrid, optionally per affiliate, with tiers, caps and hold periods. Applies to conversions booked from now on.",
+          response: Row("payout_rules"),
+          status: 201,
+        }),
       },
     )
     .post(
@@ -81,7 +103,12 @@ export function payoutRules(sql: Sql, bus: Bus) {
       },
       {
         params: IdParams,
-        detail: { summary: "Archive a payout rule (it stops applying; booked entries keep it)" },
+        ...documented({
+          summary: "Archive a payout rule (it stops applying; booked entries keep it)",
+          description:
+            "Archives a rule: it stops applying to new conversions; ledger entries booked under it keep it. Archiving twice changes nothing.",
+          response: Row("payout_rules"),
+        }),
       },
     );
 }

@@ -74,7 +74,11 @@ export function payoutRuns(sql: Sql) {
       },
       {
         response: { 200: t.Object({ data: t.Array(t.Omit(RunView, ["lines"])) }) },
-        detail: { summary: "List payout runs, newest first, with their totals per currency" },
+        detail: {
+          summary: "List payout runs, newest first, with their totals per currency",
+          description:
+            "Every approved payout run, newest first, with its totals per currency (without its lines).",
+        },
       },
     )
     .get(
@@ -86,7 +90,11 @@ export function payoutRuns(sql: Sql) {
       {
         params: RunParams,
         response: { 200: RunView },
-        detail: { summary: "A payout run and its lines (references masked)" },
+        detail: {
+          summary: "A payout run and its lines (references masked)",
+          description:
+            "One payout run with every line: affiliate, amount, currency, status and the masked account reference.",
+        },
       },
     )
     .get(
@@ -174,7 +182,11 @@ export function payoutRuns(sql: Sql) {
       {
         query: LinesQuery,
         response: { 200: t.Object({ data: t.Array(LineView) }) },
-        detail: { summary: "Payout lines (payouts made); an affiliate key sees its own" },
+        detail: {
+          summary: "Payout lines (payouts made); an affiliate key sees its own",
+          description:
+            "Payout lines across runs; filter by affiliate, run or status. An affiliate key sees its own lines only.",
+        },
       },
     );
 }

@@ -33,6 +33,8 @@ export function payoutSettings(sql: Sql) {
         detail: {
           summary:
             "An affiliate's payout cycle, hold, parent and shares, carryover mode (defaults when unset)",
+          description:
+            "The payout settings of one affiliate, with the defaults filled in where none were set. An affiliate key reads its own only.",
         },
       },
     )
@@ -73,6 +75,8 @@ export function payoutSettings(sql: Sql) {
         detail: {
           summary:
             "Override the affiliate's carryover mode for one offer (e.g. a RevShare offer that resets)",
+          description:
+            "Sets how a negative balance on one offer carries over for this affiliate, overriding its general mode; answers the affiliate's settings (audited).",
         },
       },
     )
@@ -87,7 +91,11 @@ export function payoutSettings(sql: Sql) {
       },
       {
         response: { 200: t.Object({ data: t.Array(MinimumView) }) },
-        detail: { summary: "Minimum payout per currency (below it a balance waits for a later cycle)" },
+        detail: {
+          summary: "Minimum payout per currency (below it a balance waits for a later cycle)",
+          description:
+            "The minimum payout of each currency that has one; a balance below it waits for a later payout cycle.",
+        },
       },
     )
     .put(
@@ -101,7 +109,11 @@ export function payoutSettings(sql: Sql) {
         params: MinimumParams,
         body: MinimumInput,
         response: { 200: MinimumView },
-        detail: { summary: "Set the minimum payout of a currency" },
+        detail: {
+          summary: "Set the minimum payout of a currency",
+          description:
+            "Sets (or replaces) the minimum payout of one currency (audited); applies from the next payout cycle.",
+        },
       },
     );
 }

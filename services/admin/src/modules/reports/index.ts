@@ -17,6 +17,8 @@ import {
 import { reconcile, reconcileRows } from "../../reports/reconcile.ts";
 import { EventCode, Id, parseTime, Timestamp } from "../common.ts";
 import { assertCanRead, canRead, type Resource, view } from "../../visibility.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Report, ReportsIndex } from "../../openapi/schemas.ts";
 
 const Format = t.Optional(
   t.Union([t.Literal("json"), t.Literal("csv")], { description: "csv downloads the rows" }),
@@ -92,7 +94,13 @@ export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelG
           reports: all.filter((r) => canRead(r.resource, principal)).map(({ resource: _, ...r }) => r),
         };
       },
-      { detail: { summary: "The reports the calling key may read" } },
+      {
+        ...documented({
+          summary: "The reports the calling key may read",
+          description: "The reports the calling key may read, with their paths.",
+          response: ReportsIndex,
+        }),
+      },
     )
     .get(
       "/performance",
@@ -122,10 +130,13 @@ export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelG
           sub4: Sub,
           sub5: Sub,
         }),
-        detail: {
+        ...documented({
           summary:
             "Clicks (gross, unique), conversions by status, CR, approval rate, amount, payout, revenue, profit — by hour/day/week/month, brand, advertiser, offer, affiliate, event, sub1–sub5",
-        },
+          description:
+            "The performance report: clicks (gross, unique), conversions by status, conversion and approval rates, amount, payout, revenue and profit, grouped by time and any of brand, advertiser, offer, affiliate, event and sub IDs. An affiliate key sees its own rows without revenue or profit. `format=csv` answers text/csv.",
+          response: Report,
+        }),
       },
     )
     .get(
@@ -149,10 +160,13 @@ export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelG
           advertiser_id: t.Optional(Id),
           source: t.Optional(t.String({ maxLength: 20 })),
         }),
-        detail: {
+        ...documented({
           summary:
             "Advertiser postbacks: accepted, duplicates, rejections by reason, duplicate and success rates",
-        },
+          description:
+            "Advertiser postbacks per advertiser: accepted, duplicates, rejections by reason, duplicate and success rates. `format=csv` answers text/csv.",
+          response: Report,
+        }),
       },
     )
     .get(
@@ -176,9 +190,12 @@ export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelG
           offer_id: t.Optional(Id),
           affiliate_id: t.Optional(Id),
         }),
-        detail: {
+        ...documented({
           summary: "Outbound affiliate postbacks: delivered, pending, failed, dead, attempts, success rate",
-        },
+          description:
+            "Outbound postbacks per affiliate and template: delivered, pending, failed, dead, attempts, success rate. `format=csv` answers text/csv.",
+          response: Report,
+        }),
       },
     )
     .get(
@@ -200,14 +217,19 @@ export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelG
           offer_id: t.Optional(Id),
           brand_id: t.Optional(Id),
           threshold: t.Optional(
-            t.Numeric({
+            t.Number({
               minimum: 0,
               maximum: 1,
               description: "gap share that flags an offer (default 0.05)",
             }),
           ),
         }),
-        detail: { summary: "S2S vs pixel conversions per offer, flagging a gap above the threshold" },
+        ...documented({
+          summary: "S2S vs pixel conversions per offer, flagging a gap above the threshold",
+          description:
+            "Conversions per offer by channel (server-to-server vs pixel), flagging offers whose gap exceeds the threshold. `format=csv` answers text/csv.",
+          response: Report,
+        }),
       },
     )
     .post(
@@ -254,10 +276,13 @@ export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelG
           to: t.Optional(Timestamp),
           format: Format,
         }),
-        detail: {
+        ...documented({
           summary:
             "Reconcile an uploaded CSV against our conversions: matched, missing on either side, amount/status mismatches",
-        },
+          description:
+            "Compares an advertiser's or finance's CSV (multipart field `file`) with our conversions: matched, missing on either side, amount and status mismatches. `format=csv` answers text/csv.",
+          response: Report,
+        }),
       },
     );
 }

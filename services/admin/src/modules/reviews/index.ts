@@ -2,11 +2,13 @@ import type { ClickIdCodec } from "@roundtrip/clickid";
 import type { Sql } from "@roundtrip/db";
 import { RequestLog } from "@roundtrip/intake";
 import { HttpError } from "@roundtrip/service";
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { assertCanRead } from "../../visibility.ts";
 import { ReviewDecision, ReviewQuery } from "./model.ts";
 import { decide } from "./service.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged } from "../../openapi/rows.ts";
 
 /**
  * The review queue (docs/fraud.md): conversions a traffic-quality rule held or flagged, with the
@@ -43,9 +45,12 @@ export function reviews(sql: Sql, codec: ClickIdCodec | null) {
       },
       {
         query: ReviewQuery,
-        detail: {
+        ...documented({
           summary: "List conversions under review (default: held and flagged) with the rules that fired",
-        },
+          description:
+            "Conversions a traffic-quality rule held or flagged (or, with state, those decided), with the rules that fired and what they measured; page by conversion id.",
+          response: Paged(t.Record(t.String(), t.Unknown())),
+        }),
       },
     )
     .post(
@@ -57,10 +62,13 @@ export function reviews(sql: Sql, codec: ClickIdCodec | null) {
       },
       {
         body: ReviewDecision,
-        detail: {
+        ...documented({
           summary:
             "Approve or reject reviewed conversions in bulk (audited); a rejection reaches the affiliate's postback with {status} and {reject_reason}",
-        },
+          description:
+            "Decides reviewed conversions in bulk, one result per conversion; each decision is audited, and a rejection reaches the affiliate's postback with {status} and {reject_reason}.",
+          response: t.Object({ results: t.Array(t.Record(t.String(), t.Unknown())) }),
+        }),
       },
     );
 }

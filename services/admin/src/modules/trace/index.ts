@@ -6,6 +6,8 @@ import { Elysia, t } from "elysia";
 import { authentication, type Principal } from "../../auth.ts";
 import { assertCanRead, canRead, view } from "../../visibility.ts";
 import { Id } from "../common.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Trace as TraceBody } from "../../openapi/schemas.ts";
 
 type Row = Record<string, unknown>;
 // biome-ignore lint/suspicious/noExplicitAny: porsager rows are untyped records
@@ -81,7 +83,12 @@ export function traceModule(sql: Sql, codec: ClickIdCodec | null) {
     },
     {
       query: TraceQuery,
-      detail: { summary: "Trace a conversion's journey by click ID, txid or conversion ID" },
+      ...documented({
+        summary: "Trace a conversion's journey by click ID, txid or conversion ID",
+        description:
+          "Everything known about a click ID, txid or conversion ID: the click, every postback request and receipt, attribution decisions, status history, ledger entries and outbound attempts, with a timeline. Staff only.",
+        response: TraceBody,
+      }),
     },
   );
 }

@@ -7,6 +7,8 @@ import { IdParams, listRows, Page } from "../common.ts";
 import { view } from "../../visibility.ts";
 import { TrafficRulePut, TrafficRuleQuery } from "./model.ts";
 import { putRule } from "./service.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
 
 /**
  * Traffic-quality rules (docs/fraud.md): per offer, or program-wide with `offer_id` null; the
@@ -28,7 +30,12 @@ export function trafficRules(sql: Sql) {
         ),
       {
         query: t.Composite([TrafficRuleQuery, t.Object(Page)]),
-        detail: { summary: "List configured traffic-quality rules (program-wide rows have offer_id null)" },
+        ...documented({
+          summary: "List configured traffic-quality rules (program-wide rows have offer_id null)",
+          description:
+            "Configured traffic-quality rules page by id; filter by offer or reason. Where none is configured the built-in default applies (GET /v1/traffic-rules/defaults).",
+          response: Paged(Row("traffic_rules")),
+        }),
       },
     )
     .get(
@@ -44,7 +51,12 @@ export function trafficRules(sql: Sql) {
         };
       },
       {
-        detail: { summary: "The built-in default of every rule (what applies where nothing is configured)" },
+        ...documented({
+          summary: "The built-in default of every rule (what applies where nothing is configured)",
+          description:
+            "Every rule's built-in default (action, threshold and its unit), which applies where no rule is configured.",
+          response: t.Object({ data: t.Array(t.Record(t.String(), t.Unknown())) }),
+        }),
       },
     )
     .put(
@@ -66,9 +78,12 @@ export function trafficRules(sql: Sql) {
       },
       {
         body: TrafficRulePut,
-        detail: {
+        ...documented({
           summary: "Set a rule for an offer or program-wide (creates it, or replaces its scope's rule)",
-        },
+          description:
+            "Creates or replaces the rule of a scope (an offer, or program-wide with offer_id null), audited; applies to clicks and conversions judged from now on.",
+          response: Row("traffic_rules"),
+        }),
       },
     )
     .delete(
@@ -79,7 +94,12 @@ export function trafficRules(sql: Sql) {
       },
       {
         params: IdParams,
-        detail: { summary: "Remove a rule: its scope falls back to the next (program-wide, then default)" },
+        ...documented({
+          summary: "Remove a rule: its scope falls back to the next (program-wide, then default)",
+          description:
+            "Deletes a rule (audited): its scope falls back to the program-wide rule, then to the built-in default.",
+          response: Row("traffic_rules"),
+        }),
       },
     );
 }

@@ -6,6 +6,8 @@ import { audit } from "../../changes.ts";
 import { Decimal, EventCode, getRow, Id, IdParams, listRows, Page } from "../common.ts";
 import { view } from "../../visibility.ts";
 import { type RunnerDeps, type RunSettings, runValidation } from "./runner.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
 
 export const ValidationRunCreate = t.Object({
   offer_id: Id,
@@ -61,7 +63,11 @@ export function validationRuns(sql: Sql, deps: RunnerDeps) {
           ),
           ...Page,
         }),
-        detail: { summary: "List validation runs, newest first" },
+        ...documented({
+          summary: "List validation runs, newest first",
+          description: "Pre-launch validation runs page by id, newest first; filter by offer or status.",
+          response: Paged(Row("validation_runs")),
+        }),
       },
     )
     .get(
@@ -69,7 +75,14 @@ export function validationRuns(sql: Sql, deps: RunnerDeps) {
       ({ params, principal }) => {
         return getRow(sql, "validation_runs", params.id, view("validation_runs", principal));
       },
-      { params: IdParams, detail: { summary: "Get a validation run with its checks" } },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Get a validation run with its checks",
+          description: "One validation run with each check's outcome.",
+          response: Row("validation_runs"),
+        }),
+      },
     )
     .post(
       "/",
@@ -109,9 +122,13 @@ export function validationRuns(sql: Sql, deps: RunnerDeps) {
       },
       {
         body: ValidationRunCreate,
-        detail: {
+        ...documented({
           summary: "Start the pre-launch protocol for an offer (runs in the background; poll GET /:id)",
-        },
+          description:
+            "Starts the pre-launch protocol for an offer in the background (test click, postback, attribution, commission, delivery); poll GET /v1/validation-runs/{id}.",
+          response: Row("validation_runs"),
+          status: 202,
+        }),
       },
     );
   return {

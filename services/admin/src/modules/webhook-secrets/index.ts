@@ -6,6 +6,8 @@ import { actor, assertCanWrite, assertStaff, authentication } from "../../auth.t
 import { announce, audit, createAudited } from "../../changes.ts";
 import { Id, IdParams, listRows, Page } from "../common.ts";
 import { view } from "../../visibility.ts";
+import { documented } from "../../openapi/documented.ts";
+import { Paged, Row } from "../../openapi/rows.ts";
 
 const Secret = t.String({
   pattern: "^whsec_[A-Za-z0-9+/]{32,88}={0,2}$",
@@ -43,7 +45,12 @@ export function webhookSecrets(sql: Sql, bus: Bus) {
         ),
       {
         query: t.Object({ affiliate_id: t.Optional(Id), ...Page }),
-        detail: { summary: "List signing secrets (id, hint, expiry; never the secret)" },
+        ...documented({
+          summary: "List signing secrets (id, hint, expiry; never the secret)",
+          description:
+            "The signing secrets of affiliate postbacks: id, hint, creation and expiry; never the secret.",
+          response: Paged(Row("affiliate_webhook_secrets")),
+        }),
       },
     )
     .post(
@@ -67,7 +74,15 @@ export function webhookSecrets(sql: Sql, bus: Bus) {
       },
       {
         body: WebhookSecretCreate,
-        detail: { summary: "Add a signing secret (generated and shown once when not given)" },
+        ...documented({
+          summary: "Add a signing secret (generated and shown once when not given)",
+          description:
+            "Adds a signing secret for outbound postbacks (generated and shown once in `secret` when not given); postbacks are signed with every unexpired secret during a rotation.",
+          response: Row("affiliate_webhook_secrets", {
+            extra: { secret: t.Optional(t.String({ description: "shown once, when generated" })) },
+          }),
+          status: 201,
+        }),
       },
     )
     .post(
@@ -103,7 +118,11 @@ export function webhookSecrets(sql: Sql, bus: Bus) {
         body: t.Optional(
           t.Object({ at: t.Optional(t.String({ format: "date-time", description: "default now" })) }),
         ),
-        detail: { summary: "Expire a signing secret (now or at a time): the end of a rotation" },
+        ...documented({
+          summary: "Expire a signing secret (now or at a time): the end of a rotation",
+          description: "Expires a secret now or at a given time: the end of a rotation.",
+          response: Row("affiliate_webhook_secrets"),
+        }),
       },
     );
 }

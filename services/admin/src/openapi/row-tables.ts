@@ -1,0 +1,26 @@
+/** The tables whose rows admin answers with (rows.ts builds their response schemas). */
+export const ROW_TABLES = [
+  "advertisers",
+  "affiliate_postbacks",
+  "affiliates",
+  "api_keys",
+  "audit_log",
+  "brands",
+  "clicks",
+  "conversion_history",
+  "conversions",
+  "deliveries",
+  "delivery_attempts",
+  "fx_rates",
+  "imports",
+  "ip_lists",
+  "ledger_entries",
+  "links",
+  "offer_events",
+  "offers",
+  "payout_rules",
+  "traffic_rules",
+  "validation_runs",
+  "affiliate_webhook_secrets",
+] as const;
+export type RowTable = (typeof ROW_TABLES)[number];
