@@ -41,6 +41,8 @@ export function statements(sql: Sql) {
         response: { 200: t.Object({ data: t.Array(StatementSummary) }) },
         detail: {
           summary: "List statements (one per affiliate per closed cycle); an affiliate key sees its own",
+          description:
+            "Statements, newest first (up to 1000), one per affiliate per closed payout cycle; filter by affiliate or period. An affiliate key sees its own.",
         },
       },
     )
@@ -50,6 +52,8 @@ export function statements(sql: Sql) {
       detail: {
         summary:
           "A statement: line items by offer and event, adjustments, sub-affiliate earnings, carryover, totals per currency, VAT, payouts",
+        description:
+          "One statement with everything it accounts for; the HTML and PDF forms are at /html and /pdf.",
       },
     })
     .get(
@@ -62,6 +66,7 @@ export function statements(sql: Sql) {
         params: StatementParams,
         detail: {
           summary: "A statement as an HTML page",
+          description: "The statement rendered as a printable HTML page (an attachment).",
           responses: {
             200: { description: "the page", content: { "text/html": { schema: { type: "string" } } } },
           },
@@ -78,6 +83,7 @@ export function statements(sql: Sql) {
         params: StatementParams,
         detail: {
           summary: "A statement as a PDF",
+          description: "The statement as a PDF document (an attachment).",
           responses: {
             200: {
               description: "the PDF",
