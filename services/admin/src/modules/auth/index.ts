@@ -4,7 +4,7 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, authentication, type Principal } from "../../auth.ts";
 import { audit } from "../../changes.ts";
-import { ErrorBody } from "../../openapi.ts";
+import { ErrorBody } from "../../openapi/document.ts";
 import {
   clearedSessionCookie,
   endSession,
@@ -182,7 +182,11 @@ export function auth(sql: Sql, settings: AuthSettings & { proxyTrust: ProxyTrust
         },
         {
           response: { 200: Done },
-          detail: { summary: "Sign out: ends this session and clears its cookie" },
+          detail: {
+            summary: "Sign out: ends this session and clears its cookie",
+            description:
+              "Ends the calling session and clears its cookie; the session token stops working at once.",
+          },
         },
       )
       .post(
@@ -238,7 +242,11 @@ export function auth(sql: Sql, settings: AuthSettings & { proxyTrust: ProxyTrust
         {
           body: TotpDisable,
           response: { 200: t.Object({ user: SessionUser }) },
-          detail: { summary: "Turn the second factor off (password and a current code)" },
+          detail: {
+            summary: "Turn the second factor off (password and a current code)",
+            description:
+              "Turns the TOTP second factor off for the signed-in user; needs the password and a current code.",
+          },
         },
       )
   );

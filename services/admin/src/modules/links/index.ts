@@ -96,12 +96,13 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
             ]),
           ),
         }),
-        detail: {
+        ...documented({
           summary: "Link builder: the tracking URL of an affiliate's link on an offer, with sub IDs",
           description:
             "An affiliate gets its own link (affiliate_id is taken from the key or session); staff name the affiliate. " +
             "Sub IDs are URL-encoded into sub1…sub10; an active link is preferred. 404 when the affiliate has no link on the offer.",
-        },
+          response: LinkRow,
+        }),
       },
     )
     .get(

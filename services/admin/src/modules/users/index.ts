@@ -45,7 +45,11 @@ export function users(sql: Sql, settings: { invitationSeconds: number }) {
       {
         params: IdParams,
         response: { 200: UserRow },
-        detail: { summary: "Get a user (admin)" },
+        detail: {
+          summary: "Get a user (admin)",
+          description:
+            "One user: name, email, role, status, second factor on or off, last sign-in; never the password hash or the TOTP secret.",
+        },
       },
     )
     .patch(
@@ -74,7 +78,10 @@ export function users(sql: Sql, settings: { invitationSeconds: number }) {
       {
         params: IdParams,
         response: { 200: t.Object({ sessions_ended: t.Integer() }) },
-        detail: { summary: "Sign a user out everywhere (admin)" },
+        detail: {
+          summary: "Sign a user out everywhere (admin)",
+          description: "Ends every session of the user at once (audited).",
+        },
       },
     );
   const invitations = new Elysia({ prefix: "/v1/user-invitations", tags: ["users"] })
@@ -100,7 +107,11 @@ export function users(sql: Sql, settings: { invitationSeconds: number }) {
       {
         query: InvitationQuery,
         response: { 200: Paged(InvitationRow) },
-        detail: { summary: "List invitations, newest first (admin)" },
+        detail: {
+          summary: "List invitations, newest first (admin)",
+          description:
+            "Invitations, newest first, with their role, expiry and whether they were used; never the invitation token.",
+        },
       },
     )
     .post(
@@ -139,7 +150,10 @@ export function users(sql: Sql, settings: { invitationSeconds: number }) {
       {
         params: IdParams,
         response: { 200: InvitationRow },
-        detail: { summary: "Revoke an open invitation (admin)" },
+        detail: {
+          summary: "Revoke an open invitation (admin)",
+          description: "Revokes an invitation that was not used yet: its link stops working (audited).",
+        },
       },
     );
   return new Elysia({ name: "users" }).use(people).use(invitations);
