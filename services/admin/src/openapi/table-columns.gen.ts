@@ -31,6 +31,7 @@ export const TABLE_COLUMNS = {
     failing_since: "timestamptz?",
     last_success_at: "timestamptz?",
     updated_at: "timestamptz?",
+    partner_events: "_text",
   },
   affiliate_webhook_secrets: {
     id: "int8",
@@ -135,8 +136,8 @@ export const TABLE_COLUMNS = {
   },
   deliveries: {
     id: "int8",
-    conversion_id: "int8",
-    change_seq: "int4",
+    conversion_id: "int8?",
+    change_seq: "int4?",
     template_id: "int8",
     affiliate_id: "int8",
     method: "text",
@@ -155,6 +156,7 @@ export const TABLE_COLUMNS = {
     replays: "int4",
     trace_context: "jsonb",
     endpoint: "text?",
+    event_id: "text?",
   },
   delivery_attempts: {
     id: "int8",
