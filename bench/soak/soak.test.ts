@@ -1,5 +1,5 @@
 /**
- * The short soak of the test suite: two minutes of mixed load at a rate a loaded CI machine takes,
+ * The short soak of the test suite: two minutes of mixed load (20 clicks/s + 2 postbacks/s) at a rate a loaded CI machine takes,
  * through the same runner as `bun bench/soak.ts`. It asserts the promises (every acknowledged
  * postback converted, booked and delivered exactly once; every redirect stored once), that every
  * measure was read at every interval and judged, and that memory and the replay store stayed
@@ -43,11 +43,13 @@ test(
       result = await runSoak({
         durationMs: SAMPLES * 10_000,
         sampleEveryMs: 10_000,
-        clicksPerSecond: 30,
-        postbacksPerSecond: 4,
+        clicksPerSecond: 20,
+        postbacksPerSecond: 2,
         duplicateShare: 0.05,
         endpoints: [{ kind: "ok" }, { kind: "slow", delayMs: 200 }, { kind: "failing", share: 0.1 }],
-        drainTimeoutMs: 240_000,
+        // A starved machine matched ~3 postbacks a second in the 10-minute soak (bench/README.md):
+        // the drain gives the backlog of a slow run room to clear.
+        drainTimeoutMs: 360_000,
         // Ten times the floors of the 10-minute soak: a 2-core machine shared with other test
         // files stalls for seconds at a time, which is load, not growth.
         floorScale: 10,
@@ -60,11 +62,11 @@ test(
     }
     const context = lines.join("\n");
     expect(result.audit.problems, context).toEqual([]);
-    expect(result.audit.counts.acknowledged, context).toBeGreaterThan(200);
+    expect(result.audit.counts.acknowledged, context).toBeGreaterThan(150);
     expect(result.postbacks.duplicates, context).toBeGreaterThan(0);
     expect(result.postbacks.duplicatesMissed, context).toBe(0);
     expect(result.clicks.exact, context).toBe(true);
-    expect(result.clicks.redirected, context).toBeGreaterThan(2_000);
+    expect(result.clicks.redirected, context).toBeGreaterThan(1_500);
 
     expect(result.samples.length).toBe(SAMPLES);
     for (const sample of result.samples)
