@@ -80,6 +80,100 @@ function signedBy(secret: string, p: ReceivedPostback): boolean {
 const forClick = (clickId: string) => (p: ReceivedPostback) => p.url.searchParams.get("cid") === clickId;
 
 describe("money and partners, end to end", () => {
+  test("issue 14: a parent earns its sub-affiliate share; a payout run pays, and the affiliate hears payout.paid and statement.ready, signed", async () => {
+    const affiliate = startAffiliateEndpoint();
+    endpoints.push(affiliate);
+    const program = await createProgram(env.admin, { postbackUrl: affiliate.url });
+    const child = program.affiliate.id;
+    const { secret } = await env.admin.post<{ secret: string }>("/v1/webhook-secrets", {
+      affiliate_id: child,
+    });
+    const parent = await env.admin.post<{ id: string }>("/v1/affiliates", {
+      name: "Parent",
+      payout_currency: "EUR",
+    });
+    await env.admin.put(`/v1/affiliates/${parent.id}/payout-settings`, {
+      cycle: "monthly",
+      sub_share_percent: "10",
+    });
+    await env.admin.put(`/v1/affiliates/${child}/payout-settings`, {
+      cycle: "custom",
+      cycle_days: 1,
+      parent_affiliate_id: parent.id,
+    });
+    await env.admin.put(`/v1/affiliates/${child}/payment-details`, {
+      method: "paypal",
+      account_reference: "child@aff.example",
+    });
+    await env.admin.post("/v1/affiliate-postbacks", {
+      affiliate_id: child,
+      method: "POST",
+      url_template: `${affiliate.url}/partner`,
+      partner_events: ["payout.paid", "statement.ready"],
+    });
+
+    // commission books the child's FTD and, in the same transaction, the parent's 10 %
+    const clickId = await click(program);
+    await postback(program, {
+      click_id: clickId,
+      txid: "sub-ftd-1",
+      event: "ftd",
+      amount: "100.00",
+      status: "approved",
+    });
+    const shares = await eventually(async () => {
+      const rows = await env.sql`
+        select e.type, e.tier, e.affiliate_payout::text, s.affiliate_id as source_affiliate from ledger_entries e
+        join ledger_entries s on s.id = e.source_entry_id where e.affiliate_id = ${parent.id}`;
+      return rows.length ? rows : undefined;
+    }, "the parent's share");
+    expect([...shares]).toEqual([
+      { type: "sub_commission", tier: 2, affiliate_payout: "2.500000", source_affiliate: child },
+    ]);
+
+    // an amount the child earned yesterday, payable since: paid by today's run
+    const midnight = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000);
+    const yesterday = new Date(midnight.getTime() - 3_600_000);
+    await env.sql`
+      insert into ledger_entries (affiliate_id, type, payout, revenue, currency, affiliate_payout, affiliate_currency,
+                                  available_at, created_at, reason, actor)
+      values (${child}, 'adjustment', 60, 0, 'EUR', 60, 'EUR', ${yesterday}, ${yesterday}, 'earned yesterday', 'test')`;
+    const run = await env.admin.post<{
+      id: string;
+      lines: { id: string; affiliate_id: string; amount: string }[];
+    }>("/v1/payout-runs", { period_end: midnight.toISOString() });
+    const line = run.lines.find((l) => l.affiliate_id === child);
+    expect(line?.amount).toBe("60.00");
+    const imported = await fetch(`${env.urls.admin}/v1/payout-runs/${run.id}/results`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.adminKey}`, "content-type": "text/csv" },
+      body: `Reference ID,Status,Transaction ID\nRT-${line?.id},Success,PP-42\n`,
+    });
+    expect(await imported.json()).toEqual({ paid: 1, failed: 0, unchanged: 0 });
+
+    const partnerEvents = () => affiliate.received.filter((p) => p.url.pathname.endsWith("/partner"));
+    await eventually(
+      async () => partnerEvents().length >= 2,
+      "payout.paid and statement.ready at the affiliate",
+    );
+    const bodies = partnerEvents().map((p) => JSON.parse(p.body));
+    expect(bodies.map((b) => b.type).sort()).toEqual(["payout.paid", "statement.ready"]);
+    expect(bodies.find((b) => b.type === "payout.paid")?.data).toMatchObject({
+      amount: "60.00",
+      currency: "EUR",
+      provider_reference: "PP-42",
+      affiliate_id: child,
+    });
+    for (const p of partnerEvents()) {
+      const id = p.headers.get("webhook-id");
+      const ts = p.headers.get("webhook-timestamp");
+      const expected = createHmac("sha256", Buffer.from(secret.replace(/^whsec_/, ""), "base64"))
+        .update(`${id}.${ts}.${p.body}`)
+        .digest("base64");
+      expect(p.headers.get("webhook-signature")?.split(" ")).toContain(`v1,${expected}`);
+    }
+  }, 120_000);
+
   test("a refund after an approved FTD: the balance returns to where it started, the affiliate gets a signed reversal postback", async () => {
     const affiliate = startAffiliateEndpoint();
     endpoints.push(affiliate);
