@@ -55,19 +55,17 @@ export function printVerdicts(log: (line: string) => void, verdicts: readonly Me
 }
 
 /**
- * The CPU each process used for the load it carried, scaled to 1,000 redirects a second at the
- * soak's mix of postbacks: what capacity planning (docs/scaling.md) multiplies.
+ * The CPU each process used for the load it carried, per 1,000 redirects a second at the mix the
+ * run achieved (a starved generator may carry fewer clicks than asked, so the mix is measured, not
+ * assumed): what capacity planning (docs/scaling.md) multiplies.
  */
-export function printCpuPerLoad(
-  log: (line: string) => void,
-  samples: readonly Sample[],
-  postbackShare: number,
-): void {
+export function printCpuPerLoad(log: (line: string) => void, samples: readonly Sample[]): void {
   const mean = (name: string) => {
     const xs = samples.map((s) => s.values[name]).filter((v): v is number => Number.isFinite(v));
     return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
   };
   const redirects = mean("redirects/s");
+  const postbacks = mean("postbacks/s");
   const names = [...new Set(samples.flatMap((s) => Object.keys(s.values)))].filter((k) =>
     k.startsWith("cpu "),
   );
@@ -76,6 +74,7 @@ export function printCpuPerLoad(
     .map((k) => `${k.slice(4, -6)} ${fmt((1000 * mean(k)) / redirects)}`)
     .join(", ");
   log(
-    `soak: CPU cores per 1,000 redirects/s (+ ${fmt(1000 * postbackShare)} postbacks/s), at a mean ${fmt(redirects)} redirects/s: ${per}`,
+    `soak: CPU cores per 1,000 redirects/s (+ ${fmt((1000 * postbacks) / redirects)} postbacks/s, the mix achieved: ` +
+      `${fmt(redirects)} redirects/s and ${fmt(postbacks)} postbacks/s on average): ${per}`,
   );
 }

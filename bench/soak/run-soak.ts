@@ -198,7 +198,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     );
     const clicksExact = stored >= redirected && stored <= redirected + uncertain;
     if (audit.problems.length > 0 || !clicksExact) await diagnose(log, env);
-    printCpuPerLoad(log, samples, o.postbacksPerSecond / (o.clicksPerSecond + o.postbacksPerSecond));
+    printCpuPerLoad(log, samples);
     const verdicts = judgeAll(samples, o.floorScale);
     printVerdicts(log, verdicts);
     const line = verdictLine(verdicts);
