@@ -21,7 +21,7 @@ export type ClickFacts = { ip: string | null; user_agent: string | null; reasons
  * The traffic-quality rules for a new conversion (docs/fraud.md): click-to-conversion time from
  * the click ID's own time (always known), the reasons its click carries (bot, floods, IP lists,
  * judged when the click was stored), a device converting for several affiliates, and a
- * conversion from an address its affiliate used. Rules needing the click's IP or user agent
+ * conversion from an address its affiliate signed in from (or is otherwise known to use). Rules needing the click's IP or user agent
  * cannot fire while the click row is not stored yet.
  */
 export async function judgeConversion(
@@ -69,8 +69,15 @@ export async function judgeConversion(
         fire(REASON.sameDevice, { other_affiliates: row.n, window_hours: device.threshold });
     }
     if (click.ip && rules.active(c.offerId, REASON.selfReferral)) {
+      // Console sign-ins of the affiliate's users (user_sessions keeps each session's address),
+      // and any address recorded for it (affiliate_addresses). Compared as text: a click's IP
+      // is outside input and must not fail the conversion with a bad cast.
       const [seen] = await tx<{ source: string }[]>`
-        select source from affiliate_addresses where affiliate_id = ${c.affiliateId} and ip = ${click.ip}::inet limit 1`;
+        select 'sign_in' as source from user_sessions s join users u on u.id = s.user_id
+        where u.affiliate_id = ${c.affiliateId} and s.ip = ${click.ip}
+        union all
+        select source from affiliate_addresses where affiliate_id = ${c.affiliateId} and host(ip) = ${click.ip}
+        limit 1`;
       if (seen) fire(REASON.selfReferral, { ip: click.ip, seen_by: seen.source });
     }
   }

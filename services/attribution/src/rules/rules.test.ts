@@ -348,5 +348,16 @@ describe("same device and self-referral", () => {
       ],
     });
     expect((await verdictOf(await convert(other.click_id, new Date(t0 + 600_000)))).hits).toEqual([]);
+
+    // The address one of the affiliate's users signed in to the console from.
+    const [user] = await sql`insert into users (email, role, affiliate_id, password_hash)
+      values ('aff@example.test', 'affiliate', ${ids.aff}, 'x') returning id`;
+    await sql`insert into user_sessions (user_id, token_hash, expires_at, idle_seconds, max_expires_at, ip)
+      values (${user?.id}, 'h1', now() + interval '1 hour', 3600, now() + interval '1 day', '198.51.100.224')`;
+    const signedIn = click({ at: new Date(t0 + 2), ip: "198.51.100.224" });
+    await consume([signedIn]);
+    expect((await verdictOf(await convert(signedIn.click_id, new Date(t0 + 600_000)))).hits).toEqual([
+      { reason: "self_referral", action: "hold", measured: { ip: "198.51.100.224", seen_by: "sign_in" } },
+    ]);
   });
 });
