@@ -11,7 +11,7 @@ import { serviceEnv, t } from "@roundtrip/config";
 import { ClicksRecorded, CommissionBooked, ConversionChanged } from "@roundtrip/contracts";
 import { proxyTrust, proxyTrustEnv } from "@roundtrip/intake";
 import { parseCidrs } from "@roundtrip/outbound";
-import type { ServiceContext, ServiceParts } from "@roundtrip/service";
+import { type ServiceContext, type ServiceParts, startPeriodic } from "@roundtrip/service";
 import { judgeClicks } from "@roundtrip/traffic";
 import { Value } from "@sinclair/typebox/value";
 import { createApp } from "./app.ts";
@@ -19,6 +19,7 @@ import { ensureBootstrapKey } from "./auth.ts";
 import { ensureBootstrapUser } from "./modules/auth/service.ts";
 import { DEFAULT_SIGN_IN_LIMITS } from "./sign-in-limit.ts";
 import { markAbandonedRuns } from "./modules/validation-runs/index.ts";
+import { dropRawVisitorData } from "./retention.ts";
 import { startFolding } from "./reports/fold.ts";
 import { foldClicks, foldCommission, foldConversion } from "./reports/rollup.ts";
 
@@ -66,6 +67,7 @@ export const adminEnv = serviceEnv(8080, {
 const REPORT_CONSUMERS: ConsumerName[] = ["reports-clicks", "reports-conversions", "reports-commissions"];
 
 const base = (url: string) => url.replace(/\/$/, "");
+const RETENTION_INTERVAL_MS = 3_600_000;
 
 /** Everything the admin process runs, from its validated environment and connections. */
 export async function buildAdmin({
@@ -119,6 +121,18 @@ export async function buildAdmin({
       background.push(startOutboxRelay(bus, sql, { registry, logger, streams: ["PARTNERS"] }));
       // Other services' outbox reconcilers wait for these consumers' inbox proofs only while they run.
       await declareConsumers(sql, REPORT_CONSUMERS, env.REPORTS_ENABLED);
+      // Brands' raw-data retention (EU privacy): idempotent, so every replica may run it.
+      background.push(
+        startPeriodic(
+          "admin: dropping raw visitor data past brands' retention",
+          RETENTION_INTERVAL_MS,
+          async () => {
+            const dropped = await dropRawVisitorData(sql);
+            if (Object.values(dropped).some((n) => n > 0)) logger.info("raw visitor data dropped", dropped);
+          },
+          logger,
+        ),
+      );
       if (!env.REPORTS_ENABLED) return;
       const once =
         <T>(effect: (tx: Parameters<Parameters<typeof handleOnce>[2]>[0], payload: T) => Promise<unknown>) =>

@@ -251,6 +251,43 @@ async function outcomeCount(outcome: string): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
+describe("privacy per brand", () => {
+  test("a brand's IP truncation overrides the service's, and a brand without the cookie gets none", async () => {
+    const [b] = await sql`insert into brands (slug, name, currency, ip_truncation, click_cookie)
+      values ('private', 'Private', 'EUR', 'none', false) returning id`;
+    const [a] = await sql`insert into advertisers (brand_id, name) values (${b?.id}, 'PrivAdv') returning id`;
+    const [o] = await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency)
+      values (${b?.id}, ${a?.id}, 'P', 'https://private.example/?cid={click_id}', 'EUR') returning id`;
+    const [l] =
+      await sql`insert into links (code, offer_id, affiliate_id) values ('private', ${o?.id}, ${ids.affiliate}) returning id`;
+    await publish(
+      bus,
+      subjects.configChanged("links"),
+      { resource: "links", id: l?.id },
+      { msgId: crypto.randomUUID() },
+    );
+    await waitFor(async () => (await hit("/c/private")).status === 302);
+
+    const res = await hit("/c/private", { headers: { "x-forwarded-for": "203.0.113.99" } });
+    expect(res.headers.get("set-cookie")).toBeNull();
+    const clickId = new URL(res.headers.get("location") as string).searchParams.get("cid") as string;
+    // The service truncates (IP_TRUNCATE=last-octet); this brand keeps the address whole.
+    expect((await clickRow(clickId))?.ip).toBe("203.0.113.99");
+
+    await sql`update brands set ip_truncation = null, click_cookie = true where id = ${b?.id}`;
+    await publish(
+      bus,
+      subjects.configChanged("brands"),
+      { resource: "brands", id: b?.id },
+      { msgId: crypto.randomUUID() },
+    );
+    await waitFor(async () => (await hit("/c/private")).headers.get("set-cookie") !== null);
+    const again = await hit("/c/private", { headers: { "x-forwarded-for": "203.0.113.99" } });
+    const id2 = new URL(again.headers.get("location") as string).searchParams.get("cid") as string;
+    expect((await clickRow(id2))?.ip).toBe("203.0.113.0");
+  });
+});
+
 describe("cookie and cache", () => {
   test("a first-party rt_cid cookie carries the click ID; cross-site (Secure, SameSite=None) and a shared domain when configured", async () => {
     const res = await hit("/c/live");

@@ -90,7 +90,7 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
           offer_id: link.offerId,
           affiliate_id: link.affiliateId,
           brand_id: link.brandId,
-          ip: truncateIp(ip, deps.ipMode),
+          ip: truncateIp(ip, link.ipTruncation ?? deps.ipMode),
           user_agent: visitorText(userAgent, 512),
           referrer: visitorText(headers.get("referer"), 2048),
           subs,
@@ -113,14 +113,10 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
           deps.logger.error("click not recorded", { error: err as Error, link_id: link.linkId });
       }
     }
-    return new Response(null, {
-      status: 302,
-      headers: {
-        location,
-        "cache-control": "no-store",
-        "set-cookie": `${CLICK_COOKIE}=${clickId}; ${cookieAttributes}`,
-      },
-    });
+    // A brand may turn the cookie off (EU privacy): the click ID still travels in the URL.
+    const headers302: Record<string, string> = { location, "cache-control": "no-store" };
+    if (link.clickCookie) headers302["set-cookie"] = `${CLICK_COOKIE}=${clickId}; ${cookieAttributes}`;
+    return new Response(null, { status: 302, headers: headers302 });
   };
 }
 

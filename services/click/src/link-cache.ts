@@ -14,6 +14,9 @@ export type ResolvedLink = {
   clickIdParam: string;
   /** The destination compiled once per cache load. */
   destination: Destination;
+  /** The brand's IP truncation (null: the service's IP_TRUNCATE) and whether the click sets its cookie. */
+  ipTruncation: "none" | "last-octet" | null;
+  clickCookie: boolean;
 };
 
 /** Every active tracking link by code; paused links, offers or affiliates are simply absent (404). */
@@ -32,9 +35,12 @@ async function loadLinks(sql: Sql): Promise<Map<string, ResolvedLink>> {
       slug: string;
       destination_url: string;
       click_id_param: string;
+      ip_truncation: "none" | "last-octet" | null;
+      click_cookie: boolean;
     }[]
   >`
-    select l.id, l.code, l.offer_id, l.affiliate_id, o.brand_id, b.slug, o.destination_url, o.click_id_param
+    select l.id, l.code, l.offer_id, l.affiliate_id, o.brand_id, b.slug, o.destination_url, o.click_id_param,
+           b.ip_truncation, b.click_cookie
     from links l
     join offers o on o.id = l.offer_id
     join brands b on b.id = o.brand_id
@@ -52,7 +58,15 @@ async function loadLinks(sql: Sql): Promise<Map<string, ResolvedLink>> {
         destinationUrl: r.destination_url,
         clickIdParam: r.click_id_param,
       };
-      return [r.code, { ...link, destination: compileDestination(link) }];
+      return [
+        r.code,
+        {
+          ...link,
+          destination: compileDestination(link),
+          ipTruncation: r.ip_truncation,
+          clickCookie: r.click_cookie,
+        },
+      ];
     }),
   );
 }

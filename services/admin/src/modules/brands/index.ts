@@ -4,7 +4,7 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { assertAdmin, authentication } from "../../auth.ts";
 import { createAudited } from "../../changes.ts";
-import { Strict, Currency, getRow, IdParams, listRows, Page, patchRow } from "../common.ts";
+import { Count, Strict, Currency, getRow, IdParams, listRows, Page, patchRow } from "../common.ts";
 import { view } from "../../visibility.ts";
 import { documented } from "../../openapi/documented.ts";
 import { Paged, Row } from "../../openapi/rows.ts";
@@ -23,9 +23,29 @@ export const BrandCreate = Strict({
 });
 export type BrandCreate = typeof BrandCreate.static;
 
+/** EU privacy per brand (docs/tracking.md): what the click keeps of the visitor, and for how long. */
+const Privacy = {
+  ip_truncation: t.Optional(
+    t.Union([t.Literal("none"), t.Literal("last-octet"), t.Null()], {
+      description:
+        "the click's IP as stored: last-octet keeps /24 (IPv4) or /48 (IPv6); null: the click service's IP_TRUNCATE",
+    }),
+  ),
+  click_cookie: t.Optional(
+    t.Boolean({ description: "false: the click sets no rt_cid cookie (no pixel matching by cookie)" }),
+  ),
+  raw_retention_days: t.Optional(
+    t.Union([Count({ minimum: 1 }), t.Null()], {
+      description:
+        "days after which IPs, user agents and referrers are dropped from clicks, conversions and logs (figures and ledger stay); null: kept",
+    }),
+  ),
+};
+
 export const BrandUpdate = Strict({
   name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
   timezone: t.Optional(TimeZone),
+  ...Privacy,
 });
 
 export function brands(sql: Sql, bus: Bus) {
@@ -118,8 +138,10 @@ export function brands(sql: Sql, bus: Bus) {
         params: IdParams,
         body: BrandUpdate,
         ...documented({
-          summary: "Rename a brand or change its time zone (admin)",
-          description: "Changes name or time zone (audited). The slug and currency are fixed once created.",
+          summary:
+            "Rename a brand, change its time zone, or its privacy: IP truncation, click cookie, raw-data retention (admin)",
+          description:
+            "Changes name, time zone or privacy settings (audited). The slug and currency are fixed once created.",
           response: Row("brands"),
         }),
       },
