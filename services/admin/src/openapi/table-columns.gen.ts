@@ -77,6 +77,9 @@ export const TABLE_COLUMNS = {
     currency: "bpchar",
     timezone: "text",
     created_at: "timestamptz",
+    ip_truncation: "text?",
+    click_cookie: "bool",
+    raw_retention_days: "int4?",
   },
   clicks: {
     click_id: "text",
