@@ -44,6 +44,7 @@ import { DEFAULT_SIGN_IN_LIMITS } from "./sign-in-limit.ts";
 import { openApiDocument } from "./openapi/document.ts";
 import { apiReference } from "./openapi/reference.ts";
 import { jsonBodies } from "./json-bodies.ts";
+import { idempotency } from "./idempotency.ts";
 import { storableInput } from "./storable-input.ts";
 import { webhookSecrets } from "./modules/webhook-secrets/index.ts";
 
@@ -75,6 +76,8 @@ export function createApp(deps: AdminDeps) {
   const gatewayUrl = deps.gatewayUrl ?? deps.publicGatewayUrl;
   const validation = validationRuns(sql, { sql, bus, codec, clickUrl, gatewayUrl, logger: deps.logger });
   const app = new Elysia({ name: "admin" })
+    // Before the error handler: its onError must see a refused request before the answer is made.
+    .use(idempotency(sql))
     .use(errorHandler((err) => deps.logger.error("unhandled error", { error: err as Error })))
     .use(storableInput())
     .use(

@@ -22,6 +22,25 @@ import { markAbandonedRuns } from "./modules/validation-runs/index.ts";
 import { dropRawVisitorData } from "./retention.ts";
 import { startFolding } from "./reports/fold.ts";
 import { foldClicks, foldCommission, foldConversion } from "./reports/rollup.ts";
+import { pruneIdempotencyKeys } from "./idempotency.ts";
+import type { Logger } from "@roundtrip/telemetry";
+
+/** Expired Idempotency-Keys are forgotten this often. */
+const IDEMPOTENCY_PRUNE_MS = 5 * 60_000;
+
+/** Runs `task` every `ms` until stopped; a failure is logged and the next run tries again. */
+function every(ms: number, task: () => Promise<unknown>, logger: Logger): { stop(): Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = task().catch((err) => logger.warn("periodic task failed", { error: err as Error }));
+  }, ms);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
 
 const Url = (fallback?: string) =>
   fallback === undefined
@@ -119,6 +138,7 @@ export async function buildAdmin({
     async start() {
       // Partner events (payout.paid, payout.failed, statement.ready) admin writes to its outbox.
       background.push(startOutboxRelay(bus, sql, { registry, logger, streams: ["PARTNERS"] }));
+      background.push(every(IDEMPOTENCY_PRUNE_MS, () => pruneIdempotencyKeys(sql), logger));
       // Other services' outbox reconcilers wait for these consumers' inbox proofs only while they run.
       await declareConsumers(sql, REPORT_CONSUMERS, env.REPORTS_ENABLED);
       // Brands' raw-data retention (EU privacy): idempotent, so every replica may run it.

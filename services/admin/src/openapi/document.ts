@@ -2,6 +2,7 @@ import { toOpenAPISchema } from "@elysiajs/openapi";
 import type { AnyElysia } from "elysia";
 import { t } from "elysia";
 import { sample } from "openapi-sampler";
+import { IDEMPOTENCY_TTL_HOURS, idempotentRequest } from "../idempotency.ts";
 import { REQUEST_HEADERS } from "./documented.ts";
 
 export const API_VERSION = "1.0.0";
@@ -56,9 +57,14 @@ type Operation = {
   [REQUEST_HEADERS]?: { name: string; description: string; required?: boolean }[];
 };
 
+const IDEMPOTENCY_KEY_PARAMETER = {
+  name: "Idempotency-Key",
+  description: `Makes the request safe to retry (kept ${IDEMPOTENCY_TTL_HOURS} hours): the same key with the same body answers the first answer again (header Idempotent-Replayed: true); with another body, 409 idempotency_key_reused; while the first still runs, 409 idempotency_key_in_use.`,
+};
+
 const ERROR_RESPONSE = {
   description:
-    "an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict, 415 a body that is not JSON",
+    "an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON",
   content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
 };
 
@@ -133,9 +139,10 @@ export function openApiDocument(app: AnyElysia) {
       if (!operation || typeof operation !== "object") continue;
       const elysiaPath = path.replace(/\{([^}]+)\}/g, ":$1");
       operation.operationId = explicitIds.get(`${method} ${elysiaPath}`) ?? operationIdOf(method, path);
-      const headers = operation[REQUEST_HEADERS];
+      const headers = [...(operation[REQUEST_HEADERS] ?? [])];
+      if (idempotentRequest(method.toUpperCase(), path)) headers.push(IDEMPOTENCY_KEY_PARAMETER);
       delete operation[REQUEST_HEADERS];
-      if (headers) {
+      if (headers.length > 0) {
         operation.parameters = [
           ...(operation.parameters ?? []),
           ...headers.map((h) => ({
@@ -159,7 +166,7 @@ export function openApiDocument(app: AnyElysia) {
       title: "Roundtrip admin API",
       version: API_VERSION,
       description:
-        'Configuration, reports, traces and launch validation for Roundtrip. Authenticate with `Authorization: Bearer <api key>`; roles: admin, manager, analyst (read-only), affiliate (its own data only). Lists page with `cursor` (the previous page\'s `next_cursor`) and `limit`. Secrets (tokens, keys) are write-only: shown once when created, never again. Every error has one shape: `{"error": {"code", "message", "field"?, "errors"?}}`.',
+        'Configuration, reports, traces and launch validation for Roundtrip. Authenticate with `Authorization: Bearer <api key>`; roles: admin, manager, analyst (read-only), affiliate (its own data only). Lists page with `cursor` (the previous page\'s `next_cursor`) and `limit`. Secrets (tokens, keys) are write-only: shown once when created, never again. Every POST accepts an `Idempotency-Key` header: the same key with the same body answers the first answer again, with another body 409. Every error has one shape: `{"error": {"code", "message", "field"?, "errors"?}}`.',
     },
     servers: [{ url: "/" }],
     security: [{ apiKey: [] }],
