@@ -13,6 +13,7 @@ import { DEFAULT_TEST_LIMITS } from "./modules/affiliate-postbacks/send-test.ts"
 import { affiliates } from "./modules/affiliates/index.ts";
 import { type AuthSettings, auth } from "./modules/auth/index.ts";
 import { apiKeys } from "./modules/api-keys/index.ts";
+import { attentionModule } from "./modules/attention/index.ts";
 import { auditLog } from "./modules/audit-log/index.ts";
 import { affiliateBalances } from "./modules/balances/index.ts";
 import { paymentDetails } from "./modules/payment-details/index.ts";
@@ -121,6 +122,7 @@ export function createApp(deps: AdminDeps) {
     .use(auditLog(sql))
     .use(imports(sql, codec))
     .use(traceModule(sql, codec))
+    .use(attentionModule(sql))
     .use(reports(sql, codec, { pixelGapShare: deps.pixelGapShare ?? 0.05 }))
     .use(validation.routes)
     .use(demo({ sql, codec, gatewayUrl, token: deps.demoAdvertiserToken ?? null }))

@@ -312,6 +312,7 @@ export const VISIBILITY = {
   imports: staffAnd(null),
   fx_rates: staffAnd(null),
   trace: staffAnd(null),
+  attention: staffAnd(null),
   postback_report: staffAnd(null),
   pixel_gap_report: staffAnd(null),
   reconciliation: staffAnd(null),

@@ -266,8 +266,23 @@ describe("the web console's files", () => {
     expect(index.status).toBe(200);
     expect(index.headers.get("content-type")).toContain("text/html");
     expect(index.headers.get("content-security-policy")).toContain("default-src 'self'");
-    expect((await h.call("GET", "/ui/app.js", null)).headers.get("content-type")).toContain("javascript");
-    for (const path of ["/ui/..%2Fpackage.json", "/ui/.env", "/ui/missing.js", "/ui/index.ts"]) {
+    // The bundle admin builds from ui/src when it starts: script and styles, from memory.
+    const script = await h.call("GET", "/ui/main.js", null);
+    expect(script.headers.get("content-type")).toContain("javascript");
+    expect(script.headers.get("content-security-policy")).toContain("default-src 'self'");
+    expect(script.text).toContain("/v1/auth/sign-in");
+    expect((await h.call("GET", "/ui/main.css", null)).headers.get("content-type")).toContain("css");
+    // The demo landing page's own script and styles stay plain files.
+    expect((await h.call("GET", "/ui/demo.js", null)).status).toBe(200);
+    expect((await h.call("GET", "/ui/app.css", null)).status).toBe(200);
+    for (const path of [
+      "/ui/..%2Fpackage.json",
+      "/ui/.env",
+      "/ui/missing.js",
+      "/ui/index.ts",
+      "/ui/main.tsx",
+      "/ui/tsconfig.json",
+    ]) {
       expect((await h.call("GET", path, null)).status, path).toBe(404);
     }
     expect((await h.call("GET", "/", null)).status).toBe(302);

@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { adminHarness, type Harness, program } from "../../test-support.ts";
+
+/**
+ * GET /v1/attention over a real admin and database: each condition written the way its owner
+ * writes it (commission's block row, attribution's rejection, delivery's rows, the bus tables),
+ * then found in the panel with where to fix it — and gone once fixed.
+ */
+let h: Harness;
+let p: Awaited<ReturnType<typeof program>>;
+
+type Item = {
+  kind: string;
+  title: string;
+  count: number;
+  fix: { page: string; params?: Record<string, string> };
+  rate?: number;
+};
+const items = async (key = h.keys.analyst) => {
+  const a = await h.call<{ items: Item[] }>("GET", "/v1/attention", key);
+  expect(a.status).toBe(200);
+  return a.body.items;
+};
+
+beforeAll(async () => {
+  h = await adminHarness("attention");
+  p = await program(h);
+});
+afterAll(async () => {
+  await h?.cleanup();
+});
+
+async function conversion(txid: string): Promise<string> {
+  const [r] = await h.sql`
+    insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event, status, amount, currency, occurred_at, receipt_id)
+    values (${p.advertiser.id}, ${p.brand.id}, ${p.offer.id}, ${p.affiliate.id}, ${p.link.id}, 'c', now(), ${txid}, 'ftd', 'approved', 100, 'EUR', now(), 1)
+    returning id`;
+  return String(r?.id);
+}
+
+describe("needs attention", () => {
+  test("a quiet system has nothing to show; affiliates may not ask", async () => {
+    expect(await items()).toEqual([]);
+    const key = await h.affiliateKey(p.affiliate.id);
+    expect((await h.call("GET", "/v1/attention", key)).status).toBe(403);
+  });
+
+  test("blocked conversions name the missing FX pair and point at the FX rates page", async () => {
+    const ids = [await conversion("att-1"), await conversion("att-2")];
+    for (const id of ids)
+      await h.sql`insert into commission_blocks (conversion_id, change_seq, change, reason, detail, message)
+                  values (${id}, 1, '{}', 'fx_rate_missing', ${h.sql.json({ from: "EUR", to: "CHF" })}, 'no EUR→CHF rate in force')`;
+    const blocked = (await items()).find((i) => i.kind === "commission_blocked");
+    expect(blocked).toMatchObject({ count: 2, fix: { page: "fx-rates", params: { pair: "EUR→CHF" } } });
+    expect(blocked?.title).toContain("EUR→CHF");
+    await h.sql`delete from commission_blocks`;
+    expect((await items()).some((i) => i.kind === "commission_blocked")).toBe(false);
+  });
+
+  test("fixable attribution rejections of the last day; others are the advertiser's", async () => {
+    await h.sql`insert into attribution_rejections (receipt_id, advertiser_id, event, reason)
+                values (9001, ${p.advertiser.id}, 'deposit2', 'unknown_event'), (9002, ${p.advertiser.id}, 'ftd', 'over_cap'),
+                       (9003, ${p.advertiser.id}, 'ftd', 'outside_window')`;
+    await h.sql`insert into attribution_rejections (receipt_id, advertiser_id, event, reason, at)
+                values (9004, ${p.advertiser.id}, 'ftd', 'over_cap', now() - interval '2 days')`;
+    const rejected = (await items()).filter((i) => i.kind === "conversions_rejected");
+    expect(rejected.map((i) => [i.fix.page, i.count]).sort()).toEqual([
+      ["offers", 1],
+      ["offers", 1],
+    ]);
+    await h.sql`delete from attribution_rejections`;
+  });
+
+  test("failing and disabled endpoints, postback success under 98 %, dead letters and owed events", async () => {
+    const [template] = await h.sql`
+      insert into affiliate_postbacks (affiliate_id, url_template, status) values (${p.affiliate.id}, 'https://aff.example/pb?c={click_id}', 'disabled')
+      returning id`;
+    const id = await conversion("att-3");
+    await h.sql`insert into deliveries (conversion_id, change_seq, template_id, affiliate_id, method, url, status, attempts)
+                select ${id}, n, ${template?.id}, ${p.affiliate.id}, 'GET', 'https://aff.example/pb', s, 3
+                from (values (1, 'failed'), (2, 'dead'), (3, 'pending')) v(n, s)`;
+    await h.sql`insert into deliveries (conversion_id, change_seq, template_id, affiliate_id, method, url, status, attempts)
+                select ${id}, n, ${template?.id}, ${p.affiliate.id}, 'GET', 'https://aff.example/pb', 'delivered', 1
+                from generate_series(10, 19) n`;
+    await h.sql`insert into bus_dead_letters (consumer, message_id) values ('delivery', 'x-1')`;
+    await h.sql`insert into bus_outbox (subject, payload, created_at) values ('conversions.changed.1', '{}', now() - interval '10 minutes')`;
+    const all = await items();
+    const kinds = all.map((i) => i.kind);
+    expect(kinds).toContain("endpoint_disabled");
+    expect(all.find((i) => i.kind === "endpoint_failing")).toMatchObject({
+      count: 3,
+      fix: { page: "deliveries" },
+    });
+    const rate = all.find((i) => i.kind === "delivery_success_low");
+    // 10 delivered of 13 settled or tried.
+    expect(rate?.rate).toBeCloseTo(10 / 13, 5);
+    expect(all.find((i) => i.kind === "dead_letters")?.count).toBe(1);
+    expect(all.find((i) => i.kind === "owed_events")?.count).toBeGreaterThanOrEqual(1);
+  });
+});

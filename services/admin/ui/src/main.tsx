@@ -1,0 +1,21 @@
+import { render } from "preact";
+import { useEffect } from "preact/hooks";
+import "../app.css";
+import { Loading } from "./components/ui.tsx";
+import { restore, session } from "./session.ts";
+import { Shell } from "./shell.tsx";
+import { SignIn } from "./signin.tsx";
+import { useStore } from "./store.ts";
+
+/** The whole console is this one tree: signing in swaps the sign-in page for the shell once. */
+function App() {
+  const me = useStore(session);
+  useEffect(() => {
+    void restore();
+  }, []);
+  if (me === undefined) return <Loading />;
+  if (me === null) return <SignIn />;
+  return <Shell me={me} />;
+}
+
+render(<App />, document.getElementById("app") as HTMLElement);

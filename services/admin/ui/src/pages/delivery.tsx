@@ -1,0 +1,242 @@
+import { useState } from "preact/hooks";
+import { api } from "../api.ts";
+import { bodyOf, type Field, Form } from "../components/form.tsx";
+import { DataTable, type Row } from "../components/table.tsx";
+import { Badge, Card, Copy, Name, Page, Time, toast } from "../components/ui.tsx";
+import { optionsOf, useNames } from "../names.ts";
+import { canWrite, isStaff } from "../session.ts";
+import { useApi } from "../use-api.ts";
+import { opts } from "./options.ts";
+import type { PageProps } from "./registry.ts";
+
+type Attempt = {
+  attempt: number;
+  started_at: string;
+  status_code: number | null;
+  error: string | null;
+  latency_ms: number | null;
+  response_excerpt: string | null;
+};
+
+function Attempts(p: { id: string; onClose: () => void }) {
+  const { data } = useApi<Row & { attempts?: Attempt[] }>(`/v1/deliveries/${p.id}`);
+  return (
+    <Card title={`Delivery ${p.id}: attempts`}>
+      {data ? (
+        <ol class="attempts">
+          {(data.attempts ?? []).map((a) => (
+            <li key={a.attempt}>
+              <Time at={a.started_at} /> → {a.status_code ?? a.error ?? "no answer"}
+              {a.latency_ms !== null ? ` in ${a.latency_ms} ms` : ""}
+              {a.response_excerpt ? (
+                <>
+                  {" "}
+                  <code>{a.response_excerpt}</code>
+                </>
+              ) : null}
+            </li>
+          ))}
+        </ol>
+      ) : null}
+      {data && (data.attempts ?? []).length === 0 ? <p class="muted">Not attempted yet.</p> : null}
+      <button type="button" class="secondary" onClick={p.onClose}>
+        Close
+      </button>
+    </Card>
+  );
+}
+
+/** Replay is for what was given up on (failed, dead); a pending one is still being retried. */
+export const replayable = (status: unknown) => status === "failed" || status === "dead";
+
+export function DeliveriesPage({ me, route }: PageProps) {
+  const all = useNames();
+  const staff = isStaff(me);
+  const [open, setOpen] = useState<string | null>(null);
+  const initial: Record<string, string> = {};
+  for (const k of ["status", "template_id", "affiliate_id", "conversion_id"]) {
+    const v = route.params.get(k);
+    if (v) initial[k] = v;
+  }
+  return (
+    <Page
+      title="Outbound postbacks"
+      intro="Every postback sent to an affiliate's tracker and its attempts. Failed and dead ones can be replayed once the endpoint is fixed; pending ones are retried on their own."
+    >
+      {open ? <Attempts id={open} onClose={() => setOpen(null)} /> : null}
+      <DataTable
+        path="/v1/deliveries"
+        caption="Outbound postbacks"
+        csvName="deliveries"
+        initialFilters={initial}
+        filters={[
+          { name: "status", label: "Status", options: opts("pending", "delivered", "failed", "dead") },
+          ...(staff
+            ? [{ name: "affiliate_id", label: "Affiliate", options: optionsOf(all, "affiliate") }]
+            : []),
+          { name: "conversion_id", label: "Conversion" },
+        ]}
+        columns={[
+          { key: "created_at", label: "Created", render: (r) => <Time at={r.created_at as string} /> },
+          {
+            key: "affiliate_id",
+            label: "Affiliate",
+            render: (r) => <Name kind="affiliate" id={r.affiliate_id as string} link={false} />,
+            value: (r) => all.affiliate.get(String(r.affiliate_id))?.name,
+          },
+          { key: "conversion_id", label: "Conversion" },
+          {
+            key: "status",
+            render: (r) => (
+              <>
+                <Badge value={r.status as string} />
+                {r.status === "pending" && Number(r.attempts) > 0 ? (
+                  <span class="muted">
+                    {" "}
+                    retrying{r.last_status_code ? ` (last ${r.last_status_code})` : ""}
+                  </span>
+                ) : null}
+              </>
+            ),
+          },
+          { key: "attempts", numeric: true },
+          {
+            key: "next_attempt_at",
+            label: "Next attempt",
+            render: (r) => (r.status === "pending" ? <Time at={r.next_attempt_at as string} /> : ""),
+          },
+          { key: "url", label: "URL", render: (r) => <code class="wrap">{String(r.url ?? "")}</code> },
+        ]}
+        actions={(r, reload) => (
+          <>
+            <button type="button" class="secondary" onClick={() => setOpen(String(r.id))}>
+              Attempts
+            </button>
+            {canWrite(me) && replayable(r.status) ? (
+              <button
+                type="button"
+                onClick={async () => {
+                  try {
+                    await api("POST", `/v1/deliveries/${r.id}/replay`);
+                    toast(`delivery ${r.id} queued again`);
+                    reload();
+                  } catch (err) {
+                    toast((err as Error).message);
+                  }
+                }}
+              >
+                Replay
+              </button>
+            ) : null}
+          </>
+        )}
+      />
+    </Page>
+  );
+}
+
+export function WebhookSecretsPage({ me }: PageProps) {
+  const all = useNames();
+  const staff = isStaff(me);
+  const [version, setVersion] = useState(0);
+  const [shown, setShown] = useState<string | null>(null);
+  const fields: Field[] = [
+    ...(staff
+      ? [
+          {
+            name: "affiliate_id",
+            label: "Affiliate",
+            type: "select" as const,
+            required: true,
+            options: optionsOf(all, "affiliate"),
+          },
+        ]
+      : []),
+    {
+      name: "expires_at",
+      label: "Expires",
+      type: "datetime-local",
+      help: "optional: when an old secret stops signing",
+    },
+  ];
+  return (
+    <Page
+      title="Webhook signing secrets"
+      intro="Outbound postbacks are signed (Standard Webhooks) with the affiliate's active secrets. Add a new one, switch the receiver over, then expire the old one."
+    >
+      {shown ? (
+        <Card class="notice" title="New secret (shown once)">
+          <Copy text={shown} label="signing secret" />
+          <button type="button" class="secondary" onClick={() => setShown(null)}>
+            Done
+          </button>
+        </Card>
+      ) : null}
+      {canWrite(me) ? (
+        <details class="card">
+          <summary>Add a secret</summary>
+          <Form
+            fields={fields}
+            submit="Add secret"
+            onSubmit={async (v) => {
+              const body = bodyOf(fields, v);
+              if (body.expires_at) body.expires_at = new Date(String(body.expires_at)).toISOString();
+              const r = await api<{ secret?: string }>("POST", "/v1/webhook-secrets", {
+                affiliate_id: me.affiliateId ?? undefined,
+                ...body,
+              });
+              setShown(r.secret ?? null);
+              setVersion((x) => x + 1);
+            }}
+          />
+        </details>
+      ) : null}
+      <DataTable
+        path="/v1/webhook-secrets"
+        caption="Webhook signing secrets"
+        csvName="webhook-secrets"
+        version={version}
+        filters={
+          staff ? [{ name: "affiliate_id", label: "Affiliate", options: optionsOf(all, "affiliate") }] : []
+        }
+        columns={[
+          {
+            key: "affiliate_id",
+            label: "Affiliate",
+            render: (r) => <Name kind="affiliate" id={r.affiliate_id as string} link={false} />,
+            value: (r) => all.affiliate.get(String(r.affiliate_id))?.name,
+          },
+          { key: "hint", render: (r) => <code>{String(r.hint ?? r.secret_hint ?? "")}</code> },
+          { key: "created_at", label: "Created", render: (r) => <Time at={r.created_at as string} /> },
+          {
+            key: "expires_at",
+            label: "Expires",
+            render: (r) => (r.expires_at ? <Time at={r.expires_at as string} /> : "never"),
+          },
+        ]}
+        actions={
+          canWrite(me)
+            ? (r, reload) =>
+                !r.expires_at || Date.parse(String(r.expires_at)) > Date.now() ? (
+                  <button
+                    type="button"
+                    class="secondary"
+                    onClick={async () => {
+                      try {
+                        await api("POST", `/v1/webhook-secrets/${r.id}/expire`, {});
+                        toast("secret expired");
+                        reload();
+                      } catch (err) {
+                        toast((err as Error).message);
+                      }
+                    }}
+                  >
+                    Expire now
+                  </button>
+                ) : null
+            : undefined
+        }
+      />
+    </Page>
+  );
+}

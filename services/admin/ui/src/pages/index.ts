@@ -1,0 +1,100 @@
+import { AdvertiserPage } from "./advertiser.tsx";
+import { DashboardPage } from "./dashboard.tsx";
+import { DeliveriesPage, WebhookSecretsPage } from "./delivery.tsx";
+import { BalancesPage, FxRatesPage, LedgerPage } from "./money.tsx";
+import { ADMIN, ALL, type PageDef, STAFF, WRITERS } from "./registry.ts";
+import {
+  AdvertisersPage,
+  AffiliatesPage,
+  BrandsPage,
+  LinksPage,
+  OffersPage,
+  PayoutRulesPage,
+  TemplatesPage,
+} from "./setup.tsx";
+import {
+  ApiKeysPage,
+  AttentionHelpPage,
+  AuditLogPage,
+  ImportsPage,
+  ReconciliationPage,
+  ReportsPage,
+  ValidationPage,
+} from "./tools.tsx";
+import { ClicksPage, ConversionsPage, TracePage } from "./traffic.tsx";
+
+/**
+ * Every page of the console, in menu order within each section. Adding a page: write its
+ * component in pages/<name>.tsx and add one entry here (docs/console.md, "Adding a page").
+ */
+export const PAGES: PageDef[] = [
+  { path: "dashboard", title: "Dashboard", section: "Overview", roles: ALL, component: DashboardPage },
+  { path: "brands", title: "Brands", section: "Setup", roles: STAFF, component: BrandsPage },
+  { path: "advertisers", title: "Advertisers", section: "Setup", roles: STAFF, component: AdvertisersPage },
+  { path: "offers", title: "Offers", section: "Setup", roles: ALL, component: OffersPage },
+  { path: "affiliates", title: "Affiliates", section: "Setup", roles: STAFF, component: AffiliatesPage },
+  { path: "links", title: "Links", section: "Setup", roles: ALL, component: LinksPage },
+  { path: "payout-rules", title: "Payout rules", section: "Setup", roles: STAFF, component: PayoutRulesPage },
+  { path: "clicks", title: "Clicks", section: "Traffic", roles: ALL, component: ClicksPage },
+  { path: "conversions", title: "Conversions", section: "Traffic", roles: ALL, component: ConversionsPage },
+  { path: "trace", title: "Trace", section: "Traffic", roles: STAFF, component: TracePage },
+  { path: "ledger", title: "Payouts (ledger)", section: "Money", roles: ALL, component: LedgerPage },
+  { path: "balances", title: "Balances", section: "Money", roles: ALL, component: BalancesPage },
+  { path: "fx-rates", title: "FX rates", section: "Money", roles: STAFF, component: FxRatesPage },
+  {
+    path: "postbacks",
+    title: "Postback templates",
+    section: "Delivery",
+    roles: ALL,
+    component: TemplatesPage,
+  },
+  {
+    path: "deliveries",
+    title: "Outbound postbacks",
+    section: "Delivery",
+    roles: ALL,
+    component: DeliveriesPage,
+  },
+  {
+    path: "webhook-secrets",
+    title: "Signing secrets",
+    section: "Delivery",
+    roles: ALL,
+    component: WebhookSecretsPage,
+  },
+  { path: "reports", title: "Reports", section: "Tools", roles: ALL, component: ReportsPage },
+  { path: "imports", title: "Imports", section: "Tools", roles: STAFF, component: ImportsPage },
+  {
+    path: "reconciliation",
+    title: "Reconciliation",
+    section: "Tools",
+    roles: STAFF,
+    component: ReconciliationPage,
+  },
+  {
+    path: "validation",
+    title: "Launch validation",
+    section: "Tools",
+    roles: STAFF,
+    component: ValidationPage,
+  },
+  { path: "audit", title: "Audit log", section: "Admin", roles: STAFF, component: AuditLogPage },
+  { path: "api-keys", title: "API keys", section: "Admin", roles: ADMIN, component: ApiKeysPage },
+  {
+    path: "advertiser",
+    title: "Advertiser integration",
+    section: "Setup",
+    roles: STAFF,
+    component: AdvertiserPage,
+    nav: false,
+  },
+  {
+    path: "attention-help",
+    title: "Needs attention",
+    section: "Overview",
+    roles: STAFF,
+    component: AttentionHelpPage,
+    nav: false,
+  },
+];
+void WRITERS;

@@ -1,0 +1,31 @@
+import { useEffect, useState } from "preact/hooks";
+
+/** The page and its parameters, from the hash: `#/offers?status=active`. */
+export type Route = { path: string; params: URLSearchParams };
+
+export function currentRoute(): Route {
+  const hash = location.hash.replace(/^#\/?/, "");
+  const [path = "", query = ""] = hash.split("?");
+  return { path: path || "dashboard", params: new URLSearchParams(query) };
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(currentRoute);
+  useEffect(() => {
+    const on = () => setRoute(currentRoute());
+    addEventListener("hashchange", on);
+    return () => removeEventListener("hashchange", on);
+  }, []);
+  return route;
+}
+
+export function href(path: string, params: Record<string, string | null | undefined> = {}): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+  const s = q.toString();
+  return `#/${path}${s ? `?${s}` : ""}`;
+}
+
+export function go(path: string, params: Record<string, string | null | undefined> = {}): void {
+  location.hash = href(path, params);
+}

@@ -1,0 +1,35 @@
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { api } from "./api.ts";
+
+export type Loaded<T> = {
+  data: T | undefined;
+  error: Error | undefined;
+  loading: boolean;
+  reload: () => void;
+};
+
+/**
+ * GET `path` when it or `version` changes (null = nothing to load yet). A response to an older path is dropped,
+ * so a fast click through pages never shows one page's data on another.
+ */
+export function useApi<T>(path: string | null, version = 0): Loaded<T> {
+  const [state, setState] = useState<{ data?: T; error?: Error; loading: boolean }>({
+    loading: path !== null,
+  });
+  const [tick, setTick] = useState(0);
+  const current = useRef(0);
+  useEffect(() => {
+    if (path === null) return;
+    const n = ++current.current;
+    const abort = new AbortController();
+    setState((s) => ({ ...s, loading: true }));
+    api<T>("GET", path, undefined, abort.signal).then(
+      (data) => n === current.current && setState({ data, loading: false }),
+      (error: Error) =>
+        n === current.current && error.name !== "AbortError" && setState({ error, loading: false }),
+    );
+    return () => abort.abort();
+  }, [path, tick, version]);
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { data: state.data, error: state.error, loading: state.loading, reload };
+}
