@@ -156,7 +156,8 @@ const READS: Record<string, Read> = {
   "GET /v1/imports/": { resource: "imports", paths: () => ["/v1/imports"] },
   "GET /v1/imports/:id": { resource: "imports", paths: () => [`/v1/imports/${staffIds.import}`] },
   "GET /v1/fx-rates/": { resource: "fx_rates", paths: () => ["/v1/fx-rates"] },
-  "GET /v1/attention/": { resource: "attention", paths: () => ["/v1/attention"], rows: (b) => b.items },
+  // One summary (a quiet test system has no items): staff read it whole, an affiliate gets 403.
+  "GET /v1/attention/": { resource: "attention", paths: () => ["/v1/attention"], rows: (b) => [b] },
   "GET /v1/api-keys/": { resource: "api_keys", paths: () => ["/v1/api-keys"] },
   "GET /v1/affiliates/:id/payment-details/": {
     resource: "payment_details",

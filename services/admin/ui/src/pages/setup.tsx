@@ -2,10 +2,11 @@ import { api } from "../api.ts";
 import { bodyOf, type Field, type Values } from "../components/form.tsx";
 import { ResourcePage } from "../components/resource.tsx";
 import type { Row } from "../components/table.tsx";
-import { Badge, Copy, Money, Name, Time, toast } from "../components/ui.tsx";
+import { Badge, Copy, Name, Time, toast } from "../components/ui.tsx";
 import { optionsOf, useNames } from "../names.ts";
 import { href } from "../route.ts";
 import { isStaff } from "../session.ts";
+import { money, pct } from "../format.ts";
 import { currencyField, opts, STATUS_OPTIONS } from "./options.ts";
 import type { PageProps } from "./registry.ts";
 
@@ -453,22 +454,12 @@ export function PayoutRulesPage({ me }: PageProps) {
         {
           key: "payout",
           numeric: true,
-          render: (r) =>
-            r.payout_percent ? (
-              `${r.payout_percent} %`
-            ) : (
-              <Money amount={r.payout as string} currency={r.currency as string} />
-            ),
+          render: (r) => <Terms row={r} fixed="payout" percent="payout_percent" />,
         },
         {
           key: "revenue",
           numeric: true,
-          render: (r) =>
-            r.revenue_percent ? (
-              `${r.revenue_percent} %`
-            ) : (
-              <Money amount={r.revenue as string} currency={r.currency as string} />
-            ),
+          render: (r) => <Terms row={r} fixed="revenue" percent="revenue_percent" />,
         },
         {
           key: "caps",
@@ -521,6 +512,17 @@ export function PayoutRulesPage({ me }: PageProps) {
       }}
     />
   );
+}
+
+/** A rule's fixed amount, its percentage, or both (hybrid); a zero part is left out. */
+function Terms(p: { row: Row; fixed: string; percent: string }) {
+  const fixed = Number(p.row[p.fixed] ?? 0);
+  const percent = Number(p.row[p.percent] ?? 0);
+  const parts = [
+    fixed || !percent ? money(p.row[p.fixed] as string, p.row.currency as string) : "",
+    percent ? pct(percent / 100) : "",
+  ].filter(Boolean);
+  return <span class="num">{parts.join(" + ")}</span>;
 }
 
 function ArchiveButton(p: { id: string; reload: () => void }) {
