@@ -57,6 +57,17 @@ describe("needs attention", () => {
     expect((await items()).some((i) => i.kind === "commission_blocked")).toBe(false);
   });
 
+  test("conversions held over a cap point at their offer, and leave once released", async () => {
+    const id = await conversion("att-cap");
+    await h.sql`update conversions set cap_blocked_since = now() where id = ${id}`;
+    expect((await items()).find((i) => i.kind === "conversions_over_cap")).toMatchObject({
+      count: 1,
+      fix: { page: "offers", params: { id: p.offer.id } },
+    });
+    await h.sql`update conversions set cap_blocked_since = null where id = ${id}`;
+    expect((await items()).some((i) => i.kind === "conversions_over_cap")).toBe(false);
+  });
+
   test("fixable attribution rejections of the last day; others are the advertiser's", async () => {
     await h.sql`insert into attribution_rejections (receipt_id, advertiser_id, event, reason)
                 values (9001, ${p.advertiser.id}, 'deposit2', 'unknown_event'), (9002, ${p.advertiser.id}, 'ftd', 'over_cap'),

@@ -4,6 +4,7 @@ import type { Sql } from "@roundtrip/db";
 export type AttentionItem = {
   kind:
     | "commission_blocked"
+    | "conversions_over_cap"
     | "conversions_rejected"
     | "endpoint_disabled"
     | "endpoint_failing"
@@ -50,40 +51,45 @@ const FIXABLE: Record<string, { title: string; fix: AttentionItem["fix"]; detail
  * dead letters, owed outbox events and the postback log (last hour against the day before).
  */
 export async function attention(sql: Sql): Promise<AttentionItem[]> {
-  const [blocked, rejections, disabled, failing, deliveryRate, deadLetters, owed, spike] = await Promise.all([
-    sql<{ reason: string; pair: string | null; count: number; message: string }[]>`
+  const [blocked, overCap, rejections, disabled, failing, deliveryRate, deadLetters, owed, spike] =
+    await Promise.all([
+      sql<{ reason: string; pair: string | null; count: number; message: string }[]>`
       select reason, coalesce(detail->>'from', '') || coalesce('→' || (detail->>'to'), '') as pair,
              count(*)::int as count, min(message) as message
       from commission_blocks group by 1, 2 order by 3 desc`,
-    sql<{ reason: string; count: number; advertiser_id: string }[]>`
+      // Held back by attribution until the cap is raised (partial index conversions_cap_blocked).
+      sql<{ offer_id: string; event: string; count: number }[]>`
+      select offer_id::text, event, count(*)::int as count from conversions
+      where cap_blocked_since is not null group by 1, 2 order by 3 desc limit 10`,
+      sql<{ reason: string; count: number; advertiser_id: string }[]>`
       select reason, count(*)::int as count, min(advertiser_id)::text as advertiser_id
       from attribution_rejections
       where at > now() - interval '24 hours' and reason in ${sql(Object.keys(FIXABLE))}
       group by reason`,
-    sql<{ count: number; affiliate_id: string }[]>`
+      sql<{ count: number; affiliate_id: string }[]>`
       select count(*)::int as count, min(affiliate_id)::text as affiliate_id
       from affiliate_postbacks where status = 'disabled'`,
-    sql<{ template_id: string; affiliate_id: string; count: number }[]>`
+      sql<{ template_id: string; affiliate_id: string; count: number }[]>`
       select template_id::text, affiliate_id::text, count(*)::int as count
       from deliveries
       where (status in ('failed', 'dead') and created_at > now() - interval '24 hours')
          or (status = 'pending' and attempts > 0)
       group by 1, 2 order by 3 desc limit 20`,
-    sql<{ delivered: number; done: number }[]>`
+      sql<{ delivered: number; done: number }[]>`
       select count(*) filter (where status = 'delivered')::int as delivered,
              count(*) filter (where status <> 'pending' or attempts > 0)::int as done
       from deliveries where created_at > now() - interval '24 hours'`,
-    sql<{ count: number }[]>`select count(*)::int as count from bus_dead_letters`,
-    sql<{ count: number; oldest_s: number | null }[]>`
+      sql<{ count: number }[]>`select count(*)::int as count from bus_dead_letters`,
+      sql<{ count: number; oldest_s: number | null }[]>`
       select count(*)::int as count, extract(epoch from now() - min(created_at))::float8 as oldest_s
       from bus_outbox where handled_at is null and created_at < now() - interval '5 minutes'`,
-    sql<{ recent: number; recent_total: number; before: number; before_total: number }[]>`
+      sql<{ recent: number; recent_total: number; before: number; before_total: number }[]>`
       select count(*) filter (where received_at > now() - interval '1 hour' and outcome not in ('accepted', 'duplicate'))::int as recent,
              count(*) filter (where received_at > now() - interval '1 hour')::int as recent_total,
              count(*) filter (where received_at <= now() - interval '1 hour' and outcome not in ('accepted', 'duplicate'))::int as before,
              count(*) filter (where received_at <= now() - interval '1 hour')::int as before_total
       from postback_log where received_at > now() - interval '25 hours'`,
-  ]);
+    ]);
   const items: AttentionItem[] = [];
   for (const b of blocked)
     items.push({
@@ -99,6 +105,15 @@ export async function attention(sql: Sql): Promise<AttentionItem[]> {
         b.reason === "fx_rate_missing"
           ? { page: "fx-rates", params: b.pair ? { pair: b.pair } : {}, label: "Add the FX rate" }
           : { page: "conversions", label: "See conversions" },
+    });
+  for (const c of overCap)
+    items.push({
+      kind: "conversions_over_cap",
+      severity: "critical",
+      title: `Conversions held over a cap (offer ${c.offer_id}, ${c.event})`,
+      detail: "they book themselves, oldest first, once the cap is raised or a place is given back",
+      count: c.count,
+      fix: { page: "offers", params: { id: c.offer_id }, label: "Raise the cap" },
     });
   for (const r of rejections) {
     const known = FIXABLE[r.reason];

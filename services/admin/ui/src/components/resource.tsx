@@ -1,5 +1,6 @@
 import type { ComponentChildren } from "preact";
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
+import { useApi } from "../use-api.ts";
 import { api } from "../api.ts";
 import { loadNames } from "../names.ts";
 import { canWrite, type Me } from "../session.ts";
@@ -45,17 +46,24 @@ export function ResourcePage<R extends Row>(p: {
   csvName: string;
   serverCsv?: string;
   paged?: boolean;
+  openId?: string | null;
 }) {
   const [version, setVersion] = useState(0);
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<ComponentChildren>(null);
   const [editing, setEditing] = useState<R | null>(null);
+  // `#/<page>?id=…` (a name's link, a "Needs attention" fix) opens that row's edit form.
+  const base = p.path.split("?")[0];
+  const openId = p.openId && p.edit && canWrite(p.me) ? p.openId : null;
+  const opened = useApi<R>(openId ? `${base}/${openId}` : null);
+  useEffect(() => {
+    if (opened.data) setEditing(opened.data);
+  }, [opened.data]);
   const writer = canWrite(p.me);
   const changed = async () => {
     setVersion((v) => v + 1);
     await loadNames(p.me);
   };
-  const base = p.path.split("?")[0];
   return (
     <Page
       title={p.title}

@@ -166,3 +166,18 @@ export function Toast() {
     </div>
   );
 }
+
+/** A table head of plain column names. */
+export function Head(p: { cols: string[] }) {
+  return (
+    <thead>
+      <tr>
+        {p.cols.map((c) => (
+          <th key={c} scope="col">
+            {c}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}

@@ -37,20 +37,6 @@ type Guide = {
   responses: { status: number; meaning: string }[];
 };
 
-const CANONICAL = [
-  "click_id",
-  "txid",
-  "ref_txid",
-  "event",
-  "amount",
-  "payout",
-  "currency",
-  "status",
-  "timestamp",
-  "brand",
-  "token",
-].map((v) => ({ value: v, label: v }));
-
 /**
  * One advertiser's integration: the postback URL and guide for its developers, and every setting
  * the gateway checks — token (rotate), signing secrets (issue, rotate with grace, stop), IP
@@ -96,7 +82,7 @@ export function AdvertiserPage({ me, route }: PageProps) {
       type: "pairs",
       keyLabel: "Their parameter",
       valueLabel: "Our parameter",
-      valueOptions: CANONICAL,
+      valueOptions: (guide.data?.parameters ?? []).map((x) => ({ value: x.name, label: x.name })),
     },
     {
       name: "rate_limit_per_second",

@@ -1,8 +1,9 @@
+import { nameColumn, timeColumn } from "../components/columns.tsx";
 import { useState } from "preact/hooks";
 import { api } from "../api.ts";
 import { bodyOf, type Field, Form } from "../components/form.tsx";
 import { DataTable, type Row } from "../components/table.tsx";
-import { Badge, Card, Copy, Name, Page, Time, toast } from "../components/ui.tsx";
+import { Badge, Card, Copy, Page, Time, toast } from "../components/ui.tsx";
 import { optionsOf, useNames } from "../names.ts";
 import { canWrite, isStaff } from "../session.ts";
 import { useApi } from "../use-api.ts";
@@ -77,13 +78,8 @@ export function DeliveriesPage({ me, route }: PageProps) {
           { name: "conversion_id", label: "Conversion" },
         ]}
         columns={[
-          { key: "created_at", label: "Created", render: (r) => <Time at={r.created_at as string} /> },
-          {
-            key: "affiliate_id",
-            label: "Affiliate",
-            render: (r) => <Name kind="affiliate" id={r.affiliate_id as string} link={false} />,
-            value: (r) => all.affiliate.get(String(r.affiliate_id))?.name,
-          },
+          timeColumn("created_at", "Created"),
+          nameColumn(all, "affiliate", "affiliate_id", "Affiliate"),
           { key: "conversion_id", label: "Conversion" },
           {
             key: "status",
@@ -200,14 +196,9 @@ export function WebhookSecretsPage({ me }: PageProps) {
           staff ? [{ name: "affiliate_id", label: "Affiliate", options: optionsOf(all, "affiliate") }] : []
         }
         columns={[
-          {
-            key: "affiliate_id",
-            label: "Affiliate",
-            render: (r) => <Name kind="affiliate" id={r.affiliate_id as string} link={false} />,
-            value: (r) => all.affiliate.get(String(r.affiliate_id))?.name,
-          },
+          nameColumn(all, "affiliate", "affiliate_id", "Affiliate"),
           { key: "hint", render: (r) => <code>{String(r.hint ?? r.secret_hint ?? "")}</code> },
-          { key: "created_at", label: "Created", render: (r) => <Time at={r.created_at as string} /> },
+          timeColumn("created_at", "Created"),
           {
             key: "expires_at",
             label: "Expires",

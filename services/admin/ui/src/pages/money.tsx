@@ -1,8 +1,10 @@
+import { kindField } from "./options.ts";
+import { nameColumn, timeColumn } from "../components/columns.tsx";
 import { useState } from "preact/hooks";
 import { api } from "../api.ts";
 import { bodyOf, type Field, Form } from "../components/form.tsx";
 import { DataTable, type Row } from "../components/table.tsx";
-import { Card, ErrorBox, Money, Name, Page, Time, toast } from "../components/ui.tsx";
+import { Card, ErrorBox, Money, Page, toast } from "../components/ui.tsx";
 import { optionsOf, useNames } from "../names.ts";
 import { canWrite, isStaff } from "../session.ts";
 import { useApi } from "../use-api.ts";
@@ -31,19 +33,9 @@ export function LedgerPage({ me }: PageProps) {
           { name: "currency", label: "Currency" },
         ]}
         columns={[
-          { key: "created_at", label: "Booked", render: (r) => <Time at={r.created_at as string} /> },
-          {
-            key: "affiliate_id",
-            label: "Affiliate",
-            render: (r) => <Name kind="affiliate" id={r.affiliate_id as string} link={false} />,
-            value: (r) => all.affiliate.get(String(r.affiliate_id))?.name,
-          },
-          {
-            key: "offer_id",
-            label: "Offer",
-            render: (r) => <Name kind="offer" id={r.offer_id as string} link={false} />,
-            value: (r) => all.offer.get(String(r.offer_id))?.name,
-          },
+          timeColumn("created_at", "Booked"),
+          nameColumn(all, "affiliate", "affiliate_id", "Affiliate"),
+          nameColumn(all, "offer", "offer_id", "Offer"),
           { key: "type" },
           {
             key: "affiliate_payout",
@@ -65,7 +57,7 @@ export function LedgerPage({ me }: PageProps) {
                 },
               ]
             : []),
-          { key: "available_at", label: "Available", render: (r) => <Time at={r.available_at as string} /> },
+          timeColumn("available_at", "Available"),
           { key: "conversion_id", label: "Conversion" },
           { key: "reason" },
         ]}
@@ -92,13 +84,7 @@ export function BalancesPage({ me, route }: PageProps) {
   const [version, setVersion] = useState(0);
   const affiliate = route.params.get("affiliate_id") ?? "";
   const adjust: Field[] = [
-    {
-      name: "affiliate_id",
-      label: "Affiliate",
-      type: "select",
-      required: true,
-      options: optionsOf(all, "affiliate"),
-    },
+    kindField(all, "affiliate", "affiliate_id", "Affiliate", { required: true }),
     {
       name: "amount",
       label: "Amount (negative to deduct)",
@@ -146,12 +132,7 @@ export function BalancesPage({ me, route }: PageProps) {
           { name: "currency", label: "Currency" },
         ]}
         columns={[
-          {
-            key: "affiliate_id",
-            label: "Affiliate",
-            render: (r) => <Name kind="affiliate" id={r.affiliate_id} link={false} />,
-            value: (r) => all.affiliate.get(String(r.affiliate_id))?.name,
-          },
+          nameColumn(all, "affiliate", "affiliate_id", "Affiliate"),
           { key: "currency" },
           {
             key: "available",
@@ -293,11 +274,7 @@ export function FxRatesPage({ me, route }: PageProps) {
           { key: "base" },
           { key: "quote" },
           { key: "rate", numeric: true },
-          {
-            key: "effective_at",
-            label: "In force from",
-            render: (r) => <Time at={r.effective_at as string} />,
-          },
+          timeColumn("effective_at", "In force from"),
           { key: "source" },
         ]}
       />

@@ -1,3 +1,4 @@
+import { type Kind, type Names, optionsOf } from "../names.ts";
 import type { Field, Option } from "../components/form.tsx";
 
 export const STATUS_OPTIONS: Option[] = [
@@ -14,3 +15,12 @@ export const currencyField = (name: string, label: string, required = true): Fie
 });
 export const opts = (...values: string[]): Option[] =>
   values.map((v) => ({ value: v, label: v.replaceAll("_", " ") }));
+
+/** A select of one kind of thing by name (brand, advertiser, offer, affiliate). */
+export const kindField = (
+  all: Names,
+  kind: Kind,
+  name: string,
+  label: string,
+  options: { required?: boolean; empty?: string } = {},
+): Field => ({ name, label, type: "select", options: optionsOf(all, kind), ...options });

@@ -1,8 +1,10 @@
+import { kindField } from "./options.ts";
+import { nameColumn, timeColumn, statusColumn } from "../components/columns.tsx";
 import { api } from "../api.ts";
 import { bodyOf, type Field, type Values } from "../components/form.tsx";
 import { ResourcePage } from "../components/resource.tsx";
 import type { Row } from "../components/table.tsx";
-import { Badge, Copy, Name, Time, toast } from "../components/ui.tsx";
+import { Copy, Name, toast } from "../components/ui.tsx";
 import { optionsOf, useNames } from "../names.ts";
 import { href } from "../route.ts";
 import { isStaff } from "../session.ts";
@@ -10,7 +12,7 @@ import { money, pct } from "../format.ts";
 import { currencyField, opts, STATUS_OPTIONS } from "./options.ts";
 import type { PageProps } from "./registry.ts";
 
-export function BrandsPage({ me }: PageProps) {
+export function BrandsPage({ me, route }: PageProps) {
   const fields: Field[] = [
     {
       name: "slug",
@@ -26,6 +28,7 @@ export function BrandsPage({ me }: PageProps) {
   return (
     <ResourcePage
       me={me}
+      openId={route.params.get("id")}
       title="Brands"
       noun="brand"
       path="/v1/brands"
@@ -35,7 +38,7 @@ export function BrandsPage({ me }: PageProps) {
         { key: "slug" },
         { key: "currency" },
         { key: "timezone", label: "Time zone" },
-        { key: "created_at", label: "Created", render: (r) => <Time at={r.created_at as string} /> },
+        timeColumn("created_at", "Created"),
       ]}
       create={{ fields }}
       edit={{
@@ -46,11 +49,12 @@ export function BrandsPage({ me }: PageProps) {
   );
 }
 
-export function AdvertisersPage({ me }: PageProps) {
+export function AdvertisersPage({ me, route }: PageProps) {
   const all = useNames();
   return (
     <ResourcePage
       me={me}
+      openId={route.params.get("id")}
       title="Advertisers"
       intro="Who sends postbacks. Open an advertiser's integration for its postback URL, token, signing secrets, IP allowlist, aliases and rate limit."
       noun="advertiser"
@@ -67,13 +71,8 @@ export function AdvertisersPage({ me }: PageProps) {
             </a>
           ),
         },
-        {
-          key: "brand_id",
-          label: "Brand",
-          render: (r) => <Name kind="brand" id={r.brand_id as string} />,
-          value: (r) => all.brand.get(String(r.brand_id))?.name,
-        },
-        { key: "status", render: (r) => <Badge value={r.status as string} /> },
+        nameColumn(all, "brand", "brand_id", "Brand", true),
+        statusColumn(),
         {
           key: "token_hint",
           label: "Token",
@@ -81,7 +80,7 @@ export function AdvertisersPage({ me }: PageProps) {
             r.token_hint ? <code>…{String(r.token_hint)}</code> : <span class="muted">none</span>,
         },
         { key: "rate_limit_per_second", label: "Rate limit /s", numeric: true },
-        { key: "created_at", label: "Created", render: (r) => <Time at={r.created_at as string} /> },
+        timeColumn("created_at", "Created"),
       ]}
       actions={(r) => (
         <a class="button secondary" href={href("advertiser", { id: String(r.id) })}>
@@ -90,13 +89,7 @@ export function AdvertisersPage({ me }: PageProps) {
       )}
       create={{
         fields: [
-          {
-            name: "brand_id",
-            label: "Brand",
-            type: "select",
-            required: true,
-            options: optionsOf(all, "brand"),
-          },
+          kindField(all, "brand", "brand_id", "Brand", { required: true }),
           { name: "name", label: "Name", required: true },
           {
             name: "token",
@@ -130,20 +123,8 @@ export function OffersPage({ me, route }: PageProps) {
   const all = useNames();
   const staff = isStaff(me);
   const createFields: Field[] = [
-    {
-      name: "brand_id",
-      label: "Brand",
-      type: "select",
-      required: true,
-      options: optionsOf(all, "brand"),
-    },
-    {
-      name: "advertiser_id",
-      label: "Advertiser",
-      type: "select",
-      required: true,
-      options: optionsOf(all, "advertiser"),
-    },
+    kindField(all, "brand", "brand_id", "Brand", { required: true }),
+    kindField(all, "advertiser", "advertiser_id", "Advertiser", { required: true }),
     { name: "name", label: "Name", required: true },
     {
       name: "destination_url",
@@ -171,6 +152,7 @@ export function OffersPage({ me, route }: PageProps) {
   return (
     <ResourcePage
       me={me}
+      openId={route.params.get("id")}
       title="Offers"
       noun="offer"
       path="/v1/offers"
@@ -190,22 +172,8 @@ export function OffersPage({ me, route }: PageProps) {
       pause
       columns={[
         { key: "name", render: (r) => <span title={`offer id ${r.id}`}>{String(r.name)}</span> },
-        {
-          key: "brand_id",
-          label: "Brand",
-          render: (r) => <Name kind="brand" id={r.brand_id as string} link={false} />,
-          value: (r) => all.brand.get(String(r.brand_id))?.name,
-        },
-        ...(staff
-          ? [
-              {
-                key: "advertiser_id",
-                label: "Advertiser",
-                render: (r: Row) => <Name kind="advertiser" id={r.advertiser_id as string} />,
-                value: (r: Row) => all.advertiser.get(String(r.advertiser_id))?.name,
-              },
-            ]
-          : []),
+        nameColumn(all, "brand", "brand_id", "Brand"),
+        ...(staff ? [nameColumn(all, "advertiser", "advertiser_id", "Advertiser", true)] : []),
         { key: "currency" },
         {
           key: "events",
@@ -223,7 +191,7 @@ export function OffersPage({ me, route }: PageProps) {
           ),
           value: (r) => ((r.events as Event[] | undefined) ?? []).map((e) => e.code).join(" "),
         },
-        { key: "status", render: (r) => <Badge value={r.status as string} /> },
+        statusColumn(),
       ]}
       create={{
         initial: {
@@ -292,10 +260,11 @@ export async function saveEvents(
   }
 }
 
-export function AffiliatesPage({ me }: PageProps) {
+export function AffiliatesPage({ me, route }: PageProps) {
   return (
     <ResourcePage
       me={me}
+      openId={route.params.get("id")}
       title="Affiliates"
       noun="affiliate"
       path="/v1/affiliates"
@@ -316,8 +285,8 @@ export function AffiliatesPage({ me }: PageProps) {
         { key: "name", render: (r) => <span title={`affiliate id ${r.id}`}>{String(r.name)}</span> },
         { key: "payout_currency", label: "Payout currency" },
         { key: "is_test", label: "Test", render: (r) => (r.is_test ? "test" : "") },
-        { key: "status", render: (r) => <Badge value={r.status as string} /> },
-        { key: "created_at", label: "Created", render: (r) => <Time at={r.created_at as string} /> },
+        statusColumn(),
+        timeColumn("created_at", "Created"),
       ]}
       actions={(r) => (
         <a class="button secondary" href={href("balances", { affiliate_id: String(r.id) })}>
@@ -342,12 +311,13 @@ export function AffiliatesPage({ me }: PageProps) {
   );
 }
 
-export function LinksPage({ me }: PageProps) {
+export function LinksPage({ me, route }: PageProps) {
   const all = useNames();
   const staff = isStaff(me);
   return (
     <ResourcePage
       me={me}
+      openId={route.params.get("id")}
       title="Links"
       intro="Tracking links: one per offer and affiliate. Share the tracking URL; sub1–sub5 may be appended."
       noun="link"
@@ -363,41 +333,19 @@ export function LinksPage({ me }: PageProps) {
       pause
       columns={[
         { key: "code", render: (r) => <span title={`link id ${r.id}`}>{String(r.code)}</span> },
-        {
-          key: "offer_id",
-          label: "Offer",
-          render: (r) => <Name kind="offer" id={r.offer_id as string} link={false} />,
-          value: (r) => all.offer.get(String(r.offer_id))?.name,
-        },
-        {
-          key: "affiliate_id",
-          label: "Affiliate",
-          render: (r) => <Name kind="affiliate" id={r.affiliate_id as string} link={false} />,
-          value: (r) => all.affiliate.get(String(r.affiliate_id))?.name,
-        },
+        nameColumn(all, "offer", "offer_id", "Offer"),
+        nameColumn(all, "affiliate", "affiliate_id", "Affiliate"),
         {
           key: "tracking_url",
           label: "Tracking URL",
           render: (r) => (r.tracking_url ? <Copy text={String(r.tracking_url)} label="tracking URL" /> : ""),
         },
-        { key: "status", render: (r) => <Badge value={r.status as string} /> },
+        statusColumn(),
       ]}
       create={{
         fields: [
-          {
-            name: "offer_id",
-            label: "Offer",
-            type: "select",
-            required: true,
-            options: optionsOf(all, "offer"),
-          },
-          {
-            name: "affiliate_id",
-            label: "Affiliate",
-            type: "select",
-            required: true,
-            options: optionsOf(all, "affiliate"),
-          },
+          kindField(all, "offer", "offer_id", "Offer", { required: true }),
+          kindField(all, "affiliate", "affiliate_id", "Affiliate", { required: true }),
           {
             name: "code",
             label: "Code",
@@ -416,11 +364,12 @@ export function LinksPage({ me }: PageProps) {
   );
 }
 
-export function PayoutRulesPage({ me }: PageProps) {
+export function PayoutRulesPage({ me, route }: PageProps) {
   const all = useNames();
   return (
     <ResourcePage
       me={me}
+      openId={route.params.get("id")}
       title="Payout rules"
       intro="What an affiliate earns and what the brand is paid per event. A rule is archived, never changed: archive it and create the new terms."
       noun="rule"
@@ -433,12 +382,7 @@ export function PayoutRulesPage({ me }: PageProps) {
         { name: "event", label: "Event" },
       ]}
       columns={[
-        {
-          key: "offer_id",
-          label: "Offer",
-          render: (r) => <Name kind="offer" id={r.offer_id as string} link={false} />,
-          value: (r) => all.offer.get(String(r.offer_id))?.name,
-        },
+        nameColumn(all, "offer", "offer_id", "Offer"),
         { key: "event" },
         {
           key: "affiliate_id",
@@ -469,7 +413,7 @@ export function PayoutRulesPage({ me }: PageProps) {
               .join(", "),
         },
         { key: "hold_days", label: "Hold (days)", numeric: true },
-        { key: "status", render: (r) => <Badge value={r.status as string} /> },
+        statusColumn(),
       ]}
       actions={(r, reload) =>
         r.status === "active" ? <ArchiveButton id={String(r.id)} reload={reload} /> : null
@@ -477,21 +421,9 @@ export function PayoutRulesPage({ me }: PageProps) {
       create={{
         initial: { model: "cpa", currency: "EUR" },
         fields: [
-          {
-            name: "offer_id",
-            label: "Offer",
-            type: "select",
-            required: true,
-            options: optionsOf(all, "offer"),
-          },
+          kindField(all, "offer", "offer_id", "Offer", { required: true }),
           { name: "event", label: "Event", required: true, pattern: "[a-z0-9_]{1,40}", placeholder: "ftd" },
-          {
-            name: "affiliate_id",
-            label: "Affiliate",
-            type: "select",
-            options: optionsOf(all, "affiliate"),
-            empty: "every affiliate",
-          },
+          kindField(all, "affiliate", "affiliate_id", "Affiliate", { empty: "every affiliate" }),
           {
             name: "model",
             label: "Model",
@@ -545,7 +477,7 @@ function ArchiveButton(p: { id: string; reload: () => void }) {
   );
 }
 
-export function TemplatesPage({ me }: PageProps) {
+export function TemplatesPage({ me, route }: PageProps) {
   const all = useNames();
   const staff = isStaff(me);
   const common: Field[] = [
@@ -568,6 +500,7 @@ export function TemplatesPage({ me }: PageProps) {
   return (
     <ResourcePage
       me={me}
+      openId={route.params.get("id")}
       title="Postback templates"
       intro="Where an affiliate's conversions are sent (the affiliate's own tracker)."
       noun="template"
@@ -581,12 +514,7 @@ export function TemplatesPage({ me }: PageProps) {
       ]}
       pause
       columns={[
-        {
-          key: "affiliate_id",
-          label: "Affiliate",
-          render: (r) => <Name kind="affiliate" id={r.affiliate_id as string} link={false} />,
-          value: (r) => all.affiliate.get(String(r.affiliate_id))?.name,
-        },
+        nameColumn(all, "affiliate", "affiliate_id", "Affiliate"),
         {
           key: "offer_id",
           label: "Offer",
@@ -600,25 +528,13 @@ export function TemplatesPage({ me }: PageProps) {
           label: "URL",
           render: (r) => <code class="wrap">{String(r.url_template)}</code>,
         },
-        { key: "status", render: (r) => <Badge value={r.status as string} /> },
+        statusColumn(),
       ]}
       create={{
         initial: { method: "GET" },
         fields: [
-          {
-            name: "affiliate_id",
-            label: "Affiliate",
-            type: "select",
-            required: true,
-            options: optionsOf(all, "affiliate"),
-          },
-          {
-            name: "offer_id",
-            label: "Offer",
-            type: "select",
-            options: optionsOf(all, "offer"),
-            empty: "every offer",
-          },
+          kindField(all, "affiliate", "affiliate_id", "Affiliate", { required: true }),
+          kindField(all, "offer", "offer_id", "Offer", { empty: "every offer" }),
           { name: "event", label: "Event", placeholder: "every event" },
           ...common,
         ],

@@ -1,3 +1,6 @@
+import { kindField } from "./options.ts";
+import { Head } from "../components/ui.tsx";
+import { nameColumn, timeColumn, statusColumn } from "../components/columns.tsx";
 import { stringify } from "csv-stringify/browser/esm/sync";
 import { useEffect, useState } from "preact/hooks";
 import { api, qs, saveBlob } from "../api.ts";
@@ -14,38 +17,16 @@ import { useApi } from "../use-api.ts";
 import { opts } from "./options.ts";
 import type { PageProps } from "./registry.ts";
 
-const REPORTS = {
-  performance: {
-    title: "Performance",
-    dims: [
-      "day",
-      "week",
-      "month",
-      "hour",
-      "brand",
-      "advertiser",
-      "offer",
-      "affiliate",
-      "event",
-      "sub1",
-      "sub2",
-      "sub3",
-    ],
-    staffDims: ["brand", "advertiser"],
-  },
-  postbacks: {
-    title: "Postbacks received",
-    dims: ["day", "hour", "week", "month", "brand", "advertiser", "source"],
-    staffDims: [],
-  },
-  deliveries: {
-    title: "Postbacks sent",
-    dims: ["day", "hour", "week", "month", "brand", "offer", "affiliate"],
-    staffDims: [],
-  },
-  "s2s-vs-pixel": { title: "S2S vs pixel", dims: [], staffDims: [] },
-} as const;
-type ReportName = keyof typeof REPORTS;
+/** The reports with a table here (reconciliation and the raw export have their own pages). */
+const TITLES: Record<string, string> = {
+  performance: "Performance",
+  postbacks: "Postbacks received",
+  deliveries: "Postbacks sent",
+  "s2s-vs-pixel": "S2S vs pixel",
+};
+type Listed = { name: string; path: string; group_by?: string[] };
+/** Dimensions an affiliate's performance report leaves out (docs/console.md). */
+const STAFF_DIMENSIONS = new Set(["brand", "advertiser"]);
 
 const MONEY = new Set(["amount", "payout", "revenue", "profit"]);
 const RATES = new Set(["cr", "approval_rate", "success_rate", "duplicate_rate", "gap_share", "share"]);
@@ -75,14 +56,16 @@ export function ReportsPage({ me, route }: PageProps) {
   const g = useStore(globalFilters);
   const staff = isStaff(me);
   const all = useNames();
-  const requested = route.params.get("report") as ReportName | null;
-  const report: ReportName = requested && requested in REPORTS ? requested : "performance";
+  // Which reports this role may read and how each groups: GET /v1/reports/ says.
+  const listed = useApi<{ reports: Listed[] }>("/v1/reports");
+  const available = (listed.data?.reports ?? []).filter((r) => r.name in TITLES);
+  const requested = route.params.get("report") ?? "performance";
+  const current = available.find((r) => r.name === requested) ?? available[0];
+  const report = current?.name ?? "performance";
   const [groupBy, setGroupBy] = useState<string[]>(["day"]);
   const [filters, setFilters] = useState<Record<string, string>>({});
-  useEffect(() => setGroupBy(REPORTS[report].dims.length ? ["day"] : []), [report]);
-  const dims = REPORTS[report].dims.filter(
-    (d) => staff || !(REPORTS[report].staffDims as readonly string[]).includes(d),
-  );
+  useEffect(() => setGroupBy(report === "s2s-vs-pixel" ? [] : ["day"]), [report]);
+  const dims = (current?.group_by ?? []).filter((d) => staff || !STAFF_DIMENSIONS.has(d));
   const query = {
     ...rangeQuery(g),
     brand_id: staff ? g.brandId : undefined,
@@ -90,25 +73,22 @@ export function ReportsPage({ me, route }: PageProps) {
     ...filters,
   };
   const { data, error, loading } = useApi<{ rows: Row[]; totals?: Row[] }>(
-    `/v1/reports/${report}${qs(query)}`,
+    current ? `${current.path}${qs(query)}` : null,
   );
   const rows = data?.rows ?? [];
   const cols = columnsOf(rows);
-  const available = Object.entries(REPORTS).filter(
-    ([name]) => staff || name === "performance" || name === "deliveries",
-  );
   return (
     <Page title="Reports" intro={`${g.from} to ${g.to}; money is split by currency, test traffic excluded.`}>
       <div class="tabs" role="tablist" aria-label="Report">
-        {available.map(([name, r]) => (
+        {available.map((r) => (
           <button
-            key={name}
+            key={r.name}
             type="button"
             role="tab"
-            aria-selected={name === report}
-            onClick={() => go("reports", { report: name })}
+            aria-selected={r.name === report}
+            onClick={() => go("reports", { report: r.name })}
           >
-            {r.title}
+            {TITLES[r.name]}
           </button>
         ))}
       </div>
@@ -173,7 +153,7 @@ export function ReportsPage({ me, route }: PageProps) {
         <div class="datatable">
           <div class="table-wrap">
             <table id="report">
-              <caption class="sr-only">{REPORTS[report].title}</caption>
+              <caption class="sr-only">{TITLES[report]}</caption>
               <thead>
                 <tr>
                   {cols.map((c) => (
@@ -235,13 +215,7 @@ export function ImportsPage({ me, route }: PageProps) {
   const openId = route.params.get("id");
   const detail = useApi<Row & { results: ImportResult[] }>(openId ? `/v1/imports/${openId}` : null, version);
   const fields: Field[] = [
-    {
-      name: "advertiser_id",
-      label: "Advertiser",
-      type: "select",
-      required: true,
-      options: optionsOf(all, "advertiser"),
-    },
+    kindField(all, "advertiser", "advertiser_id", "Advertiser", { required: true }),
     {
       name: "file",
       label: "CSV file (header: click_id, event, txid, amount, currency, status, timestamp)",
@@ -286,15 +260,7 @@ export function ImportsPage({ me, route }: PageProps) {
           <div class="table-wrap">
             <table id="import-results">
               <caption class="sr-only">Row results</caption>
-              <thead>
-                <tr>
-                  {["Row", "Outcome", "HTTP", "Reason"].map((x) => (
-                    <th key={x} scope="col">
-                      {x}
-                    </th>
-                  ))}
-                </tr>
-              </thead>
+              <Head cols={["Row", "Outcome", "HTTP", "Reason"]} />
               <tbody>
                 {detail.data.results.map((r) => (
                   <tr key={r.row}>
@@ -318,12 +284,8 @@ export function ImportsPage({ me, route }: PageProps) {
         version={version}
         filters={[{ name: "advertiser_id", label: "Advertiser", options: optionsOf(all, "advertiser") }]}
         columns={[
-          { key: "created_at", label: "When", render: (r) => <Time at={r.created_at as string} /> },
-          {
-            key: "advertiser_id",
-            label: "Advertiser",
-            render: (r) => <Name kind="advertiser" id={r.advertiser_id as string} link={false} />,
-          },
+          timeColumn("created_at", "When"),
+          nameColumn(all, "advertiser", "advertiser_id", "Advertiser"),
           {
             key: "filename",
             label: "File",
@@ -418,12 +380,8 @@ export function ValidationPage({ me, route }: PageProps) {
               </a>
             ),
           },
-          {
-            key: "offer_id",
-            label: "Offer",
-            render: (r) => <Name kind="offer" id={r.offer_id as string} link={false} />,
-          },
-          { key: "status", render: (r) => <Badge value={r.status as string} /> },
+          nameColumn(all, "offer", "offer_id", "Offer"),
+          statusColumn(),
           {
             key: "postbacks_ok",
             label: "Postbacks tracked",
@@ -442,13 +400,7 @@ export function ReconciliationPage() {
   const all = useNames();
   const [result, setResult] = useState<Reconciliation | null>(null);
   const fields: Field[] = [
-    {
-      name: "advertiser_id",
-      label: "Advertiser",
-      type: "select",
-      required: true,
-      options: optionsOf(all, "advertiser"),
-    },
+    kindField(all, "advertiser", "advertiser_id", "Advertiser", { required: true }),
     { name: "file", label: "The advertiser's CSV", type: "file", accept: ".csv,text/csv", required: true },
     { name: "txid_column", label: "Txid column", placeholder: "txid" },
     { name: "amount_column", label: "Amount column", placeholder: "amount" },

@@ -1,3 +1,5 @@
+import { Head } from "../components/ui.tsx";
+import { nameColumn, timeColumn, statusColumn } from "../components/columns.tsx";
 import { qs } from "../api.ts";
 import { Form } from "../components/form.tsx";
 import { DataTable, type Row } from "../components/table.tsx";
@@ -43,21 +45,11 @@ export function ConversionsPage({ me, route }: PageProps) {
           { name: "click_id", label: "Click ID" },
         ]}
         columns={[
-          { key: "occurred_at", label: "When", render: (r) => <Time at={r.occurred_at as string} /> },
-          {
-            key: "offer_id",
-            label: "Offer",
-            render: (r) => <Name kind="offer" id={r.offer_id as string} link={false} />,
-            value: (r) => all.offer.get(String(r.offer_id))?.name,
-          },
-          {
-            key: "affiliate_id",
-            label: "Affiliate",
-            render: (r) => <Name kind="affiliate" id={r.affiliate_id as string} link={false} />,
-            value: (r) => all.affiliate.get(String(r.affiliate_id))?.name,
-          },
+          timeColumn("occurred_at", "When"),
+          nameColumn(all, "offer", "offer_id", "Offer"),
+          nameColumn(all, "affiliate", "affiliate_id", "Affiliate"),
           { key: "event" },
-          { key: "status", render: (r) => <Badge value={r.status as string} /> },
+          statusColumn(),
           {
             key: "amount",
             numeric: true,
@@ -154,7 +146,16 @@ type Trace = {
 /** Why a click ID has no stored click, in words (the click service never stores some requests). */
 function notStoredReason(c: Trace["clicks"][number]): string {
   if (c.id_check.startsWith("invalid")) return `not stored: the click ID is ${c.id_check}`;
-  return "not stored: the click ID is genuine but no click row exists — the click service does not store requests from preview bots, crawlers, command-line clients (curl, wget) or browser prefetches, and a click younger than a second may not be written yet; the conversion is credited from the signed click ID alone";
+  return "not stored: the click ID is genuine but no click row exists — a browser prefetch or HEAD request is redirected without being stored, a click younger than a second may not be written yet, and a click shed under overload is not kept; the conversion is credited from the signed click ID alone";
+}
+
+/** The traffic-quality codes a click carries (docs/fraud.md), in words. */
+const FLAG_WORDS: Record<string, string> = {
+  bot: "a bot (known crawler or automation user agent): counted, never unique",
+};
+export function flagsOf(reasons: unknown): string {
+  const list = Array.isArray(reasons) ? (reasons as string[]) : [];
+  return list.map((r) => FLAG_WORDS[r] ?? r.replaceAll("_", " ")).join("; ");
 }
 
 export function TracePage({ route }: PageProps) {
@@ -234,6 +235,18 @@ export function TracePage({ route }: PageProps) {
                   ],
                   ["Sub IDs", text(c.click?.subs)],
                   ["Unique", c.click ? text(c.click.is_unique) : null],
+                  [
+                    "Flagged",
+                    c.click && flagsOf(c.click.reasons) ? (
+                      <span class="why">{flagsOf(c.click.reasons)}</span>
+                    ) : null,
+                  ],
+                  [
+                    "Device",
+                    c.click
+                      ? [c.click.device_type, c.click.os, c.click.browser].filter(Boolean).join(" · ")
+                      : null,
+                  ],
                 ]}
               />
             </Card>
@@ -243,15 +256,7 @@ export function TracePage({ route }: PageProps) {
           {t.receipts.length ? (
             <div class="table-wrap">
               <table>
-                <thead>
-                  <tr>
-                    {["Received", "Source", "Event", "Status", "Txid", "Requests", "Decision"].map((x) => (
-                      <th key={x} scope="col">
-                        {x}
-                      </th>
-                    ))}
-                  </tr>
-                </thead>
+                <Head cols={["Received", "Source", "Event", "Status", "Txid", "Requests", "Decision"]} />
                 <tbody>
                   {t.receipts.map((r) => (
                     <tr key={r.id}>
@@ -278,15 +283,7 @@ export function TracePage({ route }: PageProps) {
           {t.postback_requests.length ? (
             <div class="table-wrap">
               <table>
-                <thead>
-                  <tr>
-                    {["Received", "Request", "Outcome", "HTTP", "Reason", "Parameters"].map((x) => (
-                      <th key={x} scope="col">
-                        {x}
-                      </th>
-                    ))}
-                  </tr>
-                </thead>
+                <Head cols={["Received", "Request", "Outcome", "HTTP", "Reason", "Parameters"]} />
                 <tbody>
                   {t.postback_requests.map((l, i) => (
                     <tr key={i}>
@@ -412,25 +409,10 @@ export function ClicksPage({ me }: PageProps) {
           { name: "sub1", label: "Sub 1" },
         ]}
         columns={[
-          { key: "clicked_at", label: "When", render: (r) => <Time at={r.clicked_at as string} /> },
-          {
-            key: "offer_id",
-            label: "Offer",
-            render: (r) => <Name kind="offer" id={r.offer_id as string} link={false} />,
-            value: (r) => all.offer.get(String(r.offer_id))?.name,
-          },
-          {
-            key: "affiliate_id",
-            label: "Affiliate",
-            render: (r) => <Name kind="affiliate" id={r.affiliate_id as string} link={false} />,
-            value: (r) => all.affiliate.get(String(r.affiliate_id))?.name,
-          },
-          {
-            key: "link_id",
-            label: "Link",
-            render: (r) => <Name kind="link" id={r.link_id as string} link={false} />,
-            value: (r) => all.link.get(String(r.link_id))?.name,
-          },
+          timeColumn("clicked_at", "When"),
+          nameColumn(all, "offer", "offer_id", "Offer"),
+          nameColumn(all, "affiliate", "affiliate_id", "Affiliate"),
+          nameColumn(all, "link", "link_id", "Link"),
           {
             key: "click_id",
             label: "Click ID",
@@ -444,6 +426,17 @@ export function ClicksPage({ me }: PageProps) {
               ),
           },
           { key: "is_unique", label: "Unique", render: (r) => (r.is_unique ? "yes" : "no") },
+          {
+            key: "reasons",
+            label: "Flags",
+            render: (r) => flagsOf(r.reasons),
+            value: (r) => flagsOf(r.reasons),
+          },
+          {
+            key: "device_type",
+            label: "Device",
+            value: (r) => [r.device_type, r.os, r.browser].filter(Boolean).join(" · "),
+          },
           { key: "subs", render: subsOf, value: subsOf },
           { key: "referrer" },
           ...(staff
