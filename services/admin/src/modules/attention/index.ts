@@ -1,7 +1,9 @@
 import type { Sql } from "@roundtrip/db";
 import { Elysia } from "elysia";
 import { authentication } from "../../auth.ts";
+import { documented } from "../../openapi/documented.ts";
 import { assertCanRead } from "../../visibility.ts";
+import { Attention } from "./model.ts";
 import { attention } from "./service.ts";
 
 /** The console's "Needs attention" panel: staff only (it names advertisers' and partners' problems). */
@@ -12,11 +14,11 @@ export function attentionModule(sql: Sql) {
       assertCanRead("attention", principal);
       return { checked_at: new Date().toISOString(), items: await attention(sql) };
     },
-    {
-      detail: {
-        summary:
-          "What is costing money now: blocked conversions, fixable rejections, failing endpoints, dead letters, owed events, low postback success, rejected-postback spikes",
-      },
-    },
+    documented({
+      summary: "What needs an operator's attention now",
+      description:
+        "Conversions blocked by a missing FX rate or held over a cap, fixable attribution rejections of the last day, disabled or failing affiliate endpoints, outbound postback success below 98 %, parked dead letters, events owed for over 5 minutes and a spike in rejected postbacks — each with the console page where it is fixed. Staff only.",
+      response: Attention,
+    }),
   );
 }

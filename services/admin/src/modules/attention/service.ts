@@ -1,24 +1,7 @@
 import type { Sql } from "@roundtrip/db";
+import type { AttentionItem } from "./model.ts";
 
-/** One thing costing money now, with where in the console it is fixed. */
-export type AttentionItem = {
-  kind:
-    | "commission_blocked"
-    | "conversions_over_cap"
-    | "conversions_rejected"
-    | "endpoint_disabled"
-    | "endpoint_failing"
-    | "dead_letters"
-    | "owed_events"
-    | "delivery_success_low"
-    | "rejected_postbacks_spike";
-  severity: "critical" | "warning";
-  title: string;
-  detail: string;
-  count: number;
-  fix: { page: string; params?: Record<string, string>; label: string };
-  rate?: number | null;
-};
+export type { AttentionItem };
 
 /** Below this share of delivered outbound postbacks an operator is warned (the launch bar). */
 export const DELIVERY_SUCCESS_FLOOR = 0.98;
