@@ -20,6 +20,7 @@ import { paymentDetails } from "./modules/payment-details/index.ts";
 import { payoutRuns } from "./modules/payout-runs/index.ts";
 import { payoutSettings } from "./modules/payout-settings/index.ts";
 import { statements } from "./modules/statements/index.ts";
+import { subAffiliates } from "./modules/sub-affiliates/index.ts";
 import { brands } from "./modules/brands/index.ts";
 import { clicks } from "./modules/clicks/index.ts";
 import { conversions } from "./modules/conversions/index.ts";
@@ -118,6 +119,7 @@ export function createApp(deps: AdminDeps) {
     .use(payoutSettings(sql))
     .use(payoutRuns(sql))
     .use(statements(sql))
+    .use(subAffiliates(sql))
     .use(webhookSecrets(sql, bus))
     .use(auditLog(sql))
     .use(imports(sql, codec))

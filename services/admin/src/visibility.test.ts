@@ -176,6 +176,10 @@ const READS: Record<string, Read> = {
   },
   "GET /v1/payout-lines": { resource: "payout_lines", paths: () => ["/v1/payout-lines"] },
   "GET /v1/statements/": { resource: "statements", paths: () => ["/v1/statements"] },
+  "GET /v1/sub-affiliates/earnings": {
+    resource: "sub_affiliate_earnings",
+    paths: (p) => [`/v1/sub-affiliates/earnings?affiliate_id=${p.affiliate.id}`],
+  },
   "GET /v1/statements/:id": {
     resource: "statements",
     paths: (p) => [`/v1/statements/${statementOf.get(p)}`],
@@ -244,6 +248,16 @@ beforeAll(async () => {
       values (${p.affiliate.id}, 'adjustment', 80, 0, 'EUR', 80, 'EUR', ${new Date(midnight - 80_000_000)},
               ${new Date(midnight - 80_000_000)}, 'bonus', 'test')`;
   }
+  // Each partner earns a tier-2 share of the other's commission (sub-affiliate earnings).
+  for (const [p, child] of [
+    [A, B],
+    [B, A],
+  ] as const)
+    await h.sql`
+      insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, type, tier, source_entry_id, payout,
+                                  revenue, currency, affiliate_payout, affiliate_currency)
+      values (${child.owned.conversion}, 1, ${p.affiliate.id}, ${child.offer.id}, 'sub_commission', 2, ${child.owned.entry},
+              2.5, 0, 'EUR', 2.5, 'EUR')`;
   const payoutRun = await h.ok<{ id: string }>("POST", "/v1/payout-runs", {
     period_end: new Date(midnight).toISOString(),
   });

@@ -200,6 +200,17 @@ export const VISIBILITY = {
   ]),
   payout_minimums: staffAnd(null),
   payout_runs: staffAnd(null),
+  sub_affiliate_earnings: staffAnd([
+    "affiliate_id",
+    "sub_affiliate_id",
+    "sub_affiliate_name",
+    "tier",
+    "currency",
+    "conversions",
+    "earned",
+    "reversed",
+    "net",
+  ]),
   statements: staffAnd([
     "id",
     "affiliate_id",

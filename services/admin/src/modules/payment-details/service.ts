@@ -29,6 +29,12 @@ export function assertOwnAffiliate(principal: Principal, affiliateId: string): v
     throw new HttpError(404, "not_found", "not found");
 }
 
+/** The affiliate a list is filtered to: an affiliate key's own (asking for another's is a 404), else the query's. */
+export function affiliateFilter(principal: Principal, requested: string | undefined): string | undefined {
+  if (requested) assertOwnAffiliate(principal, requested);
+  return principal.affiliateId ?? requested;
+}
+
 export async function readDetails(sql: Sql | Tx, affiliateId: string): Promise<PaymentDetailsView | null> {
   const [row] = await sql<Stored[]>`
     select affiliate_id, method, account_reference, account_holder, bic, vat_number, vat_rate::text, updated_at

@@ -1,9 +1,9 @@
 import type { Sql } from "@roundtrip/db";
-import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { audit } from "../../changes.ts";
 import { view } from "../../visibility.ts";
+import { affiliateFilter } from "../payment-details/service.ts";
 import {
   ApproveInput,
   ExportQuery,
@@ -170,10 +170,8 @@ export function payoutRuns(sql: Sql) {
       "/v1/payout-lines",
       async ({ query, principal }) => {
         const show = view("payout_lines", principal);
-        if (principal.affiliateId && query.affiliate_id && query.affiliate_id !== principal.affiliateId)
-          throw new HttpError(404, "not_found", "not found");
         const rows = await lines(sql, {
-          affiliateId: principal.affiliateId ?? query.affiliate_id,
+          affiliateId: affiliateFilter(principal, query.affiliate_id),
           runId: query.run_id,
           status: query.status,
         });

@@ -1,8 +1,8 @@
 import type { Sql } from "@roundtrip/db";
-import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { authentication, type Principal } from "../../auth.ts";
 import { view } from "../../visibility.ts";
+import { affiliateFilter } from "../payment-details/service.ts";
 import { statementContent } from "./content.ts";
 import { statementHtml } from "./html.ts";
 import { StatementParams, StatementSummary, StatementsQuery, StatementView } from "./model.ts";
@@ -27,9 +27,7 @@ export function statements(sql: Sql) {
       "/",
       async ({ query, principal }) => {
         const show = view("statements", principal);
-        if (principal.affiliateId && query.affiliate_id && query.affiliate_id !== principal.affiliateId)
-          throw new HttpError(404, "not_found", "not found");
-        const affiliate = principal.affiliateId ?? query.affiliate_id;
+        const affiliate = affiliateFilter(principal, query.affiliate_id);
         const rows = await sql<(typeof StatementSummary.static)[]>`
           select id::text, affiliate_id::text, period_start, period_end, run_id::text, created_at from statements
           ${affiliate ? sql`where affiliate_id = ${affiliate}` : sql``}

@@ -149,4 +149,34 @@ describe("statements", () => {
       200,
     );
   });
+
+  test("reports show sub-affiliate earnings: per parent, sub-affiliate and tier; a parent's key sees its own", async () => {
+    const row = {
+      affiliate_id: parent,
+      sub_affiliate_id: stranger,
+      sub_affiliate_name: "Stranger",
+      tier: 2,
+      currency: "EUR",
+      conversions: 1,
+      earned: "20.00",
+      reversed: "0.00",
+      net: "20.00",
+    };
+    expect((await admin.call("GET", "/v1/sub-affiliates/earnings")).body).toEqual({ data: [row] });
+    const key = await admin.affiliateKey(parent);
+    expect((await admin.call("GET", "/v1/sub-affiliates/earnings", undefined, { key })).body).toEqual({
+      data: [row],
+    });
+    const other = await admin.affiliateKey(stranger);
+    expect((await admin.call("GET", "/v1/sub-affiliates/earnings", undefined, { key: other })).body).toEqual({
+      data: [],
+    });
+    expect(
+      (
+        await admin.call("GET", `/v1/sub-affiliates/earnings?affiliate_id=${parent}`, undefined, {
+          key: other,
+        })
+      ).status,
+    ).toBe(404);
+  });
 });
