@@ -37,9 +37,11 @@ describe("SharedRateLimiter", () => {
     expect(refused).toEqual({ ok: false, retryAfterMs: 900 });
     // Once spent, a replica refuses from memory until the next second.
     expect(a.waitMs("adv1")).toBe(900);
+    expect(a.spentKeys()).toEqual(["adv1"]);
 
     now = T0 + 1_000;
     expect(a.waitMs("adv1")).toBe(0);
+    expect(a.spentKeys()).toEqual([]);
     const next = await takeMany(a, 25);
     expect(admitted(next)).toBe(20);
     // Budgets are per key and per namespace.

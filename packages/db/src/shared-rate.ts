@@ -71,6 +71,14 @@ export class SharedRateLimiter {
     return 1000 - (now % 1000);
   }
 
+  /** Keys whose budget this replica knows is spent for the current second. */
+  spentKeys(): string[] {
+    const second = Math.floor(this.now() / 1000);
+    const out: string[] = [];
+    for (const [key, w] of this.windows) if (w.second === second && w.spent && w.tokens === 0) out.push(key);
+    return out;
+  }
+
   private window(key: string, second: number): Window {
     let w = this.windows.get(key);
     if (!w || w.second < second) {

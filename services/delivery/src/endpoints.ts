@@ -68,7 +68,7 @@ export class Endpoints {
       union
       select endpoint from delivery_endpoint_slots where expires_at > now()
       group by endpoint having count(*) >= ${this.limits.concurrency}`;
-    return rows.map((r) => r.endpoint);
+    return [...new Set([...rows.map((r) => r.endpoint), ...this.rate.spentKeys()])];
   }
 
   /**
