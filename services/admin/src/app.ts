@@ -38,6 +38,7 @@ import { trafficRules } from "./modules/traffic-rules/index.ts";
 import { reviews } from "./modules/reviews/index.ts";
 import { reports } from "./modules/reports/index.ts";
 import { traceModule } from "./modules/trace/index.ts";
+import { testPostbacks } from "./modules/test-postbacks/index.ts";
 import { ui } from "./modules/ui/index.ts";
 import { users } from "./modules/users/index.ts";
 import { validationRuns } from "./modules/validation-runs/index.ts";
@@ -125,6 +126,7 @@ export function createApp(deps: AdminDeps) {
     .use(imports(sql, codec))
     .use(traceModule(sql, codec))
     .use(attentionModule(sql))
+    .use(testPostbacks({ sql, bus, codec, gatewayUrl }))
     .use(reports(sql, codec, { pixelGapShare: deps.pixelGapShare ?? 0.05 }))
     .use(validation.routes)
     .use(demo({ sql, codec, gatewayUrl, token: deps.demoAdvertiserToken ?? null }))

@@ -185,6 +185,13 @@ const READS: Record<string, Read> = {
     paths: (p) => [`/v1/statements/${statementOf.get(p)}`],
   },
   "GET /v1/api-keys/:id": { resource: "api_keys", paths: () => [`/v1/api-keys/${staffIds.apiKey}`] },
+  "GET /v1/test-postbacks/steps": {
+    resource: "trace",
+    rows: (body) => [body.trace],
+    paths: (p) => [
+      `/v1/test-postbacks/steps?advertiser_id=${p.advertiser.id}&txid=${p.owned.marker}&click_id=${p.owned.click}`,
+    ],
+  },
   "GET /v1/users/": { resource: "users", paths: () => ["/v1/users"] },
   "GET /v1/users/:id": { resource: "users", paths: () => [`/v1/users/${staffIds.user}`] },
   "GET /v1/user-invitations/": { resource: "user_invitations", paths: () => ["/v1/user-invitations"] },
@@ -208,6 +215,8 @@ const NOT_ROWS = new Set([
   "GET /demo/affiliate-postbacks",
   "GET /v1/me/",
   "GET /v1/auth/me",
+  // The steps of /v1/test-postbacks/steps without the trace: staff only (403 before the stream).
+  "GET /v1/test-postbacks/stream",
   "GET /v1/reports/",
   // The mass-payment file: admin and manager only (payout-runs.test.ts), the references whole by design.
   "GET /v1/payout-runs/:id/export",
