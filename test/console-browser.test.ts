@@ -137,6 +137,45 @@ describe("the web console in Chromium", () => {
     await shot(page, "01-dashboard-empty");
   });
 
+  test("sign in with an account (email and password); a wrong password is refused", async () => {
+    const invitation = await env.admin.post<{ token: string }>("/v1/user-invitations", {
+      email: "ana@example.com",
+      role: "analyst",
+      name: "Ana Lyst",
+    });
+    const password = `pw-${crypto.randomUUID()}`;
+    const accepted = await fetch(`${env.urls.admin}/v1/auth/invitations/accept`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: invitation.token, password }),
+    });
+    expect(accepted.status).toBe(200);
+    const ctx = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    const p = await ctx.newPage();
+    p.setDefaultTimeout(15_000);
+    await watch(p);
+    await p.goto(`${env.urls.admin}/ui/`);
+    await p.getByLabel("Email").fill("ana@example.com");
+    await p.getByLabel("Password").fill("not the password");
+    const before = errors.length;
+    await p.getByRole("button", { name: "Sign in" }).click();
+    await seeText(p.getByRole("alert"), "Wrong email");
+    errors.splice(before); // the wrong password's 401
+    await p.getByLabel("Password").fill(password);
+    await p.getByRole("button", { name: "Sign in" }).click();
+    await p.getByRole("heading", { name: "Dashboard" }).waitFor();
+    expect(await p.locator("#who").textContent()).toContain("analyst");
+    // The session is a cookie: a reload stays signed in, signing out ends it.
+    await p.reload();
+    await p.getByRole("heading", { name: "Dashboard" }).waitFor();
+    await p.getByRole("button", { name: "Sign out" }).click();
+    await p.getByRole("button", { name: "Sign in" }).waitFor();
+    await p.reload();
+    await p.getByRole("button", { name: "Sign in" }).waitFor();
+    await shot(p, "01b-signed-out");
+    await ctx.close();
+  });
+
   let trackingUrl = "";
 
   test("create an offer with its events, an affiliate, a payout rule and a tracking link", async () => {

@@ -40,9 +40,13 @@ function headers(method: string, json: boolean): Record<string, string> {
 async function failure(res: Response): Promise<ApiError> {
   const text = await res.text();
   try {
-    const body = JSON.parse(text) as { error?: string | { code?: string; message?: string; field?: string } };
+    const body = JSON.parse(text) as {
+      error?: string | { code?: string; message?: string; field?: string };
+      message?: string;
+    };
     const e = body.error;
-    if (typeof e === "string") return new ApiError(res.status, e, e.replaceAll("_", " "));
+    // The sign-in routes answer { error: "<code>", message } (docs/console.md).
+    if (typeof e === "string") return new ApiError(res.status, e, body.message ?? e.replaceAll("_", " "));
     if (e) return new ApiError(res.status, e.code ?? "error", e.message ?? res.statusText, e.field);
   } catch {
     // not JSON: the status says enough

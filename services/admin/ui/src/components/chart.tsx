@@ -4,6 +4,9 @@ import "uplot/dist/uPlot.min.css";
 
 export type Series = { label: string; values: (number | null)[]; format: (v: number) => string };
 
+const COUNT_STEPS = [
+  1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7, 1e8,
+];
 const COLORS = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2"];
 
 /** A tooltip beside the cursor with every series' value on that day (uPlot draws the cursor). */
@@ -47,7 +50,7 @@ function tooltip(series: Series[]): uPlot.Plugin {
  * their own format on the y axis, a tooltip with every series on the hovered day. The chart is
  * created once per mount and resized with its box; new data replaces it.
  */
-export function Chart(p: { title: string; days: string[]; series: Series[]; id?: string }) {
+export function Chart(p: { title: string; days: string[]; series: Series[]; id?: string; counts?: boolean }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const el = box.current;
@@ -71,6 +74,8 @@ export function Chart(p: { title: string; days: string[]; series: Series[]; id?:
           stroke: "#475569",
           grid: { stroke: "#e2e8f0" },
           size: 70,
+          // Counts tick at whole numbers (no "0.25 clicks").
+          ...(p.counts ? { incrs: COUNT_STEPS } : {}),
           values: (_u, ticks) => ticks.map((t) => (first ? first.format(t) : String(t))),
         },
       ],

@@ -132,6 +132,7 @@ export function DashboardPage({ me }: PageProps) {
           <div class="grid charts">
             <Chart
               id="chart-traffic"
+              counts
               title="Clicks and conversions per day"
               days={view.days}
               series={view.traffic}
