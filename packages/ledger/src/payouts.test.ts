@@ -66,6 +66,7 @@ async function earned(
   day: Date,
   payableDay: Date | null,
   type = "commission",
+  offerId = offer,
 ) {
   // an hour into the day: inside its period, never on a boundary
   const createdAt = new Date(day.getTime() + 3_600_000);
@@ -73,12 +74,12 @@ async function earned(
   const [c] = await sql`
     insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event,
                              status, currency, occurred_at, receipt_id)
-    values (${advertiser}, ${brand}, ${offer}, ${aff}, 1, ${`c${++conversionSeq}`}, now(), ${`t${conversionSeq}`}, 'ftd',
+    values (${advertiser}, ${brand}, ${offerId}, ${aff}, 1, ${`c${++conversionSeq}`}, now(), ${`t${conversionSeq}`}, 'ftd',
             'approved', ${currency}, now(), 1) returning id`;
   await sql`
     insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, type, payout, revenue, currency,
                                 affiliate_payout, affiliate_currency, available_at, created_at, reverses_entry_id)
-    values (${c?.id}, 1, ${aff}, ${offer}, ${type}, ${amount}, 0, ${currency}, ${amount}, ${currency}, ${payableAt}, ${createdAt},
+    values (${c?.id}, 1, ${aff}, ${offerId}, ${type}, ${amount}, 0, ${currency}, ${amount}, ${currency}, ${payableAt}, ${createdAt},
             ${type === "reversal" ? sql`(select min(id) from ledger_entries)` : null})`;
 }
 
@@ -247,5 +248,26 @@ describe("negative carryover", () => {
     expect(reset.map((c) => [c.reason, c.affiliate_payout])).toEqual([["reset", "80.000000"]]);
     await earned(a, "100.00", "EUR", daysAgo(1), daysAgo(1));
     expect((await lineOf(a))[0]).toMatchObject({ due: "100.00", paid: true });
+  });
+
+  test("per offer: a RevShare offer that resets beside the affiliate's carry, each booked in its own scope", async () => {
+    const a = await affiliate("EUR", { carryover: "carry" });
+    const [revshare] = await sql`
+      insert into offers (brand_id, advertiser_id, name, destination_url, currency)
+      values (${brand}, ${advertiser}, 'Casino RevShare', 'https://casino.example/', 'EUR') returning id`;
+    await sql`
+      insert into affiliate_offer_carryover (affiliate_id, offer_id, negative_carryover) values (${a}, ${revshare?.id}, 'reset')`;
+    await earned(a, "-30.00", "EUR", daysAgo(2), daysAgo(2), "reversal");
+    await earned(a, "-80.00", "EUR", daysAgo(2), daysAgo(2), "reversal", revshare?.id);
+    const [line] = await lineOf(a, daysAgo(1));
+    expect(line).toMatchObject({ due: "-30.00", carryover: "80.00", reason: "nothing_due" });
+    await sql.begin((tx) => approvePayoutRun(tx, daysAgo(1), "user:test", null));
+    const booked = await sql`
+      select offer_id, reason, affiliate_payout::text from ledger_entries where affiliate_id = ${a} and type = 'carryover' order by id`;
+    expect(booked.map((b) => [b.offer_id, b.reason, b.affiliate_payout])).toEqual([
+      [null, "carried_out", "30.000000"],
+      [null, "carried_in", "-30.000000"],
+      [revshare?.id, "reset", "80.000000"],
+    ]);
   });
 });
