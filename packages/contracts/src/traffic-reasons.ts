@@ -19,6 +19,7 @@ export const REASON = {
   ctitTooSlow: "ctit_too_slow",
   sameDevice: "same_device",
   selfReferral: "self_referral",
+  clickCap: "click_cap",
 } as const;
 export type Reason = (typeof REASON)[keyof typeof REASON];
 export const REASONS: readonly Reason[] = Object.values(REASON);
@@ -52,6 +53,7 @@ export const DEFAULT_RULES: Readonly<Record<Reason, RuleSetting>> = {
   ctit_too_slow: { threshold: null, action: "flag", enabled: true },
   same_device: { threshold: 24, action: "flag", enabled: true },
   self_referral: { threshold: null, action: "flag", enabled: true },
+  click_cap: { threshold: null, action: "flag", enabled: true },
 };
 
 /** Rules whose threshold is a number the operator sets; the others fire on a fact. */

@@ -288,6 +288,53 @@ describe("privacy per brand", () => {
   });
 });
 
+describe("click caps", () => {
+  test("a capped offer sends exactly its cap to the offer and the rest to its fallback, across two click replicas at once", async () => {
+    const [brand] = await sql`select id from brands where slug = 'casino'`;
+    const [adv] = await sql`select id from advertisers where brand_id = ${brand?.id} limit 1`;
+    const [o] =
+      await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency, click_cap_lifetime, fallback_url)
+      values (${brand?.id}, ${adv?.id}, 'Capped', 'https://capped.example/?cid={click_id}', 'EUR', 5,
+              'https://fallback.example/?cid={click_id}&a={affiliate_id}') returning id`;
+    const [l] =
+      await sql`insert into links (code, offer_id, affiliate_id) values ('capped', ${o?.id}, ${ids.affiliate}) returning id`;
+    const second = await startServiceForTest("click", clickEnv, buildClick, { sql, bus, env: clickTestEnv });
+    try {
+      await publish(
+        bus,
+        subjects.configChanged("links"),
+        { resource: "links", id: l?.id },
+        { msgId: crypto.randomUUID() },
+      );
+      // Both replicas know the link before the race starts (a HEAD takes no place in the cap).
+      for (const base of [click.url, second.url])
+        await waitFor(async () => (await hit("/c/capped", { method: "HEAD" }, base)).status === 302);
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          hit(
+            "/c/capped",
+            { headers: { "x-forwarded-for": `198.51.100.${100 + i}` } },
+            i % 2 ? second.url : click.url,
+          ),
+        ),
+      );
+      const hosts = answers.map((r) => new URL(r.headers.get("location") as string).host);
+      expect(hosts.filter((h) => h === "capped.example")).toHaveLength(5);
+      expect(hosts.filter((h) => h === "fallback.example")).toHaveLength(15);
+      const fallback = new URL(answers[hosts.indexOf("fallback.example")]?.headers.get("location") as string);
+      expect(fallback.searchParams.get("a")).toBe(ids.affiliate);
+      const rows = await sql`select reasons from clicks where offer_id = ${o?.id}`;
+      expect(rows).toHaveLength(20);
+      expect(rows.filter((r) => r.reasons.includes("click_cap"))).toHaveLength(15);
+      const [usage] =
+        await sql`select used from offer_click_usage where offer_id = ${o?.id} and period = 'lifetime'`;
+      expect(usage?.used).toBe(5);
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
 describe("cookie and cache", () => {
   test("a first-party rt_cid cookie carries the click ID; cross-site (Secure, SameSite=None) and a shared domain when configured", async () => {
     const res = await hit("/c/live");

@@ -2,11 +2,13 @@ import type { ClickIdCodec } from "@roundtrip/clickid";
 import { REASON, stripUnstorable } from "@roundtrip/contracts";
 import { clientAddress, type ProxyTrust, truncateIp } from "@roundtrip/intake";
 import { type ConfigCache, errorHandler } from "@roundtrip/service";
+import type { Sql } from "@roundtrip/db";
 import { counter, histogram, type Logger, type Registry } from "@roundtrip/telemetry";
 import { Elysia } from "elysia";
 import { type ClickWriter, isQueueFull } from "./click-writer.ts";
 import type { ResolvedLink } from "./link-cache.ts";
 import { subsFromUrl } from "./redirect.ts";
+import { takeClickCap } from "./click-caps.ts";
 import { AgentParser, isPrefetch } from "./visitor-agent.ts";
 import { visitorKeyer } from "./visitors.ts";
 
@@ -15,6 +17,8 @@ const COOKIE_MAX_AGE_S = 30 * 24 * 60 * 60;
 const ROUTE = "/c/:code";
 
 export type ClickDeps = {
+  /** For click caps only: an offer with a cap counts its clicks in PostgreSQL (click-caps.ts). */
+  sql?: Sql;
   links: ConfigCache<Map<string, ResolvedLink>>;
   writer: ClickWriter;
   codec: ClickIdCodec;
@@ -45,6 +49,8 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
     recorded: clicks.labels("recorded"),
     bot: clicks.labels("bot"),
     prefetch: clicks.labels("prefetch"),
+    // Counted beside recorded/bot: the click is also recorded (reason click_cap).
+    fallback: clicks.labels("cap_fallback"),
     notFound: clicks.labels("not_found"),
     unrecorded: clicks.labels("unrecorded"),
   };
@@ -73,7 +79,7 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
     const clickedAt = new Date();
     const clickId = deps.codec.mint(link.linkId, clickedAt);
     const subs = subsFromUrl(request.url);
-    const location = link.destination(clickId, subs);
+    let location = link.destination(clickId, subs);
     const headers = request.headers;
     const userAgent = headers.get("user-agent");
 
@@ -82,6 +88,19 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
     } else {
       const ip = clientAddress(socketIp, headers.get("x-forwarded-for"), deps.proxyTrust);
       const agent = agents.traits(userAgent);
+      const reasons: string[] = agent.bot ? [REASON.bot] : [];
+      // A capped offer's visitors take a place in its cap; once full they go to its fallback at
+      // once. Only capped offers pay this round trip, and bots never take a place.
+      if (
+        link.caps &&
+        !agent.bot &&
+        deps.sql &&
+        !(await takeClickCap(deps.sql, link.caps.limits, clickedAt))
+      ) {
+        location = link.caps.fallback(clickId, subs);
+        reasons.push(REASON.clickCap);
+        outcome.fallback.inc();
+      }
       try {
         await deps.writer.record({
           click_id: clickId,
@@ -101,7 +120,7 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
           device_type: agent.device_type,
           os: agent.os,
           browser: agent.browser,
-          reasons: agent.bot ? [REASON.bot] : [],
+          reasons,
         });
         (agent.bot ? outcome.bot : outcome.recorded).inc();
       } catch (err) {

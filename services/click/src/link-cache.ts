@@ -1,6 +1,7 @@
 import type { Sql } from "@roundtrip/db";
 import { ConfigCache } from "@roundtrip/service";
 import type { Logger } from "@roundtrip/telemetry";
+import { type ClickCaps, hasClickCap } from "./click-caps.ts";
 import { compileDestination, type Destination } from "./redirect.ts";
 
 export type ResolvedLink = {
@@ -17,6 +18,8 @@ export type ResolvedLink = {
   /** The brand's IP truncation (null: the service's IP_TRUNCATE) and whether the click sets its cookie. */
   ipTruncation: "none" | "last-octet" | null;
   clickCookie: boolean;
+  /** The offer's click caps and where its traffic goes once one is reached (null: uncapped). */
+  caps: { limits: ClickCaps; fallback: Destination } | null;
 };
 
 /** Every active tracking link by code; paused links, offers or affiliates are simply absent (404). */
@@ -37,10 +40,16 @@ async function loadLinks(sql: Sql): Promise<Map<string, ResolvedLink>> {
       click_id_param: string;
       ip_truncation: "none" | "last-octet" | null;
       click_cookie: boolean;
+      timezone: string;
+      click_cap_daily: number | null;
+      click_cap_monthly: number | null;
+      click_cap_lifetime: number | null;
+      fallback_url: string | null;
     }[]
   >`
     select l.id, l.code, l.offer_id, l.affiliate_id, o.brand_id, b.slug, o.destination_url, o.click_id_param,
-           b.ip_truncation, b.click_cookie
+           b.ip_truncation, b.click_cookie, b.timezone,
+           o.click_cap_daily, o.click_cap_monthly, o.click_cap_lifetime, o.fallback_url
     from links l
     join offers o on o.id = l.offer_id
     join brands b on b.id = o.brand_id
@@ -65,8 +74,32 @@ async function loadLinks(sql: Sql): Promise<Map<string, ResolvedLink>> {
           destination: compileDestination(link),
           ipTruncation: r.ip_truncation,
           clickCookie: r.click_cookie,
+          caps: capsOf(r, link),
         },
       ];
     }),
   );
+}
+
+/** A cap only applies with somewhere to send the traffic it turns away (admin requires both). */
+function capsOf(
+  r: {
+    offer_id: string;
+    timezone: string;
+    click_cap_daily: number | null;
+    click_cap_monthly: number | null;
+    click_cap_lifetime: number | null;
+    fallback_url: string | null;
+  },
+  link: Parameters<typeof compileDestination>[0],
+): ResolvedLink["caps"] {
+  const limits: ClickCaps = {
+    offerId: r.offer_id,
+    timezone: r.timezone,
+    daily: r.click_cap_daily,
+    monthly: r.click_cap_monthly,
+    lifetime: r.click_cap_lifetime,
+  };
+  if (!hasClickCap(limits) || !r.fallback_url) return null;
+  return { limits, fallback: compileDestination({ ...link, destinationUrl: r.fallback_url }) };
 }

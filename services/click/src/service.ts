@@ -67,6 +67,7 @@ export async function buildClick({
   // Only the jetstream sink leaves clicks in the stream alone until attribution stores them.
   let unstored: UnstoredLag | undefined;
   const deps = {
+    sql,
     links,
     writer,
     codec,

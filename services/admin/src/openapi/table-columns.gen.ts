@@ -258,6 +258,10 @@ export const TABLE_COLUMNS = {
     currency: "bpchar",
     status: "text",
     created_at: "timestamptz",
+    click_cap_daily: "int4?",
+    click_cap_monthly: "int4?",
+    click_cap_lifetime: "int4?",
+    fallback_url: "text?",
   },
   payout_rules: {
     id: "int8",

@@ -64,11 +64,22 @@ export const OfferCreate = Strict({
   events: t.Array(OfferEvent, { minItems: 1, maxItems: 50 }),
 });
 
+const ClickCap = (period: string) =>
+  t.Optional(
+    t.Union([Count({ minimum: 1 }), t.Null()], {
+      description: `clicks per ${period}; beyond it the offer's traffic goes to fallback_url at once (needs one)`,
+    }),
+  );
+
 export const OfferUpdate = Strict({
   name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
   destination_url: t.Optional(DestinationUrl),
   click_id_param: t.Optional(t.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" })),
   status: t.Optional(Status),
+  click_cap_daily: ClickCap("day (the brand's)"),
+  click_cap_monthly: ClickCap("month (the brand's)"),
+  click_cap_lifetime: ClickCap("the offer's lifetime"),
+  fallback_url: t.Optional(t.Union([DestinationUrl, t.Null()], { description: "where capped traffic goes" })),
 });
 
 export const OfferEventUpdate = Strict({
@@ -226,11 +237,27 @@ export function offers(sql: Sql, bus: Bus) {
       "/:id",
       async ({ params, body, principal }) => {
         if (body.destination_url !== undefined) checkDestination(body.destination_url);
+        if (body.fallback_url) checkDestination(body.fallback_url);
         const row = await patchRow(sql, bus, principal, {
           table: "offers",
           resource: "offers",
           id: params.id,
           changes: body,
+          check: (_tx, before) => {
+            // A click cap turns traffic away: it needs somewhere to send it.
+            const after = {
+              ...before,
+              ...Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)),
+            };
+            const capped = after.click_cap_daily ?? after.click_cap_monthly ?? after.click_cap_lifetime;
+            if (capped && !after.fallback_url)
+              throw new HttpError(
+                400,
+                "invalid_request",
+                "fallback_url: required while a click cap is set",
+                "fallback_url",
+              );
+          },
         });
         return withEvents(row, await eventsOf(params.id));
       },

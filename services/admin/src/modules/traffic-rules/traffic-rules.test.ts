@@ -147,3 +147,28 @@ describe("IP lists through admin", () => {
     ]);
   });
 });
+
+describe("click caps through admin", () => {
+  test("a click cap needs a fallback URL, and the fallback cannot be removed while a cap is set", async () => {
+    const path = `/v1/offers/${p.offer.id}`;
+    const noFallback = await h.call<{ error: { field?: string } }>("PATCH", path, h.keys.admin, {
+      click_cap_daily: 100,
+    });
+    expect(noFallback.status).toBe(400);
+    expect(JSON.stringify(noFallback.body)).toContain("fallback_url");
+    const set = await h.call<{ click_cap_daily: number; fallback_url: string }>("PATCH", path, h.keys.admin, {
+      click_cap_daily: 100,
+      fallback_url: "https://fallback.example/?cid={click_id}",
+    });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({
+      click_cap_daily: 100,
+      fallback_url: "https://fallback.example/?cid={click_id}",
+    });
+    expect((await h.call("PATCH", path, h.keys.admin, { fallback_url: null })).status).toBe(400);
+    expect((await h.call("PATCH", path, h.keys.admin, { click_cap_daily: 0 })).status).toBe(400);
+    expect(
+      (await h.call("PATCH", path, h.keys.admin, { click_cap_daily: null, fallback_url: null })).status,
+    ).toBe(200);
+  });
+});
