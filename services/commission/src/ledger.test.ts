@@ -681,4 +681,25 @@ describe("sub-affiliates (issue 14)", () => {
       where e.conversion_id = ${c.conversion_id} and e.tier > 1 and r.available_at <= now() + interval '1 second'`;
     expect(released?.n).toBe(2);
   });
+
+  test("a repricing adjustment is shared too, and the reversal takes every share back", async () => {
+    const p = await program({ affiliateCurrencies: ["EUR", "EUR", "EUR"] });
+    const { child, parent } = await tree(p);
+    await rule(p, { model: "revshare", payout_percent: "30" });
+    const c = await conversion(p, { affiliate: child, status: "pending", amount: null }); // a pixel: books 0
+    await run(c);
+    expect(await shares(c.conversion_id)).toEqual([]); // nothing to share in a zero
+    await run({ ...c, seq: 2, previous_status: "pending", status: "approved", amount: "200.00" }); // +60 adjustment
+    const [adjustment] =
+      await sql`select id from ledger_entries where conversion_id = ${c.conversion_id} and type = 'adjustment'`;
+    expect(
+      (await shares(c.conversion_id)).map((s) => [s.affiliate_id, s.affiliate_payout, s.source_entry_id]),
+    ).toEqual([
+      [parent, "6.000000", adjustment?.id],
+      [p.affiliates[2], "3.000000", adjustment?.id],
+    ]);
+    await run({ ...c, seq: 3, previous_status: "approved", status: "reversed", amount: "200.00" });
+    for (const a of [child, parent, p.affiliates[2] as string])
+      for (const total of Object.values(await balance(a))) expect(Number(total)).toBe(0);
+  });
 });
