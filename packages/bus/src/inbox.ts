@@ -104,45 +104,35 @@ export async function pruneInbox(
   options: { olderThanMs?: number; batch?: number; budgetMs?: number } = {},
 ): Promise<number> {
   const seconds = (options.olderThanMs ?? 7 * 24 * 3_600_000) / 1_000;
-  const batches = { batch: options.batch ?? 5_000, budgetMs: options.budgetMs };
-  const rows = await deleteUntilShort(batches, async (limit) => {
-    const r = await sql`
-      delete from bus_inbox
-      where ctid in (
-        select i.ctid from bus_inbox i
-        where i.handled_at < now() - ${seconds} * interval '1 second'
-          and not exists (
-            select 1 from bus_outbox o
-            where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) = i.message_id)
-        limit ${limit}
-      )`;
-    return r.count;
-  });
-  const batchRows = await deleteUntilShort(batches, async (limit) => {
-    const r = await sql`
-      delete from bus_inbox_batches
-      where id in (
-        select b.id from bus_inbox_batches b
-        where b.handled_at < now() - ${seconds} * interval '1 second'
-          and not exists (
-            select 1 from bus_outbox o
-            where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) = any(b.message_ids))
-        limit ${limit}
-      )`;
-    return r.count;
-  });
-  const parkings = await deleteUntilShort(batches, async (limit) => {
-    const r = await sql`
-      delete from bus_dead_letters
-      where ctid in (
-        select d.ctid from bus_dead_letters d
-        where d.dead_lettered_at < now() - ${seconds} * interval '1 second'
-          and not exists (
-            select 1 from bus_outbox o
-            where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) = d.message_id)
-        limit ${limit}
-      )`;
-    return r.count;
-  });
+  const prune = (remove: (limit: number) => Promise<{ count: number }>) =>
+    deleteUntilShort({ batch: options.batch ?? 5_000, budgetMs: options.budgetMs }, async (limit) =>
+      Number((await remove(limit)).count),
+    );
+  // Kept while an owed outbox event needs it (anti-join through the owed rows' wire-id index).
+  const owed = (matching: ReturnType<typeof sql>) => sql`
+    exists (select 1 from bus_outbox o
+            where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) ${matching})`;
+  const older = (column: string) => sql`${sql(column)} < now() - ${seconds} * interval '1 second'`;
+  const rows = await prune(
+    (limit) => sql`
+      delete from bus_inbox where ctid in (
+        select ctid from bus_inbox
+        where ${older("handled_at")} and not ${owed(sql`= message_id`)}
+        limit ${limit})`,
+  );
+  const batchRows = await prune(
+    (limit) => sql`
+      delete from bus_inbox_batches where id in (
+        select id from bus_inbox_batches
+        where ${older("handled_at")} and not ${owed(sql`= any(message_ids)`)}
+        limit ${limit})`,
+  );
+  const parkings = await prune(
+    (limit) => sql`
+      delete from bus_dead_letters where ctid in (
+        select ctid from bus_dead_letters
+        where ${older("dead_lettered_at")} and not ${owed(sql`= message_id`)}
+        limit ${limit})`,
+  );
   return rows + batchRows + parkings;
 }
