@@ -23,6 +23,7 @@ import { ClickIdCodec } from "@roundtrip/clickid";
 import { createTestDatabase } from "@roundtrip/db";
 import { NatsServer, startStack } from "@roundtrip/stack";
 import { measurePipeline, type PipelineResult } from "./pipeline.ts";
+import { deleteStreams } from "./streams.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -165,7 +166,7 @@ try {
   await stack?.stop();
   await outage?.stack?.stop();
   await outage?.nats.dispose();
-  await deleteStreams(busPrefix);
+  await deleteStreams(NATS_URL, busPrefix);
   await db.drop();
 }
 
@@ -269,16 +270,5 @@ function spread(rounds: Record<string, Result>[]) {
     console.log(
       `${name.padEnd(12)} ${Math.min(...rps).toFixed(0)} … ${Math.max(...rps).toFixed(0)} req/s   p99 ${Math.min(...p99).toFixed(2)} … ${Math.max(...p99).toFixed(2)} ms`,
     );
-  }
-}
-
-async function deleteStreams(prefix: string) {
-  const nc = await connect({ servers: NATS_URL });
-  try {
-    const jsm = await jetstreamManager(nc);
-    for await (const name of jsm.streams.names())
-      if (name.startsWith(`${prefix}_`)) await jsm.streams.delete(name);
-  } finally {
-    await nc.close();
   }
 }

@@ -1,0 +1,270 @@
+/**
+ * How fast the consumers behind the redirect store clicks (bench/README.md, "Consumers"):
+ * a backlog of CLICKS batches is published first, exactly as the click service publishes them
+ * (one message per batch, `Nats-Msg-Id` = `clicks:<first click ID>`), then attribution and admin
+ * (attribution-clicks stores the rows and the hourly rollup, reports-clicks folds the report
+ * rollup) are started and the stored clicks are sampled until the backlog is gone. Prints clicks
+ * stored per second (sustained, from the first stored click to the last) and the inbox rows
+ * written per click, for each batch size asked for. With `--postbacks N`, the same for a backlog
+ * of N accepted postbacks through attribution (conversions) and commission (bookings): the
+ * consumers whose transactions write outbox events. Needs PostgreSQL and NATS
+ * (DATABASE_URL / NATS_URL, defaults 127.0.0.1).
+ *
+ *   bun bench/consumers.ts [--clicks 40000] [--per-message 1,17] [--links 50] [--postbacks 0]
+ */
+import { loadavg } from "node:os";
+import { parseArgs } from "node:util";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, headers } from "@nats-io/transport-node";
+import { ClickIdCodec } from "@roundtrip/clickid";
+import { createTestDatabase, type Sql } from "@roundtrip/db";
+import { type ServiceName, startStack } from "@roundtrip/stack";
+import { deleteStreams } from "./streams.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    clicks: { type: "string", default: "40000" },
+    "per-message": { type: "string", default: "1,17" },
+    links: { type: "string", default: "50" },
+    postbacks: { type: "string", default: "0" },
+  },
+});
+const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+const CLICK_ID_KEYS = `bench:${"b".repeat(40)}`;
+const total = Number(args.clicks);
+const sizes = (args["per-message"] as string).split(",").map(Number);
+
+type Figure = { perMessage: number; clicks: number; seconds: number; rate: number; inboxPerClick: number };
+const figures: Figure[] = [];
+for (const perMessage of sizes.filter((n) => n > 0 && total > 0)) figures.push(await measure(perMessage));
+const postbacks = Number(args.postbacks) > 0 ? await measurePostbacks(Number(args.postbacks)) : undefined;
+console.log(`\nconsumers — ${total} clicks per run, attribution + admin (reports), one replica each`);
+for (const f of figures)
+  console.log(
+    `${String(f.perMessage).padStart(3)} clicks/message: ${f.rate.toFixed(0).padStart(6)} clicks stored/s (${f.clicks} in ${f.seconds.toFixed(1)} s)   inbox rows/click ${f.inboxPerClick.toFixed(3)}`,
+  );
+if (postbacks)
+  console.log(
+    `postbacks: ${postbacks.conversions.toFixed(0)} conversions/s (attribution), ${postbacks.bookings.toFixed(0)} bookings/s (commission), ${postbacks.n} each`,
+  );
+
+async function measure(perMessage: number): Promise<Figure> {
+  const db = await createTestDatabase("bench_pipeline");
+  const busPrefix = `benchp_${crypto.randomUUID().slice(0, 8)}`;
+  let stack: Awaited<ReturnType<typeof startStack<"attribution" | "admin">>> | undefined;
+  try {
+    const links = await seed(db.sql, Number(args.links));
+    // Migrate and provision only: the backlog is in the stream before any consumer pulls.
+    await (await startStack({ databaseUrl: db.url, natsUrl: NATS_URL, busPrefix, services: [] })).stop();
+    await publishBacklog(busPrefix, links, perMessage);
+    const load = loadavg()[0] ?? 0;
+    stack = await startConsumers(db.url, busPrefix, ["attribution", "admin"] as const);
+    const { first, last } = await sampleUntilStored(db.sql, total);
+    const seconds = (last.at - first.at) / 1000;
+    const stored = last.n - first.n;
+    // Inbox rows are counted once reports-clicks has drained too (it writes its own).
+    await drained(busPrefix, "reports-clicks");
+    const rows = await inboxRows(db.sql);
+    console.log(
+      `${perMessage} clicks/message: ${stored} clicks stored in ${seconds.toFixed(1)} s, ${rows} inbox rows (load ${load.toFixed(2)} → ${(loadavg()[0] ?? 0).toFixed(2)})`,
+    );
+    return { perMessage, clicks: stored, seconds, rate: stored / seconds, inboxPerClick: rows / total };
+  } finally {
+    await stack?.stop();
+    await deleteStreams(NATS_URL, busPrefix);
+    await db.drop();
+  }
+}
+
+async function measurePostbacks(n: number): Promise<{ n: number; conversions: number; bookings: number }> {
+  const db = await createTestDatabase("bench_pipeline_pb");
+  const busPrefix = `benchq_${crypto.randomUUID().slice(0, 8)}`;
+  let stack: Awaited<ReturnType<typeof startStack<"attribution" | "commission">>> | undefined;
+  try {
+    const links = await seed(db.sql, Number(args.links));
+    const [offer] = await db.sql`select id, advertiser_id, brand_id from offers limit 1`;
+    await db.sql`insert into offer_events (offer_id, code) values (${offer?.id}, 'ftd')`;
+    await db.sql`insert into payout_rules (offer_id, event, model, payout, revenue, currency)
+      values (${offer?.id}, 'ftd', 'cpa', 10, 20, 'EUR')`;
+    await (await startStack({ databaseUrl: db.url, natsUrl: NATS_URL, busPrefix, services: [] })).stop();
+    const codec = ClickIdCodec.fromSpec(CLICK_ID_KEYS);
+    const nc = await connect({ servers: NATS_URL });
+    try {
+      const js = jetstream(nc);
+      const pending: Promise<unknown>[] = [];
+      for (let i = 0; i < n; i++) {
+        const link = links[i % links.length] as (typeof links)[number];
+        const h = headers();
+        h.set("Nats-Msg-Id", `pb:bench:${i}`);
+        const at = new Date().toISOString();
+        const postback = {
+          receipt_id: String(i + 1),
+          advertiser_id: String(offer?.advertiser_id),
+          brand_id: String(offer?.brand_id),
+          source: "s2s",
+          click_id: codec.mint(link.id),
+          txid: `tx${i}`,
+          event: "ftd",
+          status: "approved",
+          amount: "100.00",
+          payout: null,
+          currency: "EUR",
+          occurred_at: at,
+          received_at: at,
+        };
+        pending.push(
+          js.publish(`${busPrefix}.postbacks.received.${offer?.advertiser_id}`, JSON.stringify(postback), {
+            headers: h,
+          }),
+        );
+        if (pending.length >= 500) await Promise.all(pending.splice(0));
+      }
+      await Promise.all(pending);
+    } finally {
+      await nc.close();
+    }
+    stack = await startConsumers(db.url, busPrefix, ["attribution", "commission"] as const);
+    // Sampled side by side: commission starts booking as soon as the first conversion is out.
+    const [conversions, bookings] = await Promise.all([
+      sampleUntilStored(db.sql, n, "conversions"),
+      sampleUntilStored(db.sql, n, "commission_changes"),
+    ]);
+    const rate = (r: { first: Sample; last: Sample }) =>
+      (r.last.n - r.first.n) / ((r.last.at - r.first.at) / 1000);
+    console.log(`${n} postbacks: load ${(loadavg()[0] ?? 0).toFixed(2)}`);
+    return { n, conversions: rate(conversions), bookings: rate(bookings) };
+  } finally {
+    await stack?.stop();
+    await deleteStreams(NATS_URL, busPrefix);
+    await db.drop();
+  }
+}
+
+// The backlog is already in the streams: no migrate or provision, only the consumers' processes.
+function startConsumers<S extends ServiceName>(
+  databaseUrl: string,
+  busPrefix: string,
+  services: readonly S[],
+) {
+  return startStack({
+    databaseUrl,
+    natsUrl: NATS_URL,
+    busPrefix,
+    ports: "free",
+    services,
+    migrate: false,
+    provision: false,
+    env: { CLICK_ID_KEYS, LOG_LEVEL: "warn", SHUTDOWN_TIMEOUT_MS: "5000" },
+  });
+}
+
+async function seed(
+  sql: Sql,
+  n: number,
+): Promise<{ id: number; offer: string; affiliate: string; brand: string }[]> {
+  const [brand] =
+    await sql`insert into brands (slug, name, currency) values ('bench', 'Bench', 'EUR') returning id`;
+  const [adv] = await sql`insert into advertisers (brand_id, name, token_hash)
+    values (${brand?.id}, 'Bench', ${"0".repeat(64)}) returning id`;
+  const [offer] = await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency)
+    values (${brand?.id}, ${adv?.id}, 'Bench', 'https://casino.example/landing', 'EUR') returning id`;
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const [aff] = await sql`insert into affiliates (name) values (${`Bench ${i}`}) returning id`;
+    const [link] = await sql`insert into links (code, offer_id, affiliate_id)
+      values (${`bench${i}`}, ${offer?.id}, ${aff?.id}) returning id`;
+    out.push({
+      id: Number(link?.id),
+      offer: String(offer?.id),
+      affiliate: String(aff?.id),
+      brand: String(brand?.id),
+    });
+  }
+  return out;
+}
+
+async function publishBacklog(
+  prefix: string,
+  links: Awaited<ReturnType<typeof seed>>,
+  perMessage: number,
+): Promise<void> {
+  const codec = ClickIdCodec.fromSpec(CLICK_ID_KEYS);
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const js = jetstream(nc);
+    const pending: Promise<unknown>[] = [];
+    for (let sent = 0; sent < total; sent += perMessage) {
+      const clicks = Array.from({ length: Math.min(perMessage, total - sent) }, (_, i) => {
+        const link = links[(sent + i) % links.length] as (typeof links)[number];
+        return {
+          click_id: codec.mint(link.id),
+          clicked_at: new Date().toISOString(),
+          link_id: String(link.id),
+          offer_id: link.offer,
+          affiliate_id: link.affiliate,
+          brand_id: link.brand,
+          is_unique: (sent + i) % 3 === 0,
+          ip: "203.0.113.7",
+          user_agent: "Mozilla/5.0 (bench)",
+          referrer: null,
+          subs: { sub1: `s${(sent + i) % 7}` },
+        };
+      });
+      const h = headers();
+      h.set("Nats-Msg-Id", `clicks:${clicks[0]?.click_id}`);
+      pending.push(js.publish(`${prefix}.clicks.recorded`, JSON.stringify({ clicks }), { headers: h }));
+      if (pending.length >= 500) await Promise.all(pending.splice(0));
+    }
+    await Promise.all(pending);
+  } finally {
+    await nc.close();
+  }
+}
+
+async function inboxRows(sql: Sql): Promise<number> {
+  const [r] = await sql<{ n: number; batches: boolean }[]>`
+    select (select count(*) from bus_inbox)::int as n, to_regclass('bus_inbox_batches') is not null as batches`;
+  let rows = r?.n ?? 0;
+  if (r?.batches) rows += Number((await sql`select count(*)::int as n from bus_inbox_batches`)[0]?.n);
+  return rows;
+}
+
+async function drained(prefix: string, consumer: string): Promise<void> {
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const deadline = Date.now() + 15 * 60_000;
+    while (Date.now() < deadline) {
+      const info = await jsm.consumers.info(`${prefix}_CLICKS`, consumer);
+      if (info.num_pending + info.num_ack_pending === 0) return;
+      await Bun.sleep(200);
+    }
+    throw new Error(`${consumer} did not drain in 15 minutes`);
+  } finally {
+    await nc.close();
+  }
+}
+
+type Sample = { at: number; n: number };
+
+// The rate counts from the first stored row, so start-up time is not in it.
+async function sampleUntilStored(
+  sql: Sql,
+  expected: number,
+  table: "clicks" | "conversions" | "commission_changes" = "clicks",
+): Promise<{ first: Sample; last: Sample }> {
+  let first: Sample | undefined;
+  let last: Sample = { at: Date.now(), n: 0 };
+  const deadline = Date.now() + 15 * 60_000;
+  while (Date.now() < deadline) {
+    const [r] = await sql<{ n: number }[]>`select count(*)::int as n from ${sql(table)}`;
+    const s = { at: Date.now(), n: r?.n ?? 0 };
+    if (!first && s.n > 0) first = { at: last.at, n: last.n };
+    last = s;
+    if (s.n >= expected) break;
+    await Bun.sleep(200);
+  }
+  if (!first || last.n < expected)
+    throw new Error(`only ${last.n} of ${expected} clicks stored in 15 minutes`);
+  return { first, last };
+}
