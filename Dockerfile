@@ -8,8 +8,9 @@
 #   docker run roundtrip packages/bus/src/cli.ts provision
 #
 # `--target click` (admin, gateway, …) builds the same image with that service as its default command.
-# Pin the Bun release for reproducible builds: --build-arg BUN_TAG=1.4.5
-ARG BUN_TAG=1
+# The Bun release is pinned (the exact tag the repository is developed and tested with, the
+# packageManager of package.json); change it here, with that field, to move on.
+ARG BUN_TAG=1.4.5
 
 # ---- manifests: only what `bun install` reads, so the install layer is cached until a manifest changes.
 FROM oven/bun:${BUN_TAG} AS manifests

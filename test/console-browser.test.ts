@@ -75,7 +75,7 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM))
     throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   mkdirSync(SHOTS, { recursive: true });
-  env = await startTestStack("browser", { DEMO_ADVERTISER_TOKEN: DEMO_TOKEN });
+  env = await startTestStack("browser", { DEMO_ADVERTISER_TOKEN: DEMO_TOKEN, DEMO_ENABLED: "true" });
   // The demo brand and its advertiser (the seed's job on a real stack).
   const brand = await env.admin.post<{ id: string }>("/v1/brands", {
     slug: "demo",

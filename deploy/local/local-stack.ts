@@ -233,6 +233,8 @@ export async function main(): Promise<number> {
         DELIVERY_ALLOWED_CIDRS: env.deliveryAllowedCidrs,
         PUBLIC_CLICK_URL: env.publicClickUrl,
         PUBLIC_GATEWAY_URL: env.publicGatewayUrl,
+        // The demo pages are off by default (unauthenticated); this is the demo.
+        DEMO_ENABLED: "true",
         // The demo landing page fires postbacks server side with the demo advertiser's token.
         DEMO_ADVERTISER_TOKEN: secrets.DEMO_ADVERTISER_TOKEN,
       },

@@ -171,3 +171,31 @@ describe("prometheus.yml (local stack)", () => {
     expect(config.rule_files).toEqual(["rules.yml"]);
   });
 });
+
+describe("runbooks", () => {
+  // GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens.
+  const anchors = new Set(
+    readFileSync(join(REPO, "docs", "runbooks.md"), "utf8")
+      .split("\n")
+      .filter((line) => /^#{1,6} /.test(line))
+      .map((line) =>
+        line
+          .replace(/^#+ /, "")
+          .trim()
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N} _-]/gu, "")
+          .replace(/ /g, "-"),
+      ),
+  );
+
+  test("every alert has a runbook_url naming a section of docs/runbooks.md that exists", () => {
+    const wrong = alerts
+      .map((a) => ({ alert: a.alert, url: a.annotations?.runbook_url ?? "" }))
+      .filter(({ url }) => {
+        const [file, anchor] = url.split("#");
+        return file !== "docs/runbooks.md" || !anchor || !anchors.has(anchor);
+      });
+    expect(wrong).toEqual([]);
+    expect(alerts.length).toBeGreaterThan(0);
+  });
+});

@@ -558,9 +558,13 @@ describe("monitoring", () => {
     }
   });
 
-  test("PrometheusRule carries exactly deploy/prometheus/rules.yml", () => {
+  test("PrometheusRule carries exactly deploy/prometheus/rules.yml, runbook paths made links", () => {
     const [rule] = byKind(all, "PrometheusRule") as [K8sObject];
     const deployed = parse(readFileSync(join(REPO, "deploy", "prometheus", "rules.yml"), "utf8"));
+    const base = "https://github.com/roundtrip-tracking/roundtrip/blob/main/";
+    for (const group of deployed.groups)
+      for (const r of group.rules)
+        if (r.annotations?.runbook_url) r.annotations.runbook_url = `${base}${r.annotations.runbook_url}`;
     expect(rule.spec.groups).toEqual(deployed.groups);
     expect(rule.metadata.labels?.release).toBe("kube-prometheus-stack");
   });
@@ -679,5 +683,48 @@ describe("NOTES.txt", () => {
 
   test("is quiet when an existing Secret is used", () => {
     expect(notes({ existingSecret: "s" })).not.toContain("WARNING");
+  });
+});
+
+describe("secrets and volumes of your own", () => {
+  const objects = render({
+    values: {
+      database: { url: "postgres://chart@db/rt" },
+      nats: { url: "nats://nats:4222" },
+      clickIdKeys: `k1:${"x".repeat(40)}`,
+      secretRefs: {
+        databaseUrl: { name: "roundtrip-db-app", key: "uri" },
+        natsUrl: { name: "nats-urls", key: "url" },
+      },
+      extraVolumes: [{ name: "nats-creds", secret: { secretName: "nats-creds" } }],
+      extraVolumeMounts: [{ name: "nats-creds", mountPath: "/etc/nats", readOnly: true }],
+    },
+  });
+
+  test("a per-value secret reference wins for its variable only, in services and hook jobs", () => {
+    for (const w of workloads(objects)) {
+      const c = containersOf(w)[0] as K8sObject;
+      expect(env(c, "DATABASE_URL")?.valueFrom?.secretKeyRef).toEqual({
+        name: "roundtrip-db-app",
+        key: "uri",
+      });
+      expect(env(c, "NATS_URL")?.valueFrom?.secretKeyRef).toEqual({ name: "nats-urls", key: "url" });
+      expect(env(c, "CLICK_ID_KEYS")?.valueFrom?.secretKeyRef?.name).not.toBe("roundtrip-db-app");
+    }
+  });
+
+  test("extraVolumes and extraVolumeMounts reach every pod and container, beside /tmp", () => {
+    for (const w of workloads(objects)) {
+      const volumes = w.spec.template.spec.volumes as { name: string }[];
+      expect(volumes.map((v) => v.name)).toEqual(expect.arrayContaining(["tmp", "nats-creds"]));
+      const c = containersOf(w)[0] as K8sObject;
+      expect(c.volumeMounts).toContainEqual({ name: "nats-creds", mountPath: "/etc/nats", readOnly: true });
+    }
+  });
+
+  test("a reference without its key is refused at render time, naming the value", () => {
+    const r = template({ values: { existingSecret: "s", secretRefs: { natsUrl: { name: "n", key: "" } } } });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("secretRefs.natsUrl.key is required");
   });
 });

@@ -172,15 +172,21 @@ Usage: include "roundtrip.publicUrl" (dict "root" $ "name" "click" "value" .Valu
 {{- end }}
 
 {{/*
-One secret-backed environment variable.
+One secret-backed environment variable: from secretRefs.<key> when it names a Secret, else the chart's (or existing) Secret.
 Usage: include "roundtrip.secretEnv" (dict "root" $ "name" "DATABASE_URL" "key" "databaseUrl" "secret" $secretName "optional" false)
 */}}
 {{- define "roundtrip.secretEnv" -}}
+{{- $ref := get (default dict .root.Values.secretRefs) .key }}
 - name: {{ .name }}
   valueFrom:
     secretKeyRef:
+      {{- if and $ref $ref.name }}
+      name: {{ $ref.name }}
+      key: {{ required (printf "secretRefs.%s.key is required when secretRefs.%s.name is set" .key .key) $ref.key }}
+      {{- else }}
       name: {{ .secret }}
       key: {{ include "roundtrip.secretKey" (dict "root" .root "key" .key) }}
+      {{- end }}
       {{- if .optional }}
       optional: true
       {{- end }}

@@ -63,6 +63,8 @@ export type AdminDeps = {
   gatewayUrl?: string;
   /** Verifies and mints click IDs (trace, validation, demo); absent when CLICK_ID_KEYS is not set. */
   codec?: ClickIdCodec | null;
+  /** Mount the unauthenticated demo pages (/demo/*); off unless DEMO_ENABLED. */
+  demo?: boolean;
   demoAdvertiserToken?: string | null;
   /** Default gap share that flags an offer in the S2S-vs-pixel comparison. */
   pixelGapShare?: number;
@@ -129,7 +131,7 @@ export function createApp(deps: AdminDeps) {
     .use(testPostbacks({ sql, bus, codec, gatewayUrl }))
     .use(reports(sql, codec, { pixelGapShare: deps.pixelGapShare ?? 0.05 }))
     .use(validation.routes)
-    .use(demo({ sql, codec, gatewayUrl, token: deps.demoAdvertiserToken ?? null }))
+    .use(deps.demo ? demo({ sql, codec, gatewayUrl, token: deps.demoAdvertiserToken ?? null }) : new Elysia())
     .use(ui())
     .use(apiReference());
   // Generated from the routes registered above (their TypeBox schemas), on each request.

@@ -56,6 +56,9 @@ export const adminEnv = serviceEnv(8080, {
   GATEWAY_URL: Url(),
   // Verifies click IDs in traces and mints the expired test click of a validation run.
   CLICK_ID_KEYS: t.Optional(t.String({ minLength: 35 })),
+  // The demo pages (/demo/*: a landing page that fires postbacks, an affiliate receiver) are
+  // unauthenticated: mounted only when enabled (`bun run up` enables them), never in production.
+  DEMO_ENABLED: t.Boolean({ default: false }),
   // The demo brand's advertiser token, so the demo landing page can fire postbacks server side.
   DEMO_ADVERTISER_TOKEN: t.Optional(t.String({ minLength: 1 })),
   // The report rollup consumers and the postback log fold (one admin replica or all; both are safe).
@@ -109,6 +112,7 @@ export async function buildAdmin({
     clickUrl: base(env.CLICK_URL ?? env.PUBLIC_CLICK_URL),
     gatewayUrl: base(env.GATEWAY_URL ?? env.PUBLIC_GATEWAY_URL),
     codec: env.CLICK_ID_KEYS ? ClickIdCodec.fromSpec(env.CLICK_ID_KEYS) : null,
+    demo: env.DEMO_ENABLED,
     demoAdvertiserToken: env.DEMO_ADVERTISER_TOKEN ?? null,
     pixelGapShare: env.REPORTS_PIXEL_GAP_SHARE,
     deliveryAllowedCidrs: parseCidrs(env.DELIVERY_ALLOWED_CIDRS),

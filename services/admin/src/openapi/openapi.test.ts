@@ -260,6 +260,13 @@ describe("the API reference at /docs", () => {
   });
 });
 
+describe("the demo pages", () => {
+  test("are not mounted unless DEMO_ENABLED (they are unauthenticated)", async () => {
+    for (const path of ["/demo/affiliate-postbacks", "/demo/landing?click_id=x", "/demo/status?click_id=x"])
+      expect((await h.call("GET", path, null)).status, path).toBe(404);
+  });
+});
+
 describe("the web console's files", () => {
   test("are served with a strict content security policy, and nothing else is", async () => {
     const index = await h.call("GET", "/ui/", null);
