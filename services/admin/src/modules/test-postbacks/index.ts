@@ -107,6 +107,17 @@ export function testPostbacks(deps: { sql: Sql; bus: Bus; codec: ClickIdCodec | 
           summary: "The same steps as server-sent events, as they change",
           description:
             "`event: steps` with {steps, done} whenever a step changes; `event: end` when done (or after 2 minutes).",
+          responses: {
+            200: {
+              description: "server-sent events",
+              content: {
+                "text/event-stream": {
+                  schema: { type: "string" },
+                  example: 'event: steps\ndata: {"steps":[],"done":false}\n\n',
+                },
+              },
+            },
+          },
         },
       },
     );
