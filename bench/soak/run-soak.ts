@@ -122,7 +122,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const cpu = cpuMeter();
     await readState(probe, cpu).catch(() => {});
     const began = Date.now();
-    let last = { at: began, postbacks: 0, clicks: 0, skipped: 0 };
+    let last = { at: began, postbacks: 0, clicks: 0, skipped: 0, errors: 0 };
     for (let i = 1; i * o.sampleEveryMs <= o.durationMs; i++) {
       await Bun.sleep(Math.max(0, began + i * o.sampleEveryMs - Date.now()));
       const [c, state] = await Promise.all([clicks.sample(), readState(probe, cpu).catch(() => ({}))]);
@@ -140,7 +140,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           "e2e p50 ms": percentile(e2e, 50),
           "e2e p99 ms": percentile(e2e, 99),
           "e2e count": e2e.length,
-          "errors count": c.errors + postbacks.counts.errors,
+          "errors count": c.errors + postbacks.counts.errors - last.errors,
           "clicks not sent on time count": c.skipped,
           "postbacks not sent on time count": postbacks.skipped - last.skipped,
           ...state,
@@ -151,6 +151,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         postbacks: postbacks.counts.accepted,
         clicks: postbacks.counts.clicks,
         skipped: postbacks.skipped,
+        errors: postbacks.counts.errors,
       };
       samples.push(sample);
       printSample(log, i, sample);
