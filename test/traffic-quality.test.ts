@@ -152,6 +152,24 @@ describe("rules, review queue and rejection postbacks", () => {
     expect(trace.conversions[0]?.review).toMatchObject({ state: "rejected", reject_reason: "ctit_too_fast" });
     expect(trace.timeline.some((e) => e.kind === "rule" && e.summary.includes("ctit_too_fast"))).toBe(true);
 
+    // Grouped by reason code: the rule's conversions by outcome, and a bot's click.
+    await fetch(`${env.urls.click}/c/${program.link.code}`, {
+      redirect: "manual",
+      headers: { "user-agent": "curl/8.5.0" },
+    });
+    type Quality = {
+      clicks: { reason: string; clicks: number }[];
+      conversions: { reason: string; action: string; conversions: number; rejected: number; held: number }[];
+    };
+    const report = await eventually(async () => {
+      const q = await env.admin.get<Quality>(`/v1/reports/traffic-quality?offer_id=${program.offer.id}`);
+      return q.clicks.some((c) => c.reason === "bot") ? q : undefined;
+    }, "the bot's click in the traffic-quality report");
+    expect(report.clicks).toEqual([{ reason: "bot", clicks: 1 }]);
+    expect(report.conversions).toEqual([
+      { reason: "ctit_too_fast", action: "hold", conversions: 2, rejected: 1, held: 0 },
+    ]);
+
     const metrics = await (await fetch(`${env.urls.attribution}/metrics`)).text();
     expect(metrics).toMatch(
       /roundtrip_traffic_rule_hits_total\{reason="ctit_too_fast",action="hold",on="conversion"[^}]*\} 2/,

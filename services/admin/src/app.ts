@@ -36,6 +36,7 @@ import { payoutRules } from "./modules/payout-rules/index.ts";
 import { ipLists } from "./modules/ip-lists/index.ts";
 import { trafficRules } from "./modules/traffic-rules/index.ts";
 import { reviews } from "./modules/reviews/index.ts";
+import { trafficReport } from "./modules/traffic-report/index.ts";
 import { reports } from "./modules/reports/index.ts";
 import { traceModule } from "./modules/trace/index.ts";
 import { testPostbacks } from "./modules/test-postbacks/index.ts";
@@ -105,6 +106,7 @@ export function createApp(deps: AdminDeps) {
     .use(trafficRules(sql))
     .use(ipLists(sql))
     .use(reviews(sql, codec))
+    .use(trafficReport(sql))
     .use(
       affiliatePostbacks(sql, bus, {
         allowed: deps.deliveryAllowedCidrs ?? [],
