@@ -72,10 +72,13 @@ export const RunView = t.Object({
 
 export const RunParams = t.Object({ id: Id });
 export const ExportQuery = t.Object({
-  format: t.Union([t.Literal("paypal"), t.Literal("sepa"), t.Literal("tipalti")], {
-    description:
-      "paypal: PayPal Payouts CSV (paypal lines); sepa: bank/SEPA credit transfers (bank_transfer lines); tipalti: Tipalti-style payments CSV (tipalti lines)",
-  }),
+  // Checked in the handler after the run (an unknown run is a 404 whatever the query says).
+  format: t.Optional(
+    t.Union([t.Literal("paypal"), t.Literal("sepa"), t.Literal("tipalti")], {
+      description:
+        "paypal: PayPal Payouts CSV (paypal lines); sepa: bank/SEPA credit transfers (bank_transfer lines); tipalti: Tipalti-style payments CSV (tipalti lines); required",
+    }),
+  ),
 });
 export const LinesQuery = t.Object({
   affiliate_id: t.Optional(Id),

@@ -122,8 +122,10 @@ export async function runs(sql: Sql) {
 }
 
 /** The run's pending lines paid by the format's method, with their references whole. */
-export async function exportFile(sql: Sql, runId: string, format: ExportFormat) {
+export async function exportFile(sql: Sql, runId: string, format: ExportFormat | undefined) {
   await run(sql, runId);
+  if (!format)
+    throw new HttpError(400, "invalid_request", "format: required (paypal, sepa or tipalti)", "format");
   const rows = await sql<ExportLine[]>`
     select id::text, affiliate_id::text, currency::text, amount::text, method, account_reference, account_holder, bic, period_end
     from payout_lines where run_id = ${runId} and method = ${METHOD_OF[format]} and status = 'pending' order by id`;

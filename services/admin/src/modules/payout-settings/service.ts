@@ -9,6 +9,8 @@ const COLUMNS = (sql: Sql | Tx) => sql`
 
 /** An affiliate's payout terms; the defaults when none were set. */
 export async function readSettings(sql: Sql | Tx, affiliateId: string) {
+  const [affiliate] = await sql`select id from affiliates where id = ${affiliateId}`;
+  if (!affiliate) throw new HttpError(404, "not_found", "no such affiliate");
   const [row] =
     await sql`select ${COLUMNS(sql)} from affiliate_payout_settings where affiliate_id = ${affiliateId}`;
   const offers = await sql<{ offer_id: string; negative_carryover: string }[]>`
