@@ -18,6 +18,7 @@ import { type ConfigCache, errorHandler } from "@roundtrip/service";
 import { counter, type Logger, type Registry } from "@roundtrip/telemetry";
 import { Elysia } from "elysia";
 import { BodyError, bodyParams, formParams, mergeParams, readBody } from "./body.ts";
+import { gatewayDocument } from "./openapi.ts";
 import { CLICK_COOKIE, cookieValue, PIXEL_GIF, PIXEL_JS } from "./pixel.ts";
 import type { AdvertiserRateLimits } from "./rate-limit.ts";
 
@@ -61,6 +62,7 @@ export function initPostbackSeries(registry: Registry, advertiserIds: Iterable<s
 }
 
 export function createApp(deps: GatewayDeps) {
+  const document = gatewayDocument();
   const postbacks = postbackCounter(deps.registry);
   const intake: IntakeDeps = {
     sql: deps.sql,
@@ -159,6 +161,7 @@ export function createApp(deps: GatewayDeps) {
 
   return new Elysia({ name: "gateway" })
     .use(errorHandler((err) => deps.logger.error("unhandled error", { error: err as Error })))
+    .get("/openapi.json", () => document)
     .get("/postback", ({ request, server, set }) => answered(set, s2s(request, server, undefined)))
     .post("/postback", ({ request, server, set }) => answered(set, s2s(request, server, undefined)), {
       parse: "none",
