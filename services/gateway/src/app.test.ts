@@ -85,6 +85,14 @@ const call = (path: string, init: RequestInit = {}) => fetch(`${gateway.url}${pa
 const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
 
 describe("gateway HTTP", () => {
+  test("serves its OpenAPI document, as built by the entry", async () => {
+    const res = await call("/openapi.json");
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths).sort()).toEqual(["/pixel", "/pixel.gif", "/postback", "/postback/{brand}"]);
+  });
+
   test("GET with query, POST with JSON and with a form: 200 after the commit", async () => {
     const get = await call(
       `/postback?${q({ click_id: codec.mint(link), txid: "G-1", event: "ftd", token: TOKEN })}`,
