@@ -34,6 +34,7 @@ const staffIds = {
   import: "",
   payoutRun: "",
   user: "",
+  ipList: "",
 };
 
 type Read = {
@@ -195,6 +196,24 @@ const READS: Record<string, Read> = {
   "GET /v1/users/": { resource: "users", paths: () => ["/v1/users"] },
   "GET /v1/users/:id": { resource: "users", paths: () => [`/v1/users/${staffIds.user}`] },
   "GET /v1/user-invitations/": { resource: "user_invitations", paths: () => ["/v1/user-invitations"] },
+  // Traffic quality (docs/fraud.md): the operator's rules, lists and review queue, staff only.
+  "GET /v1/traffic-rules/": { resource: "traffic_rules", paths: () => ["/v1/traffic-rules"] },
+  "GET /v1/traffic-rules/defaults": {
+    resource: "traffic_rules",
+    paths: () => ["/v1/traffic-rules/defaults"],
+  },
+  "GET /v1/ip-lists/": { resource: "ip_lists", paths: () => ["/v1/ip-lists"] },
+  "GET /v1/ip-lists/:id": { resource: "ip_lists", paths: () => [`/v1/ip-lists/${staffIds.ipList}`] },
+  "GET /v1/reviews/": {
+    resource: "conversion_reviews",
+    nested: { rules: "conversion_rule_hits" },
+    paths: () => ["/v1/reviews", "/v1/reviews?state=rejected"],
+  },
+  "GET /v1/reports/traffic-quality/": {
+    resource: "conversion_rule_hits",
+    rows: (body) => [...body.clicks, ...body.conversions],
+    paths: () => ["/v1/reports/traffic-quality"],
+  },
 };
 
 /**
@@ -288,6 +307,21 @@ beforeAll(async () => {
   const [audit] = await h.sql`select max(id)::text as id from audit_log`;
   const [apiKey] = await h.sql`select max(id)::text as id from api_keys`;
   await h.ok("POST", "/v1/user-invitations", { email: "invited@example.test", role: "analyst" });
+  const ipList = await h.ok<{ id: string }>("POST", "/v1/ip-lists", {
+    name: "Data centres",
+    kind: "datacenter",
+  });
+  await h.sql`insert into traffic_rules (reason, event, threshold, action) values ('ctit_too_fast', 'ftd', 10, 'hold')`;
+  // A held and a rejected review, each with the rule hit behind it (the review queue and its report).
+  for (const [p, state] of [
+    [A, "held"],
+    [B, "rejected"],
+  ] as const) {
+    await h.sql`insert into conversion_rule_hits (conversion_id, reason, action, measured)
+                values (${p.owned.conversion}, 'ctit_too_fast', 'hold', ${h.sql.json({ seconds: 3 })})`;
+    await h.sql`insert into conversion_reviews (conversion_id, state, reasons)
+                values (${p.owned.conversion}, ${state}, ${["ctit_too_fast"]})`;
+  }
   const [user] = await h.sql`
     insert into users (email, role, password_hash, totp_secret)
     values ('person@example.test', 'manager', 'not-a-real-hash', 'JBSWY3DPEHPK3PXP') returning id::text`;
@@ -297,6 +331,7 @@ beforeAll(async () => {
     audit: audit?.id,
     apiKey: apiKey?.id,
     user: user?.id,
+    ipList: ipList.id,
   });
 }, 90_000);
 
