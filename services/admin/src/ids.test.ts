@@ -166,7 +166,12 @@ describe("every route treats ids and cursors alike", () => {
       (hooks) => idFields(hooks.query),
       MALFORMED_SHORT,
       async (r, field, bad) => {
-        const path = `${fill(r.path, other)}?${new URLSearchParams({ [field]: bad })}`;
+        // The route's other id fields well-formed, so a route that requires one (the link builder
+        // needs offer_id and affiliate_id) can only be refused for the field under test.
+        const rest = idFields(r.hooks.query)
+          .filter((f) => f !== field && f !== "cursor")
+          .map((f) => [f, "1"]);
+        const path = `${fill(r.path, other)}?${new URLSearchParams([...rest, [field, bad]])}`;
         const a = await h.call<ErrorAnswer>(r.method, path, h.keys.admin, bodyFor(r.method));
         return a.status === 400 && a.body.error?.field === field
           ? null
