@@ -276,6 +276,47 @@ describe("the web console in Chromium", () => {
     await shot(page, "06-dashboard");
   });
 
+  test("the operator test tool fires a postback and shows each decision as it is taken", async () => {
+    await page.goto(`${env.urls.admin}/ui/#/test-postback`);
+    const form = page.locator("#test-postback");
+    await form.getByLabel("Offer").selectOption({ label: "Welcome bonus" });
+    await form.getByLabel("Advertiser token").fill(DEMO_TOKEN);
+    await form.getByLabel("Event").fill("ftd");
+    await form.getByRole("button", { name: "Fire test postback" }).click();
+    await orAlert(page, page.locator("#steps li"));
+    const steps = page.locator("#steps li");
+    await seeText(steps, "Attribution", 30_000);
+    // Every decision taken: nothing is still watched, and the journey is the tool's test traffic.
+    await page.locator("text=watching…").waitFor({ state: "detached", timeout: 60_000 });
+    // biome-ignore lint/performance/useDomNodeTextContent: rendered text is the point
+    const text = await page.locator("#steps").innerText();
+    expect(text).toMatch(/passed\s+Gateway: token, signature and parameters/);
+    expect(text).toMatch(/passed\s+Attribution: created conversion/);
+    expect(text).toContain("test traffic");
+    await shot(page, "07-test-postback");
+  });
+
+  test("an admin invites a person: the one-time link is shown and the invitation is listed", async () => {
+    await page.goto(`${env.urls.admin}/ui/#/users`);
+    await page.getByText("Invite someone").click();
+    const form = page.locator("#invite");
+    await form.getByLabel("Email").fill("new.analyst@example.test");
+    await form.getByLabel("Role").selectOption({ label: "analyst" });
+    await form.getByRole("button", { name: "Invite" }).click();
+    await orAlert(page, page.locator(".notice code"));
+    const link = (await page.locator(".notice code").textContent()) ?? "";
+    expect(link).toStartWith(`${env.urls.admin}/ui/#/accept-invitation?token=`);
+    const token = new URL(link.replace("#/accept-invitation", "accept-invitation")).searchParams.get("token");
+    const open = await fetch(`${env.urls.admin}/v1/auth/invitations/inspect`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token }),
+    });
+    expect(await open.json()).toMatchObject({ email: "new.analyst@example.test", role: "analyst" });
+    await seeText(page.locator("tbody tr"), "new.analyst@example.test");
+    await shot(page, "08-users-invitation");
+  });
+
   test("every page, every role: no errors, no null/undefined/NaN, affiliates see only their own", async () => {
     // The affiliate's key, for the affiliate the journey above created.
     const affiliates = await env.admin.get<{ data: { id: string; name: string }[] }>("/v1/affiliates");

@@ -21,6 +21,8 @@ import {
   ReportsPage,
   ValidationPage,
 } from "./tools.tsx";
+import { TestPostbackPage } from "./test-postback.tsx";
+import { UsersPage } from "./users.tsx";
 import { ClicksPage, ConversionsPage, TracePage } from "./traffic.tsx";
 
 /**
@@ -72,6 +74,13 @@ export const PAGES: PageDef[] = [
     component: ReconciliationPage,
   },
   {
+    path: "test-postback",
+    title: "Test postback",
+    section: "Tools",
+    roles: WRITERS,
+    component: TestPostbackPage,
+  },
+  {
     path: "validation",
     title: "Launch validation",
     section: "Tools",
@@ -79,6 +88,7 @@ export const PAGES: PageDef[] = [
     component: ValidationPage,
   },
   { path: "audit", title: "Audit log", section: "Admin", roles: STAFF, component: AuditLogPage },
+  { path: "users", title: "Users", section: "Admin", roles: ADMIN, component: UsersPage },
   { path: "api-keys", title: "API keys", section: "Admin", roles: ADMIN, component: ApiKeysPage },
   {
     path: "advertiser",
