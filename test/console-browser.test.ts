@@ -348,7 +348,8 @@ describe("the web console in Chromium", () => {
           await p.goto(`${env.urls.admin}/ui/${hash}`);
           await p.locator("#page-title").waitFor();
           await p.waitForLoadState("networkidle");
-          await p.locator("[aria-busy=true]").waitFor({ state: "detached" });
+          // Every list on the page loaded (a page may have several).
+          await p.waitForFunction(() => !document.querySelector("[aria-busy=true]"));
           // What is on screen (innerText), not what the DOM holds.
           // biome-ignore lint/performance/useDomNodeTextContent: rendered text is the point
           const text = await p.locator("body").innerText();
