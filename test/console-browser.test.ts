@@ -315,6 +315,24 @@ describe("the web console in Chromium", () => {
     expect(await open.json()).toMatchObject({ email: "new.analyst@example.test", role: "analyst" });
     await seeText(page.locator("tbody tr"), "new.analyst@example.test");
     await shot(page, "08-users-invitation");
+    // The invitee opens the link in a browser of their own, sets a password and is signed in.
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const invitee = await ctx.newPage();
+    invitee.setDefaultTimeout(15_000);
+    await watch(invitee);
+    await invitee.goto(link);
+    await seeText(invitee.locator("#main"), "new.analyst@example.test");
+    await invitee.locator("#accept-invitation").getByLabel("Password").fill("a long enough password");
+    await invitee.getByRole("button", { name: "Set password and sign in" }).click();
+    await orAlert(invitee, invitee.getByRole("heading", { name: "Dashboard" }));
+    await shot(invitee, "09-invitation-accepted");
+    await ctx.close();
+    const reused = await fetch(`${env.urls.admin}/v1/auth/invitations/inspect`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token }),
+    });
+    expect(reused.status).toBe(404);
   });
 
   test("every page, every role: no errors, no null/undefined/NaN, affiliates see only their own", async () => {

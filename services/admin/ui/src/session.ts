@@ -70,6 +70,12 @@ export async function signInWithPassword(email: string, password: string, totp?:
   session.set(fromAccount(res.user, res.csrfToken));
 }
 
+/** Signed in by an answer that carries the user and the CSRF token (sign-in, an accepted invitation). */
+export function signedInAs(res: { user: AccountUser; csrfToken: string }): void {
+  accountsAvailable.set(true);
+  session.set(fromAccount(res.user, res.csrfToken));
+}
+
 export async function signOut(): Promise<void> {
   const me = session.get();
   if (me?.via === "account") await api("POST", "/v1/auth/sign-out").catch(() => undefined);

@@ -33,3 +33,18 @@ export function useApi<T>(path: string | null, version = 0): Loaded<T> {
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return { data: state.data, error: state.error, loading: state.loading, reload };
 }
+
+/** A lookup that is a POST (its input must not sit in a URL, e.g. an invitation token), once. */
+export function useApiPost<T>(path: string, body: unknown): Omit<Loaded<T>, "reload"> {
+  const [state, setState] = useState<{ data?: T; error?: Error; loading: boolean }>({ loading: true });
+  const key = JSON.stringify(body);
+  useEffect(() => {
+    const abort = new AbortController();
+    api<T>("POST", path, JSON.parse(key), abort.signal).then(
+      (data) => setState({ data, loading: false }),
+      (error: Error) => error.name !== "AbortError" && setState({ error, loading: false }),
+    );
+    return () => abort.abort();
+  }, [path, key]);
+  return { data: state.data, error: state.error, loading: state.loading };
+}
