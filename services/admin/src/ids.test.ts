@@ -97,7 +97,11 @@ type ErrorAnswer = { error?: { field?: string; errors?: { field: string }[] } };
 async function walk(
   fieldsOf: (hooks: Hooks) => string[],
   values: readonly string[],
-  ask: (route: { method: string; path: string; hooks: Hooks }, field: string, value: string) => Promise<string | null>,
+  ask: (
+    route: { method: string; path: string; hooks: Hooks },
+    field: string,
+    value: string,
+  ) => Promise<string | null>,
 ): Promise<string[]> {
   const problems: string[] = [];
   for (const r of routes())

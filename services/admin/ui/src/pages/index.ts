@@ -1,7 +1,7 @@
 import { AdvertiserPage } from "./advertiser.tsx";
 import { DashboardPage } from "./dashboard.tsx";
 import { DeliveriesPage, WebhookSecretsPage } from "./delivery.tsx";
-import { BalancesPage, FxRatesPage, LedgerPage } from "./money.tsx";
+import { BalancesPage, FxRatesPage, LedgerPage, StatementsPage } from "./money.tsx";
 import { ADMIN, ALL, type PageDef, STAFF, WRITERS } from "./registry.ts";
 import {
   AdvertisersPage,
@@ -42,6 +42,7 @@ export const PAGES: PageDef[] = [
   { path: "trace", title: "Trace", section: "Traffic", roles: STAFF, component: TracePage },
   { path: "ledger", title: "Payouts (ledger)", section: "Money", roles: ALL, component: LedgerPage },
   { path: "balances", title: "Balances", section: "Money", roles: ALL, component: BalancesPage },
+  { path: "statements", title: "Statements", section: "Money", roles: ALL, component: StatementsPage },
   { path: "fx-rates", title: "FX rates", section: "Money", roles: STAFF, component: FxRatesPage },
   {
     path: "postbacks",

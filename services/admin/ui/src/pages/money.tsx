@@ -1,7 +1,7 @@
 import { kindField } from "./options.ts";
 import { nameColumn, timeColumn } from "../components/columns.tsx";
 import { useState } from "preact/hooks";
-import { api } from "../api.ts";
+import { api, download } from "../api.ts";
 import { bodyOf, type Field, Form } from "../components/form.tsx";
 import { DataTable, type Row } from "../components/table.tsx";
 import { Card, ErrorBox, Money, Page, toast } from "../components/ui.tsx";
@@ -277,6 +277,51 @@ export function FxRatesPage({ me, route }: PageProps) {
           timeColumn("effective_at", "In force from"),
           { key: "source" },
         ]}
+      />
+    </Page>
+  );
+}
+
+/**
+ * Statements (one per affiliate per closed payout cycle), downloaded as a PDF or a printable page
+ * with the session's credentials; an affiliate sees its own (the API scopes them).
+ */
+export function StatementsPage({ me }: PageProps) {
+  const all = useNames();
+  const staff = isStaff(me);
+  const save = (id: unknown, kind: "pdf" | "html") => () =>
+    download(`/v1/statements/${id}/${kind}`, `statement-${id}.${kind}`).catch((e) =>
+      toast(`Download failed: ${(e as Error).message}`),
+    );
+  return (
+    <Page
+      title="Statements"
+      intro="One statement per affiliate and closed payout cycle: line items by offer and event, adjustments, carryover and totals per currency."
+    >
+      <DataTable
+        path="/v1/statements"
+        caption="Statements"
+        csvName="statements"
+        paged={false}
+        filters={
+          staff ? [{ name: "affiliate_id", label: "Affiliate", options: optionsOf(all, "affiliate") }] : []
+        }
+        columns={[
+          nameColumn(all, "affiliate", "affiliate_id", "Affiliate"),
+          timeColumn("period_start", "From"),
+          timeColumn("period_end", "To"),
+          timeColumn("created_at", "Issued"),
+        ]}
+        actions={(r) => (
+          <>
+            <button type="button" onClick={save(r.id, "pdf")}>
+              PDF
+            </button>
+            <button type="button" class="secondary" onClick={save(r.id, "html")}>
+              Printable page
+            </button>
+          </>
+        )}
       />
     </Page>
   );
