@@ -335,6 +335,20 @@ describe("the web console in Chromium", () => {
     expect(reused.status).toBe(404);
   });
 
+  test("the link builder makes a tracking URL with sub IDs", async () => {
+    await page.goto(`${env.urls.admin}/ui/#/portal`);
+    const form = page.locator("#link-builder");
+    await form.getByLabel("Offer").selectOption({ label: "Welcome bonus" });
+    await form.getByLabel("Affiliate").selectOption({ label: "Media Buyer 1" });
+    await form.getByLabel("sub1").fill("spring news");
+    await form.getByRole("button", { name: "Build link" }).click();
+    await orAlert(page, page.locator(".copy code"));
+    const url = new URL((await page.locator(".copy code").first().textContent()) ?? "");
+    expect(url.pathname).toStartWith("/c/");
+    expect(url.searchParams.get("sub1")).toBe("spring news");
+    await shot(page, "10-link-builder");
+  });
+
   test("every page, every role: no errors, no null/undefined/NaN, affiliates see only their own", async () => {
     // The affiliate's key, for the affiliate the journey above created.
     const affiliates = await env.admin.get<{ data: { id: string; name: string }[] }>("/v1/affiliates");

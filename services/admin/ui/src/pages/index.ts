@@ -21,6 +21,7 @@ import {
   ReportsPage,
   ValidationPage,
 } from "./tools.tsx";
+import { PortalPage } from "./portal.tsx";
 import { TestPostbackPage } from "./test-postback.tsx";
 import { UsersPage } from "./users.tsx";
 import { ClicksPage, ConversionsPage, TracePage } from "./traffic.tsx";
@@ -58,6 +59,7 @@ export const PAGES: PageDef[] = [
     roles: ALL,
     component: DeliveriesPage,
   },
+  { path: "portal", title: "Links and tests", section: "Delivery", roles: ALL, component: PortalPage },
   {
     path: "webhook-secrets",
     title: "Signing secrets",
