@@ -195,7 +195,10 @@ describe("default values", () => {
         ["click", "gateway"].includes(s) ? "0" : undefined,
       );
       expect(env(c as K8sObject, "CLICK_SINK")?.value).toBe(s === "click" ? "jetstream" : undefined);
-      expect(env(c as K8sObject, "DELIVERY_ALLOWED_CIDRS") !== undefined).toBe(s === "delivery");
+      // Admin's "send test" of a postback template uses the delivery SSRF guard and its exemptions.
+      expect(env(c as K8sObject, "DELIVERY_ALLOWED_CIDRS") !== undefined).toBe(
+        s === "delivery" || s === "admin",
+      );
       expect(env(c as K8sObject, "ADMIN_BOOTSTRAP_API_KEY") !== undefined).toBe(s === "admin");
       // Without a value or a click ingress to derive it from, admin keeps its own default.
       expect(env(c as K8sObject, "PUBLIC_CLICK_URL")).toBeUndefined();
@@ -446,7 +449,7 @@ describe("network policies", () => {
     }
   });
 
-  test("egress: DNS, PostgreSQL and NATS for all; the internet only for delivery", () => {
+  test("egress: DNS, PostgreSQL and NATS for all; the internet only for delivery and admin (send test)", () => {
     for (const s of SERVICES) {
       const egress: K8sObject[] = find(defaults, "NetworkPolicy", `rt-roundtrip-${s}`).spec.egress;
       const ports = egress.flatMap((r) => (r.ports ?? []).map((p: K8sObject) => `${p.protocol}/${p.port}`));
@@ -456,7 +459,7 @@ describe("network policies", () => {
       const internet = egress.filter((r) =>
         r.to?.some((peer: K8sObject) => peer.ipBlock?.cidr === "0.0.0.0/0"),
       );
-      expect(internet.length).toBe(s === "delivery" ? 1 : 0);
+      expect(internet.length).toBe(s === "delivery" || s === "admin" ? 1 : 0);
     }
     const delivery = find(defaults, "NetworkPolicy", "rt-roundtrip-delivery").spec.egress.at(-1);
     expect(delivery.to[0].ipBlock.except).toContain("10.0.0.0/8");
@@ -464,11 +467,15 @@ describe("network policies", () => {
     expect(delivery.ports).toBeUndefined();
   });
 
-  test("delivery's SSRF-exempt CIDRs are opened too", () => {
-    const np = find(all, "NetworkPolicy", "rt-delivery");
-    expect(np.spec.egress.flatMap((r: K8sObject) => r.to ?? [])).toContainEqual({
-      ipBlock: { cidr: "10.20.0.0/16" },
-    });
+  test("the SSRF-exempt CIDRs reach delivery and admin (send test): env and egress", () => {
+    for (const s of ["delivery", "admin"]) {
+      const np = find(all, "NetworkPolicy", `rt-${s}`);
+      expect(np.spec.egress.flatMap((r: K8sObject) => r.to ?? [])).toContainEqual({
+        ipBlock: { cidr: "10.20.0.0/16" },
+      });
+      const [c] = containersOf(deployment(all, s, "rt"));
+      expect(env(c as K8sObject, "DELIVERY_ALLOWED_CIDRS")?.value).toContain("10.20.0.0/16");
+    }
   });
 });
 

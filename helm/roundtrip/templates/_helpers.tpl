@@ -270,7 +270,8 @@ Usage: include "roundtrip.serviceEnv" (dict "root" $ "name" "click" "svc" $svc)
 - name: CLICK_SINK
   value: {{ $root.Values.config.clickSink | quote }}
 {{- end }}
-{{- if eq .name "delivery" }}
+{{- /* Admin's "send test" of a postback template goes through the same SSRF guard as delivery. */}}
+{{- if has .name (list "delivery" "admin") }}
 - name: DELIVERY_ALLOWED_CIDRS
   value: {{ join "," $root.Values.config.deliveryAllowedCidrs | quote }}
 {{- end }}
