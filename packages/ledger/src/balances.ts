@@ -1,5 +1,9 @@
 import { roundToCurrency } from "@roundtrip/contracts";
 import type { Sql, Tx } from "@roundtrip/db";
+import type postgres from "postgres";
+
+/** An instant: a value, or a column of the query (each affiliate's own cut-off in a payout plan). */
+export type AsOf = Date | postgres.PendingQuery<postgres.Row[]>;
 
 export type Balance = {
   affiliate_id: string;
@@ -25,11 +29,11 @@ export type Balance = {
  * until approval — its conversion's release, whichever is set, at or before `asOf`. `e` is the
  * entry, `r` its conversion's ledger_releases row (joined as of `asOf`).
  */
-export const payableAt = (sql: Sql | Tx, asOf: Date) =>
+export const payableAt = (sql: Sql | Tx, asOf: AsOf) =>
   sql`coalesce(e.available_at, r.available_at) <= ${asOf}`;
 
 /** ledger_entries `e` with its conversion's release `r` as known at `asOf`. */
-export const entriesAsOf = (sql: Sql | Tx, asOf: Date) => sql`
+export const entriesAsOf = (sql: Sql | Tx, asOf: AsOf) => sql`
   ledger_entries e
   left join ledger_releases r on r.conversion_id = e.conversion_id and r.created_at <= ${asOf}`;
 

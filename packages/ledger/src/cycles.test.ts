@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { type Cycle, lastBoundary, periodEnding } from "./cycles.ts";
+import { type Cycle, lastBoundary, localMidnight, periodEnding, periodEndingOn } from "./cycles.ts";
 
 const at = (d: string) => new Date(`${d}T00:00:00Z`);
 
@@ -32,11 +32,86 @@ describe("payout cycles", () => {
     expect(periodEnding(monthly, new Date("2026-03-01T00:00:01Z"))).toBeNull();
   });
 
+  test("periods are local days in the affiliate's time zone, across DST changes", () => {
+    const HOUR = 3_600_000;
+    const berlin: Cycle = {
+      cycle: "weekly",
+      cycle_days: null,
+      cycle_anchor: "2024-01-01",
+      time_zone: "Europe/Berlin",
+    };
+    // the week with the spring change (Sunday 2026-03-29, 02:00 → 03:00) is an hour short
+    const spring = periodEndingOn(berlin, "2026-03-30");
+    expect(spring).toEqual({
+      start: new Date("2026-03-22T23:00:00Z"),
+      end: new Date("2026-03-29T22:00:00Z"),
+    });
+    expect(((spring?.end.getTime() ?? 0) - (spring?.start.getTime() ?? 0)) / HOUR).toBe(7 * 24 - 1);
+    expect(periodEnding(berlin, new Date("2026-03-29T22:00:00Z"))).toEqual(spring);
+    expect(periodEnding(berlin, new Date("2026-03-30T00:00:00Z"))).toBeNull(); // UTC midnight: not Berlin's
+    // bi-weekly in New York over the autumn change (Sunday 2026-11-01, 02:00 → 01:00): an hour long
+    const ny: Cycle = {
+      cycle: "biweekly",
+      cycle_days: null,
+      cycle_anchor: "2024-01-01",
+      time_zone: "America/New_York",
+    };
+    const autumn = periodEndingOn(ny, "2026-11-02");
+    expect(autumn).toEqual({
+      start: new Date("2026-10-19T04:00:00Z"),
+      end: new Date("2026-11-02T05:00:00Z"),
+    });
+    expect(((autumn?.end.getTime() ?? 0) - (autumn?.start.getTime() ?? 0)) / HOUR).toBe(14 * 24 + 1);
+    expect(periodEndingOn(ny, "2026-11-09")).toBeNull();
+    // monthly: November in Berlin starts and ends at Berlin's midnight (CET, +01:00); March spans the change
+    const monthly: Cycle = {
+      cycle: "monthly",
+      cycle_days: null,
+      cycle_anchor: "2024-01-01",
+      time_zone: "Europe/Berlin",
+    };
+    expect(periodEndingOn(monthly, "2026-12-01")).toEqual({
+      start: new Date("2026-10-31T23:00:00Z"),
+      end: new Date("2026-11-30T23:00:00Z"),
+    });
+    expect(periodEndingOn(monthly, "2026-04-01")).toEqual({
+      start: new Date("2026-02-28T23:00:00Z"),
+      end: new Date("2026-03-31T22:00:00Z"),
+    });
+    // an entry at 23:30 UTC on 30 November is already December in Berlin
+    expect(lastBoundary(monthly, new Date("2026-11-30T23:30:00Z"))).toEqual(new Date("2026-11-30T23:00:00Z"));
+    // a day whose midnight the clocks skip (Santiago, 2024-09-08) starts when they jump
+    expect(localMidnight("2024-09-08", "America/Santiago")).toEqual(new Date("2024-09-08T04:00:00Z"));
+    expect(localMidnight("2024-09-09", "America/Santiago")).toEqual(new Date("2024-09-09T03:00:00Z"));
+    // zones a whole day apart and at half hours
+    expect(localMidnight("2026-12-01", "Pacific/Kiritimati")).toEqual(new Date("2026-11-30T10:00:00Z"));
+    expect(localMidnight("2026-12-01", "Asia/Kolkata")).toEqual(new Date("2026-11-30T18:30:00Z"));
+    expect(localMidnight("2026-12-01", "Pacific/Pago_Pago")).toEqual(new Date("2026-12-01T11:00:00Z"));
+  });
+
   test("property: periods tile time — the boundary before any instant ends a period that starts at the previous one", () => {
     const cycle = fc.oneof(
       fc.constant<Cycle>({ cycle: "weekly", cycle_days: null, cycle_anchor: "2024-01-01" }),
       fc.constant<Cycle>({ cycle: "biweekly", cycle_days: null, cycle_anchor: "2025-03-05" }),
       fc.constant<Cycle>({ cycle: "monthly", cycle_days: null, cycle_anchor: "2024-01-01" }),
+      fc.constant<Cycle>({
+        cycle: "weekly",
+        cycle_days: null,
+        cycle_anchor: "2024-01-01",
+        time_zone: "Europe/Berlin",
+      }),
+      fc.constant<Cycle>({
+        cycle: "monthly",
+        cycle_days: null,
+        cycle_anchor: "2024-01-01",
+        time_zone: "America/New_York",
+      }),
+      fc.constant<Cycle>({
+        cycle: "biweekly",
+        cycle_days: null,
+        cycle_anchor: "2024-01-01",
+        time_zone: "Australia/Sydney",
+      }),
       fc
         .integer({ min: 1, max: 366 })
         .map<Cycle>((n) => ({ cycle: "custom", cycle_days: n, cycle_anchor: "2026-02-17" })),
@@ -49,9 +124,11 @@ describe("payout cycles", () => {
         const period = periodEnding(c, start);
         expect(period).not.toBeNull();
         expect(period?.end).toEqual(start);
-        // no boundary strictly inside a period
+        // the period containing t ends at a later boundary, and no boundary lies strictly inside it
         const p = period as { start: Date; end: Date };
-        for (let d = p.start.getTime() + 86_400_000; d < p.end.getTime(); d += 86_400_000)
+        const next = lastBoundary(c, new Date(start.getTime() + 367 * 86_400_000));
+        expect(next.getTime()).toBeGreaterThan(t.getTime());
+        for (let d = p.start.getTime() + 3_600_000; d < p.end.getTime(); d += 3_600_000)
           expect(periodEnding(c, new Date(d))).toBeNull();
       }),
       { numRuns: 300 },

@@ -271,3 +271,88 @@ describe("negative carryover", () => {
     ]);
   });
 });
+
+describe("cycles in the affiliate's time zone", () => {
+  async function zoned(zone: string, cycle = "weekly"): Promise<string> {
+    const a = await affiliate("EUR", { cycle });
+    await sql`update affiliate_payout_settings set time_zone = ${zone} where affiliate_id = ${a}`;
+    return a;
+  }
+  /** An adjustment created and payable at `at` (no conversion needed). */
+  const at = (aff: string, amount: string, iso: string) => sql`
+    insert into ledger_entries (affiliate_id, type, payout, revenue, currency, affiliate_payout, affiliate_currency,
+                                available_at, created_at, reason, actor)
+    values (${aff}, 'adjustment', ${amount}, 0, 'EUR', ${amount}, 'EUR', ${iso}, ${iso}, 'earned', 'test')`;
+  // Monday 2026-03-30: the week before holds Berlin's spring change (Sunday 29 March, 02:00 → 03:00)
+  const run = new Date("2026-03-30T00:00:00Z");
+
+  test("a run for a day pays each affiliate up to that day's midnight in its zone, across a DST change", async () => {
+    const berlin = await zoned("Europe/Berlin");
+    await at(berlin, "100.00", "2026-03-29T21:30:00Z"); // 23:30 in Berlin: this week
+    await at(berlin, "70.00", "2026-03-29T22:30:00Z"); // 00:30 Monday in Berlin (before UTC's midnight): next week
+    const [line] = await lineOf(berlin, run);
+    expect(line).toMatchObject({
+      due: "100.00",
+      paid: true,
+      // a week an hour short: Berlin's midnights, CET then CEST
+      period_start: new Date("2026-03-22T23:00:00Z"),
+      period_end: new Date("2026-03-29T22:00:00Z"),
+    });
+    // the same instants in UTC: both entries fall before the UTC midnight
+    const utc = await zoned("UTC");
+    await at(utc, "100.00", "2026-03-29T21:30:00Z");
+    await at(utc, "70.00", "2026-03-29T22:30:00Z");
+    expect((await lineOf(utc, run))[0]).toMatchObject({ due: "170.00", period_end: run });
+
+    const approved = await sql.begin((tx) => approvePayoutRun(tx, run, "user:test", null));
+    const paid = await sql`
+      select affiliate_id, amount::text, period_start, period_end from payout_lines
+      where run_id = ${approved.run_id} and affiliate_id in ${sql([berlin, utc])} order by affiliate_id`;
+    expect(paid.map((p) => [p.affiliate_id, p.amount, p.period_end])).toEqual([
+      [berlin, "100.000000", new Date("2026-03-29T22:00:00Z")],
+      [utc, "170.000000", run],
+    ]);
+    const [statement] =
+      await sql`select period_start, period_end from statements where affiliate_id = ${berlin}`;
+    expect(statement).toMatchObject({ period_end: new Date("2026-03-29T22:00:00Z") });
+    // Berlin's next week pays what came after its midnight
+    expect((await lineOf(berlin, new Date("2026-04-06T00:00:00Z")))[0]).toMatchObject({
+      due: "70.00",
+      paid: true,
+    });
+  });
+
+  test("an affiliate whose midnight is still ahead is not paid yet (period_not_ended); the same day's run pays it later", async () => {
+    const la = await zoned("America/Los_Angeles");
+    await at(la, "60.00", "2026-03-30T05:00:00Z"); // Sunday 22:00 in Los Angeles (PDT)
+    const early = new Date("2026-03-30T06:00:00Z"); // 23:00 Sunday in Los Angeles: its week has not ended
+    const plan = await sql.begin((tx) => planPayouts(tx, run, { affiliateId: la, now: early }));
+    expect(plan.lines[0]).toMatchObject({
+      paid: false,
+      reason: "period_not_ended",
+      period_end: new Date("2026-03-30T07:00:00Z"),
+    });
+    expect(plan.carryovers).toEqual([]);
+    expect((await lineOf(la, run))[0]).toMatchObject({ due: "60.00", paid: true });
+  });
+
+  test("localMidnight agrees with PostgreSQL's time zone database", async () => {
+    const { localMidnight } = await import("./cycles.ts");
+    const zones = [
+      "Europe/Berlin",
+      "America/New_York",
+      "Australia/Sydney",
+      "Asia/Kolkata",
+      "America/Sao_Paulo",
+    ];
+    const dates = Array.from({ length: 400 }, (_, i) =>
+      new Date(Date.UTC(2025, 0, 1) + i * 86_400_000).toISOString().slice(0, 10),
+    );
+    for (const zone of zones) {
+      const rows = await sql<{ d: string; at: Date }[]>`
+        select d::text, (d::timestamp at time zone ${zone}) as at
+        from unnest(${dates}::date[]) as d`;
+      for (const r of rows) expect([r.d, localMidnight(r.d, zone)]).toEqual([r.d, r.at]);
+    }
+  });
+});

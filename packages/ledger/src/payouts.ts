@@ -2,13 +2,14 @@ import { roundToCurrency, toMicros, fromMicros, minorUnits } from "@roundtrip/co
 import type { Tx } from "@roundtrip/db";
 import { payableAt, entriesAsOf } from "./balances.ts";
 import { bookCarryover, type CarryoverMode, planCarryover, type PlannedCarryover } from "./carryover.ts";
-import { type Cycle, type CycleKind, type Period, periodEnding } from "./cycles.ts";
+import { type CycleKind, localMidnight, type Period, periodEndingOn } from "./cycles.ts";
 import { insertEntry } from "./entries.ts";
 import { LedgerRuleError } from "./errors.ts";
 
 /** Why an affiliate's balance in a currency is not in a run. */
 export type NotPaidReason =
   | "not_in_cycle"
+  | "period_not_ended"
   | "on_hold"
   | "nothing_due"
   | "below_minimum"
@@ -35,8 +36,12 @@ export type PlannedLine = {
 
 export type PayoutPlan = { cutoff: Date; lines: PlannedLine[]; carryovers: PlannedCarryover[] };
 
-type AffiliateTerms = Cycle & {
+type AffiliateTerms = {
   affiliate_id: string;
+  cycle: CycleKind;
+  cycle_days: number | null;
+  cycle_anchor: string;
+  time_zone: string;
   payout_hold: boolean;
   negative_carryover: CarryoverMode;
   method: string | null;
@@ -48,40 +53,54 @@ type AffiliateTerms = Cycle & {
 const add = (a: string, b: string, currency: string) =>
   roundToCurrency(fromMicros(toMicros(a) + toMicros(b)), currency);
 
+/** The calendar date a run pays up to: every affiliate's period ending that day, in its own zone. */
+export const runDate = (cutoff: Date) => cutoff.toISOString().slice(0, 10);
+
 /**
- * What a payout run at `cutoff` (a cycle boundary, not in the future) would pay: per affiliate
- * and currency, every entry payable by then (approved and out of hold — holds respected) plus
- * everything already paid out or returned, i.e. the balance still owed. An affiliate is paid
- * when the cut-off ends one of its cycles, it is not on hold, the amount is positive and at
- * least the currency's minimum, and it has payment details; otherwise the line says why not.
- * Affiliates whose cycle ends here have the period closed first (negative carryover).
+ * What a payout run for the day of `cutoff` (a UTC midnight naming the date) would pay. Each
+ * affiliate's cycle ends at that date's midnight in its own time zone (its cut-off): per
+ * affiliate and currency, every entry payable by its cut-off (approved and out of hold — holds
+ * respected) plus everything already paid out or returned, i.e. the balance still owed. An
+ * affiliate is paid when the date ends one of its cycles, its cut-off has passed, it is not on
+ * hold, the amount is positive and at least the currency's minimum, and it has payment details;
+ * otherwise the line says why not. Affiliates whose cycle ends here have the period closed first
+ * (negative carryover).
  */
 export async function planPayouts(
   tx: Tx,
   cutoff: Date,
-  options: { affiliateId?: string } = {},
+  options: { affiliateId?: string; now?: Date } = {},
 ): Promise<PayoutPlan> {
-  const dues = await tx<{ affiliate_id: string; currency: string; due: string }[]>`
-    select e.affiliate_id, e.affiliate_currency as currency,
-           coalesce(sum(e.affiliate_payout) filter (
-             where e.type in ('payout', 'payout_return') or ${payableAt(tx, cutoff)}), 0)::text as due
-    from ${entriesAsOf(tx, cutoff)}
-    ${options.affiliateId ? tx`where e.affiliate_id = ${options.affiliateId}` : tx``}
-    group by 1, 2 order by 1, 2`;
-  const ids = [...new Set(dues.map((d) => d.affiliate_id))];
+  const date = runDate(cutoff);
+  const now = options.now ?? new Date();
   const terms = new Map(
     (
       await tx<AffiliateTerms[]>`
-        select a.id as affiliate_id, coalesce(s.cycle, 'monthly') as cycle, s.cycle_days,
-               coalesce(s.cycle_anchor, '2024-01-01')::text as cycle_anchor, coalesce(s.payout_hold, false) as payout_hold,
-               coalesce(s.negative_carryover, 'carry') as negative_carryover,
+        select a.id::text as affiliate_id, coalesce(s.cycle, 'monthly') as cycle, s.cycle_days,
+               coalesce(s.cycle_anchor, '2024-01-01')::text as cycle_anchor, coalesce(s.time_zone, 'UTC') as time_zone,
+               coalesce(s.payout_hold, false) as payout_hold, coalesce(s.negative_carryover, 'carry') as negative_carryover,
                d.method, d.account_reference, d.account_holder, d.bic
         from affiliates a
         left join affiliate_payout_settings s on s.affiliate_id = a.id
         left join affiliate_payment_details d on d.affiliate_id = a.id
-        where a.id in ${tx(ids.length ? ids : ["0"])}`
+        where exists (select 1 from ledger_entries e where e.affiliate_id = a.id)
+          ${options.affiliateId ? tx`and a.id = ${options.affiliateId}` : tx``}`
     ).map((t) => [t.affiliate_id, t]),
   );
+  // Each affiliate's cut-off: the run date's midnight in its zone.
+  const asOf = new Map([...terms.values()].map((t) => [t.affiliate_id, localMidnight(date, t.time_zone)]));
+  const cutoffs = [...asOf].map(([affiliate_id, at]) => ({ affiliate_id, at: at.toISOString() }));
+  const dues = await tx<{ affiliate_id: string; currency: string; due: string }[]>`
+    with c as (
+      select * from jsonb_to_recordset(${JSON.stringify(cutoffs)}::text::jsonb) as c(affiliate_id bigint, at timestamptz)
+    )
+    select e.affiliate_id::text, e.affiliate_currency as currency,
+           coalesce(sum(e.affiliate_payout) filter (
+             where e.type in ('payout', 'payout_return') or ${payableAt(tx, tx`c.at`)}), 0)::text as due
+    -- left-associative: the release join sees c.at
+    from c cross join ${entriesAsOf(tx, tx`c.at`)}
+    where e.affiliate_id = c.affiliate_id
+    group by 1, 2 order by 1, 2`;
   const minimums = new Map(
     (
       await tx<{ currency: string; minimum: string }[]>`select currency, minimum::text from payout_minimums`
@@ -89,16 +108,13 @@ export async function planPayouts(
   );
   const carryovers: PlannedCarryover[] = [];
   const periods = new Map<string, Period | null>();
+  const ids = [...new Set(dues.map((d) => d.affiliate_id))];
   for (const id of ids) {
     const t = terms.get(id);
-    const period = t
-      ? periodEnding(
-          { cycle: t.cycle as CycleKind, cycle_days: t.cycle_days, cycle_anchor: t.cycle_anchor },
-          cutoff,
-        )
-      : null;
+    const period = t ? periodEndingOn(t, date) : null;
     periods.set(id, period);
-    if (period && t) carryovers.push(...(await planCarryover(tx, id, period, t.negative_carryover)));
+    if (period && t && period.end <= now)
+      carryovers.push(...(await planCarryover(tx, id, period, t.negative_carryover)));
   }
   const lines = dues.map((d): PlannedLine => {
     const t = terms.get(d.affiliate_id);
@@ -111,15 +127,17 @@ export async function planPayouts(
     const minimum = roundToCurrency(minimums.get(d.currency) ?? "0", d.currency);
     const reason: NotPaidReason | null = !period
       ? "not_in_cycle"
-      : t?.payout_hold
-        ? "on_hold"
-        : toMicros(due) <= 0n
-          ? "nothing_due"
-          : toMicros(due) < toMicros(minimum)
-            ? "below_minimum"
-            : !t?.method
-              ? "missing_payment_details"
-              : null;
+      : period.end > now
+        ? "period_not_ended"
+        : t?.payout_hold
+          ? "on_hold"
+          : toMicros(due) <= 0n
+            ? "nothing_due"
+            : toMicros(due) < toMicros(minimum)
+              ? "below_minimum"
+              : !t?.method
+                ? "missing_payment_details"
+                : null;
     return {
       affiliate_id: d.affiliate_id,
       currency: d.currency,
@@ -138,6 +156,9 @@ export async function planPayouts(
   });
   return { cutoff, lines, carryovers };
 }
+
+/** When the run's date begins first anywhere (UTC+14): before that no affiliate's period has ended. */
+export const earliestEnd = (cutoff: Date) => new Date(cutoff.getTime() - 14 * 3_600_000);
 
 /** Per currency: what a run pays and in how many lines. */
 export function runTotals(lines: readonly PlannedLine[]): Record<string, { amount: string; lines: number }> {
@@ -165,10 +186,10 @@ export async function approvePayoutRun(
   actor: string,
   idempotencyKey: string | null,
 ): Promise<ApprovedRun & { plan: PayoutPlan; statements: CreatedStatement[] }> {
-  if (cutoff.getTime() > Date.now())
+  if (earliestEnd(cutoff).getTime() > Date.now())
     throw new LedgerRuleError(
       "invalid_amount",
-      "period_end: a period is paid once it has ended",
+      "period_end: a period is paid once it has ended (that day has begun nowhere yet)",
       "period_end",
     );
   await tx`select pg_advisory_xact_lock(hashtextextended('payout-runs', 0))`;
@@ -233,11 +254,12 @@ export async function approvePayoutRun(
       values (${lineId}, ${runId}, ${l.affiliate_id}, ${l.currency}, ${l.due}, ${l.period_start}, ${l.period_end},
               ${l.method}, ${l.account_reference}, ${l.account_holder}, ${l.bic}, ${entry?.id as string})`;
   }
-  // One statement per affiliate whose cycle ended here.
-  const inCycle = [...new Set(plan.lines.filter((l) => l.period_start).map((l) => l.affiliate_id))];
+  // One statement per affiliate whose cycle ended here (and has ended: its zone is past midnight).
+  const closed = (l: PlannedLine) => l.period_start !== null && l.reason !== "period_not_ended";
+  const inCycle = [...new Set(plan.lines.filter(closed).map((l) => l.affiliate_id))];
   const statements: CreatedStatement[] = [];
   for (const id of inCycle) {
-    const l = plan.lines.find((x) => x.affiliate_id === id && x.period_start) as PlannedLine;
+    const l = plan.lines.find((x) => x.affiliate_id === id && closed(x)) as PlannedLine;
     statements.push(
       ...(await tx<CreatedStatement[]>`
         insert into statements (affiliate_id, period_start, period_end, run_id)

@@ -15,6 +15,7 @@ import {
   RunParams,
   RunView,
 } from "./model.ts";
+import { wakeRelays } from "./partner-events.ts";
 import { approve, cutoffOf, exportFile, importResults, lines, preview, run, runs } from "./service.ts";
 
 /**
@@ -52,6 +53,7 @@ export function payoutRuns(sql: Sql) {
             await audit(tx, { actor: who, action: "approve", resource: "payout_runs", id: r.run_id });
           return r;
         });
+        if (approved.statements.length > 0) await wakeRelays(sql); // statement.ready is committed
         set.status = approved.created ? 201 : 200;
         return run(sql, approved.run_id);
       },
@@ -138,17 +140,19 @@ export function payoutRuns(sql: Sql) {
         assertCanWrite(principal);
         await run(sql, params.id);
         const who = actor(principal);
-        return sql.begin(async (tx) => {
-          const r = await importResults(tx, params.id, body, who);
+        const r = await sql.begin(async (tx) => {
+          const imported = await importResults(tx, params.id, body, who);
           await audit(tx, {
             actor: who,
             action: "import_results",
             resource: "payout_runs",
             id: params.id,
-            after: r.counts,
+            after: imported.counts,
           });
-          return r.counts;
+          return imported;
         });
+        if (r.changed.length > 0) await wakeRelays(sql); // payout.paid / payout.failed are committed
+        return r.counts;
       },
       {
         params: RunParams,

@@ -5,9 +5,10 @@ const Money = t.String({ description: "decimal, to the currency's minor unit" })
 const Nullable = <T extends Parameters<typeof t.Union>[0][number]>(s: T) => t.Union([s, t.Null()]);
 
 export const PeriodEnd = t.String({
-  format: "date-time",
+  pattern: "^\\d{4}-\\d{2}-\\d{2}(T00:00:00(\\.0+)?(Z|\\+00:00))?$",
   description:
-    "the cut-off: a UTC midnight ending the cycles to pay (entries payable by then are paid); not in the future",
+    "the day the cycles to pay end (YYYY-MM-DD, or that day's UTC midnight as a date-time): each affiliate's period ends at that day's midnight in its time zone, and entries payable by then are paid; an affiliate whose midnight is still ahead is not paid yet (period_not_ended)",
+  examples: ["2026-12-01"],
 });
 
 export const PreviewInput = Strict({ period_end: PeriodEnd });
@@ -29,7 +30,8 @@ export const PlanLine = t.Object({
   paid: t.Boolean({ description: "whether the run pays this line" }),
   reason: Nullable(
     t.String({
-      description: "why not: not_in_cycle, on_hold, nothing_due, below_minimum, missing_payment_details",
+      description:
+        "why not: not_in_cycle, period_not_ended, on_hold, nothing_due, below_minimum, missing_payment_details",
     }),
   ),
   method: Nullable(t.String()),

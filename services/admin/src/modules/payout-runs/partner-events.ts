@@ -1,6 +1,6 @@
-import { enqueue, subjects } from "@roundtrip/bus";
+import { enqueue, OUTBOX_CHANNEL, subjects } from "@roundtrip/bus";
 import { type PartnerEvent, roundToCurrency } from "@roundtrip/contracts";
-import type { Tx } from "@roundtrip/db";
+import type { Sql, Tx } from "@roundtrip/db";
 import type { CreatedStatement } from "@roundtrip/ledger";
 
 /**
@@ -58,4 +58,13 @@ export async function announceStatement(tx: Tx, s: CreatedStatement): Promise<vo
       url: `/v1/statements/${s.id}/pdf`,
     },
   });
+}
+
+/**
+ * After the commit that enqueued partner events: wakes the PARTNERS relay of every admin replica
+ * (LISTEN on the outbox channel), so the events leave now instead of at the next poll. Payout
+ * runs and result imports are rare, so the NOTIFY's commit lock costs nothing here.
+ */
+export async function wakeRelays(sql: Sql): Promise<void> {
+  await sql`select pg_notify(${OUTBOX_CHANNEL}, 'partners')`;
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { toMicros } from "@roundtrip/contracts";
 import type { Balance } from "@roundtrip/ledger";
+import { OUTBOX_CHANNEL } from "@roundtrip/bus";
 import { parse } from "csv-parse/sync";
 import { type TestAdmin, testAdmin } from "../../testing/money-app.ts";
 
@@ -11,6 +12,9 @@ const periodEnd = midnight.toISOString();
 
 type Line = {
   id: string;
+  provider_reference: string | null;
+  failure_reason: string | null;
+  account_reference_masked: string | null;
   affiliate_id: string;
   currency: string;
   amount: string;
@@ -108,7 +112,7 @@ describe("payout runs through the API", () => {
     const [n] = await admin.sql`select count(*)::int as n from payout_runs`;
     expect(n?.n).toBe(0);
     const future = await admin.call("POST", "/v1/payout-runs/preview", {
-      period_end: new Date(midnight.getTime() + DAY).toISOString(),
+      period_end: new Date(midnight.getTime() + 2 * DAY).toISOString(), // begun nowhere yet
     });
     expect(future.status).toBe(400);
     const notMidnight = await admin.call("POST", "/v1/payout-runs/preview", {
@@ -195,10 +199,16 @@ describe("payout runs through the API", () => {
       `${ref("bank_transfer")},completed,SEPA-1,`,
     ].join("\n");
     const before = await balances();
+    // the PARTNERS relay is woken once the import commits (not left to its poll)
+    const heard: string[] = [];
+    const listening = await admin.sql.listen(OUTBOX_CHANNEL, (p) => heard.push(p));
     const r = await admin.call("POST", `/v1/payout-runs/${approved.id}/results`, result, {
       contentType: "text/csv",
     });
     expect(r).toEqual({ status: 200, body: { paid: 2, failed: 1, unchanged: 0 } });
+    for (let i = 0; i < 100 && !heard.includes("partners"); i++) await Bun.sleep(50);
+    expect(heard).toContain("partners");
+    await listening.unlisten();
     const lines = (await admin.call<Run>("GET", `/v1/payout-runs/${approved.id}`)).body.lines;
     expect(lines.map((l) => [l.method, l.currency, l.status]).sort()).toEqual([
       ["bank_transfer", "EUR", "paid"],
@@ -206,6 +216,17 @@ describe("payout runs through the API", () => {
       ["paypal", "JPY", "failed"],
       ["tipalti", "USD", "pending"],
     ]);
+    // the provider's payment reference is shown as given (it is no secret); the account is masked
+    const byMethod = (m: string, c: string) => lines.find((l) => l.method === m && l.currency === c);
+    expect(byMethod("paypal", "EUR")).toMatchObject({
+      provider_reference: "PP-TX-1",
+      account_reference_masked: expect.stringMatching(/^\*+mple$/),
+    });
+    expect(byMethod("bank_transfer", "EUR")?.provider_reference).toBe("SEPA-1");
+    expect(byMethod("paypal", "JPY")).toMatchObject({
+      provider_reference: null,
+      failure_reason: "receiver has no account",
+    });
     const after = await balances();
     expect(available(after, "JPY") - available(before, "JPY")).toBe(toMicros("9999"));
     expect(available(after, "EUR")).toBe(available(before, "EUR"));
@@ -234,6 +255,7 @@ describe("payout runs through the API", () => {
     const key = await admin.affiliateKey(who.paypal as string);
     const own = await admin.call<{ data: Line[] }>("GET", "/v1/payout-lines", undefined, { key });
     expect(own.body.data.map((l) => l.affiliate_id)).toEqual([who.paypal as string]);
+    expect(own.body.data[0]).toMatchObject({ status: "paid", provider_reference: "PP-TX-1" });
     expect(
       (await admin.call("GET", `/v1/payout-lines?affiliate_id=${who.bank}`, undefined, { key })).status,
     ).toBe(404);
@@ -246,3 +268,30 @@ describe("payout runs through the API", () => {
 });
 
 const fetchText = (path: string, key?: string) => admin.text(path, key ? { key } : {});
+
+describe("payout settings: the cycle's time zone", () => {
+  test("set and read back; an unknown zone is refused naming the field", async () => {
+    const id = who.paypal as string;
+    const put = await admin.call<{ time_zone: string }>("PUT", `/v1/affiliates/${id}/payout-settings`, {
+      cycle: "custom",
+      cycle_days: 1,
+      time_zone: "Europe/Malta",
+    });
+    expect(put.status).toBe(200);
+    expect(put.body.time_zone).toBe("Europe/Malta");
+    const bad = await admin.call<{ error: { field: string } }>(
+      "PUT",
+      `/v1/affiliates/${id}/payout-settings`,
+      {
+        cycle: "monthly",
+        time_zone: "Mars/Olympus_Mons",
+      },
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe("time_zone");
+    // a later PUT without time_zone keeps it
+    await admin.call("PUT", `/v1/affiliates/${id}/payout-settings`, { cycle: "custom", cycle_days: 1 });
+    const read = await admin.call<{ time_zone: string }>("GET", `/v1/affiliates/${id}/payout-settings`);
+    expect(read.body.time_zone).toBe("Europe/Malta");
+  });
+});

@@ -2,6 +2,7 @@ import { maskAccountReference, roundToCurrency } from "@roundtrip/contracts";
 import type { Sql, Tx } from "@roundtrip/db";
 import {
   approvePayoutRun,
+  earliestEnd,
   type PlannedLine,
   planPayouts,
   recordLineOutcome,
@@ -14,21 +15,19 @@ import { announceLineOutcome, announceStatement } from "./partner-events.ts";
 import { type ExportFormat, type ExportLine, exportCsv, lineReference, METHOD_OF } from "./exports.ts";
 import type { LineView } from "./model.ts";
 
-/** A cut-off must end cycles: a UTC midnight, not in the future. */
+/**
+ * The run's day, as that day's UTC midnight: each affiliate's cut-off is the day's midnight in its
+ * own zone (packages/ledger, cycles.ts). Refused until the day has begun somewhere (UTC+14).
+ */
 export function cutoffOf(periodEnd: string): Date {
-  const at = new Date(periodEnd);
-  if (Number.isNaN(at.getTime()) || at.getTime() % 86_400_000 !== 0)
+  const at = new Date(`${periodEnd.slice(0, 10)}T00:00:00Z`);
+  if (Number.isNaN(at.getTime()) || at.toISOString().slice(0, 10) !== periodEnd.slice(0, 10))
+    throw new HttpError(400, "invalid_request", "period_end: not a calendar date", "period_end");
+  if (earliestEnd(at).getTime() > Date.now())
     throw new HttpError(
       400,
       "invalid_request",
-      "period_end: must be a UTC midnight (cycles end there)",
-      "period_end",
-    );
-  if (at.getTime() > Date.now())
-    throw new HttpError(
-      400,
-      "invalid_request",
-      "period_end: a period is paid once it has ended",
+      "period_end: a period is paid once it has ended (that day has begun nowhere yet)",
       "period_end",
     );
   return at;

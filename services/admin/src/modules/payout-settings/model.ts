@@ -10,8 +10,15 @@ const CarryoverMode = t.Union([t.Literal("carry"), t.Literal("reset")], {
 
 export const PayoutSettingsInput = Strict({
   cycle: t.Union([t.Literal("weekly"), t.Literal("biweekly"), t.Literal("monthly"), t.Literal("custom")], {
-    description: "how often the affiliate is paid; periods are whole UTC days",
+    description: "how often the affiliate is paid; periods are whole local days in time_zone",
   }),
+  time_zone: t.Optional(
+    t.String({
+      maxLength: 64,
+      description:
+        "IANA time zone the cycle's days are counted in (the program's zone, e.g. Europe/Malta); default UTC",
+    }),
+  ),
   cycle_days: t.Optional(
     t.Integer({ minimum: 1, maximum: 366, description: "custom cycles only: days per period" }),
   ),
@@ -37,6 +44,7 @@ export const PayoutSettingsView = t.Object({
   cycle: t.String(),
   cycle_days: t.Union([t.Integer(), t.Null()]),
   cycle_anchor: t.String(),
+  time_zone: t.String(),
   payout_hold: t.Boolean(),
   payout_hold_reason: t.Union([t.String(), t.Null()]),
   parent_affiliate_id: t.Union([t.String(), t.Null()]),

@@ -1,10 +1,10 @@
 import type { Sql, Tx } from "@roundtrip/db";
-import { fitsCurrency } from "@roundtrip/ledger";
+import { fitsCurrency, isTimeZone } from "@roundtrip/ledger";
 import { HttpError } from "@roundtrip/service";
 import type { PayoutSettingsInput } from "./model.ts";
 
 const COLUMNS = (sql: Sql | Tx) => sql`
-  affiliate_id, cycle, cycle_days, cycle_anchor::text, payout_hold, payout_hold_reason, parent_affiliate_id,
+  affiliate_id, cycle, cycle_days, cycle_anchor::text, time_zone, payout_hold, payout_hold_reason, parent_affiliate_id,
   sub_share_percent::text, sub_tier3_percent::text, negative_carryover`;
 
 /** An affiliate's payout terms; the defaults when none were set. */
@@ -20,6 +20,7 @@ export async function readSettings(sql: Sql | Tx, affiliateId: string) {
     cycle: "monthly",
     cycle_days: null,
     cycle_anchor: "2024-01-01",
+    time_zone: "UTC",
     payout_hold: false,
     payout_hold_reason: null,
     parent_affiliate_id: null,
@@ -59,6 +60,8 @@ export async function writeSettings(tx: Tx, affiliateId: string, body: PayoutSet
       "cycle_days: required for a custom cycle, and only for one",
       "cycle_days",
     );
+  if (body.time_zone !== undefined && !isTimeZone(body.time_zone))
+    throw new HttpError(400, "invalid_request", "time_zone: unknown time zone", "time_zone");
   for (const field of ["sub_share_percent", "sub_tier3_percent"] as const)
     if (body[field] !== undefined && Number(body[field]) > 100)
       throw new HttpError(400, "invalid_request", `${field}: at most 100`, field);
@@ -79,6 +82,7 @@ export async function writeSettings(tx: Tx, affiliateId: string, body: PayoutSet
     cycle: body.cycle,
     cycle_days: body.cycle_days ?? null,
     cycle_anchor: body.cycle_anchor ?? before.cycle_anchor,
+    time_zone: body.time_zone ?? before.time_zone,
     payout_hold: body.payout_hold ?? false,
     payout_hold_reason: body.payout_hold_reason ?? null,
     parent_affiliate_id: body.parent_affiliate_id ?? null,
@@ -89,7 +93,7 @@ export async function writeSettings(tx: Tx, affiliateId: string, body: PayoutSet
   await tx`
     insert into affiliate_payout_settings ${tx(row)}
     on conflict (affiliate_id) do update set
-      cycle = excluded.cycle, cycle_days = excluded.cycle_days, cycle_anchor = excluded.cycle_anchor,
+      cycle = excluded.cycle, cycle_days = excluded.cycle_days, cycle_anchor = excluded.cycle_anchor, time_zone = excluded.time_zone,
       payout_hold = excluded.payout_hold, payout_hold_reason = excluded.payout_hold_reason,
       parent_affiliate_id = excluded.parent_affiliate_id, sub_share_percent = excluded.sub_share_percent,
       sub_tier3_percent = excluded.sub_tier3_percent, negative_carryover = excluded.negative_carryover, updated_at = now()`;
