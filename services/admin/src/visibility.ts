@@ -190,6 +190,7 @@ export const VISIBILITY = {
     "cycle",
     "cycle_days",
     "cycle_anchor",
+    "time_zone",
     "payout_hold",
     "payout_hold_reason",
     "parent_affiliate_id",
