@@ -19,8 +19,9 @@ export type VisitClick = {
  * answer back. Within a batch the earliest click of a visitor is the candidate. Clicks without a
  * visitor key, and those the click service ruled out, keep their `is_unique`.
  *
- * Repeats write nothing: only a visitor's first click, or one after its window ended, updates a
- * row. Rows are taken in key order, so two consumers on overlapping batches cannot deadlock.
+ * Repeats write and lock nothing: only a visitor's first click, or one after its window ended,
+ * writes a row. Rows are taken in key order, so two consumers on overlapping batches cannot
+ * deadlock.
  */
 export async function decideUniqueVisits<C extends VisitClick>(tx: Tx, clicks: readonly C[]): Promise<C[]> {
   const candidates = new Map<string, C>();
@@ -36,21 +37,39 @@ export async function decideUniqueVisits<C extends VisitClick>(tx: Tx, clicks: r
   }
   if (candidates.size === 0) return [...clicks];
   const visitors = [...candidates.keys()].sort();
-  const ids = visitors.map((v) => (candidates.get(v) as C).click_id);
-  const times = visitors.map((v) => (candidates.get(v) as C).clicked_at);
-  // A concurrent first insert of the same visitor makes this wait for its commit, so the select
-  // after it (a new snapshot) sees every window opened so far.
-  await tx`
-    insert into click_visitors as v (visitor, click_id, first_at)
-    select * from unnest(${visitors}::text[], ${ids}::text[], ${times}::timestamptz[])
-    on conflict (visitor) do update set click_id = excluded.click_id, first_at = excluded.first_at
-      where v.first_at + interval '24 hours' <= excluded.first_at`;
-  const openers = new Set(
+  const openers = new Set<string>();
+  // Windows already open are read without a lock: a repeat writes nothing and waits for nothing.
+  // (An upsert would lock the row even when its WHERE leaves it as it is, and one busy visitor —
+  // a flood from one address — would then queue every consumer's batches behind each other.)
+  const windowMs = 24 * 3_600_000;
+  const toOpen: string[] = [];
+  const known = new Map(
     (
-      await tx<{ click_id: string }[]>`
-        select click_id from click_visitors where visitor = any(${visitors}::text[])`
-    ).map((r) => r.click_id),
+      await tx<{ visitor: string; click_id: string; first_at: Date }[]>`
+        select visitor, click_id, first_at from click_visitors where visitor = any(${visitors}::text[])`
+    ).map((r) => [r.visitor, r]),
   );
+  for (const v of visitors) {
+    const row = known.get(v);
+    const candidate = candidates.get(v) as C;
+    if (row && row.first_at.getTime() + windowMs > Date.parse(candidate.clicked_at))
+      openers.add(row.click_id);
+    else toOpen.push(v);
+  }
+  if (toOpen.length > 0) {
+    const ids = toOpen.map((v) => (candidates.get(v) as C).click_id);
+    const times = toOpen.map((v) => (candidates.get(v) as C).clicked_at);
+    // A concurrent first insert of the same visitor makes this wait for its commit, so the select
+    // after it (a new snapshot) sees every window opened so far.
+    await tx`
+      insert into click_visitors as v (visitor, click_id, first_at)
+      select * from unnest(${toOpen}::text[], ${ids}::text[], ${times}::timestamptz[])
+      on conflict (visitor) do update set click_id = excluded.click_id, first_at = excluded.first_at
+        where v.first_at + interval '24 hours' <= excluded.first_at`;
+    for (const r of await tx<{ click_id: string }[]>`
+      select click_id from click_visitors where visitor = any(${toOpen}::text[])`)
+      openers.add(r.click_id);
+  }
   return clicks.map((c) => (c.is_unique && c.visitor ? { ...c, is_unique: openers.has(c.click_id) } : c));
 }
 

@@ -1,5 +1,5 @@
 import { type ClickRecorded, type ClicksRecorded, REASON, type Reason } from "@roundtrip/contracts";
-import type { Tx } from "@roundtrip/db";
+import type { Sql, Tx } from "@roundtrip/db";
 import { ipReasons, listKinds } from "./ip-lists.ts";
 import { loadRuleBook, type RuleBook } from "./settings.ts";
 
@@ -14,37 +14,79 @@ const FLOOD: Record<Scope, Reason> = {
 export type ClickFlags = Map<string, Reason[]>;
 
 /**
- * Judges a CLICKS batch once for every consumer: click floods (clicks per minute per IP, per
+ * Judges CLICKS messages once for every consumer: click floods (clicks per minute per IP, per
  * affiliate + sub1, per link, over the offer's threshold) and the operator's IP lists. Counting
  * happens here, on the consumer side, because it must see every click replica's clicks.
  *
- * The first consumer to judge a batch (keyed by its first click ID, which names the batch)
- * counts it and records what it flagged, in its own transaction; any other consumer that judges
- * the same batch waits for that commit and reads the same verdict, so attribution's click rows
- * and admin's report rollup agree, and a click is counted towards a flood once.
+ * Each message's verdict is kept under its first click ID (which names the message). The first
+ * consumer to judge a message claims it, counts it and records what it flagged; any other
+ * consumer judging the same message waits for that commit and reads the same verdict, so
+ * attribution's click rows and admin's report rollup agree, and a click is counted towards a
+ * flood once. Messages are claimed in key order, so two consumers claiming overlapping sets
+ * wait for each other instead of deadlocking.
  *
- * Returns the batch with each flagged click's reasons appended and `is_unique` false.
+ * Returns the flagged clicks' reasons by click ID (apply them with `applyFlags`).
  */
+export async function judgeBatches(tx: Tx, batches: readonly ClicksRecorded[]): Promise<ClickFlags> {
+  const byKey = new Map<string, ClicksRecorded>();
+  for (const b of batches) {
+    const first = b.clicks[0];
+    if (first) byKey.set(first.click_id, b);
+  }
+  if (byKey.size === 0) return new Map();
+  const keys = [...byKey.keys()].sort();
+  const claimed = (
+    await tx<{ batch_key: string }[]>`
+      insert into click_judged_batches (batch_key)
+      select k from unnest(${tx.array(keys)}::text[]) as k order by k
+      on conflict do nothing returning batch_key`
+  ).map((r) => r.batch_key);
+  const flags = claimed.length
+    ? await judge(
+        tx,
+        claimed.map((k) => [k, byKey.get(k) as ClicksRecorded]),
+      )
+    : new Map();
+  if (claimed.length < keys.length) {
+    const mine = new Set(claimed);
+    for (const [id, reasons] of await verdictOf(
+      tx,
+      keys.filter((k) => !mine.has(k)),
+    ))
+      flags.set(id, reasons);
+  }
+  return flags;
+}
+
+/**
+ * `judgeBatches` in a transaction of its own, committed before the caller's: the flood counters
+ * are the hottest rows of the click path (every click of a link touches the link's minute), and
+ * a row lock lasts until commit. Judged inside the consumer's long store-and-roll-up transaction,
+ * every other click consumer transaction queued behind it (about 60 messages a second in all);
+ * alone, each holds them for one upsert and a commit. A crash after this commit and before the
+ * caller's only leaves the verdict recorded: the redelivery reads it, counting nothing twice.
+ */
+export function judgeClickBatches(sql: Sql, batches: readonly ClicksRecorded[]): Promise<ClickFlags> {
+  return sql.begin((tx) => judgeBatches(tx, batches));
+}
+
+/** One message judged inside the caller's transaction, with the verdict applied (tests, tools). */
 export async function judgeClicks(
   tx: Tx,
   batch: ClicksRecorded,
 ): Promise<{ batch: ClicksRecorded; flags: ClickFlags }> {
-  const first = batch.clicks[0];
-  if (!first) return { batch, flags: new Map() };
-  const batchKey = first.click_id;
-  const [claimed] = await tx`
-    insert into click_judged_batches (batch_key) values (${batchKey}) on conflict do nothing returning 1 as ok`;
-  const flags = claimed ? await judge(tx, batchKey, batch) : await verdictOf(tx, batchKey);
+  const flags = await judgeBatches(tx, [batch]);
   return { batch: applyFlags(batch, flags), flags };
 }
 
-async function verdictOf(tx: Tx, batchKey: string): Promise<ClickFlags> {
+async function verdictOf(tx: Tx, batchKeys: string[]): Promise<ClickFlags> {
   const rows = await tx<{ click_id: string; reasons: Reason[] }[]>`
-    select click_id, reasons from click_flags where batch_key = ${batchKey}`;
+    select click_id, reasons from click_flags where batch_key = any(${tx.array(batchKeys)}::text[])`;
   return new Map(rows.map((r) => [r.click_id, r.reasons]));
 }
 
-function applyFlags(batch: ClicksRecorded, flags: ClickFlags): ClicksRecorded {
+/** The batch with each flagged click's reasons appended and `is_unique` false. */
+export function applyFlags(batch: ClicksRecorded, flags: ClickFlags): ClicksRecorded {
   if (flags.size === 0) return batch;
   return {
     clicks: batch.clicks.map((c) => {
@@ -55,11 +97,15 @@ function applyFlags(batch: ClicksRecorded, flags: ClickFlags): ClicksRecorded {
   };
 }
 
-async function judge(tx: Tx, batchKey: string, batch: ClicksRecorded): Promise<ClickFlags> {
-  const rules = await loadRuleBook(tx, [...new Set(batch.clicks.map((c) => c.offer_id))]);
+/** Counts and flags the claimed messages together: one rule book, one IP-list lookup, one upsert. */
+async function judge(tx: Tx, claimed: [string, ClicksRecorded][]): Promise<ClickFlags> {
+  const clicks = claimed.flatMap(([, b]) => b.clicks);
+  const batchOf = new Map<string, string>();
+  for (const [key, b] of claimed) for (const c of b.clicks) batchOf.set(c.click_id, key);
+  const rules = await loadRuleBook(tx, [...new Set(clicks.map((c) => c.offer_id))]);
   const kinds = await listKinds(
     tx,
-    batch.clicks.map((c) => c.ip ?? ""),
+    clicks.map((c) => c.ip ?? ""),
   );
   const flags: ClickFlags = new Map();
   const flag = (c: ClickRecorded, reason: Reason) => {
@@ -69,14 +115,18 @@ async function judge(tx: Tx, batchKey: string, batch: ClicksRecorded): Promise<C
   };
   const exempt = (c: ClickRecorded) => (c.ip ? (kinds.get(c.ip)?.has("allow") ?? false) : false);
 
-  for (const c of batch.clicks) {
+  for (const c of clicks) {
     for (const reason of ipReasons(c.ip ? kinds.get(c.ip) : undefined))
       if (rules.active(c.offer_id, reason)) flag(c, reason);
   }
-  for (const [c, reason] of await floods(tx, batch, rules, exempt)) flag(c, reason);
+  for (const [c, reason] of await floods(tx, clicks, rules, exempt)) flag(c, reason);
 
   if (flags.size > 0) {
-    const rows = [...flags].map(([click_id, reasons]) => ({ batch_key: batchKey, click_id, reasons }));
+    const rows = [...flags].map(([click_id, reasons]) => ({
+      batch_key: batchOf.get(click_id),
+      click_id,
+      reasons,
+    }));
     await tx`
       insert into click_flags (batch_key, click_id, reasons)
       select batch_key, click_id, reasons from json_populate_recordset(null::click_flags, ${JSON.stringify(rows)}::text::json)`;
@@ -87,13 +137,13 @@ async function judge(tx: Tx, batchKey: string, batch: ClicksRecorded): Promise<C
 type Group = { scope: Scope; key: string; minute: string; clicks: ClickRecorded[] };
 
 /**
- * Adds the batch to the per-minute counters and returns the clicks beyond their offer's
+ * Adds the clicks to the per-minute counters and returns the clicks beyond their offer's
  * threshold: the n-th click of a minute is flagged when n > threshold (so exactly `threshold`
- * clicks a minute pass). Clicks within a batch count in time order.
+ * clicks a minute pass). Clicks judged together count in time order.
  */
 async function floods(
   tx: Tx,
-  batch: ClicksRecorded,
+  clicks: readonly ClickRecorded[],
   rules: RuleBook,
   exempt: (c: ClickRecorded) => boolean,
 ): Promise<[ClickRecorded, Reason][]> {
@@ -105,7 +155,7 @@ async function floods(
     g.clicks.push(c);
     groups.set(k, g);
   };
-  const sorted = [...batch.clicks].sort((a, b) => a.clicked_at.localeCompare(b.clicked_at));
+  const sorted = [...clicks].sort((a, b) => a.clicked_at.localeCompare(b.clicked_at));
   for (const c of sorted) {
     if (c.ip && !exempt(c)) add("ip", c.ip, c);
     add("sub", `${c.affiliate_id}|${c.subs?.sub1 ?? ""}`, c);

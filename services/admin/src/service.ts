@@ -12,7 +12,7 @@ import { ClicksRecorded, CommissionBooked, ConversionChanged } from "@roundtrip/
 import { proxyTrust, proxyTrustEnv } from "@roundtrip/intake";
 import { parseCidrs } from "@roundtrip/outbound";
 import { type ServiceContext, type ServiceParts, startPeriodic } from "@roundtrip/service";
-import { judgeClicks } from "@roundtrip/traffic";
+import { applyFlags, judgeClickBatches } from "@roundtrip/traffic";
 import { Value } from "@sinclair/typebox/value";
 import { createApp } from "./app.ts";
 import { ensureBootstrapKey } from "./auth.ts";
@@ -173,23 +173,22 @@ export async function buildAdmin({
           parse: (p) => Value.Parse(ClicksRecorded, p),
           registry,
           logger,
-          // The same flood/IP-list verdict attribution stores (judged once per message, whoever is first).
-          batchHandler: (ds) =>
-            handleBatchOnce(
+          batchHandler: async (ds) => {
+            // The same flood/IP-list verdict attribution stores (judged once per message, whoever
+            // is first, in a short transaction of its own: judgeClickBatches).
+            const flags = await judgeClickBatches(
+              sql,
+              ds.map((d) => d.payload),
+            );
+            return handleBatchOnce(
               sql,
               "reports-clicks",
               ds,
               (d) => d.msgId,
-              async (tx, fresh) => {
-                // In batch-key order (a message's first click), as attribution-clicks claims them.
-                const byKey = fresh
-                  .map((d) => ({ key: d.payload.clicks[0]?.click_id ?? "", batch: d.payload }))
-                  .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-                const clicks = [];
-                for (const m of byKey) clicks.push(...(await judgeClicks(tx, m.batch)).batch.clicks);
-                return foldClicks(tx, { clicks });
-              },
-            ),
+              (tx, fresh) =>
+                foldClicks(tx, { clicks: fresh.flatMap((d) => applyFlags(d.payload, flags).clicks) }),
+            );
+          },
         }),
         consume(bus, {
           consumer: "reports-conversions",

@@ -2,7 +2,7 @@ import { type Bus, type Delivery, handleBatchOnce } from "@roundtrip/bus";
 import type { ClicksRecorded } from "@roundtrip/contracts";
 import { decideUniqueVisits, markRepeats, type Sql } from "@roundtrip/db";
 import type { Logger, Registry } from "@roundtrip/telemetry";
-import { type ClickFlags, judgeClicks } from "@roundtrip/traffic";
+import { applyFlags, judgeClickBatches } from "@roundtrip/traffic";
 import { countClicks } from "./click-stats.ts";
 import { type RefusedClick, storeClicks } from "./click-store.ts";
 import { enrichConversions } from "./enrich.ts";
@@ -16,33 +16,30 @@ import { markStoredClicks } from "./rules/click-flags.ts";
 export const CLICK_MESSAGES_PER_BATCH = 32;
 
 /**
- * attribution-clicks: the CLICKS messages that waited together, stored as one batch — the rows
- * in one multi-row insert, unique vs. repeat decided for the cluster (decideUniqueVisits), the
- * hourly rollup aggregated over all of them and upserted once in key order, conversions that overtook their clicks enriched once, traffic rules judged per message —
- * under one batch inbox row
- * (handleBatchOnce), so a redelivered or partly repeated batch stores and counts each message
- * once. A click PostgreSQL refuses goes to DEADLETTER alone, as the refused part of its own
+ * attribution-clicks: the CLICKS messages that waited together, judged by the traffic rules
+ * (floods, IP lists) and then stored as one batch — the rows in one multi-row insert, unique vs.
+ * repeat decided for the cluster (decideUniqueVisits), conversions that overtook their clicks
+ * enriched once, the hourly rollup aggregated over all of them and upserted once in key order —
+ * under one batch inbox row (handleBatchOnce), so a redelivered or partly repeated batch stores
+ * and counts each message once. A click PostgreSQL refuses goes to DEADLETTER alone, as the refused part of its own
  * message; the rest of the batch is stored.
  */
-export function handleClickBatches(
+export async function handleClickBatches(
   sql: Sql,
   bus: Bus,
   deliveries: Delivery<ClicksRecorded>[],
   options: { registry: Registry; logger: Logger },
 ) {
+  // Floods and IP lists first, in a short transaction of their own (judgeClickBatches: the flood
+  // counters are the hottest rows of the click path); a flagged click is stored and counted as
+  // not unique. A message this consumer already handled is judged again harmlessly: its verdict
+  // is read, not counted twice.
+  const flags = await judgeClickBatches(
+    sql,
+    deliveries.map((d) => d.payload),
+  );
   return handleBatchOnce(sql, "attribution-clicks", deliveries, clicksInboxKey, async (tx, fresh) => {
-    // Floods and IP lists first, message by message (each message's verdict is kept under its own
-    // first click, as before batching): a flagged click is stored and counted as not unique.
-    const flags: ClickFlags = new Map();
-    const judged: { d: Delivery<ClicksRecorded>; clicks: ClicksRecorded["clicks"] }[] = [];
-    // In batch-key order (a message's first click), so this batch and reports-clicks' claim the
-    // same verdicts in the same order and never deadlock on them.
-    const byKey = [...fresh].sort((a, b) => cmp(firstClick(a), firstClick(b)));
-    for (const d of byKey) {
-      const j = await judgeClicks(tx, d.payload);
-      judged.push({ d, clicks: j.batch.clicks });
-      for (const [id, reasons] of j.flags) flags.set(id, reasons);
-    }
+    const judged = fresh.map((d) => ({ d, clicks: applyFlags(d.payload, flags).clicks }));
     // Then unique vs. repeat for the cluster: the same answer admin's rollup reads.
     const all: ClicksRecorded = {
       clicks: await decideUniqueVisits(
@@ -55,8 +52,9 @@ export function handleClickBatches(
     await markRepeats(tx, all.clicks);
     const stored = refused.length ? withoutRefused(all, refused) : all;
     await markStoredClicks(tx, stored, flags);
-    await countClicks(tx, stored);
     await enrichConversions(tx, stored);
+    // Last: the hourly rollup's rows are shared by every batch of a link, and held until commit.
+    await countClicks(tx, stored);
     for (const j of judged) {
       const own = new Set(j.clicks.map((c) => c.click_id));
       await deadLetterRefused(
@@ -69,6 +67,3 @@ export function handleClickBatches(
     return { flags, stored };
   });
 }
-
-const firstClick = (d: Delivery<ClicksRecorded>) => d.payload.clicks[0]?.click_id ?? "";
-const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
