@@ -92,4 +92,45 @@ describe("deliveries and replays", () => {
     expect((await admin.call("GET", `/v1/deliveries/${otherDelivery}`, undefined, { key })).status).toBe(404);
     expect((await admin.call("POST", `/v1/deliveries/${id}/replay`, undefined, { key })).status).toBe(403);
   });
+
+  test("retry now: a failing pending delivery is made due at once; not one being sent, delivered or dead", async () => {
+    const t = await template();
+    const id = await delivery(t, "pending");
+    await admin.sql`update deliveries set next_attempt_at = now() + interval '1 hour' where id = ${id}`;
+    await admin.sql`
+      insert into delivery_attempts (delivery_id, attempt, started_at, url, outcome, status_code)
+      values (${id}, 8, now() - interval '1 minute', 'https://aff.example/pb', 'retry', 503)`;
+    const r = await admin.call("POST", `/v1/deliveries/${id}/retry`);
+    expect(r).toEqual({ status: 200, body: { id, status: "pending" } });
+    const [row] = await admin.sql`
+      select status, attempts, cycle_attempts, next_attempt_at <= now() as due from deliveries where id = ${id}`;
+    // Due now, the retry cycle untouched (the schedule still ends in a dead letter).
+    expect(row).toEqual({ status: "pending", attempts: 8, cycle_attempts: 8, due: true });
+    const [audited] = await admin.sql`
+      select action from audit_log where resource = 'deliveries' and resource_id = ${id} order by id desc limit 1`;
+    expect(audited?.action).toBe("retry-now");
+    // Already due: nothing to move.
+    expect((await admin.call("POST", `/v1/deliveries/${id}/retry`)).status).toBe(409);
+
+    // Claimed by a sender (attempt 9 counted, its attempt row not finished): left alone.
+    const sending = await delivery(t, "pending");
+    await admin.sql`update deliveries set attempts = 9, next_attempt_at = now() + interval '30 seconds' where id = ${sending}`;
+    await admin.sql`
+      insert into delivery_attempts (delivery_id, attempt, started_at, url, outcome)
+      values (${sending}, 9, now(), 'https://aff.example/pb', 'started')`;
+    const busy = await admin.call<{ error: { code: string } }>("POST", `/v1/deliveries/${sending}/retry`);
+    expect(busy.status).toBe(409);
+    expect(busy.body.error.code).toBe("not_retryable");
+
+    const dead = await admin.call<{ error: { message: string } }>(
+      "POST",
+      `/v1/deliveries/${await delivery(t, "dead")}/retry`,
+    );
+    expect(dead.status).toBe(409);
+    expect(dead.body.error.message).toContain("replay it instead");
+    expect((await admin.call("POST", `/v1/deliveries/${await delivery(t, "delivered")}/retry`)).status).toBe(409);
+    expect((await admin.call("POST", "/v1/deliveries/999999/retry")).status).toBe(404);
+    const key = await admin.affiliateKey(p.affiliate);
+    expect((await admin.call("POST", `/v1/deliveries/${id}/retry`, undefined, { key })).status).toBe(403);
+  });
 });

@@ -5,7 +5,7 @@ import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { audit } from "../../changes.ts";
 import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
 import { view } from "../../visibility.ts";
-import { deliveryView, replay, replayable } from "./service.ts";
+import { deliveryView, replay, replayable, retryNow } from "./service.ts";
 import { documented } from "../../openapi/documented.ts";
 import { Paged, Row } from "../../openapi/rows.ts";
 import { ReplayResult, BulkReplayResult } from "../../openapi/schemas.ts";
@@ -101,6 +101,34 @@ export function deliveries(sql: Sql) {
           summary: "Replay a dead-lettered or failed delivery (same webhook-id)",
           description:
             "Queues a dead or failed delivery again with the same idempotency key (webhook-id), so the affiliate can drop a repeat.",
+          response: ReplayResult,
+          status: 202,
+        }),
+      },
+    )
+    .post(
+      "/:id/retry",
+      async ({ params, principal }) => {
+        assertCanWrite(principal);
+        await sql.begin(async (tx) => {
+          await retryNow(tx, params.id, principal.affiliateId);
+          await audit(tx, {
+            actor: actor(principal),
+            action: "retry-now",
+            resource: "deliveries",
+            id: params.id,
+          });
+        });
+        return { id: params.id, status: "pending" as const };
+      },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Retry a pending (failing) delivery now instead of at its next scheduled attempt",
+          description:
+            "A pending delivery waiting out its backoff is made due at once (same webhook-id, same retry cycle). " +
+            "409 `not_retryable` when it is not pending (replay a dead or failed one instead) or is being sent right now; " +
+            "409 `endpoint_disabled` when its template is disabled. Audited.",
           response: ReplayResult,
           status: 202,
         }),

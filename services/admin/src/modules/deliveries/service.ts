@@ -61,3 +61,41 @@ export async function replayable(sql: Sql, id: string, affiliateId: string | nul
     );
   }
 }
+
+/**
+ * "Retry now": a pending delivery waiting for its next scheduled attempt is made due at once
+ * (the endpoint was fixed; no need to wait out the backoff). Its retry cycle is unchanged, so
+ * the schedule still ends in a dead letter if the endpoint keeps failing. Only a row whose latest
+ * attempt finished is moved: one being sent right now (claimed, its attempt not yet recorded —
+ * the claim bumps `attempts` before the attempt row exists) is left to its sender, so retrying
+ * never sends the same delivery twice at once.
+ */
+export async function retryNow(tx: Tx, id: string, affiliateId: string | null) {
+  const [row] = await tx<{ status: string; template_status: string; disabled_reason: string | null }[]>`
+    select d.status, t.status as template_status, t.disabled_reason
+    from deliveries d join affiliate_postbacks t on t.id = d.template_id
+    where d.id = ${id} ${affiliateId ? tx`and d.affiliate_id = ${affiliateId}` : tx``}`;
+  if (!row) throw new HttpError(404, "not_found", "no such delivery", "id");
+  if (row.status !== "pending")
+    throw new HttpError(
+      409,
+      "not_retryable",
+      `a ${row.status} delivery is not waiting for a retry${REPLAYABLE.includes(row.status) ? "; replay it instead" : ""}`,
+    );
+  if (row.template_status !== "active")
+    throw new HttpError(
+      409,
+      "endpoint_disabled",
+      `the endpoint is disabled (${row.disabled_reason ?? "operator"}); enable it first`,
+    );
+  const moved = await tx`
+    update deliveries d set next_attempt_at = now()
+    where d.id = ${id} and d.status = 'pending' and d.next_attempt_at > now()
+      and (d.attempts = 0 or exists (
+        select 1 from delivery_attempts a
+        where a.delivery_id = d.id and a.attempt = d.attempts and a.outcome not in ('started', 'interrupted')))
+    returning d.id`;
+  if (moved.length === 0)
+    throw new HttpError(409, "not_retryable", "the delivery is being sent or already due; reload it");
+  await tx`select pg_notify('roundtrip_deliveries', '')`;
+}

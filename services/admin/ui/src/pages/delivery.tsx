@@ -49,6 +49,20 @@ function Attempts(p: { id: string; onClose: () => void }) {
 
 /** Replay is for what was given up on (failed, dead); a pending one is still being retried. */
 export const replayable = (status: unknown) => status === "failed" || status === "dead";
+/** A pending delivery that failed at least once waits out its backoff: it can be retried now. */
+export const retryable = (r: Row) => r.status === "pending" && Number(r.attempts) > 0;
+
+function act(label: string, call: () => Promise<unknown>, reload: () => void) {
+  return async () => {
+    try {
+      await call();
+      toast(label);
+      reload();
+    } catch (err) {
+      toast((err as Error).message);
+    }
+  };
+}
 
 export function DeliveriesPage({ me, route }: PageProps) {
   const all = useNames();
@@ -62,7 +76,7 @@ export function DeliveriesPage({ me, route }: PageProps) {
   return (
     <Page
       title="Outbound postbacks"
-      intro="Every postback sent to an affiliate's tracker and its attempts. Failed and dead ones can be replayed once the endpoint is fixed; pending ones are retried on their own."
+      intro="Every postback sent to an affiliate's tracker and its attempts. Failed and dead ones can be replayed once the endpoint is fixed; a failing pending one is retried on its schedule, or at once with Retry now."
     >
       {open ? <Attempts id={open} onClose={() => setOpen(null)} /> : null}
       <DataTable
@@ -111,17 +125,26 @@ export function DeliveriesPage({ me, route }: PageProps) {
             {canWrite(me) && replayable(r.status) ? (
               <button
                 type="button"
-                onClick={async () => {
-                  try {
-                    await api("POST", `/v1/deliveries/${r.id}/replay`);
-                    toast(`delivery ${r.id} queued again`);
-                    reload();
-                  } catch (err) {
-                    toast((err as Error).message);
-                  }
-                }}
+                onClick={act(
+                  `delivery ${r.id} queued again`,
+                  () => api("POST", `/v1/deliveries/${r.id}/replay`),
+                  reload,
+                )}
               >
                 Replay
+              </button>
+            ) : null}
+            {canWrite(me) && retryable(r) ? (
+              <button
+                type="button"
+                title="Send it now instead of at the next scheduled attempt (the endpoint was fixed)"
+                onClick={act(
+                  `delivery ${r.id} is sent now`,
+                  () => api("POST", `/v1/deliveries/${r.id}/retry`),
+                  reload,
+                )}
+              >
+                Retry now
               </button>
             ) : null}
           </>
