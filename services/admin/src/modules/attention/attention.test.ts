@@ -108,4 +108,68 @@ describe("needs attention", () => {
     expect(all.find((i) => i.kind === "dead_letters")?.count).toBe(1);
     expect(all.find((i) => i.kind === "owed_events")?.count).toBeGreaterThanOrEqual(1);
   });
+
+  test("a spike in bot clicks or rule-rejected conversions: what, where, and the filtered list", async () => {
+    const hour = (h0: number) => {
+      const d = new Date();
+      d.setUTCMinutes(0, 0, 0);
+      d.setUTCHours(d.getUTCHours() - h0);
+      return d;
+    };
+    // Totals as the report rollup keeps them: 200 clicks and 40 conversions now, 2400 and 480 the day before.
+    const rollup = async (at: Date, clicks: number, conversions: number) =>
+      h.sql`insert into report_hourly (hour, offer_id, affiliate_id, currency, brand_id, advertiser_id, clicks, conversions)
+            values (${at}, ${p.offer.id}, ${p.affiliate.id}, 'EUR', ${p.brand.id}, ${p.advertiser.id}, ${clicks}, ${conversions})`;
+    await rollup(hour(0), 200, 40);
+    for (let i = 2; i < 26; i++) await rollup(hour(i), 100, 20);
+    const clicks = async (n: number, at: Date, reasons: string[]) =>
+      h.sql`insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, reasons)
+            select 'spike-' || ${at.getTime()} || '-' || g, ${at}, ${p.link.id}, ${p.offer.id}, ${p.affiliate.id}, ${p.brand.id}, ${reasons}
+            from generate_series(1, ${n}) g`;
+    // The day before: 2 % bots. Not a spike when the last hour is the same.
+    await clicks(48, hour(5), ["bot"]);
+    await clicks(4, new Date(), ["bot"]);
+    expect((await items()).some((i) => i.kind === "flagged_clicks_spike")).toBe(false);
+    // Then 40 % of the last hour's clicks are bots.
+    await clicks(76, new Date(Date.now() - 60_000), ["bot"]);
+    const spike = (await items()).find((i) => i.kind === "flagged_clicks_spike");
+    expect(spike).toMatchObject({
+      title: "Spike in bot clicks",
+      count: 80,
+      fix: { page: "clicks", params: { reason: "bot", affiliate_id: p.affiliate.id, offer_id: p.offer.id } },
+    });
+    expect(spike?.rate).toBeCloseTo(0.4, 5);
+    expect(spike?.title).toBeDefined();
+    const detail = (await items()).find((i) => i.kind === "flagged_clicks_spike") as Item & { detail: string };
+    expect(detail.detail).toContain("40 %");
+    expect(detail.detail).toContain("2 %");
+    expect(detail.detail).toContain("most from Affiliate on Welcome (80)");
+    // The link leads to the list it names: the clicks API filters by reason.
+    const listed = await h.call<{ data: { reasons: string[] }[] }>(
+      "GET",
+      `/v1/clicks?reason=bot&affiliate_id=${p.affiliate.id}&from=${hour(6).toISOString()}&limit=500`,
+      h.keys.analyst,
+    );
+    expect(listed.body.data.length).toBe(80 + 48);
+    expect(listed.body.data.every((c) => c.reasons.includes("bot"))).toBe(true);
+    // An affiliate cannot read reason codes, so cannot filter by them either.
+    const key = await h.affiliateKey(p.affiliate.id);
+    expect((await h.call("GET", "/v1/clicks?reason=bot", key)).status).toBe(403);
+
+    // Conversions a rule rejected: 10 of the last hour's 40 against none before.
+    for (let i = 0; i < 10; i++) {
+      const id = await conversion(`spike-rej-${i}`);
+      await h.sql`update conversions set status = 'rejected' where id = ${id}`;
+      await h.sql`insert into conversion_rule_hits (conversion_id, reason, action) values (${id}, 'ip_blocked', 'reject')`;
+    }
+    expect((await items()).find((i) => i.kind === "rejected_conversions_spike")).toMatchObject({
+      title: "Spike in conversions rejected by a rule (ip_blocked)",
+      count: 10,
+      rate: 0.25,
+      fix: { page: "conversions", params: { status: "rejected", affiliate_id: p.affiliate.id } },
+    });
+    await h.sql`delete from conversion_rule_hits`;
+    await h.sql`delete from clicks where click_id like 'spike-%'`;
+    await h.sql`delete from report_hourly`;
+  });
 });

@@ -11,6 +11,8 @@ export const AttentionKind = t.Union(
     "owed_events",
     "delivery_success_low",
     "rejected_postbacks_spike",
+    "flagged_clicks_spike",
+    "rejected_conversions_spike",
   ].map((k) => t.Literal(k)),
 );
 

@@ -1,5 +1,6 @@
 import type { Sql } from "@roundtrip/db";
 import type { AttentionItem } from "./model.ts";
+import { trafficSpikes } from "./traffic-spikes.ts";
 
 export type { AttentionItem };
 
@@ -31,10 +32,11 @@ const FIXABLE: Record<string, { title: string; fix: AttentionItem["fix"]; detail
 /**
  * What is blocked, failing or owed right now, from the tables each part writes: commission
  * blocks, attribution rejections (24 h), affiliate endpoints, outbound deliveries (24 h), parked
- * dead letters, owed outbox events and the postback log (last hour against the day before).
+ * dead letters, owed outbox events, the postback log (last hour against the day before), and
+ * flagged clicks and rule-rejected conversions against their trailing day (traffic-spikes.ts).
  */
 export async function attention(sql: Sql): Promise<AttentionItem[]> {
-  const [blocked, overCap, rejections, disabled, failing, deliveryRate, deadLetters, owed, spike] =
+  const [blocked, overCap, rejections, disabled, failing, deliveryRate, deadLetters, owed, spike, traffic] =
     await Promise.all([
       sql<{ reason: string; pair: string | null; count: number; message: string }[]>`
       select reason, coalesce(detail->>'from', '') || coalesce('→' || (detail->>'to'), '') as pair,
@@ -72,6 +74,7 @@ export async function attention(sql: Sql): Promise<AttentionItem[]> {
              count(*) filter (where received_at <= now() - interval '1 hour' and outcome not in ('accepted', 'duplicate'))::int as before,
              count(*) filter (where received_at <= now() - interval '1 hour')::int as before_total
       from postback_log where received_at > now() - interval '25 hours'`,
+      trafficSpikes(sql),
     ]);
   const items: AttentionItem[] = [];
   for (const b of blocked)
@@ -174,5 +177,6 @@ export async function attention(sql: Sql): Promise<AttentionItem[]> {
         fix: { page: "reports", params: { report: "postbacks" }, label: "Postback report" },
       });
   }
+  items.push(...traffic);
   return items;
 }

@@ -4,8 +4,9 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { authentication } from "../../auth.ts";
 import { MAX_ID } from "../../ids.ts";
-import { view } from "../../visibility.ts";
+import { view, visibleColumns } from "../../visibility.ts";
 import { Id, Page, parseTime, Timestamp } from "../common.ts";
+import { ReasonCode } from "../traffic-rules/model.ts";
 import { documented } from "../../openapi/documented.ts";
 import { Paged, Row } from "../../openapi/rows.ts";
 
@@ -25,6 +26,7 @@ export const ClickQuery = t.Object({
   sub3: t.Optional(SubValue),
   sub4: t.Optional(SubValue),
   sub5: t.Optional(SubValue),
+  reason: t.Optional(ReasonCode),
   cursor: t.Optional(
     t.String({ pattern: "^[A-Za-z0-9_-]{1,200}$", description: "next_cursor of the previous page" }),
   ),
@@ -84,6 +86,10 @@ export function clicks(sql: Sql, codec: ClickIdCodec | null) {
           const v = query[k];
           if (v !== undefined) where = sql`${where} and subs ->> ${k} = ${v}`;
         }
+        // Filtering by a column the caller may not read would reveal it through the rows that match.
+        if (query.reason && visibleColumns("clicks", principal, ["reasons"]).length === 0)
+          throw new HttpError(403, "forbidden", "reason: your role cannot read clicks' reason codes", "reason");
+        if (query.reason) where = sql`${where} and cardinality(reasons) > 0 and reasons @> ${[query.reason]}::text[]`;
         if (query.cursor) {
           const [micros, id] = decodeCursor(query.cursor);
           where = sql`${where} and (clicked_at, click_id) < (timestamptz 'epoch' + ${micros}::bigint * interval '1 microsecond', ${id})`;
@@ -105,7 +111,7 @@ export function clicks(sql: Sql, codec: ClickIdCodec | null) {
         ...documented({
           summary: "List raw clicks in a period (an affiliate key sees only its own)",
           description:
-            "Raw clicks, newest first, in a period; filter by link, offer, affiliate or sub IDs. An affiliate key sees only its own clicks and never the visitor's IP or user agent.",
+            "Raw clicks, newest first, in a period; filter by link, offer, affiliate, sub IDs or a traffic-quality reason code the click carries (`reason=bot`). An affiliate key sees only its own clicks and never the visitor's IP or user agent.",
           response: Paged(Row("clicks")),
         }),
       },

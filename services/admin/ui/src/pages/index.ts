@@ -1,3 +1,4 @@
+import { AccountPage } from "./account.tsx";
 import { AdvertiserPage } from "./advertiser.tsx";
 import { DashboardPage } from "./dashboard.tsx";
 import { DeliveriesPage, WebhookSecretsPage } from "./delivery.tsx";
@@ -93,6 +94,7 @@ export const PAGES: PageDef[] = [
   { path: "audit", title: "Audit log", section: "Admin", roles: STAFF, component: AuditLogPage },
   { path: "users", title: "Users", section: "Admin", roles: ADMIN, component: UsersPage },
   { path: "api-keys", title: "API keys", section: "Admin", roles: ADMIN, component: ApiKeysPage },
+  { path: "account", title: "Account security", section: "Account", roles: ALL, component: AccountPage },
   {
     path: "advertiser",
     title: "Advertiser integration",

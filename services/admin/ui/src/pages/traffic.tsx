@@ -386,13 +386,32 @@ export function TracePage({ route }: PageProps) {
   );
 }
 
-export function ClicksPage({ me }: PageProps) {
+/** Reason codes a click can carry (docs/fraud.md): the clicks list filters by them (staff). */
+export const CLICK_REASONS = [
+  "bot",
+  "click_flood_ip",
+  "click_flood_sub",
+  "click_flood_link",
+  "ip_datacenter",
+  "ip_vpn",
+  "ip_tor",
+  "ip_blocked",
+  "click_cap",
+];
+
+export function ClicksPage({ me, route }: PageProps) {
   const all = useNames();
   const staff = isStaff(me);
+  // The attention panel links here with the filters of what it found (reason, affiliate, offer).
+  const initial: Record<string, string> = {};
+  for (const k of ["offer_id", "affiliate_id", "link_id", "reason", "sub1"]) {
+    const v = route.params.get(k);
+    if (v) initial[k] = v;
+  }
   return (
     <Page
       title="Clicks"
-      intro="Stored clicks in the date range. Requests from preview bots, crawlers and prefetches are redirected but not stored."
+      intro="Stored clicks in the date range. A click a bot made, or one a traffic rule flagged (floods, IP lists), is stored with its flag and never counts as unique."
     >
       <DataTable
         path="/v1/clicks"
@@ -400,10 +419,14 @@ export function ClicksPage({ me }: PageProps) {
         caption="Clicks"
         csvName="clicks"
         global={{ range: true, brand: staff }}
+        initialFilters={initial}
         filters={[
           { name: "offer_id", label: "Offer", options: optionsOf(all, "offer") },
           ...(staff
-            ? [{ name: "affiliate_id", label: "Affiliate", options: optionsOf(all, "affiliate") }]
+            ? [
+                { name: "affiliate_id", label: "Affiliate", options: optionsOf(all, "affiliate") },
+                { name: "reason", label: "Flag", options: opts(...CLICK_REASONS) },
+              ]
             : []),
           { name: "link_id", label: "Link", options: optionsOf(all, "link") },
           { name: "sub1", label: "Sub 1" },
