@@ -242,9 +242,12 @@ describe("the web console in Chromium", () => {
     await orAlert(p, p.getByRole("button", { name: "Set up a second factor" }));
     await shot(p, "12-account-totp-off");
     await ctx.close();
-    const audited = await env.admin.get<{ data: { action: string }[] }>("/v1/audit-log?resource=users&order=desc&limit=100");
+    const audited = await env.admin.get<{ data: { action: string }[] }>(
+      "/v1/audit-log?resource=users&order=desc&limit=100",
+    );
     const actions = audited.data.map((a) => a.action);
-    for (const a of ["enable-totp", "sign-in", "change-password", "disable-totp"]) expect(actions).toContain(a);
+    for (const a of ["enable-totp", "sign-in", "change-password", "disable-totp"])
+      expect(actions).toContain(a);
   }, 120_000);
 
   let trackingUrl = "";

@@ -140,7 +140,9 @@ describe("needs attention", () => {
     });
     expect(spike?.rate).toBeCloseTo(0.4, 5);
     expect(spike?.title).toBeDefined();
-    const detail = (await items()).find((i) => i.kind === "flagged_clicks_spike") as Item & { detail: string };
+    const detail = (await items()).find((i) => i.kind === "flagged_clicks_spike") as Item & {
+      detail: string;
+    };
     expect(detail.detail).toContain("40 %");
     expect(detail.detail).toContain("2 %");
     expect(detail.detail).toContain("most from Affiliate on Welcome (80)");

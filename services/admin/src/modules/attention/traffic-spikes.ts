@@ -92,7 +92,11 @@ export async function trafficSpikes(sql: Sql, now = new Date()): Promise<Attenti
   for (const f of clicks) {
     const now = share(f.recent, total.clicks_recent);
     const usual = share(f.before, total.clicks_before);
-    if (total.clicks_recent < MIN_TOTAL.clicks || now < MIN_SHARE.clicks || now <= usual * TRAFFIC_SPIKE_FACTOR)
+    if (
+      total.clicks_recent < MIN_TOTAL.clicks ||
+      now < MIN_SHARE.clicks ||
+      now <= usual * TRAFFIC_SPIKE_FACTOR
+    )
       continue;
     items.push({
       kind: "flagged_clicks_spike",

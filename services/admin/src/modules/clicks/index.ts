@@ -88,8 +88,14 @@ export function clicks(sql: Sql, codec: ClickIdCodec | null) {
         }
         // Filtering by a column the caller may not read would reveal it through the rows that match.
         if (query.reason && visibleColumns("clicks", principal, ["reasons"]).length === 0)
-          throw new HttpError(403, "forbidden", "reason: your role cannot read clicks' reason codes", "reason");
-        if (query.reason) where = sql`${where} and cardinality(reasons) > 0 and reasons @> ${[query.reason]}::text[]`;
+          throw new HttpError(
+            403,
+            "forbidden",
+            "reason: your role cannot read clicks' reason codes",
+            "reason",
+          );
+        if (query.reason)
+          where = sql`${where} and cardinality(reasons) > 0 and reasons @> ${[query.reason]}::text[]`;
         if (query.cursor) {
           const [micros, id] = decodeCursor(query.cursor);
           where = sql`${where} and (clicked_at, click_id) < (timestamptz 'epoch' + ${micros}::bigint * interval '1 microsecond', ${id})`;

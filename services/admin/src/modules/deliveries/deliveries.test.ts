@@ -128,7 +128,9 @@ describe("deliveries and replays", () => {
     );
     expect(dead.status).toBe(409);
     expect(dead.body.error.message).toContain("replay it instead");
-    expect((await admin.call("POST", `/v1/deliveries/${await delivery(t, "delivered")}/retry`)).status).toBe(409);
+    expect((await admin.call("POST", `/v1/deliveries/${await delivery(t, "delivered")}/retry`)).status).toBe(
+      409,
+    );
     expect((await admin.call("POST", "/v1/deliveries/999999/retry")).status).toBe(404);
     const key = await admin.affiliateKey(p.affiliate);
     expect((await admin.call("POST", `/v1/deliveries/${id}/retry`, undefined, { key })).status).toBe(403);

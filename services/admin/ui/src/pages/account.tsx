@@ -58,10 +58,7 @@ function SecondFactor(p: { user: AccountUser; changed: () => void }) {
           <summary>Turn the second factor off</summary>
           <Form
             id="totp-disable"
-            fields={[
-              { name: "password", label: "Password", type: "password", required: true },
-              CODE,
-            ]}
+            fields={[{ name: "password", label: "Password", type: "password", required: true }, CODE]}
             submit="Turn off"
             onSubmit={async (v) => {
               await api("POST", "/v1/auth/totp/disable", { password: v.password, code: v.code });
@@ -147,7 +144,9 @@ export function AccountPage({ me }: PageProps) {
     <Page title="Account security" intro="Your password and your second factor; each change is audited.">
       <ErrorBox error={account.error} />
       {!user ? (
-        account.error ? null : <Loading />
+        account.error ? null : (
+          <Loading />
+        )
       ) : (
         <>
           <Card title="You">

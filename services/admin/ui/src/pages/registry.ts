@@ -18,7 +18,16 @@ export type PageDef = {
   /** false: reachable by link only (a detail page such as the trace of one conversion). */
   nav?: boolean;
 };
-export const SECTIONS = ["Overview", "Setup", "Traffic", "Money", "Delivery", "Tools", "Admin", "Account"] as const;
+export const SECTIONS = [
+  "Overview",
+  "Setup",
+  "Traffic",
+  "Money",
+  "Delivery",
+  "Tools",
+  "Admin",
+  "Account",
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export const ALL: readonly Role[] = ["admin", "manager", "analyst", "affiliate"];
