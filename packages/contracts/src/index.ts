@@ -6,3 +6,4 @@ export * from "./postback-body.ts";
 export * from "./currency.ts";
 export * from "./text.ts";
 export * from "./traffic-reasons.ts";
+export * from "./conversions-api.ts";

@@ -51,6 +51,7 @@ import { jsonBodies } from "./json-bodies.ts";
 import { idempotency } from "./idempotency.ts";
 import { storableInput } from "./storable-input.ts";
 import { webhookSecrets } from "./modules/webhook-secrets/index.ts";
+import { conversionDestinations } from "./modules/conversion-destinations/index.ts";
 
 export type AdminDeps = {
   sql: Sql;
@@ -118,6 +119,7 @@ export function createApp(deps: AdminDeps) {
     .use(conversions(sql))
     .use(ledger(sql))
     .use(deliveries(sql))
+    .use(conversionDestinations(sql))
     .use(fxRates(sql))
     .use(affiliateBalances(sql))
     .use(paymentDetails(sql))

@@ -35,6 +35,7 @@ const staffIds = {
   payoutRun: "",
   user: "",
   ipList: "",
+  destination: "",
 };
 
 type Read = {
@@ -93,6 +94,15 @@ const READS: Record<string, Read> = {
   },
   "GET /v1/webhook-secrets/": { resource: "webhook_secrets", paths: () => ["/v1/webhook-secrets"] },
   "GET /v1/deliveries/": { resource: "deliveries", paths: () => ["/v1/deliveries"] },
+  // Ad-platform destinations (docs/conversions-api.md): the operator's, tokens never shown.
+  "GET /v1/conversion-destinations/": {
+    resource: "conversion_destinations",
+    paths: () => ["/v1/conversion-destinations"],
+  },
+  "GET /v1/conversion-destinations/:id": {
+    resource: "conversion_destinations",
+    paths: () => [`/v1/conversion-destinations/${staffIds.destination}`],
+  },
   "GET /v1/deliveries/:id": {
     resource: "deliveries",
     nested: { attempts: "delivery_attempts" },
@@ -322,6 +332,22 @@ beforeAll(async () => {
     await h.sql`insert into conversion_reviews (conversion_id, state, reasons)
                 values (${p.owned.conversion}, ${state}, ${["ctit_too_fast"]})`;
   }
+  // A Meta destination and its forward of A's conversion: the body carries the visitor's IP and
+  // user agent, so no affiliate read path may reach it (it belongs to no affiliate).
+  const destination = await h.ok<{ id: string }>("POST", "/v1/conversion-destinations", {
+    brand_id: A.brand.id,
+    platform: "meta",
+    name: "Meta",
+    platform_account: "1234567890123",
+    access_token: "EAAB-never-shown-token",
+    app_secret: "never-shown-app-secret",
+    events: { ftd: { name: "Purchase" } },
+  });
+  await h.sql`
+    insert into deliveries (conversion_id, change_seq, destination_id, method, url, body, content_type, platform_event_id)
+    values (${A.owned.conversion}, 1, ${destination.id}, 'POST', 'https://graph.facebook.com/v24.0/1234567890123/events',
+            ${JSON.stringify({ data: [{ user_data: { client_ip_address: VISITOR.ip, client_user_agent: VISITOR.userAgent } }] })},
+            'application/json', ${A.owned.marker})`;
   const [user] = await h.sql`
     insert into users (email, role, password_hash, totp_secret)
     values ('person@example.test', 'manager', 'not-a-real-hash', 'JBSWY3DPEHPK3PXP') returning id::text`;
@@ -332,6 +358,7 @@ beforeAll(async () => {
     apiKey: apiKey?.id,
     user: user?.id,
     ipList: ipList.id,
+    destination: destination.id,
   });
 }, 90_000);
 

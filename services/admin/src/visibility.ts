@@ -27,6 +27,9 @@ export const SECRET_COLUMNS: readonly string[] = [
   "signing_secret",
   "password_hash",
   "totp_secret",
+  // ad-platform destinations (conversion_destinations): the platform token and Meta app secret
+  "access_token",
+  "app_secret",
 ];
 
 /** Operator data: every staff role reads all of it, affiliates what is listed (null: nothing). */
@@ -258,6 +261,8 @@ export const VISIBILITY = {
     "updated_at",
   ]),
   webhook_secrets: staffAnd(["id", "affiliate_id", "hint", "created_at", "expires_at"]),
+  // Where the operator's conversions go (ad platforms that bought the traffic): not a partner's.
+  conversion_destinations: staffAnd(null),
   deliveries: staffAnd([
     "id",
     "conversion_id",

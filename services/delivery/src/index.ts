@@ -6,6 +6,7 @@ import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
 import { planDeliveries } from "./plan.ts";
 import { planPartnerDeliveries } from "./plan-partner.ts";
+import { planPlatformDeliveries } from "./conversions-api/plan.ts";
 import { DEFAULT_SCHEDULE_S, parseSchedule } from "./retry.ts";
 import { startSender } from "./sender.ts";
 import { parseCidrs } from "@roundtrip/outbound";
@@ -57,8 +58,12 @@ await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
         registry,
         logger,
         handler: async (d) => {
-          const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) =>
-            planDeliveries(tx, d.payload),
+          // The affiliate's postback and the ad platforms' forwards commit together, once per message.
+          const r = await handleOnce(
+            sql,
+            { consumer: d.consumer, messageId: d.msgId },
+            async (tx) =>
+              (await planDeliveries(tx, d.payload)) + (await planPlatformDeliveries(tx, d.payload)),
           );
           if (r.result) sender?.wake(); // committed and due: send it now, not at the next poll
           return r;

@@ -16,6 +16,7 @@ import {
   webhookHeaders,
 } from "@roundtrip/outbound";
 import { classify, nextDelay, type Outcome, parseRetryAfter } from "./retry.ts";
+import { authorize, type Credentials, platformVerdict } from "./conversions-api/requests.ts";
 
 export type SenderOptions = {
   logger: Logger;
@@ -47,8 +48,10 @@ export type SenderOptions = {
 
 type Due = {
   id: string;
-  template_id: string;
-  affiliate_id: string;
+  /** An affiliate postback's template, or else an ad platform's destination (docs/conversions-api.md). */
+  template_id: string | null;
+  destination_id: string | null;
+  affiliate_id: string | null;
   method: "GET" | "POST";
   url: string;
   body: string | null;
@@ -58,6 +61,8 @@ type Due = {
   template_status: string;
   disabled_reason: string | null;
   trace_context: Record<string, string> | null;
+  /** Platform deliveries: not sent after this (the platform refuses older events). */
+  send_before: Date | null;
 };
 
 type Attempt = {
@@ -81,6 +86,23 @@ const EXCERPT_CHARS = 500;
 export const LEASE_MARGIN_MS = 5_000;
 
 const tracer = trace.getTracer("@roundtrip/delivery");
+
+/** The row a delivery's endpoint health is kept on: an affiliate's template or a platform destination. */
+function targetOf(d: Pick<Due, "template_id" | "destination_id">) {
+  return d.destination_id
+    ? {
+        table: "conversion_destinations",
+        column: "destination_id",
+        id: d.destination_id,
+        resource: "conversion-destinations",
+      }
+    : {
+        table: "affiliate_postbacks",
+        column: "template_id",
+        id: d.template_id as string,
+        resource: "affiliate-postbacks",
+      };
+}
 
 /**
  * Sends due deliveries. Rows are claimed with `FOR UPDATE SKIP LOCKED` and leased (so replicas
@@ -126,6 +148,12 @@ export function startSender(sql: Sql, options: SenderOptions) {
     "Attempts whose result came after their row was claimed again, so not recorded",
     ["stage"],
   );
+  const skipped = counter(
+    options.registry,
+    "roundtrip_delivery_skipped_total",
+    "Ad-platform deliveries not sent because the platform would refuse them (too old)",
+    ["reason"],
+  );
   const endpoints = new Endpoints(sql, { ...options.endpoint, leaseMs: options.leaseMs });
   if (options.leaseMs < options.http.totalTimeoutMs + LEASE_MARGIN_MS)
     throw new RangeError(
@@ -162,11 +190,20 @@ export function startSender(sql: Sql, options: SenderOptions) {
     update deliveries d
     set attempts = d.attempts + 1, cycle_attempts = d.cycle_attempts + 1,
         next_attempt_at = now() + make_interval(secs => ${leaseS})
-    from affiliate_postbacks t
-    where t.id = d.template_id and d.id in (select id from chosen)
-    returning d.id, d.template_id, d.affiliate_id, d.method, d.url, d.body, d.content_type, d.attempts, d.cycle_attempts,
-              t.status as template_status, t.disabled_reason, d.trace_context`;
+    where d.id in (select id from chosen)
+    returning d.id, d.template_id, d.destination_id, d.affiliate_id, d.method, d.url, d.body, d.content_type, d.attempts,
+              d.cycle_attempts, d.trace_context, d.send_before,
+              coalesce((select status from affiliate_postbacks where id = d.template_id),
+                       (select status from conversion_destinations where id = d.destination_id)) as template_status,
+              coalesce((select disabled_reason from affiliate_postbacks where id = d.template_id),
+                       (select disabled_reason from conversion_destinations where id = d.destination_id)) as disabled_reason`;
 
+  /** A platform destination's token (write-only everywhere else), read at each attempt so a rotation applies at once. */
+  const credentials = async (destinationId: string): Promise<Credentials | null> => {
+    const [c] = await sql<Credentials[]>`
+      select platform, access_token, app_secret from conversion_destinations where id = ${destinationId}`;
+    return c ?? null;
+  };
   /** The attempt's log row, before anything goes out: a process killed mid-send leaves it `started`. */
   const startAttempt = async (d: Due, started: Date): Promise<string> => {
     const [row] = await sql<{ id: string }[]>`
@@ -192,29 +229,43 @@ export function startSender(sql: Sql, options: SenderOptions) {
       remoteAddress: null,
       ...partial,
     });
+    // A platform delivery gets its destination's token as it leaves (never stored with the row).
+    const platform = d.destination_id ? await credentials(d.destination_id) : null;
+    let auth: ReturnType<typeof authorize> | null = null;
     let target: Awaited<ReturnType<typeof checkTarget>>;
     try {
-      target = await checkTarget(d.url, options.allowed, options.resolver);
+      auth = platform ? authorize(platform, d.url) : null;
+      target = await checkTarget(auth?.url ?? d.url, options.allowed, options.resolver);
     } catch (err) {
-      const permanent = err instanceof BlockedAddressError || err instanceof BadTargetError;
+      const permanent =
+        err instanceof BlockedAddressError || err instanceof BadTargetError || err instanceof TypeError;
+      const message = auth
+        ? (err as Error).message.replaceAll(auth.url, maskUrl(auth.url))
+        : (err as Error).message;
       return result({
         verdict: permanent ? "permanent" : "retryable",
-        error: `${permanent ? "" : "dns: "}${(err as Error).message}`,
+        error: `${permanent ? "" : "dns: "}${message}`,
       });
     }
-    const secrets = await sql<{ secret: string }[]>`
-      select secret from affiliate_webhook_secrets
-      where affiliate_id = ${d.affiliate_id} and (expires_at is null or expires_at > now())
-      order by id desc`;
+    // Platforms authenticate by token and dedup by the event_id in the body; affiliates get the
+    // Standard Webhooks headers, signed with their secrets.
+    const secrets = d.affiliate_id
+      ? await sql<{ secret: string }[]>`
+          select secret from affiliate_webhook_secrets
+          where affiliate_id = ${d.affiliate_id} and (expires_at is null or expires_at > now())
+          order by id desc`
+      : [];
     const headers: Record<string, string> = {
       ...traceHeaders,
       "user-agent": USER_AGENT,
-      ...webhookHeaders({
-        id: `dlv_${d.id}`,
-        at: new Date(),
-        payload: signedPayload(d.method, target.url, d.body),
-        secrets: secrets.map((s) => s.secret),
-      }),
+      ...(auth
+        ? auth.headers
+        : webhookHeaders({
+            id: `dlv_${d.id}`,
+            at: new Date(),
+            payload: signedPayload(d.method, target.url, d.body),
+            secrets: secrets.map((s) => s.secret),
+          })),
     };
     if (d.method === "POST") headers["content-type"] = d.content_type ?? "application/json";
     try {
@@ -223,7 +274,9 @@ export function startSender(sql: Sql, options: SenderOptions) {
         { method: d.method, headers, body: d.body },
         { ...options.http, excerptBytes: EXCERPT_CHARS },
       );
-      const verdict = classify(res.status);
+      const verdict = platform
+        ? platformVerdict(platform.platform, res.status, res.excerpt)
+        : classify(res.status);
       const redirect = res.status >= 300 && res.status < 400;
       return result({
         verdict,
@@ -279,17 +332,18 @@ export function startSender(sql: Sql, options: SenderOptions) {
   };
 
   const disable = async (tx: Tx, d: Due, reason: "gone" | "failing", detail: string) => {
+    const target = targetOf(d);
     const [row] = await tx`
-      update affiliate_postbacks set status = 'disabled', disabled_reason = ${reason}, disabled_at = now(), updated_at = now()
-      where id = ${d.template_id} and status = 'active'
-      returning id, affiliate_id, failing_since`;
+      update ${tx(target.table)} set status = 'disabled', disabled_reason = ${reason}, disabled_at = now(), updated_at = now()
+      where id = ${target.id} and status = 'active'
+      returning id, failing_since`;
     if (!row) return false;
     await tx`
       update deliveries set status = 'dead', dead_at = now(), last_error = ${`endpoint disabled (${reason})`}
-      where template_id = ${d.template_id} and status = 'pending'`;
+      where ${tx(target.column)} = ${target.id} and status = 'pending'`;
     await tx`
       insert into audit_log (actor, action, resource, resource_id, before, after)
-      values ('service:delivery', 'disable', 'affiliate-postbacks', ${d.template_id}, ${tx.json({ status: "active" })},
+      values ('service:delivery', 'disable', ${target.resource}, ${target.id}, ${tx.json({ status: "active" })},
               ${tx.json({ status: "disabled", disabled_reason: reason, detail, failing_since: row.failing_since })})`;
     return true;
   };
@@ -338,11 +392,12 @@ export function startSender(sql: Sql, options: SenderOptions) {
     const owned = await sql.begin(async (tx) => {
       if (!(await holdClaim(tx, d))) return false;
       let disabling: { reason: "gone" | "failing"; detail: string } | null = null;
+      const target = targetOf(d);
       if (outcome === "delivered") {
-        await tx`update affiliate_postbacks set failing_since = null, last_success_at = now() where id = ${d.template_id}`;
+        await tx`update ${tx(target.table)} set failing_since = null, last_success_at = now() where id = ${target.id}`;
       } else {
         const [t] = await tx<{ failing_for_ms: number }[]>`
-          update affiliate_postbacks set failing_since = coalesce(failing_since, now()) where id = ${d.template_id}
+          update ${tx(target.table)} set failing_since = coalesce(failing_since, now()) where id = ${target.id}
           returning (extract(epoch from now() - failing_since) * 1000)::float8 as failing_for_ms`;
         if (a.status === 410) disabling = { reason: "gone", detail: "the endpoint answered 410 Gone" };
         else if (t && t.failing_for_ms >= options.disableAfterMs) {
@@ -399,6 +454,7 @@ export function startSender(sql: Sql, options: SenderOptions) {
       disabled.inc({ reason: disabledFor });
       log.error("affiliate endpoint disabled", {
         template_id: d.template_id,
+        destination_id: d.destination_id,
         affiliate_id: d.affiliate_id,
         reason: disabledFor,
         url: masked,
@@ -414,6 +470,16 @@ export function startSender(sql: Sql, options: SenderOptions) {
           last_error = ${`endpoint disabled (${d.disabled_reason ?? "operator"})`}
         where id = ${d.id} and attempts = ${d.attempts} and status = 'pending'`;
       if (r.count === 0) leaseLost(d, "skip");
+      return;
+    }
+    if (d.send_before && d.send_before.getTime() <= Date.now()) {
+      // The platform would refuse it now (Meta: older than 7 days): recorded, never sent.
+      const r = await sql`
+        update deliveries set attempts = attempts - 1, cycle_attempts = cycle_attempts - 1, status = 'skipped',
+          dead_at = now(), last_error = ${`too old to send: the platform accepts it until ${d.send_before.toISOString()}`}
+        where id = ${d.id} and attempts = ${d.attempts} and status = 'pending'`;
+      if (r.count === 0) leaseLost(d, "skip");
+      else skipped.inc({ reason: "too_old" });
       return;
     }
     const run = await endpoints.run(

@@ -7,6 +7,7 @@ export const ROW_TABLES = [
   "audit_log",
   "brands",
   "clicks",
+  "conversion_destinations",
   "conversion_history",
   "conversions",
   "deliveries",

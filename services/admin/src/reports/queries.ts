@@ -482,7 +482,8 @@ export async function deliveryReport(
     affiliate: sql`d.affiliate_id`,
   };
   const exprs = dims.map((d) => ({ name: outputName(d), expr: (timeExpr[d] ?? columnOf[d]) as Fragment }));
-  let where = sql`d.created_at >= ${range.from} and d.created_at < ${range.to} and not c.is_test`;
+  // Affiliate postbacks only: ad-platform forwards (destination_id) are the operator's, in the deliveries list.
+  let where = sql`d.created_at >= ${range.from} and d.created_at < ${range.to} and not c.is_test and d.template_id is not null`;
   if (filters.brand_id) where = sql`${where} and c.brand_id = ${filters.brand_id}`;
   if (filters.offer_id) where = sql`${where} and c.offer_id = ${filters.offer_id}`;
   if (filters.affiliate_id) where = sql`${where} and d.affiliate_id = ${filters.affiliate_id}`;

@@ -10,12 +10,19 @@ import { documented } from "../../openapi/documented.ts";
 import { Paged, Row } from "../../openapi/rows.ts";
 import { ReplayResult, BulkReplayResult } from "../../openapi/schemas.ts";
 
-const Status = t.Union([
-  t.Literal("pending"),
-  t.Literal("delivered"),
-  t.Literal("failed"),
-  t.Literal("dead"),
-]);
+const Status = t.Union(
+  [
+    t.Literal("pending"),
+    t.Literal("delivered"),
+    t.Literal("failed"),
+    t.Literal("dead"),
+    t.Literal("skipped"),
+  ],
+  {
+    description:
+      "skipped: an ad-platform delivery deliberately not sent (too old, nothing to match); the reason is in last_error",
+  },
+);
 
 /** Outbound affiliate postbacks, their attempt log, and replays of dead letters. */
 export function deliveries(sql: Sql) {
@@ -32,6 +39,7 @@ export function deliveries(sql: Sql) {
             affiliate_id: principal.affiliateId ?? query.affiliate_id,
             conversion_id: query.conversion_id,
             template_id: query.template_id,
+            destination_id: query.destination_id,
             status: query.status,
           },
           query,
@@ -43,13 +51,14 @@ export function deliveries(sql: Sql) {
           affiliate_id: t.Optional(Id),
           conversion_id: t.Optional(Id),
           template_id: t.Optional(Id),
+          destination_id: t.Optional(Id),
           status: t.Optional(Status),
           ...Page,
         }),
         ...documented({
           summary: "List deliveries (status dead = dead-lettered, replayable)",
           description:
-            "Outbound affiliate postbacks page by id; filter by status, affiliate, conversion or template. URLs are masked.",
+            "Outbound affiliate postbacks and ad-platform forwards (destination_id, platform_event_id) page by id; filter by status, affiliate, conversion, template or destination. URLs are masked; platform tokens are never stored with a delivery.",
           response: Paged(Row("deliveries")),
         }),
       },
@@ -138,11 +147,20 @@ export function deliveries(sql: Sql) {
       "/replay",
       async ({ body, principal }) => {
         assertCanWrite(principal);
-        if (!body.template_id && !body.affiliate_id) {
-          throw new HttpError(400, "invalid_request", "name a template_id or an affiliate_id", "template_id");
+        if (!body.template_id && !body.affiliate_id && !body.destination_id) {
+          throw new HttpError(
+            400,
+            "invalid_request",
+            "name a template_id, an affiliate_id or a destination_id",
+            "template_id",
+          );
         }
         return sql.begin(async (tx) => {
-          const r = await replay(tx, { templateId: body.template_id, affiliateId: body.affiliate_id });
+          const r = await replay(tx, {
+            templateId: body.template_id,
+            affiliateId: body.affiliate_id,
+            destinationId: body.destination_id,
+          });
           await audit(tx, {
             actor: actor(principal),
             action: "replay",
@@ -154,9 +172,14 @@ export function deliveries(sql: Sql) {
         });
       },
       {
-        body: t.Object({ template_id: t.Optional(Id), affiliate_id: t.Optional(Id) }),
+        body: t.Object({
+          template_id: t.Optional(Id),
+          affiliate_id: t.Optional(Id),
+          destination_id: t.Optional(Id),
+        }),
         ...documented({
-          summary: "Replay every dead or failed delivery of a template or an affiliate (up to 10 000)",
+          summary:
+            "Replay every dead or failed delivery of a template, an affiliate or an ad-platform destination (up to 10 000)",
           description:
             "Queues again every dead or failed delivery of a template or an affiliate, up to 10 000; deliveries of disabled templates are skipped and counted.",
           response: BulkReplayResult,

@@ -16,16 +16,20 @@ const REPLAYABLE = ["dead", "failed"];
  */
 export async function replay(
   tx: Tx,
-  where: { id?: string; templateId?: string; affiliateId?: string | null },
+  where: { id?: string; templateId?: string; affiliateId?: string | null; destinationId?: string },
 ) {
   const rows = await tx<
     { id: string; status: string; template_status: string; disabled_reason: string | null }[]
   >`
-    select d.id, d.status, t.status as template_status, t.disabled_reason
-    from deliveries d join affiliate_postbacks t on t.id = d.template_id
+    select d.id, d.status, coalesce(t.status, cd.status) as template_status,
+      coalesce(t.disabled_reason, cd.disabled_reason) as disabled_reason
+    from deliveries d
+      left join affiliate_postbacks t on t.id = d.template_id
+      left join conversion_destinations cd on cd.id = d.destination_id
     where d.status in ${tx(REPLAYABLE)}
       ${where.id ? tx`and d.id = ${where.id}` : tx``}
       ${where.templateId ? tx`and d.template_id = ${where.templateId}` : tx``}
+      ${where.destinationId ? tx`and d.destination_id = ${where.destinationId}` : tx``}
       ${where.affiliateId ? tx`and d.affiliate_id = ${where.affiliateId}` : tx``}
     order by d.id
     limit 10000
@@ -35,7 +39,7 @@ export async function replay(
     throw new HttpError(
       409,
       "endpoint_disabled",
-      `the endpoint is disabled (${blocked.disabled_reason ?? "operator"}); enable it first: PATCH /v1/affiliate-postbacks/:id {"status":"active"}`,
+      `the endpoint is disabled (${blocked.disabled_reason ?? "operator"}); enable it first: PATCH /v1/affiliate-postbacks/:id (or /v1/conversion-destinations/:id) {"status":"active"}`,
     );
   }
   const ids = rows.filter((r) => r.template_status === "active").map((r) => r.id);

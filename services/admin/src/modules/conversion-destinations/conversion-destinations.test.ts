@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { adminHarness, type Harness, program } from "../../test-support.ts";
+
+let h: Harness;
+let p: Awaited<ReturnType<typeof program>>;
+const TOKEN = "EAAB-secret-meta-token-0123456789";
+
+beforeAll(async () => {
+  h = await adminHarness("capi-destinations");
+  p = await program(h);
+}, 90_000);
+afterAll(async () => {
+  await h?.cleanup();
+});
+
+const meta = (over: Record<string, unknown> = {}) => ({
+  brand_id: p.brand.id,
+  platform: "meta",
+  name: "Meta dataset",
+  platform_account: "1234567890123",
+  access_token: TOKEN,
+  app_secret: "meta-app-secret-value",
+  events: { ftd: { name: "Purchase" }, registration: { name: "Lead", value: "none" } },
+  ...over,
+});
+
+describe("ad-platform destinations", () => {
+  test("created with a write-only token: the answer, the list, the row's audit never carry it", async () => {
+    const created = await h.call<Record<string, unknown>>(
+      "POST",
+      "/v1/conversion-destinations",
+      h.keys.admin,
+      meta(),
+    );
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      platform: "meta",
+      token_hint: "…6789",
+      send_on: "booked",
+      status: "active",
+    });
+    expect(created.body).not.toHaveProperty("access_token");
+    expect(created.body).not.toHaveProperty("app_secret");
+    const id = created.body.id as string;
+    const list = await h.call(
+      "GET",
+      `/v1/conversion-destinations?brand_id=${p.brand.id}&platform=meta`,
+      h.keys.analyst,
+    );
+    const one = await h.call("GET", `/v1/conversion-destinations/${id}`, h.keys.manager);
+    const audit =
+      await h.sql`select after from audit_log where resource = 'conversion-destinations' and resource_id = ${id}`;
+    for (const text of [list.text, one.text, JSON.stringify(audit)]) {
+      expect(text).not.toContain(TOKEN);
+      expect(text).not.toContain("meta-app-secret-value");
+    }
+    expect((list.body as { data: unknown[] }).data).toHaveLength(1);
+    const [stored] =
+      await h.sql`select access_token, app_secret from conversion_destinations where id = ${id}`;
+    expect(stored).toEqual({ access_token: TOKEN, app_secret: "meta-app-secret-value" });
+  });
+
+  test("a rotated token is stored, hinted and audited as replaced; disabling is the operator's", async () => {
+    const { id } = await h.ok<{ id: string }>(
+      "POST",
+      "/v1/conversion-destinations",
+      meta({ name: "rotate" }),
+    );
+    const next = "EAAB-next-token-abcdefgh";
+    const patched = await h.call<Record<string, unknown>>(
+      "PATCH",
+      `/v1/conversion-destinations/${id}`,
+      h.keys.admin,
+      {
+        access_token: next,
+        status: "disabled",
+      },
+    );
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({
+      token_hint: "…efgh",
+      status: "disabled",
+      disabled_reason: "operator",
+    });
+    const [row] = await h.sql`select access_token from conversion_destinations where id = ${id}`;
+    expect(row?.access_token).toBe(next);
+    const [audit] = await h.sql`
+      select after from audit_log where resource = 'conversion-destinations' and resource_id = ${id} and action = 'update'`;
+    expect(audit?.after).toMatchObject({ access_token: "(replaced)", status: "disabled" });
+    expect(JSON.stringify(audit)).not.toContain(next);
+  });
+
+  test("what a platform does not accept is a 400 naming the field", async () => {
+    const refused = async (body: Record<string, unknown>) => {
+      const a = await h.call<{ error: { field: string } }>(
+        "POST",
+        "/v1/conversion-destinations",
+        h.keys.admin,
+        body,
+      );
+      expect(a.status).toBe(400);
+      return a.body.error.field;
+    };
+    expect(await refused(meta({ platform: "google", app_secret: undefined }))).toBe("platform_account");
+    expect(
+      await refused(meta({ platform: "google", platform_account: "1234567890", app_secret: undefined })),
+    ).toBe("events.ftd.name");
+    expect(await refused(meta({ platform: "tiktok", platform_account: "CABC" }))).toBe("app_secret");
+    expect(await refused(meta({ login_account: "1234567890" }))).toBe("login_account");
+    expect(await refused(meta({ events: {} }))).toBe("events");
+    expect(await refused(meta({ access_token: undefined }))).toBe("access_token");
+    expect(await refused(meta({ extra: 1 }))).toBe("extra");
+    const other = await program(h);
+    expect(await refused(meta({ offer_id: other.offer.id }))).toBe("offer_id");
+  });
+
+  test("staff read, admin and manager write; an analyst or an affiliate changes nothing", async () => {
+    expect((await h.call("POST", "/v1/conversion-destinations", h.keys.analyst, meta())).status).toBe(403);
+    const affiliate = await h.affiliateKey(p.affiliate.id);
+    expect((await h.call("GET", "/v1/conversion-destinations", affiliate)).status).toBe(403);
+    expect((await h.call("POST", "/v1/conversion-destinations", affiliate, meta())).status).toBe(403);
+    const google = await h.call<Record<string, unknown>>(
+      "POST",
+      "/v1/conversion-destinations",
+      h.keys.manager,
+      {
+        brand_id: p.brand.id,
+        offer_id: p.offer.id,
+        platform: "google",
+        name: "Google Ads",
+        platform_account: "1234567890",
+        login_account: "9876543210",
+        access_token: "ya29.token-value",
+        events: { ftd: { name: "987654321" } },
+        send_on: "approved",
+      },
+    );
+    expect(google.status).toBe(201);
+    expect(google.body).toMatchObject({
+      offer_id: p.offer.id,
+      login_account: "9876543210",
+      send_on: "approved",
+    });
+  });
+});
