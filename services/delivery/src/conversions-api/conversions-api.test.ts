@@ -268,10 +268,11 @@ describe("forwarding conversions to ad platforms", () => {
     expect(meta.requests).toHaveLength(0);
     // A delivery that ages past the limit while it waits (a retry, a replay) is skipped when it comes up.
     const late = await conversion();
-    await plan(late);
-    await sql`update deliveries set send_before = now() - interval '1 second', next_attempt_at = now() + interval '1 hour'
-              where conversion_id = ${late.conversion_id}`;
-    await sql`update deliveries set next_attempt_at = now() where conversion_id = ${late.conversion_id}`;
+    // (aged in the planning transaction, so the running sender never sees it young)
+    await sql.begin(async (tx) => {
+      expect(await planPlatformDeliveries(tx, late)).toBe(2);
+      await tx`update deliveries set send_before = now() - interval '1 second' where conversion_id = ${late.conversion_id}`;
+    });
     const aged = await settled(late.conversion_id, 2);
     expect(aged.map((r) => r.status)).toEqual(["skipped", "skipped"]);
     expect(aged[0]?.last_error).toStartWith("too old to send");

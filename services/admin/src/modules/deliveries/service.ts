@@ -76,8 +76,11 @@ export async function replayable(sql: Sql, id: string, affiliateId: string | nul
  */
 export async function retryNow(tx: Tx, id: string, affiliateId: string | null) {
   const [row] = await tx<{ status: string; template_status: string; disabled_reason: string | null }[]>`
-    select d.status, t.status as template_status, t.disabled_reason
-    from deliveries d join affiliate_postbacks t on t.id = d.template_id
+    select d.status, coalesce(t.status, cd.status) as template_status,
+      coalesce(t.disabled_reason, cd.disabled_reason) as disabled_reason
+    from deliveries d
+      left join affiliate_postbacks t on t.id = d.template_id
+      left join conversion_destinations cd on cd.id = d.destination_id
     where d.id = ${id} ${affiliateId ? tx`and d.affiliate_id = ${affiliateId}` : tx``}`;
   if (!row) throw new HttpError(404, "not_found", "no such delivery", "id");
   if (row.status !== "pending")
