@@ -42,6 +42,8 @@ export function DataTable<R extends Row>(p: {
   global?: { range?: boolean; brand?: boolean };
   actions?: (row: R, reload: () => void) => ComponentChildren;
   rowClass?: (row: R) => string;
+  /** A row's key when it has no `id` (default id, then click_id). */
+  rowKey?: (row: R) => string;
   empty?: string;
   csvName: string;
   serverCsv?: string;
@@ -214,7 +216,7 @@ export function DataTable<R extends Row>(p: {
           </thead>
           <tbody>
             {rows.map((r, i) => (
-              <tr key={String(r.id ?? r.click_id ?? i)} class={p.rowClass?.(r)}>
+              <tr key={p.rowKey ? p.rowKey(r) : String(r.id ?? r.click_id ?? i)} class={p.rowClass?.(r)}>
                 {p.columns.map((c) => (
                   <td key={c.key} data-label={c.label ?? label(c.key)} class={c.numeric ? "num" : ""}>
                     {c.render ? c.render(r) : text(r[c.key])}

@@ -44,6 +44,8 @@ const TONES: Record<string, string> = {
   pending: "warn",
   running: "warn",
   duplicate: "warn",
+  held: "warn",
+  flagged: "warn",
   disabled: "bad",
   failed: "bad",
   dead: "bad",

@@ -23,6 +23,7 @@ import {
   ValidationPage,
 } from "./tools.tsx";
 import { PortalPage } from "./portal.tsx";
+import { IpListsPage, ReviewsPage, TrafficQualityPage, TrafficRulesPage } from "./quality.tsx";
 import { TestPostbackPage } from "./test-postback.tsx";
 import { UsersPage } from "./users.tsx";
 import { ClicksPage, ConversionsPage, TracePage } from "./traffic.tsx";
@@ -42,6 +43,22 @@ export const PAGES: PageDef[] = [
   { path: "clicks", title: "Clicks", section: "Traffic", roles: ALL, component: ClicksPage },
   { path: "conversions", title: "Conversions", section: "Traffic", roles: ALL, component: ConversionsPage },
   { path: "trace", title: "Trace", section: "Traffic", roles: STAFF, component: TracePage },
+  { path: "reviews", title: "Review queue", section: "Traffic", roles: STAFF, component: ReviewsPage },
+  {
+    path: "traffic-quality",
+    title: "Traffic quality",
+    section: "Traffic",
+    roles: STAFF,
+    component: TrafficQualityPage,
+  },
+  {
+    path: "traffic-rules",
+    title: "Traffic rules",
+    section: "Traffic",
+    roles: STAFF,
+    component: TrafficRulesPage,
+  },
+  { path: "ip-lists", title: "IP lists", section: "Traffic", roles: STAFF, component: IpListsPage },
   { path: "ledger", title: "Payouts (ledger)", section: "Money", roles: ALL, component: LedgerPage },
   { path: "balances", title: "Balances", section: "Money", roles: ALL, component: BalancesPage },
   { path: "statements", title: "Statements", section: "Money", roles: ALL, component: StatementsPage },
