@@ -40,7 +40,8 @@ beforeAll(async () => {
   page.on("console", (m) => {
     const url = m.location().url ?? "";
     // The sign-in page asks /v1/auth/me on purpose before anyone is signed in; Chromium asks for a favicon.
-    if (m.type() === "error" && !/\/v1\/auth\/me$|\/favicon\.ico$/.test(url)) errors.push(`${page.url()}: ${m.text()} (${url})`);
+    if (m.type() === "error" && !/\/v1\/auth\/me$|\/favicon\.ico$/.test(url))
+      errors.push(`${page.url()}: ${m.text()} (${url})`);
   });
   page.on("pageerror", (e) => errors.push(`${page.url()}: ${e.message}`));
   await page.goto(`${env.urls.admin}/ui/`);
