@@ -1,12 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { renderUrl, stripUnstorable, unstorable } from "@roundtrip/contracts";
+import { AD_CLICK_PARAMS, renderUrl, stripUnstorable, unstorable } from "@roundtrip/contracts";
 import { compileDestination, SUB_KEYS, subsFromUrl } from "./redirect.ts";
 
 /** What the fast paths must equal: URLSearchParams and renderUrl over the whole template. */
 function referenceSubs(url: string): Record<string, string> {
   const q = new URL(url).searchParams;
   const subs: Record<string, string> = {};
-  for (const key of SUB_KEYS) {
+  for (const key of [...SUB_KEYS, ...AD_CLICK_PARAMS]) {
     const v = stripUnstorable(q.get(key)?.slice(0, 255) ?? "");
     if (v) subs[key] = v;
   }
@@ -67,6 +67,12 @@ describe("fast paths equal the reference implementations", () => {
       for (const value of Object.values(subsFromUrl(`http://t.example/c/x${q}`)))
         expect(unstorable(value)).toBeNull();
     expect(subsFromUrl("http://t.example/c/x?sub1=a%00b")).toEqual({ sub1: "ab" });
+  });
+
+  test("the ad platforms' click IDs are kept beside the sub IDs; other parameters are not", () => {
+    expect(
+      subsFromUrl("http://t.example/c/x?sub1=a&fbclid=IwAR1&gclid=Cj0K&ttclid=E.C.P&utm_source=fb&wbraid=w1"),
+    ).toEqual({ sub1: "a", fbclid: "IwAR1", gclid: "Cj0K", ttclid: "E.C.P", wbraid: "w1" });
   });
 
   test("compiled destinations", () => {

@@ -1,11 +1,14 @@
-import { renderUrl, stripUnstorable } from "@roundtrip/contracts";
+import { AD_CLICK_PARAMS, renderUrl, stripUnstorable } from "@roundtrip/contracts";
 
 export const SUB_KEYS = Array.from({ length: 10 }, (_, i) => `sub${i + 1}`);
-const SUB_SET = new Set(SUB_KEYS);
+// The ad platforms' click IDs (fbclid, gclid, ttclid…) ride along with the sub IDs when an
+// affiliate's ad appends them to the tracking link: Conversions API forwarding sends them back
+// to the platform (docs/conversions-api.md). They are stored, never put into the redirect.
+const SUB_SET = new Set<string>([...SUB_KEYS, ...AD_CLICK_PARAMS]);
 const MAX_SUB_LENGTH = 255;
 
 /**
- * sub1…sub10 from a tracking link's URL (the first of repeats, as URLSearchParams would pick),
+ * sub1…sub10 (and the ad platforms' click IDs) from a tracking link's URL (the first of repeats, as URLSearchParams would pick),
  * trimmed to a sane length, without the characters PostgreSQL cannot store (a `%00`, or half of
  * an emoji the trim cut): a visitor is never refused, and one click must never poison the batch
  * it is stored in. Everything else is ignored. A hand-rolled scan because building a
