@@ -1,5 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { type AdminClient as TypedAdminClient, ApiError, createAdminClient } from "@roundtrip/client";
 import { createTestDatabase, type Sql } from "@roundtrip/db";
 import { freePortsFor, SERVICE_NAMES, type ServiceName, type Stack, startStack } from "@roundtrip/stack";
 
@@ -124,7 +125,14 @@ async function deleteStreams(prefix: string): Promise<void> {
   }
 }
 
+/**
+ * The admin API for tests: `api` is the typed client of packages/client (paths, bodies and
+ * answers checked by the typechecker: `unwrap(env.admin.api.POST("/v1/brands", { body }))`);
+ * `post`/`get`/`patch`/`put` are its untyped shorthand for a path with a query string or an
+ * answer the test describes itself. Both throw ApiError (status, code, field) on a failure.
+ */
 export type AdminClient = {
+  api: TypedAdminClient;
   post<T = Record<string, unknown>>(path: string, body: unknown): Promise<T>;
   get<T = Record<string, unknown>>(path: string): Promise<T>;
   patch<T = Record<string, unknown>>(path: string, body: unknown): Promise<T>;
@@ -132,17 +140,19 @@ export type AdminClient = {
 };
 
 export function adminClient(base: string, key: string): AdminClient {
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
-    return JSON.parse(text);
+  const api = createAdminClient({ baseUrl: base, apiKey: key });
+  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    try {
+      return await api.json<T>(method, path, body === undefined ? {} : { body });
+    } catch (err) {
+      // The request beside the API's message, for a test's failure output (still an ApiError).
+      if (err instanceof ApiError)
+        err.message = `${method} ${path} → ${err.status} ${err.code}: ${err.message}`;
+      throw err;
+    }
   };
   return {
+    api,
     post: (p, b) => call("POST", p, b),
     get: (p) => call("GET", p),
     patch: (p, b) => call("PATCH", p, b),

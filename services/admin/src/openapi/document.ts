@@ -82,6 +82,37 @@ function acceptedBodies(operation: Operation): void {
   operation.requestBody = { ...operation.requestBody, content: { [kept]: content[kept] } };
 }
 
+type BodySchema = { type?: string; additionalProperties?: unknown; [key: string]: unknown };
+
+/** TypeBox's `t.Never()` as JSON Schema: matches nothing, like `false`. */
+const isNever = (schema: unknown) =>
+  !!schema && typeof schema === "object" && JSON.stringify(schema) === JSON.stringify({ not: {} });
+
+function neverAsFalse(node: unknown): void {
+  if (!node || typeof node !== "object") return;
+  const schema = node as BodySchema;
+  if (isNever(schema.additionalProperties)) schema.additionalProperties = false;
+  for (const child of Object.values(schema)) neverAsFalse(child);
+}
+
+/**
+ * Request bodies say which fields they take, the same before and after a route first ran: Elysia
+ * closes a top-level object body (`additionalProperties: false`) when it builds the route's
+ * validator — lazily, on the first request, in place — so without this the served document would
+ * change once a route has been called. `Strict` bodies refuse other fields with `t.Never()`,
+ * stated as `false`, which client generators read as "no other fields" (not as an open record).
+ * Copies: the routes' own schemas stay as they validate.
+ */
+function closedBodies(operation: Operation): void {
+  for (const media of Object.values(operation.requestBody?.content ?? {}) as { schema?: BodySchema }[]) {
+    if (!media.schema || "$ref" in media.schema) continue;
+    const schema = plain(media.schema);
+    neverAsFalse(schema);
+    if (schema.type === "object" && !("additionalProperties" in schema)) schema.additionalProperties = false;
+    media.schema = schema;
+  }
+}
+
 type ParameterSchema = { type?: string; format?: string; anyOf?: ParameterSchema[] };
 type Parameter = { in: string; schema?: ParameterSchema };
 
@@ -155,6 +186,7 @@ export function openApiDocument(app: AnyElysia) {
         ];
       }
       acceptedBodies(operation);
+      closedBodies(operation);
       numericParameters(operation);
       withExamples(operation, components.schemas ?? {});
       operation.responses = { ...operation.responses, default: ERROR_RESPONSE };

@@ -1,21 +1,15 @@
 /**
  * Every request the console makes. Signed in with an API key, it sends `Authorization: Bearer`
  * (the key stays in this tab's sessionStorage); signed in with an account, the session cookie
- * goes along and each change carries the session's CSRF token.
+ * goes along and each change carries the session's CSRF token. Requests go through the typed
+ * client of packages/client (@roundtrip/client): one error shape (ApiError: status, code, message,
+ * field) and one place for the authentication headers.
  */
-const KEY = "roundtrip.apiKey";
+import { ApiError, createAdminClient } from "@roundtrip/client";
 
-export class ApiError extends Error {
-  override name = "ApiError";
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
+export { ApiError };
+
+const KEY = "roundtrip.apiKey";
 
 let csrfToken: string | null = null;
 
@@ -28,60 +22,32 @@ export function setCsrfToken(token: string | null): void {
   csrfToken = token;
 }
 
-function headers(method: string, json: boolean): Record<string, string> {
-  const h: Record<string, string> = { accept: "application/json" };
-  const key = apiKey.get();
-  if (key) h.authorization = `Bearer ${key}`;
-  else if (csrfToken && method !== "GET") h["x-csrf-token"] = csrfToken;
-  if (json) h["content-type"] = "application/json";
-  return h;
-}
+/**
+ * The typed client of packages/client, on this page's origin with this tab's credentials:
+ * `unwrap(client.GET("/v1/brands/{id}", { params: { path: { id } } }))` checks the path, the
+ * parameters and the answer against the API's OpenAPI document. `api` and `request` below are its
+ * untyped form (a path with its query string), for the pages that describe the answer themselves.
+ */
+export const client = createAdminClient({ apiKey: () => apiKey.get(), csrfToken: () => csrfToken });
 
-async function failure(res: Response): Promise<ApiError> {
-  const text = await res.text();
-  try {
-    const body = JSON.parse(text) as {
-      error?: string | { code?: string; message?: string; field?: string };
-      message?: string;
-    };
-    const e = body.error;
-    // The sign-in routes answer { error: "<code>", message } (docs/console.md).
-    if (typeof e === "string") return new ApiError(res.status, e, body.message ?? e.replaceAll("_", " "));
-    if (e) return new ApiError(res.status, e.code ?? "error", e.message ?? res.statusText, e.field);
-  } catch {
-    // not JSON: the status says enough
-  }
-  return new ApiError(res.status, "http_error", `${res.status} ${res.statusText || text.slice(0, 200)}`);
-}
-
-export async function request(
+/** The Response of a request (files go as they are, anything else as JSON); ApiError thrown on a failure. */
+export function request(
   method: string,
   path: string,
   body?: unknown,
   signal?: AbortSignal,
 ): Promise<Response> {
-  // Files go as they are (a Blob carries its own content type); anything else as JSON.
-  const form = body instanceof FormData || body instanceof Blob;
-  const res = await fetch(path, {
-    method,
-    credentials: "same-origin",
-    headers: headers(method, body !== undefined && !form),
-    body: body === undefined ? undefined : form ? body : JSON.stringify(body),
-    signal,
-  });
-  if (!res.ok) throw await failure(res);
-  return res;
+  return client.send(method, path, { body, signal });
 }
 
-export async function api<T = unknown>(
+/** The JSON answer of a request (undefined for 204); ApiError thrown on a failure. */
+export function api<T = unknown>(
   method: string,
   path: string,
   body?: unknown,
   signal?: AbortSignal,
 ): Promise<T> {
-  const res = await request(method, path, body, signal);
-  if (res.status === 204) return undefined as T;
-  return (await res.json()) as T;
+  return client.json<T>(method, path, { body, signal });
 }
 
 /** Query string from the set values only. */

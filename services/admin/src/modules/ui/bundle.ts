@@ -13,6 +13,8 @@ export async function bundleConsole(uiDir: string): Promise<Map<string, BuiltFil
     entrypoints: [join(uiDir, "src", "main.tsx")],
     tsconfig: join(uiDir, "tsconfig.json"),
     target: "browser",
+    // Workspace packages (@roundtrip/client) from their TypeScript sources, not a published build.
+    conditions: ["@roundtrip/source"],
     format: "esm",
     minify: true,
     sourcemap: "none",
