@@ -8742,6 +8742,7 @@ export interface operations {
                      *       "cycle": "string",
                      *       "cycle_days": 0,
                      *       "cycle_anchor": "string",
+                     *       "time_zone": "string",
                      *       "payout_hold": true,
                      *       "payout_hold_reason": "string",
                      *       "parent_affiliate_id": "string",
@@ -8761,6 +8762,7 @@ export interface operations {
                         cycle: string;
                         cycle_days: (string | number) | null;
                         cycle_anchor: string;
+                        time_zone: string;
                         payout_hold: boolean;
                         payout_hold_reason: string | null;
                         parent_affiliate_id: string | null;
@@ -8799,6 +8801,8 @@ export interface operations {
                 "application/json": {
                     /** @enum {string} */
                     cycle: "weekly" | "biweekly" | "monthly" | "custom";
+                    /** @description IANA time zone the cycle's days are counted in (the program's zone, e.g. Europe/Malta); default UTC */
+                    time_zone?: string;
                     /** @description custom cycles only: days per period */
                     cycle_days?: string | number;
                     /**
@@ -8833,6 +8837,7 @@ export interface operations {
                      *       "cycle": "string",
                      *       "cycle_days": 0,
                      *       "cycle_anchor": "string",
+                     *       "time_zone": "string",
                      *       "payout_hold": true,
                      *       "payout_hold_reason": "string",
                      *       "parent_affiliate_id": "string",
@@ -8852,6 +8857,7 @@ export interface operations {
                         cycle: string;
                         cycle_days: (string | number) | null;
                         cycle_anchor: string;
+                        time_zone: string;
                         payout_hold: boolean;
                         payout_hold_reason: string | null;
                         parent_affiliate_id: string | null;
@@ -8907,6 +8913,7 @@ export interface operations {
                      *       "cycle": "string",
                      *       "cycle_days": 0,
                      *       "cycle_anchor": "string",
+                     *       "time_zone": "string",
                      *       "payout_hold": true,
                      *       "payout_hold_reason": "string",
                      *       "parent_affiliate_id": "string",
@@ -8926,6 +8933,7 @@ export interface operations {
                         cycle: string;
                         cycle_days: (string | number) | null;
                         cycle_anchor: string;
+                        time_zone: string;
                         payout_hold: boolean;
                         payout_hold_reason: string | null;
                         parent_affiliate_id: string | null;
@@ -9055,8 +9063,8 @@ export interface operations {
             content: {
                 "application/json": {
                     /**
-                     * Format: date-time
-                     * @description the cut-off: a UTC midnight ending the cycles to pay (entries payable by then are paid); not in the future
+                     * @description the day the cycles to pay end (YYYY-MM-DD, or that day's UTC midnight as a date-time): each affiliate's period ends at that day's midnight in its time zone, and entries payable by then are paid; an affiliate whose midnight is still ahead is not paid yet (period_not_ended)
+                     * @example 2026-12-01
                      */
                     period_end: string;
                 };
@@ -9113,7 +9121,7 @@ export interface operations {
                             period_end: unknown | null;
                             /** @description whether the run pays this line */
                             paid: boolean;
-                            /** @description why not: not_in_cycle, on_hold, nothing_due, below_minimum, missing_payment_details */
+                            /** @description why not: not_in_cycle, period_not_ended, on_hold, nothing_due, below_minimum, missing_payment_details */
                             reason: string | null;
                             method: string | null;
                             account_reference_masked: string | null;
@@ -9203,8 +9211,8 @@ export interface operations {
             content: {
                 "application/json": {
                     /**
-                     * Format: date-time
-                     * @description the cut-off: a UTC midnight ending the cycles to pay (entries payable by then are paid); not in the future
+                     * @description the day the cycles to pay end (YYYY-MM-DD, or that day's UTC midnight as a date-time): each affiliate's period ends at that day's midnight in its time zone, and entries payable by then are paid; an affiliate whose midnight is still ahead is not paid yet (period_not_ended)
+                     * @example 2026-12-01
                      */
                     period_end: string;
                     /** @description the same key approves once */
