@@ -1075,7 +1075,7 @@ export interface paths {
         };
         /**
          * List raw clicks in a period (an affiliate key sees only its own)
-         * @description Raw clicks, newest first, in a period; filter by link, offer, affiliate or sub IDs. An affiliate key sees only its own clicks and never the visitor's IP or user agent.
+         * @description Raw clicks, newest first, in a period; filter by link, offer, affiliate, sub IDs or a traffic-quality reason code the click carries (`reason=bot`). An affiliate key sees only its own clicks and never the visitor's IP or user agent.
          */
         get: operations["getClicks"];
         put?: never;
@@ -1260,6 +1260,26 @@ export interface paths {
          * @description Queues a dead or failed delivery again with the same idempotency key (webhook-id), so the affiliate can drop a repeat.
          */
         post: operations["postDeliveriesByIdReplay"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/deliveries/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a pending (failing) delivery now instead of at its next scheduled attempt
+         * @description A pending delivery waiting out its backoff is made due at once (same webhook-id, same retry cycle). 409 `not_retryable` when it is not pending (replay a dead or failed one instead) or is being sent right now; 409 `endpoint_disabled` when its template is disabled. Audited.
+         */
+        post: operations["postDeliveriesByIdRetry"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1859,7 +1879,7 @@ export interface paths {
         };
         /**
          * What needs an operator's attention now
-         * @description Conversions blocked by a missing FX rate or held over a cap, fixable attribution rejections of the last day, disabled or failing affiliate endpoints, outbound postback success below 98 %, parked dead letters, events owed for over 5 minutes and a spike in rejected postbacks — each with the console page where it is fixed. Staff only.
+         * @description Conversions blocked by a missing FX rate or held over a cap, fixable attribution rejections of the last day, disabled or failing affiliate endpoints, outbound postback success below 98 %, parked dead letters, events owed for over 5 minutes, a spike in rejected postbacks, and a spike in flagged (bot, flood, IP list) clicks or in conversions a traffic rule rejected (the last hour against the 24 before, with the affiliate and offer most of it came from) — each with the console page where it is fixed. Staff only.
          */
         get: operations["getAttention"];
         put?: never;
@@ -7163,6 +7183,7 @@ export interface operations {
                 sub3?: string;
                 sub4?: string;
                 sub5?: string;
+                reason?: "bot" | "click_flood_ip" | "click_flood_sub" | "click_flood_link" | "ip_datacenter" | "ip_vpn" | "ip_tor" | "ip_blocked" | "ctit_too_fast" | "ctit_too_slow" | "same_device" | "self_referral" | "click_cap";
                 cursor?: string;
                 limit?: number;
             };
@@ -8125,6 +8146,50 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Replay a dead-lettered or failed delivery (same webhook-id) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "string",
+                     *       "status": "pending"
+                     *     }
+                     */
+                    "application/json": {
+                        id: string;
+                        /** @constant */
+                        status: "pending";
+                    };
+                };
+            };
+            /** @description an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postDeliveriesByIdRetry: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the request safe to retry (kept 24 hours): the same key with the same body answers the first answer again (header Idempotent-Replayed: true); with another body, 409 idempotency_key_reused; while the first still runs, 409 idempotency_key_in_use. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Retry a pending (failing) delivery now instead of at its next scheduled attempt */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -10580,7 +10645,7 @@ export interface operations {
                         /** Format: date-time */
                         checked_at: string;
                         items: {
-                            kind: "commission_blocked" | "conversions_over_cap" | "conversions_rejected" | "endpoint_disabled" | "endpoint_failing" | "dead_letters" | "owed_events" | "delivery_success_low" | "rejected_postbacks_spike";
+                            kind: "commission_blocked" | "conversions_over_cap" | "conversions_rejected" | "endpoint_disabled" | "endpoint_failing" | "dead_letters" | "owed_events" | "delivery_success_low" | "rejected_postbacks_spike" | "flagged_clicks_spike" | "rejected_conversions_spike";
                             severity: "critical" | "warning";
                             title: string;
                             detail: string;
