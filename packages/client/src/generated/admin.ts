@@ -1215,7 +1215,7 @@ export interface paths {
         };
         /**
          * List deliveries (status dead = dead-lettered, replayable)
-         * @description Outbound affiliate postbacks page by id; filter by status, affiliate, conversion or template. URLs are masked.
+         * @description Outbound affiliate postbacks and ad-platform forwards (destination_id, platform_event_id) page by id; filter by status, affiliate, conversion, template or destination. URLs are masked; platform tokens are never stored with a delivery.
          */
         get: operations["getDeliveries"];
         put?: never;
@@ -1296,7 +1296,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Replay every dead or failed delivery of a template or an affiliate (up to 10 000)
+         * Replay every dead or failed delivery of a template, an affiliate or an ad-platform destination (up to 10 000)
          * @description Queues again every dead or failed delivery of a template or an affiliate, up to 10 000; deliveries of disabled templates are skipped and counted.
          */
         post: operations["postDeliveriesReplay"];
@@ -1304,6 +1304,54 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/conversion-destinations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List ad-platform destinations (tokens never shown)
+         * @description Conversions API destinations page by id; filter by brand, offer, platform or status. Staff only; the access token and app secret are write-only (token_hint shows the last 4 characters).
+         */
+        get: operations["getConversionDestinations"];
+        put?: never;
+        /**
+         * Create an ad-platform destination (Meta, Google Ads, TikTok)
+         * @description Forwards the brand's (or one offer's) conversions to an ad platform: which events map to which platform events, with the access token (write-only). An offer's destination wins over the brand's for the same platform account. Audited without the token.
+         */
+        post: operations["postConversionDestinations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversion-destinations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one ad-platform destination
+         * @description One Conversions API destination by id, without its token or app secret.
+         */
+        get: operations["getConversionDestinationsById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change an ad-platform destination, rotate its token, or enable/disable it
+         * @description Changes a destination (mapping, token, settings) or enables/disables it; conversions planned from now on use the change, and a new token applies to the next attempt of deliveries already planned. Audited without secrets.
+         */
+        patch: operations["patchConversionDestinationsById"];
         trace?: never;
     };
     "/v1/fx-rates": {
@@ -7919,7 +7967,8 @@ export interface operations {
                 affiliate_id?: string;
                 conversion_id?: string;
                 template_id?: string;
-                status?: "pending" | "delivered" | "failed" | "dead";
+                destination_id?: string;
+                status?: "pending" | "delivered" | "failed" | "dead" | "skipped";
                 cursor?: string;
                 limit?: number;
                 order?: "asc" | "desc";
@@ -7961,7 +8010,10 @@ export interface operations {
                      *           "replays": 0,
                      *           "trace_context": null,
                      *           "endpoint": "string",
-                     *           "event_id": "string"
+                     *           "event_id": "string",
+                     *           "destination_id": "string",
+                     *           "platform_event_id": "string",
+                     *           "send_before": "2019-08-24T14:15:22Z"
                      *         }
                      *       ],
                      *       "next_cursor": "string"
@@ -7973,10 +8025,8 @@ export interface operations {
                             id: string;
                             conversion_id?: string | null;
                             change_seq?: (string | number) | null;
-                            /** @description id (a bigint, as a string) */
-                            template_id: string;
-                            /** @description id (a bigint, as a string) */
-                            affiliate_id: string;
+                            template_id?: string | null;
+                            affiliate_id?: string | null;
                             method: string;
                             url: string;
                             body?: string | null;
@@ -7997,6 +8047,9 @@ export interface operations {
                             trace_context?: unknown;
                             endpoint?: string | null;
                             event_id?: string | null;
+                            destination_id?: string | null;
+                            platform_event_id?: string | null;
+                            send_before?: string | null;
                         }[];
                         /** @description pass as `cursor` for the next page; null on the last page */
                         next_cursor: string | null;
@@ -8069,7 +8122,10 @@ export interface operations {
                      *       "replays": 0,
                      *       "trace_context": null,
                      *       "endpoint": "string",
-                     *       "event_id": "string"
+                     *       "event_id": "string",
+                     *       "destination_id": "string",
+                     *       "platform_event_id": "string",
+                     *       "send_before": "2019-08-24T14:15:22Z"
                      *     }
                      */
                     "application/json": {
@@ -8077,10 +8133,8 @@ export interface operations {
                         id: string;
                         conversion_id?: string | null;
                         change_seq?: (string | number) | null;
-                        /** @description id (a bigint, as a string) */
-                        template_id: string;
-                        /** @description id (a bigint, as a string) */
-                        affiliate_id: string;
+                        template_id?: string | null;
+                        affiliate_id?: string | null;
                         method: string;
                         url: string;
                         body?: string | null;
@@ -8117,6 +8171,9 @@ export interface operations {
                         trace_context?: unknown;
                         endpoint?: string | null;
                         event_id?: string | null;
+                        destination_id?: string | null;
+                        platform_event_id?: string | null;
+                        send_before?: string | null;
                     };
                 };
             };
@@ -8236,11 +8293,13 @@ export interface operations {
                     template_id?: string;
                     /** @description numeric id, 1 to 9223372036854775807 */
                     affiliate_id?: string;
+                    /** @description numeric id, 1 to 9223372036854775807 */
+                    destination_id?: string;
                 };
             };
         };
         responses: {
-            /** @description Replay every dead or failed delivery of a template or an affiliate (up to 10 000) */
+            /** @description Replay every dead or failed delivery of a template, an affiliate or an ad-platform destination (up to 10 000) */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -8255,6 +8314,422 @@ export interface operations {
                     "application/json": {
                         replayed: (string | number) | string[];
                         skipped_disabled: string | number;
+                    };
+                };
+            };
+            /** @description an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getConversionDestinations: {
+        parameters: {
+            query?: {
+                brand_id?: string;
+                offer_id?: string;
+                platform?: "meta" | "google" | "tiktok";
+                status?: "active" | "disabled";
+                cursor?: string;
+                limit?: number;
+                order?: "asc" | "desc";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description List ad-platform destinations (tokens never shown) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "string",
+                     *           "brand_id": "string",
+                     *           "offer_id": "string",
+                     *           "platform": "string",
+                     *           "name": "string",
+                     *           "platform_account": "string",
+                     *           "login_account": "string",
+                     *           "token_hint": "string",
+                     *           "events": null,
+                     *           "send_on": "string",
+                     *           "click_id_sub": "string",
+                     *           "event_source_url": "string",
+                     *           "test_event_code": "string",
+                     *           "base_url": "string",
+                     *           "status": "string",
+                     *           "disabled_reason": "string",
+                     *           "disabled_at": "2019-08-24T14:15:22Z",
+                     *           "failing_since": "2019-08-24T14:15:22Z",
+                     *           "last_success_at": "2019-08-24T14:15:22Z",
+                     *           "created_at": "2019-08-24T14:15:22Z",
+                     *           "updated_at": "2019-08-24T14:15:22Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "string"
+                     *     }
+                     */
+                    "application/json": {
+                        data: {
+                            /** @description id (a bigint, as a string) */
+                            id: string;
+                            /** @description id (a bigint, as a string) */
+                            brand_id: string;
+                            offer_id?: string | null;
+                            platform: string;
+                            name: string;
+                            platform_account: string;
+                            login_account?: string | null;
+                            token_hint: string;
+                            /** @description JSON */
+                            events: unknown;
+                            send_on: string;
+                            click_id_sub?: string | null;
+                            event_source_url?: string | null;
+                            test_event_code?: string | null;
+                            base_url?: string | null;
+                            status: string;
+                            disabled_reason?: string | null;
+                            disabled_at?: string | null;
+                            failing_since?: string | null;
+                            last_success_at?: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            updated_at?: string | null;
+                        }[];
+                        /** @description pass as `cursor` for the next page; null on the last page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postConversionDestinations: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the request safe to retry (kept 24 hours): the same key with the same body answers the first answer again (header Idempotent-Replayed: true); with another body, 409 idempotency_key_reused; while the first still runs, 409 idempotency_key_in_use. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description numeric id, 1 to 9223372036854775807 */
+                    brand_id: string;
+                    /** @description numeric id, 1 to 9223372036854775807 */
+                    offer_id?: string;
+                    /** @enum {string} */
+                    platform: "meta" | "google" | "tiktok";
+                    name: string;
+                    /** @description Meta dataset (pixel) ID, TikTok pixel code, Google Ads customer ID (10 digits) */
+                    platform_account: string;
+                    /** @description Google only: the manager account the token signs in as */
+                    login_account?: string;
+                    /** @description write-only: never returned (token_hint shows its last 4 characters) */
+                    access_token: string;
+                    /** @description Meta only, write-only: each request then carries appsecret_proof */
+                    app_secret?: string;
+                    /** @description our event code → platform event, e.g. {"ftd": {"name": "Purchase"}}; unmapped events are not forwarded */
+                    events: {
+                        [key: string]: {
+                            /** @description the platform's event name (Meta Purchase, TikTok CompletePayment); Google: the conversion action ID */
+                            name: string;
+                            /** @description sent as the event's value with its currency: the conversion's amount (default), its payout, or none */
+                            value?: "amount" | "payout" | "none";
+                        };
+                    };
+                    /** @enum {string} */
+                    send_on?: "booked" | "approved";
+                    /** @description where the click keeps the platform's click ID: a sub (sub1…sub10) or the parameter itself; default the platform's (fbclid, gclid, ttclid) */
+                    click_id_sub?: string;
+                    /** @description the page the event happened on; default the offer's landing page */
+                    event_source_url?: string;
+                    /** @description Meta and TikTok: the test event code; events then reach the platform's test tool only */
+                    test_event_code?: string;
+                    /** @description the platform's base URL (a gateway, a test server); default its public API */
+                    base_url?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Create an ad-platform destination (Meta, Google Ads, TikTok) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "string",
+                     *       "brand_id": "string",
+                     *       "offer_id": "string",
+                     *       "platform": "string",
+                     *       "name": "string",
+                     *       "platform_account": "string",
+                     *       "login_account": "string",
+                     *       "token_hint": "string",
+                     *       "events": null,
+                     *       "send_on": "string",
+                     *       "click_id_sub": "string",
+                     *       "event_source_url": "string",
+                     *       "test_event_code": "string",
+                     *       "base_url": "string",
+                     *       "status": "string",
+                     *       "disabled_reason": "string",
+                     *       "disabled_at": "2019-08-24T14:15:22Z",
+                     *       "failing_since": "2019-08-24T14:15:22Z",
+                     *       "last_success_at": "2019-08-24T14:15:22Z",
+                     *       "created_at": "2019-08-24T14:15:22Z",
+                     *       "updated_at": "2019-08-24T14:15:22Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description id (a bigint, as a string) */
+                        id: string;
+                        /** @description id (a bigint, as a string) */
+                        brand_id: string;
+                        offer_id?: string | null;
+                        platform: string;
+                        name: string;
+                        platform_account: string;
+                        login_account?: string | null;
+                        token_hint: string;
+                        /** @description JSON */
+                        events: unknown;
+                        send_on: string;
+                        click_id_sub?: string | null;
+                        event_source_url?: string | null;
+                        test_event_code?: string | null;
+                        base_url?: string | null;
+                        status: string;
+                        disabled_reason?: string | null;
+                        disabled_at?: string | null;
+                        failing_since?: string | null;
+                        last_success_at?: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        updated_at?: string | null;
+                    };
+                };
+            };
+            /** @description an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getConversionDestinationsById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Get one ad-platform destination */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "string",
+                     *       "brand_id": "string",
+                     *       "offer_id": "string",
+                     *       "platform": "string",
+                     *       "name": "string",
+                     *       "platform_account": "string",
+                     *       "login_account": "string",
+                     *       "token_hint": "string",
+                     *       "events": null,
+                     *       "send_on": "string",
+                     *       "click_id_sub": "string",
+                     *       "event_source_url": "string",
+                     *       "test_event_code": "string",
+                     *       "base_url": "string",
+                     *       "status": "string",
+                     *       "disabled_reason": "string",
+                     *       "disabled_at": "2019-08-24T14:15:22Z",
+                     *       "failing_since": "2019-08-24T14:15:22Z",
+                     *       "last_success_at": "2019-08-24T14:15:22Z",
+                     *       "created_at": "2019-08-24T14:15:22Z",
+                     *       "updated_at": "2019-08-24T14:15:22Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description id (a bigint, as a string) */
+                        id: string;
+                        /** @description id (a bigint, as a string) */
+                        brand_id: string;
+                        offer_id?: string | null;
+                        platform: string;
+                        name: string;
+                        platform_account: string;
+                        login_account?: string | null;
+                        token_hint: string;
+                        /** @description JSON */
+                        events: unknown;
+                        send_on: string;
+                        click_id_sub?: string | null;
+                        event_source_url?: string | null;
+                        test_event_code?: string | null;
+                        base_url?: string | null;
+                        status: string;
+                        disabled_reason?: string | null;
+                        disabled_at?: string | null;
+                        failing_since?: string | null;
+                        last_success_at?: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        updated_at?: string | null;
+                    };
+                };
+            };
+            /** @description an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patchConversionDestinationsById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    platform_account?: string;
+                    login_account?: string | null;
+                    /** @description write-only: never returned (token_hint shows its last 4 characters) */
+                    access_token?: string;
+                    /** @description Meta only, write-only: each request then carries appsecret_proof */
+                    app_secret?: string | null;
+                    /** @description our event code → platform event, e.g. {"ftd": {"name": "Purchase"}}; unmapped events are not forwarded */
+                    events?: {
+                        [key: string]: {
+                            /** @description the platform's event name (Meta Purchase, TikTok CompletePayment); Google: the conversion action ID */
+                            name: string;
+                            /** @description sent as the event's value with its currency: the conversion's amount (default), its payout, or none */
+                            value?: "amount" | "payout" | "none";
+                        };
+                    };
+                    /** @enum {string} */
+                    send_on?: "booked" | "approved";
+                    /** @description where the click keeps the platform's click ID: a sub (sub1…sub10) or the parameter itself; default the platform's (fbclid, gclid, ttclid) */
+                    click_id_sub?: string | null;
+                    /** @description the page the event happened on */
+                    event_source_url?: string | null;
+                    /** @description Meta and TikTok: the test event code; events then reach the platform's test tool only */
+                    test_event_code?: string | null;
+                    /** @description the platform's base URL */
+                    base_url?: string | null;
+                    /** @enum {string} */
+                    status?: "active" | "disabled";
+                };
+            };
+        };
+        responses: {
+            /** @description Change an ad-platform destination, rotate its token, or enable/disable it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "string",
+                     *       "brand_id": "string",
+                     *       "offer_id": "string",
+                     *       "platform": "string",
+                     *       "name": "string",
+                     *       "platform_account": "string",
+                     *       "login_account": "string",
+                     *       "token_hint": "string",
+                     *       "events": null,
+                     *       "send_on": "string",
+                     *       "click_id_sub": "string",
+                     *       "event_source_url": "string",
+                     *       "test_event_code": "string",
+                     *       "base_url": "string",
+                     *       "status": "string",
+                     *       "disabled_reason": "string",
+                     *       "disabled_at": "2019-08-24T14:15:22Z",
+                     *       "failing_since": "2019-08-24T14:15:22Z",
+                     *       "last_success_at": "2019-08-24T14:15:22Z",
+                     *       "created_at": "2019-08-24T14:15:22Z",
+                     *       "updated_at": "2019-08-24T14:15:22Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description id (a bigint, as a string) */
+                        id: string;
+                        /** @description id (a bigint, as a string) */
+                        brand_id: string;
+                        offer_id?: string | null;
+                        platform: string;
+                        name: string;
+                        platform_account: string;
+                        login_account?: string | null;
+                        token_hint: string;
+                        /** @description JSON */
+                        events: unknown;
+                        send_on: string;
+                        click_id_sub?: string | null;
+                        event_source_url?: string | null;
+                        test_event_code?: string | null;
+                        base_url?: string | null;
+                        status: string;
+                        disabled_reason?: string | null;
+                        disabled_at?: string | null;
+                        failing_since?: string | null;
+                        last_success_at?: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        updated_at?: string | null;
                     };
                 };
             };
