@@ -54,6 +54,13 @@ export const ClickRecorded = t.Object({
   os: t.Optional(t.Union([t.String({ maxLength: 64 }), t.Null()])),
   browser: t.Optional(t.Union([t.String({ maxLength: 64 }), t.Null()])),
   reasons: t.Optional(t.Array(t.String({ maxLength: 64 }), { maxItems: 16 })),
+  // Routing (docs/routing.md): the visitor's country, the link followed when a rule chose the
+  // destination (link_id is then the destination's link), and the rule and destination that
+  // served it. Optional because older click services do not send them.
+  country: t.Optional(t.Union([t.String({ pattern: "^[A-Z]{2}$" }), t.Null()])),
+  via_link_id: t.Optional(t.Union([Id, t.Null()])),
+  route_rule_id: t.Optional(t.Union([Id, t.Null()])),
+  route_destination_id: t.Optional(t.Union([Id, t.Null()])),
 });
 export type ClickRecorded = typeof ClickRecorded.static;
 

@@ -81,7 +81,19 @@ export const VISIBILITY = {
     "events",
   ]),
   offer_events: staffAnd(["offer_id", "code", "window_days", "default_status"]),
-  links: staffAnd(["id", "code", "offer_id", "affiliate_id", "status", "created_at", "tracking_url"]),
+  // parent_link_id: a routing destination's link, made for the smart link it belongs to (docs/routing.md).
+  links: staffAnd([
+    "id",
+    "code",
+    "offer_id",
+    "affiliate_id",
+    "status",
+    "created_at",
+    "tracking_url",
+    "parent_link_id",
+  ]),
+  // Routing rules name other offers and the operator's choices: staff only.
+  link_routing: staffAnd(null),
   // The visitor's IP address and user agent are never a partner's to see.
   clicks: staffAnd([
     "click_id",
@@ -97,6 +109,9 @@ export const VISIBILITY = {
     "device_type",
     "os",
     "browser",
+    // The visitor's country and the partner's own link it followed; not the operator's rule ids.
+    "country",
+    "via_link_id",
   ]),
   conversions: staffAnd([
     "id",

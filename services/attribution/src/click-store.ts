@@ -58,12 +58,16 @@ async function insertClicks(tx: Tx, clicks: ClickRecorded[]): Promise<number> {
     os: c.os ?? null,
     browser: c.browser ?? null,
     reasons: c.reasons ?? [],
+    country: c.country ?? null,
+    via_link_id: c.via_link_id ?? null,
+    route_rule_id: c.route_rule_id ?? null,
+    route_destination_id: c.route_destination_id ?? null,
   }));
   const result = await tx`
     insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique,
-                        device_type, os, browser, reasons)
+                        device_type, os, browser, reasons, country, via_link_id, route_rule_id, route_destination_id)
     select click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique,
-           device_type, os, browser, reasons
+           device_type, os, browser, reasons, country, via_link_id, route_rule_id, route_destination_id
     from json_populate_recordset(null::clicks, ${JSON.stringify(rows)}::text::json)
     on conflict (click_id, clicked_at) do nothing`;
   return result.count;

@@ -1,6 +1,7 @@
 import type { ClickIdCodec } from "@roundtrip/clickid";
 import { REASON, stripUnstorable } from "@roundtrip/contracts";
 import { clientAddress, type ProxyTrust, truncateIp } from "@roundtrip/intake";
+import { type CountryLookup, LanguageParser, ZoneClock } from "@roundtrip/routing";
 import { type ConfigCache, errorHandler } from "@roundtrip/service";
 import type { Sql } from "@roundtrip/db";
 import { counter, histogram, type Logger, type Registry } from "@roundtrip/telemetry";
@@ -9,6 +10,7 @@ import { type ClickWriter, isQueueFull } from "./click-writer.ts";
 import type { ResolvedLink } from "./link-cache.ts";
 import { subsFromUrl } from "./redirect.ts";
 import { takeClickCap } from "./click-caps.ts";
+import { type Choice, chooseDestination } from "./routing.ts";
 import { AgentParser, isPrefetch } from "./visitor-agent.ts";
 import { visitorKeyer } from "./visitors.ts";
 
@@ -33,6 +35,10 @@ export type ClickDeps = {
   cookieSecure?: boolean;
   /** Key of the visitor hash each click carries (derived from CLICK_ID_KEYS). */
   visitorSecret: string;
+  /** Offline GeoIP: the visitor's country, recorded on each click and routed on (docs/routing.md). */
+  geo: CountryLookup;
+  /** Weighted routing's draw (Math.random; tests pass a seeded one). */
+  random?: () => number;
 };
 
 type ClickHandler = (request: Request, code: string, socketIp: string | null) => Promise<Response>;
@@ -51,11 +57,16 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
     prefetch: clicks.labels("prefetch"),
     // Counted beside recorded/bot: the click is also recorded (reason click_cap).
     fallback: clicks.labels("cap_fallback"),
+    // Counted beside recorded/bot too: a routing rule or fallback chose the destination.
+    routed: clicks.labels("routed"),
     notFound: clicks.labels("not_found"),
     unrecorded: clicks.labels("unrecorded"),
   };
   const visitorKey = visitorKeyer(deps.visitorSecret);
   const agents = new AgentParser();
+  const languages = new LanguageParser();
+  const clock = new ZoneClock();
+  const random = deps.random ?? Math.random;
   const cookieAttributes = [
     "Path=/",
     `Max-Age=${COOKIE_MAX_AGE_S}`,
@@ -77,50 +88,83 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
       });
     }
     const clickedAt = new Date();
-    const clickId = deps.codec.mint(link.linkId, clickedAt);
     const subs = subsFromUrl(request.url);
-    let location = link.destination(clickId, subs);
     const headers = request.headers;
     const userAgent = headers.get("user-agent");
+    // A prefetch or HEAD is not a click: it is answered (routed like one) but takes no cap place
+    // and is not recorded.
+    const prefetch = request.method === "HEAD" || isPrefetch(headers);
+    const ip = clientAddress(socketIp, headers.get("x-forwarded-for"), deps.proxyTrust);
+    const agent = agents.traits(userAgent);
+    // Computed once, and only when a rule or the record asks (the click records it when known).
+    let country: string | null | undefined;
+    const countryOf = () => {
+      if (country === undefined) country = deps.geo.country(ip);
+      return country;
+    };
+    // A capped offer's visitors take a place in its cap; once full they go to the next
+    // destination, then its fallback, at once. Only capped offers pay this round trip, and bots
+    // never take a place.
+    const choice: Choice =
+      !link.routing && !link.caps
+        ? { link, route: null, capped: false } // the common case: no promise, no closures
+        : await chooseDestination(
+            link,
+            {
+              country: countryOf,
+              deviceType: agent.device_type,
+              os: agent.os,
+              language: () => languages.preferred(headers.get("accept-language")),
+              local: () => clock.at(link.timezone, clickedAt),
+            },
+            async (target) =>
+              !target.caps ||
+              prefetch ||
+              agent.bot ||
+              !deps.sql ||
+              takeClickCap(deps.sql, target.caps.limits, clickedAt),
+            random,
+          );
+    const served = choice.link;
+    // The click ID names the link that served the click: attribution credits its offer from the ID alone.
+    const clickId = deps.codec.mint(served.linkId, clickedAt);
+    const location =
+      choice.capped && served.caps ? served.caps.fallback(clickId, subs) : served.destination(clickId, subs);
 
-    if (request.method === "HEAD" || isPrefetch(headers)) {
+    if (prefetch) {
       outcome.prefetch.inc();
     } else {
-      const ip = clientAddress(socketIp, headers.get("x-forwarded-for"), deps.proxyTrust);
-      const agent = agents.traits(userAgent);
       const reasons: string[] = agent.bot ? [REASON.bot] : [];
-      // A capped offer's visitors take a place in its cap; once full they go to its fallback at
-      // once. Only capped offers pay this round trip, and bots never take a place.
-      if (
-        link.caps &&
-        !agent.bot &&
-        deps.sql &&
-        !(await takeClickCap(deps.sql, link.caps.limits, clickedAt))
-      ) {
-        location = link.caps.fallback(clickId, subs);
+      if (choice.capped) {
         reasons.push(REASON.clickCap);
         outcome.fallback.inc();
       }
+      if (choice.route) outcome.routed.inc();
       try {
         await deps.writer.record({
           click_id: clickId,
           clicked_at: clickedAt,
-          link_id: link.linkId,
-          offer_id: link.offerId,
-          affiliate_id: link.affiliateId,
-          brand_id: link.brandId,
-          ip: truncateIp(ip, link.ipTruncation ?? deps.ipMode),
+          link_id: served.linkId,
+          offer_id: served.offerId,
+          affiliate_id: served.affiliateId,
+          brand_id: served.brandId,
+          ip: truncateIp(ip, served.ipTruncation ?? deps.ipMode),
           user_agent: visitorText(userAgent, 512),
           referrer: visitorText(headers.get("referer"), 2048),
           subs,
           // A bot's click is kept (its conversions stay explainable) but never counts as unique;
           // whether another is, its visitor key decides where every replica's clicks meet.
           is_unique: !agent.bot,
+          // The link the visitor followed: a repeat visit to a smart link is a repeat wherever it went.
           visitor: visitorKey(link.linkId, ip, userAgent),
           device_type: agent.device_type,
           os: agent.os,
           browser: agent.browser,
           reasons,
+          country: countryOf(),
+          via_link_id: choice.route ? link.linkId : null,
+          route_rule_id: choice.route?.ruleId ?? null,
+          route_destination_id: choice.route?.destinationId ?? null,
         });
         (agent.bot ? outcome.bot : outcome.recorded).inc();
       } catch (err) {
@@ -134,7 +178,7 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
     }
     // A brand may turn the cookie off (EU privacy): the click ID still travels in the URL.
     const headers302: Record<string, string> = { location, "cache-control": "no-store" };
-    if (link.clickCookie) headers302["set-cookie"] = `${CLICK_COOKIE}=${clickId}; ${cookieAttributes}`;
+    if (served.clickCookie) headers302["set-cookie"] = `${CLICK_COOKIE}=${clickId}; ${cookieAttributes}`;
     return new Response(null, { status: 302, headers: headers302 });
   };
 }

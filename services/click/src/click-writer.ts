@@ -24,6 +24,11 @@ export type ClickRow = {
   browser: string | null;
   /** Traffic-quality reason codes (contracts' REASON) the click service already knows. */
   reasons: string[];
+  /** The visitor's country (offline GeoIP), and for a routed click what served it (docs/routing.md). */
+  country?: string | null;
+  via_link_id?: number | null;
+  route_rule_id?: string | null;
+  route_destination_id?: string | null;
 };
 
 export type ClickWriterOptions = {
@@ -235,6 +240,10 @@ export class ClickWriter {
         os: r.os,
         browser: r.browser,
         reasons: r.reasons,
+        country: r.country ?? null,
+        via_link_id: r.via_link_id == null ? null : String(r.via_link_id),
+        route_rule_id: r.route_rule_id ?? null,
+        route_destination_id: r.route_destination_id ?? null,
       })),
     };
     // The first click ID names the batch: a retried publish inside the duplicate window is dropped.
@@ -270,9 +279,9 @@ export class ClickWriter {
         select * from json_populate_recordset(null::clicks, ${JSON.stringify(rows)}::text::json)
       ), inserted as (
         insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique,
-                            device_type, os, browser, reasons)
+                            device_type, os, browser, reasons, country, via_link_id, route_rule_id, route_destination_id)
         select click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique,
-               device_type, os, browser, reasons
+               device_type, os, browser, reasons, country, via_link_id, route_rule_id, route_destination_id
         from input
       )
       insert into bus_outbox (subject, stream, msg_id, payload)

@@ -1,5 +1,7 @@
 import type { Sql } from "@roundtrip/db";
+import { type CompiledRouting, compileConditions, RouteConditions } from "@roundtrip/routing";
 import { ConfigCache } from "@roundtrip/service";
+import { Value } from "@sinclair/typebox/value";
 import type { Logger } from "@roundtrip/telemetry";
 import { type ClickCaps, hasClickCap } from "./click-caps.ts";
 import { compileDestination, type Destination } from "./redirect.ts";
@@ -20,6 +22,14 @@ export type ResolvedLink = {
   clickCookie: boolean;
   /** The offer's click caps and where its traffic goes once one is reached (null: uncapped). */
   caps: { limits: ClickCaps; fallback: Destination } | null;
+  /** The brand's IANA time zone: routing's time of day is the brand's. */
+  timezone: string;
+  /**
+   * The link's routing rules (docs/routing.md), destinations resolved to their links; a
+   * destination whose link, offer or affiliate is not active has target null (never chosen).
+   * Null: the link always goes to its own offer.
+   */
+  routing: CompiledRouting<ResolvedLink | null> | null;
 };
 
 /** Every active tracking link by code; paused links, offers or affiliates are simply absent (404). */
@@ -55,30 +65,63 @@ async function loadLinks(sql: Sql): Promise<Map<string, ResolvedLink>> {
     join brands b on b.id = o.brand_id
     join affiliates a on a.id = l.affiliate_id
     where l.status = 'active' and o.status = 'active' and a.status = 'active'`;
-  return new Map(
-    rows.map((r) => {
-      const link = {
-        linkId: Number(r.id),
-        code: r.code,
-        offerId: r.offer_id,
-        affiliateId: r.affiliate_id,
-        brandId: r.brand_id,
-        brand: r.slug,
-        destinationUrl: r.destination_url,
-        clickIdParam: r.click_id_param,
-      };
-      return [
-        r.code,
-        {
-          ...link,
-          destination: compileDestination(link),
-          ipTruncation: r.ip_truncation,
-          clickCookie: r.click_cookie,
-          caps: capsOf(r, link),
-        },
-      ];
-    }),
-  );
+  const byId = new Map<string, ResolvedLink>();
+  for (const r of rows) {
+    const link = {
+      linkId: Number(r.id),
+      code: r.code,
+      offerId: r.offer_id,
+      affiliateId: r.affiliate_id,
+      brandId: r.brand_id,
+      brand: r.slug,
+      destinationUrl: r.destination_url,
+      clickIdParam: r.click_id_param,
+    };
+    byId.set(r.id, {
+      ...link,
+      destination: compileDestination(link),
+      ipTruncation: r.ip_truncation,
+      clickCookie: r.click_cookie,
+      caps: capsOf(r, link),
+      timezone: r.timezone,
+      routing: null,
+    });
+  }
+  await attachRouting(sql, byId);
+  return new Map([...byId.values()].map((l) => [l.code, l]));
+}
+
+/**
+ * Compiles the live routing of every active link (retired rules are history only). A rule whose
+ * stored conditions no longer read as the schema says is skipped rather than guessed at.
+ */
+async function attachRouting(sql: Sql, byId: Map<string, ResolvedLink>): Promise<void> {
+  const routes = await sql<
+    { id: string; link_id: string; fallback: boolean; conditions: unknown }[]
+  >`select id, link_id, fallback, conditions from link_routes where retired_at is null order by link_id, position`;
+  if (routes.length === 0) return;
+  const destinations = await sql<{ id: string; route_id: string; target_link_id: string; weight: number }[]>`
+    select d.id, d.route_id, d.target_link_id, d.weight
+    from link_route_destinations d join link_routes r on r.id = d.route_id
+    where r.retired_at is null order by d.route_id, d.position`;
+  const byRoute = new Map<string, { id: string; weight: number; target: ResolvedLink | null }[]>();
+  for (const d of destinations) {
+    const list = byRoute.get(d.route_id) ?? [];
+    list.push({ id: d.id, weight: d.weight, target: byId.get(d.target_link_id) ?? null });
+    byRoute.set(d.route_id, list);
+  }
+  for (const r of routes) {
+    const link = byId.get(r.link_id);
+    if (!link || !Value.Check(RouteConditions, r.conditions)) continue;
+    link.routing ??= { rules: [], fallback: null };
+    const rule = {
+      id: r.id,
+      matches: compileConditions(r.conditions),
+      destinations: byRoute.get(r.id) ?? [],
+    };
+    if (r.fallback) link.routing.fallback = rule;
+    else link.routing.rules.push(rule);
+  }
 }
 
 /** A cap only applies with somewhere to send the traffic it turns away (admin requires both). */

@@ -1,6 +1,7 @@
 import { type OutboxRelay, startOutboxRelay } from "@roundtrip/bus";
 import { proxyTrust, proxyTrustEnv, relayWaker } from "@roundtrip/intake";
 import { ClickIdCodec } from "@roundtrip/clickid";
+import { CountryLookup } from "@roundtrip/routing";
 import { serviceEnv, t } from "@roundtrip/config";
 import type { ServiceContext, ServiceParts } from "@roundtrip/service";
 import { clickHandler, clickRoutes, createApp } from "./app.ts";
@@ -33,6 +34,9 @@ export const clickEnv = serviceEnv(8081, {
   CLICK_BREAKER_HALF_OPEN_MS: t.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
   CLICK_COOKIE_DOMAIN: t.Optional(t.String({ pattern: "^[A-Za-z0-9.-]{1,253}$" })),
   CLICK_COOKIE_SECURE: t.Boolean({ default: false }),
+  // A country MMDB for routing and the click's country (docs/routing.md): any with ip-location-db's
+  // `country_code` or MaxMind's `country.iso_code` layout; absent, the bundled one.
+  GEOIP_COUNTRY_DB: t.Optional(t.String({ minLength: 1 })),
 });
 
 const PARTITIONS_EVERY_MS = 3_600_000;
@@ -47,6 +51,18 @@ export async function buildClick({
 }: ServiceContext<typeof clickEnv.static>): Promise<ServiceParts> {
   const codec = ClickIdCodec.fromSpec(env.CLICK_ID_KEYS);
   const links = linkCache(sql, logger);
+  // Read into memory now: a missing or unreadable database fails the start, naming the file.
+  let geo: CountryLookup;
+  try {
+    geo = new CountryLookup(env.GEOIP_COUNTRY_DB);
+  } catch (err) {
+    throw new Error(
+      `GEOIP_COUNTRY_DB: cannot read ${env.GEOIP_COUNTRY_DB ?? "the bundled country database"}`,
+      {
+        cause: err,
+      },
+    );
+  }
   const writer = new ClickWriter(sql, {
     sink: env.CLICK_SINK === "jetstream" ? { bus } : "postgres",
     registry,
@@ -78,6 +94,7 @@ export async function buildClick({
     cookieDomain: env.CLICK_COOKIE_DOMAIN,
     cookieSecure: env.CLICK_COOKIE_SECURE,
     visitorSecret: `visitor:${env.CLICK_ID_KEYS}`,
+    geo,
   };
   const handle = clickHandler(deps);
   // A click service that runs for months keeps creating tomorrow's partitions.

@@ -97,6 +97,10 @@ export const TABLE_COLUMNS = {
     os: "text?",
     browser: "text?",
     reasons: "_text",
+    country: "text?",
+    via_link_id: "int8?",
+    route_rule_id: "int8?",
+    route_destination_id: "int8?",
   },
   conversion_destinations: {
     id: "int8",
@@ -267,6 +271,7 @@ export const TABLE_COLUMNS = {
     affiliate_id: "int8",
     status: "text",
     created_at: "timestamptz",
+    parent_link_id: "int8?",
   },
   offer_events: {
     offer_id: "int8",

@@ -18,6 +18,7 @@ export const ClickQuery = t.Object({
   from: t.Optional(Timestamp),
   to: t.Optional(Timestamp),
   link_id: t.Optional(Id),
+  via_link_id: t.Optional(Id),
   offer_id: t.Optional(Id),
   affiliate_id: t.Optional(Id),
   brand_id: t.Optional(Id),
@@ -49,6 +50,10 @@ const COLUMNS = [
   "os",
   "browser",
   "reasons",
+  "country",
+  "via_link_id",
+  "route_rule_id",
+  "route_destination_id",
 ];
 
 /**
@@ -76,6 +81,7 @@ export function clicks(sql: Sql, codec: ClickIdCodec | null) {
         let where = sql`clicked_at >= ${from} and clicked_at < ${to}`;
         const filters: Record<string, string | null | undefined> = {
           link_id: query.link_id,
+          via_link_id: query.via_link_id,
           offer_id: query.offer_id,
           brand_id: query.brand_id,
           affiliate_id: principal.affiliateId ?? query.affiliate_id,
