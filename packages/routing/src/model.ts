@@ -1,9 +1,9 @@
 import { Type as t } from "@sinclair/typebox";
 
 /**
- * Routing rules of a tracking link (docs/routing.md): the admin API validates them with these
- * schemas, PostgreSQL stores them (link_routes, link_route_destinations) and the click service
- * evaluates them from its link cache.
+ * The conditions of a routing rule (docs/routing.md): the admin API validates them with this
+ * schema (inside its routing document), PostgreSQL stores them (link_routes.conditions) and the
+ * click service reads them back through it before compiling them.
  */
 
 export const DEVICE_TYPES = [
@@ -17,7 +17,6 @@ export const DEVICE_TYPES = [
 ] as const;
 export const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
 
-const Id = t.String({ pattern: "^[1-9][0-9]{0,18}$", description: "id (a bigint, as a string)" });
 const TimeOfDay = t.String({ pattern: "^([01][0-9]|2[0-3]):[0-5][0-9]$", description: "HH:MM, 24-hour" });
 const list = <T extends ReturnType<typeof t.String> | ReturnType<typeof t.Union>>(
   item: T,
@@ -49,7 +48,7 @@ export const RouteConditions = t.Object(
       t.Object(
         { from: TimeOfDay, to: TimeOfDay },
         {
-          additionalProperties: false,
+          additionalProperties: t.Never(),
           description:
             "local time of day in the brand's time zone, from (inclusive) to (exclusive); to before from wraps past midnight",
         },
@@ -61,54 +60,6 @@ export const RouteConditions = t.Object(
       7,
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: t.Never() },
 );
 export type RouteConditions = typeof RouteConditions.static;
-
-export const RouteDestination = t.Object(
-  {
-    offer_id: Id,
-    weight: t.Optional(
-      t.Integer({
-        minimum: 1,
-        maximum: 1000,
-        default: 1,
-        description: "share among the rule's destinations (weight / sum of weights); default 1",
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-export type RouteDestination = typeof RouteDestination.static;
-
-const Destinations = t.Array(RouteDestination, { minItems: 1, maxItems: 20 });
-
-export const RouteRule = t.Object(
-  {
-    name: t.Optional(t.String({ minLength: 1, maxLength: 100 })),
-    when: t.Optional(RouteConditions),
-    destinations: Destinations,
-  },
-  { additionalProperties: false },
-);
-export type RouteRule = typeof RouteRule.static;
-
-/** The whole routing of a link, replaced at once (rules are evaluated in this order). */
-export const RoutingPut = t.Object(
-  {
-    rules: t.Array(RouteRule, {
-      maxItems: 50,
-      description: "evaluated in order; the first that matches serves",
-    }),
-    fallback: t.Optional(
-      t.Array(RouteDestination, {
-        minItems: 1,
-        maxItems: 20,
-        description:
-          "where a click goes when no rule matches or every destination of the matching rule is paused or capped; default: the link's own offer",
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-export type RoutingPut = typeof RoutingPut.static;

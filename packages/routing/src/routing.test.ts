@@ -1,5 +1,4 @@
 import { describe, expect, test } from "bun:test";
-import { Value } from "@sinclair/typebox/value";
 import { ZoneClock } from "./clock.ts";
 import { CountryLookup } from "./geo.ts";
 import { LanguageParser, languageMatches } from "./language.ts";
@@ -10,7 +9,6 @@ import {
   type VisitorFacts,
   weightedOrder,
 } from "./match.ts";
-import { RoutingPut } from "./model.ts";
 
 /** A small seeded generator (mulberry32), so weighted draws are counted, not left to chance. */
 function seeded(seed: number): () => number {
@@ -190,24 +188,5 @@ describe("weights and fallback", () => {
     const items = [1, 2, 3, 4, 5].map((w) => ({ weight: w, name: `d${w}` }));
     const order = weightedOrder(items, seeded(7));
     expect(order.map((o) => o.name).sort()).toEqual(items.map((o) => o.name));
-  });
-});
-
-describe("the routing document", () => {
-  test("is validated with its field paths", () => {
-    const errors = [
-      ...Value.Errors(RoutingPut, {
-        rules: [
-          {
-            when: { countries: ["de"], hours: { from: "25:00", to: "06:00" } },
-            destinations: [{ offer_id: "1", weight: 0 }],
-          },
-        ],
-      }),
-    ].map((e) => e.path);
-    expect(errors).toContain("/rules/0/when/countries/0");
-    expect(errors).toContain("/rules/0/when/hours/from");
-    expect(errors).toContain("/rules/0/destinations/0/weight");
-    expect(Value.Check(RoutingPut, { rules: [], fallback: [{ offer_id: "3" }] })).toBe(true);
   });
 });

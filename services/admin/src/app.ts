@@ -29,6 +29,7 @@ import { demo } from "./modules/demo/index.ts";
 import { ledger } from "./modules/ledger/index.ts";
 import { fxRates } from "./modules/fx-rates/index.ts";
 import { imports } from "./modules/imports/index.ts";
+import { linkRouting } from "./modules/link-routing/index.ts";
 import { links } from "./modules/links/index.ts";
 import { me } from "./modules/me/index.ts";
 import { offers } from "./modules/offers/index.ts";
@@ -103,6 +104,7 @@ export function createApp(deps: AdminDeps) {
     .use(offers(sql, bus))
     .use(affiliates(sql, bus))
     .use(links(sql, bus, deps.publicClickUrl))
+    .use(linkRouting(sql, bus))
     .use(payoutRules(sql, bus))
     .use(trafficRules(sql))
     .use(ipLists(sql))

@@ -69,6 +69,7 @@ const READS: Record<string, Read> = {
     paths: (p) => [`/v1/links/build?offer_id=${p.offer.id}&affiliate_id=${p.affiliate.id}&sub1=x`],
   },
   "GET /v1/links/:id": { resource: "links", paths: (p) => [`/v1/links/${p.link.id}`] },
+  "GET /v1/links/:id/routing": { resource: "link_routing", paths: (p) => [`/v1/links/${p.link.id}/routing`] },
   "GET /v1/clicks/": { resource: "clicks", paths: () => ["/v1/clicks"] },
   "GET /v1/clicks/:click_id": { resource: "clicks", paths: (p) => [`/v1/clicks/${p.owned.click}`] },
   "GET /v1/conversions/": { resource: "conversions", paths: () => ["/v1/conversions"] },
