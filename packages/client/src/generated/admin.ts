@@ -694,6 +694,34 @@ export interface paths {
         patch: operations["patchLinksById"];
         trace?: never;
     };
+    "/v1/links/{id}/routing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a link's routing rules (staff)
+         * @description The rules in force, in evaluation order, each with its conditions and weighted destinations (offer and the link its clicks are recorded on), and the fallback. A link without routing answers empty rules and a null fallback. Staff only.
+         */
+        get: operations["getLinksByIdRouting"];
+        /**
+         * Set a link's routing: rules by country, device, OS, language and time, weights and a fallback
+         * @description Replaces the link's routing as a whole (the rules in force are retired; clicks keep naming the rule that served them). Destinations are offers of the link's brand; one on another offer gets the affiliate's link on it, made once (parent_link_id), whose click IDs credit that offer. The fallback defaults to the link's own offer. Audited; the click service applies it within a second. 400 names the field.
+         */
+        put: operations["putLinksByIdRouting"];
+        post?: never;
+        /**
+         * Remove a link's routing: its clicks go to its own offer again
+         * @description Retires every rule of the link (audited); deleted is false when it did not route. Destination links stay, as plain links of the affiliate.
+         */
+        delete: operations["deleteLinksByIdRouting"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/payout-rules": {
         parameters: {
             query?: never;
@@ -5153,6 +5181,7 @@ export interface operations {
                      *           "affiliate_id": "string",
                      *           "status": "string",
                      *           "created_at": "2019-08-24T14:15:22Z",
+                     *           "parent_link_id": "string",
                      *           "tracking_url": "string"
                      *         }
                      *       ],
@@ -5171,6 +5200,7 @@ export interface operations {
                             status: string;
                             /** Format: date-time */
                             created_at: string;
+                            parent_link_id?: string | null;
                             /** @description the URL to hand to the affiliate */
                             tracking_url: string;
                         }[];
@@ -5227,6 +5257,7 @@ export interface operations {
                      *       "affiliate_id": "string",
                      *       "status": "string",
                      *       "created_at": "2019-08-24T14:15:22Z",
+                     *       "parent_link_id": "string",
                      *       "tracking_url": "string"
                      *     }
                      */
@@ -5241,6 +5272,7 @@ export interface operations {
                         status: string;
                         /** Format: date-time */
                         created_at: string;
+                        parent_link_id?: string | null;
                         /** @description the URL to hand to the affiliate */
                         tracking_url: string;
                     };
@@ -5293,6 +5325,7 @@ export interface operations {
                      *       "affiliate_id": "string",
                      *       "status": "string",
                      *       "created_at": "2019-08-24T14:15:22Z",
+                     *       "parent_link_id": "string",
                      *       "tracking_url": "string"
                      *     }
                      */
@@ -5307,6 +5340,7 @@ export interface operations {
                         status: string;
                         /** Format: date-time */
                         created_at: string;
+                        parent_link_id?: string | null;
                         /** @description the URL to hand to the affiliate */
                         tracking_url: string;
                     };
@@ -5348,6 +5382,7 @@ export interface operations {
                      *       "affiliate_id": "string",
                      *       "status": "string",
                      *       "created_at": "2019-08-24T14:15:22Z",
+                     *       "parent_link_id": "string",
                      *       "tracking_url": "string"
                      *     }
                      */
@@ -5362,6 +5397,7 @@ export interface operations {
                         status: string;
                         /** Format: date-time */
                         created_at: string;
+                        parent_link_id?: string | null;
                         /** @description the URL to hand to the affiliate */
                         tracking_url: string;
                     };
@@ -5410,6 +5446,7 @@ export interface operations {
                      *       "affiliate_id": "string",
                      *       "status": "string",
                      *       "created_at": "2019-08-24T14:15:22Z",
+                     *       "parent_link_id": "string",
                      *       "tracking_url": "string"
                      *     }
                      */
@@ -5424,8 +5461,297 @@ export interface operations {
                         status: string;
                         /** Format: date-time */
                         created_at: string;
+                        parent_link_id?: string | null;
                         /** @description the URL to hand to the affiliate */
                         tracking_url: string;
+                    };
+                };
+            };
+            /** @description an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLinksByIdRouting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Get a link's routing rules (staff) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "link_id": "string",
+                     *       "timezone": "string",
+                     *       "rules": [
+                     *         {
+                     *           "id": "string",
+                     *           "name": "string",
+                     *           "when": {},
+                     *           "destinations": [
+                     *             {
+                     *               "id": "string",
+                     *               "offer_id": "string",
+                     *               "link_id": "string",
+                     *               "weight": 0
+                     *             }
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "fallback": {
+                     *         "id": "string",
+                     *         "destinations": [
+                     *           {
+                     *             "id": "string",
+                     *             "offer_id": "string",
+                     *             "link_id": "string",
+                     *             "weight": 0
+                     *           }
+                     *         ]
+                     *       },
+                     *       "updated_at": "2019-08-24T14:15:22Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description numeric id, 1 to 9223372036854775807 */
+                        link_id: string;
+                        /** @description the brand's time zone: rules' hours and weekdays are local to it */
+                        timezone: string;
+                        rules: {
+                            /** @description numeric id, 1 to 9223372036854775807 */
+                            id: string;
+                            name: string | null;
+                            when: {
+                                [key: string]: unknown;
+                            };
+                            destinations: {
+                                /** @description numeric id, 1 to 9223372036854775807 */
+                                id: string;
+                                /** @description numeric id, 1 to 9223372036854775807 */
+                                offer_id: string;
+                                /** @description the link a click sent here is recorded on, and its click ID names */
+                                link_id: string;
+                                weight: string | number;
+                            }[];
+                        }[];
+                        fallback: {
+                            /** @description numeric id, 1 to 9223372036854775807 */
+                            id: string;
+                            destinations: {
+                                /** @description numeric id, 1 to 9223372036854775807 */
+                                id: string;
+                                /** @description numeric id, 1 to 9223372036854775807 */
+                                offer_id: string;
+                                /** @description the link a click sent here is recorded on, and its click ID names */
+                                link_id: string;
+                                weight: string | number;
+                            }[];
+                        } | null;
+                        updated_at: string | null;
+                    };
+                };
+            };
+            /** @description an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putLinksByIdRouting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description evaluated in order; the first whose every condition holds serves the click */
+                    rules: {
+                        name?: string;
+                        when?: {
+                            /** @description the visitor's country (offline GeoIP of the client address) is one of these; an unknown country never matches */
+                            countries?: string[];
+                            /** @description the device class from the user agent (ua-parser-js): desktop, mobile, tablet, … */
+                            device_types?: ("desktop" | "mobile" | "tablet" | "smarttv" | "console" | "wearable" | "embedded")[];
+                            /** @description the operating system as ua-parser-js names it (iOS, Android, Windows, Mac OS, Linux, …), case-insensitive */
+                            os?: string[];
+                            /** @description the browser's preferred language (first of Accept-Language by q): `de` matches de, de-AT…; `pt-BR` only pt-BR */
+                            languages?: string[];
+                            /** @description local time of day in the brand's time zone, from (inclusive) to (exclusive); to before from wraps past midnight */
+                            hours?: {
+                                /** @description HH:MM, 24-hour */
+                                from: string;
+                                /** @description HH:MM, 24-hour */
+                                to: string;
+                            };
+                            /** @description local day of the week in the brand's time zone */
+                            weekdays?: ("mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")[];
+                        };
+                        /** @description where a matching click goes, by weight; a paused or capped one gives way to the next */
+                        destinations: {
+                            /** @description an offer of the link's brand (its own offer, or another: a smart link) */
+                            offer_id: string;
+                            /**
+                             * @description share among the rule's destinations: weight / sum of weights (default 1)
+                             * @default 1
+                             */
+                            weight?: string | number;
+                        }[];
+                    }[];
+                    /** @description where a click goes when no rule matches, or every destination of the matching rule is paused or full; default: the link's own offer */
+                    fallback?: {
+                        /** @description an offer of the link's brand (its own offer, or another: a smart link) */
+                        offer_id: string;
+                        /**
+                         * @description share among the rule's destinations: weight / sum of weights (default 1)
+                         * @default 1
+                         */
+                        weight?: string | number;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Set a link's routing: rules by country, device, OS, language and time, weights and a fallback */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "link_id": "string",
+                     *       "timezone": "string",
+                     *       "rules": [
+                     *         {
+                     *           "id": "string",
+                     *           "name": "string",
+                     *           "when": {},
+                     *           "destinations": [
+                     *             {
+                     *               "id": "string",
+                     *               "offer_id": "string",
+                     *               "link_id": "string",
+                     *               "weight": 0
+                     *             }
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "fallback": {
+                     *         "id": "string",
+                     *         "destinations": [
+                     *           {
+                     *             "id": "string",
+                     *             "offer_id": "string",
+                     *             "link_id": "string",
+                     *             "weight": 0
+                     *           }
+                     *         ]
+                     *       },
+                     *       "updated_at": "2019-08-24T14:15:22Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description numeric id, 1 to 9223372036854775807 */
+                        link_id: string;
+                        /** @description the brand's time zone: rules' hours and weekdays are local to it */
+                        timezone: string;
+                        rules: {
+                            /** @description numeric id, 1 to 9223372036854775807 */
+                            id: string;
+                            name: string | null;
+                            when: {
+                                [key: string]: unknown;
+                            };
+                            destinations: {
+                                /** @description numeric id, 1 to 9223372036854775807 */
+                                id: string;
+                                /** @description numeric id, 1 to 9223372036854775807 */
+                                offer_id: string;
+                                /** @description the link a click sent here is recorded on, and its click ID names */
+                                link_id: string;
+                                weight: string | number;
+                            }[];
+                        }[];
+                        fallback: {
+                            /** @description numeric id, 1 to 9223372036854775807 */
+                            id: string;
+                            destinations: {
+                                /** @description numeric id, 1 to 9223372036854775807 */
+                                id: string;
+                                /** @description numeric id, 1 to 9223372036854775807 */
+                                offer_id: string;
+                                /** @description the link a click sent here is recorded on, and its click ID names */
+                                link_id: string;
+                                weight: string | number;
+                            }[];
+                        } | null;
+                        updated_at: string | null;
+                    };
+                };
+            };
+            /** @description an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteLinksByIdRouting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Remove a link's routing: its clicks go to its own offer again */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "deleted": true,
+                     *       "link_id": "string"
+                     *     }
+                     */
+                    "application/json": {
+                        deleted: boolean;
+                        link_id: string;
                     };
                 };
             };
@@ -7223,6 +7549,7 @@ export interface operations {
                 from?: string;
                 to?: string;
                 link_id?: string;
+                via_link_id?: string;
                 offer_id?: string;
                 affiliate_id?: string;
                 brand_id?: string;
@@ -7267,7 +7594,11 @@ export interface operations {
                      *           "browser": "string",
                      *           "reasons": [
                      *             "string"
-                     *           ]
+                     *           ],
+                     *           "country": "string",
+                     *           "via_link_id": "string",
+                     *           "route_rule_id": "string",
+                     *           "route_destination_id": "string"
                      *         }
                      *       ],
                      *       "next_cursor": "string"
@@ -7296,6 +7627,10 @@ export interface operations {
                             os?: string | null;
                             browser?: string | null;
                             reasons?: string[];
+                            country?: string | null;
+                            via_link_id?: string | null;
+                            route_rule_id?: string | null;
+                            route_destination_id?: string | null;
                         }[];
                         /** @description pass as `cursor` for the next page; null on the last page */
                         next_cursor: string | null;
@@ -7348,7 +7683,11 @@ export interface operations {
                      *       "browser": "string",
                      *       "reasons": [
                      *         "string"
-                     *       ]
+                     *       ],
+                     *       "country": "string",
+                     *       "via_link_id": "string",
+                     *       "route_rule_id": "string",
+                     *       "route_destination_id": "string"
                      *     }
                      */
                     "application/json": {
@@ -7373,6 +7712,10 @@ export interface operations {
                         os?: string | null;
                         browser?: string | null;
                         reasons?: string[];
+                        country?: string | null;
+                        via_link_id?: string | null;
+                        route_rule_id?: string | null;
+                        route_destination_id?: string | null;
                     };
                 };
             };
