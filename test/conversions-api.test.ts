@@ -211,9 +211,16 @@ describe("conversions forwarded to ad platforms", () => {
     expect(eventsOf("google", "capi-old")).toHaveLength(1);
     const skipped = await env.admin.get<{ data: Delivery[] }>("/v1/deliveries?status=skipped");
     expect(skipped.data.map((d) => d.platform_event_id)).toEqual(["capi-old", "capi-old"]);
-    const trace = await env.admin.get<{ conversions: { deliveries: Delivery[] }[] }>(
-      `/v1/trace?click_id=${clickId}`,
-    );
+    const trace = await env.admin.get<{
+      conversions: { deliveries: Delivery[] }[];
+      timeline: { kind: string; summary: string }[];
+    }>(`/v1/trace?click_id=${clickId}`);
     expect(trace.conversions[0]?.deliveries.filter((d) => d.status === "skipped")).toHaveLength(2);
+    const lines = trace.timeline.map((e) => e.summary);
+    expect(lines.filter((l) => l.startsWith("ad-platform forward skipped")).sort()).toEqual([
+      "ad-platform forward skipped: too old for meta: the event is more than 7 days old",
+      "ad-platform forward skipped: too old for tiktok: the event is more than 7 days old",
+    ]);
+    expect(lines).toContain("ad-platform forward attempt 1 → 200");
   });
 });

@@ -46,6 +46,14 @@ describe("raw visitor data retention per brand", () => {
              device_type, os, browser, reasons
       from json_populate_recordset(null::clicks, ${JSON.stringify(clicks)}::text::json)`;
     await h.sql.begin((tx) => foldClicks(tx, { clicks }));
+    const { id: destination } = await h.ok<{ id: string }>("POST", "/v1/conversion-destinations", {
+      brand_id: p.brand.id,
+      platform: "meta",
+      name: "Meta",
+      platform_account: "1",
+      access_token: "EAAB-retention-token",
+      events: { ftd: { name: "Purchase" } },
+    });
     const conversions = [];
     for (const [i, c] of clicks.entries()) {
       const [row] = await h.sql`
@@ -59,6 +67,12 @@ describe("raw visitor data retention per brand", () => {
                   values (${row?.id}, 'ip_datacenter', 'flag', ${h.sql.json({ ip: c.ip })})`;
       await h.sql`insert into postback_log (received_at, advertiser_id, brand_id, source, method, params, outcome, http_status, ip)
                   values (${c.clicked_at}, ${p.advertiser.id}, ${p.brand.id}, 'pixel', 'GET', '{}', 'accepted', 200, ${c.ip})`;
+      // The conversion forwarded to Meta (delivered), its payload carrying the visitor's IP and user agent.
+      await h.sql`
+        insert into deliveries (conversion_id, change_seq, destination_id, method, url, body, content_type, status, created_at)
+        values (${row?.id}, 1, ${destination}, 'POST', 'https://graph.facebook.com/v24.0/1/events',
+                ${JSON.stringify({ data: [{ event_id: `ret-${i}`, user_data: { client_ip_address: c.ip, client_user_agent: UA, external_id: ["ab"] } }] })},
+                'application/json', 'delivered', ${c.clicked_at})`;
     }
     const range = `from=${at(45).toISOString().slice(0, 10)}&to=${now.toISOString().slice(0, 10)}T23:59:59Z&tz=UTC&group_by=day`;
     const reportBefore = await h.ok<{ rows: { clicks: number }[] }>(
@@ -75,6 +89,7 @@ describe("raw visitor data retention per brand", () => {
       conversions: 0,
       postback_log: 0,
       rule_hits: 0,
+      platform_forwards: 0,
     });
 
     const set = await h.call("PATCH", `/v1/brands/${p.brand.id}`, h.keys.admin, { raw_retention_days: 30 });
@@ -87,6 +102,7 @@ describe("raw visitor data retention per brand", () => {
       conversions: 2,
       postback_log: 2,
       rule_hits: 2,
+      platform_forwards: 2,
     });
     // A second pass finds nothing left to drop.
     expect(await dropRawVisitorData(h.sql, now)).toEqual({
@@ -94,6 +110,7 @@ describe("raw visitor data retention per brand", () => {
       conversions: 0,
       postback_log: 0,
       rule_hits: 0,
+      platform_forwards: 0,
     });
 
     const raw =
@@ -112,6 +129,20 @@ describe("raw visitor data retention per brand", () => {
     expect(hits.map((x) => x.measured)).toEqual([{}, {}, { ip: "198.51.100.3" }, { ip: "198.51.100.4" }]);
     const logs = await h.sql`select ip from postback_log where brand_id = ${p.brand.id} order by received_at`;
     expect(logs.map((l) => l.ip)).toEqual([null, null, "198.51.100.3", "198.51.100.4"]);
+    const forwards =
+      await h.sql`select body from deliveries where conversion_id in ${h.sql(conversions)} order by conversion_id`;
+    expect(forwards.map((f) => JSON.parse(f.body).data[0])).toEqual([
+      { event_id: "ret-0", user_data: { external_id: ["ab"] } },
+      { event_id: "ret-1", user_data: { external_id: ["ab"] } },
+      {
+        event_id: "ret-2",
+        user_data: { client_ip_address: "198.51.100.3", client_user_agent: UA, external_id: ["ab"] },
+      },
+      {
+        event_id: "ret-3",
+        user_data: { client_ip_address: "198.51.100.4", client_user_agent: UA, external_id: ["ab"] },
+      },
+    ]);
 
     expect(await figures()).toEqual(figuresBefore);
     expect(await h.ok("GET", `/v1/reports/performance?${range}`)).toEqual(reportBefore);

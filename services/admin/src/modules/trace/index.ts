@@ -379,13 +379,24 @@ export async function buildTrace(
         summary: `conversion ${c.id} blocked (over_cap): ${CAP_BLOCKED}`,
         ref: c.id,
       });
+  // Ad-platform forwards (docs/conversions-api.md) are told apart from the affiliate's postback,
+  // and one skipped (too old, nothing to match) shows with its reason though it has no attempt.
+  const forwards = new Set(deliveries.filter((d) => d.destination_id).map((d) => d.id as string));
   for (const a of attempts)
     timeline.push({
       at: a.started_at,
       kind: "delivery",
-      summary: `outbound attempt ${a.attempt} → ${a.status_code ?? a.error ?? "?"}`,
+      summary: `${forwards.has(a.delivery_id as string) ? "ad-platform forward" : "outbound"} attempt ${a.attempt} → ${a.status_code ?? a.error ?? "?"}`,
       ref: a.delivery_id,
     });
+  for (const d of deliveries)
+    if (d.status === "skipped")
+      timeline.push({
+        at: d.dead_at ?? d.created_at,
+        kind: "delivery",
+        summary: `ad-platform forward skipped: ${d.last_error ?? "?"}`,
+        ref: d.id,
+      });
   timeline.sort((a, b) => new Date(a.at as string).getTime() - new Date(b.at as string).getTime());
 
   return {
