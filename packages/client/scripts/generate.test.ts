@@ -20,6 +20,6 @@ test("the committed documents and types are what the services serve now (else: b
   });
   expect(
     stale.map(([path]) => path),
-    "an API changed: run `bun run generate` in packages/client and commit what it wrote",
+    "an API changed: run `bun run generate` in packages/client and commit what it wrote (on a rebase conflict in these files, take either side, then generate)",
   ).toEqual([]);
 }, 60_000);
