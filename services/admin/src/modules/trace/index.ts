@@ -111,7 +111,12 @@ export function traceView(principal: Principal): (trace: Trace) => Trace {
   const verdicts = canRead("conversion_rule_hits", principal);
   return (trace) => ({
     ...trace,
-    clicks: trace.clicks.map((c) => ({ ...c, click: c.click ? click(c.click as Row) : null })),
+    clicks: trace.clicks.map((c) => ({
+      ...c,
+      click: c.click ? click(c.click as Row) : null,
+      // Which rule served it names the operator's routing: staff only, as the rules are.
+      route: canRead("link_routing", principal) ? c.route : null,
+    })),
     timeline: verdicts ? trace.timeline : trace.timeline.filter((e) => e.kind !== "rule"),
     conversions: trace.conversions.map((c) => ({
       ...conversion(c),
@@ -122,6 +127,22 @@ export function traceView(principal: Principal): (trace: Trace) => Trace {
       deliveries: c.deliveries.map((d) => ({ ...delivery(d), attempts: d.attempts.map(attempt) })),
     })),
   });
+}
+
+/**
+ * What routed a click (docs/routing.md): the link the visitor followed, the rule (kept after it
+ * is replaced: rules are retired, never changed) and the destination that served it.
+ */
+async function routeOf(sql: Sql, click: Row) {
+  const [route] = await sql`
+    select l.id as via_link_id, l.code as via_link_code, r.id as rule_id, r.name as rule_name,
+           r.position as rule_position, r.fallback, r.conditions, r.retired_at,
+           d.id as destination_id, d.offer_id, d.weight
+    from link_routes r
+    join links l on l.id = r.link_id
+    left join link_route_destinations d on d.id = ${(click.route_destination_id as string | null) ?? null}
+    where r.id = ${click.route_rule_id as string}`;
+  return route ? { ...route, country: click.country ?? null } : null;
 }
 
 export async function buildTrace(
@@ -167,6 +188,7 @@ export async function buildTrace(
           where l.id = ${linkId}`
       : [];
     clicks.push({
+      route: row?.route_rule_id ? await routeOf(sql, row) : null,
       click_id: id,
       id_check: codec
         ? verified?.ok
@@ -326,7 +348,9 @@ export async function buildTrace(
       timeline.push({
         at: c.clicked_at,
         kind: "click",
-        summary: `click on link ${(c.link as Row | null)?.code ?? "?"}${c.stored ? "" : " (row not stored)"}`,
+        summary: `click on link ${(c.route as Row | null)?.via_link_code ?? (c.link as Row | null)?.code ?? "?"}${
+          c.route ? ` routed to offer ${(c.link as Row | null)?.offer_id ?? "?"}` : ""
+        }${c.stored ? "" : " (row not stored)"}`,
         ref: c.click_id,
       });
   for (const l of logs)
