@@ -423,6 +423,33 @@ describe("the web console in Chromium", () => {
     await shot(page, "10-link-builder");
   });
 
+  test("lists search and sort on the server, and the export follows", async () => {
+    await page.goto(`${env.urls.admin}/ui/#/affiliates`);
+    await page.getByRole("cell", { name: "Media Buyer 1", exact: true }).waitFor();
+    const asked: string[] = [];
+    const listen = (r: { url(): string }) => {
+      if (r.url().includes("/v1/affiliates?")) asked.push(decodeURIComponent(r.url()));
+    };
+    page.on("request", listen);
+    await page.getByLabel("Search").fill("buyer");
+    await page.getByRole("cell", { name: "Other Partner Ltd", exact: true }).waitFor({ state: "detached" });
+    await page.getByRole("cell", { name: "Media Buyer 1", exact: true }).waitFor();
+    expect(asked.some((u) => u.includes("q=buyer"))).toBe(true);
+    await page.getByRole("button", { name: "Name" }).click();
+    await page.waitForLoadState("networkidle");
+    expect(asked.some((u) => u.includes("sort=name") && u.includes("order=asc"))).toBe(true);
+    // The export asks the API with the same search and order (every page of them).
+    const exported = page.waitForRequest(
+      (r) => r.url().includes("/v1/affiliates?") && r.url().includes("limit=500"),
+    );
+    await page.getByRole("button", { name: "Export CSV" }).click();
+    const url = decodeURIComponent((await exported).url());
+    expect(url).toContain("q=buyer");
+    expect(url).toContain("sort=name");
+    page.off("request", listen);
+    await shot(page, "10b-affiliates-searched");
+  });
+
   test("every page, every role: no errors, no null/undefined/NaN, affiliates see only their own", async () => {
     // The affiliate's key, for the affiliate the journey above created.
     const affiliates = await env.admin.get<{ data: { id: string; name: string }[] }>("/v1/affiliates");

@@ -60,7 +60,60 @@ export const Page = {
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 500, default: 100, description: "page size" })),
   order: t.Optional(t.Union([t.Literal("asc"), t.Literal("desc")], { description: "by id; default asc" })),
 };
-export type PageQuery = { cursor?: string; limit?: number; order?: "asc" | "desc" };
+export type PageQuery = {
+  cursor?: string;
+  limit?: number;
+  order?: "asc" | "desc";
+  q?: string;
+  sort?: string;
+};
+
+/**
+ * `q`: search a list on the server (every page, not only the one shown): a case-insensitive part
+ * of any of the columns a route names (docs/console.md, "Lists").
+ */
+export const Search = (what: string) => ({
+  q: t.Optional(
+    t.String({ minLength: 1, maxLength: 200, description: `search: a case-insensitive part of ${what}` }),
+  ),
+});
+/**
+ * `sort`: order a list by one of these columns (never null), then by id, in `order`. Pages stay
+ * keyset pages: the cursor is still the last row's id, and the next page starts after that row's
+ * (column, id).
+ */
+export const SortBy = (...columns: [string, ...string[]]) => ({
+  sort: t.Optional(
+    t.Union(
+      columns.map((c) => t.Literal(c)),
+      { description: `order by ${columns.join(", ")} (then id), in \`order\`; default id` },
+    ),
+  ),
+});
+
+/** `ilike` text for a search: the caller's %, _ and \\ are matched as themselves. */
+export function likePattern(q: string): string {
+  return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** The conditions given, joined by `and` (undefined when none is). */
+export function allOf(sql: Sql, ...parts: (Fragment | undefined)[]): Fragment | undefined {
+  const given = parts.filter((x): x is Fragment => x !== undefined);
+  if (given.length === 0) return undefined;
+  return given.reduce((a, b) => sql`${a} and ${b}` as Fragment);
+}
+
+/**
+ * The search condition: `q` is a part of one of `columns` (cast to text). The route passes only
+ * columns the caller may read (`visibleColumns`), so a search never reveals a hidden value
+ * through the rows it matches. Undefined without a search.
+ */
+export function searchWhere(sql: Sql, q: string | undefined, columns: string[]): Fragment | undefined {
+  if (!q || columns.length === 0) return undefined;
+  const pattern = likePattern(q);
+  const any = columns.map((c) => sql`${sql(c)}::text ilike ${pattern}`).reduce((a, b) => sql`${a} or ${b}`);
+  return sql`(${any})` as Fragment;
+}
 
 export type Paged<T> = { data: T[]; next_cursor: string | null };
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
@@ -89,14 +142,24 @@ export async function listRows(
 ) {
   const limit = query.limit ?? 100;
   const desc = query.order === "desc";
-  let where = query.cursor ? (desc ? sql`id < ${query.cursor}` : sql`id > ${query.cursor}`) : sql`true`;
-  for (const [column, value] of Object.entries(filters)) {
-    if (value !== undefined && value !== null) where = sql`${where} and ${sql(column)} = ${value}`;
+  const dir = desc ? sql`desc` : sql`asc`;
+  // The route's TypeBox schema allowed only its own never-null columns (SortBy).
+  const sort = query.sort;
+  let where: Fragment;
+  if (!query.cursor) where = sql`true` as Fragment;
+  else if (!sort) where = (desc ? sql`id < ${query.cursor}` : sql`id > ${query.cursor}`) as Fragment;
+  else {
+    const after = sql`((select ${sql(sort)} from ${sql(table)} where id = ${query.cursor}), ${query.cursor}::bigint)`;
+    where = (desc ? sql`(${sql(sort)}, id) < ${after}` : sql`(${sql(sort)}, id) > ${after}`) as Fragment;
   }
-  if (extra) where = sql`${where} and ${extra}`;
+  for (const [column, value] of Object.entries(filters)) {
+    if (value !== undefined && value !== null)
+      where = sql`${where} and ${sql(column)} = ${value}` as Fragment;
+  }
+  if (extra) where = sql`${where} and ${extra}` as Fragment;
   const rows = await sql`
     select * from ${sql(table)} where ${where}
-    order by id ${desc ? sql`desc` : sql`asc`} limit ${limit + 1}`;
+    order by ${sort ? sql`${sql(sort)} ${dir}, ` : sql``}id ${dir} limit ${limit + 1}`;
   // The cursor is the last raw row's id, whatever the caller may see of it.
   const paged = page(rows as unknown as { id: string }[], limit);
   return { data: paged.data.map((r) => show(r as postgres.Row)), next_cursor: paged.next_cursor };

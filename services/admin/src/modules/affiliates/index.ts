@@ -4,8 +4,20 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { assertCanWrite, authentication } from "../../auth.ts";
 import { createAudited } from "../../changes.ts";
-import { Strict, Currency, getRow, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
-import { view } from "../../visibility.ts";
+import {
+  Strict,
+  Currency,
+  getRow,
+  IdParams,
+  listRows,
+  Page,
+  patchRow,
+  Search,
+  searchWhere,
+  SortBy,
+  Status,
+} from "../common.ts";
+import { view, visibleColumns } from "../../visibility.ts";
 import { documented } from "../../openapi/documented.ts";
 import { Paged, Row } from "../../openapi/rows.ts";
 
@@ -37,12 +49,20 @@ export function affiliates(sql: Sql, bus: Bus) {
           { id: principal.affiliateId, status: query.status, is_test: query.is_test },
           query,
           view("affiliates", principal),
+          searchWhere(sql, query.q, visibleColumns("affiliates", principal, ["name"])),
         ),
       {
-        query: t.Object({ status: t.Optional(Status), is_test: t.Optional(t.BooleanString()), ...Page }),
+        query: t.Object({
+          status: t.Optional(Status),
+          is_test: t.Optional(t.BooleanString()),
+          ...Search("the name"),
+          ...SortBy("name", "status", "created_at"),
+          ...Page,
+        }),
         ...documented({
           summary: "List affiliates (an affiliate key sees only itself)",
-          description: "Affiliates page by id; filter by status. An affiliate key sees only itself.",
+          description:
+            "Affiliates page by id (or by `sort`, then id); filter by status, search the name with `q`. An affiliate key sees only itself.",
           response: Paged(Row("affiliates")),
         }),
       },

@@ -1,8 +1,18 @@
 import type { Sql } from "@roundtrip/db";
 import { Elysia, t } from "elysia";
 import { authentication } from "../../auth.ts";
-import { getRow, IdParams, listRows, Page, parseTime, Timestamp } from "../common.ts";
-import { view } from "../../visibility.ts";
+import {
+  getRow,
+  IdParams,
+  listRows,
+  Page,
+  parseTime,
+  Search,
+  searchWhere,
+  SortBy,
+  Timestamp,
+} from "../common.ts";
+import { view, visibleColumns } from "../../visibility.ts";
 import { documented } from "../../openapi/documented.ts";
 import { Paged, Row } from "../../openapi/rows.ts";
 
@@ -19,6 +29,12 @@ export function auditLog(sql: Sql) {
         let extra = sql`true`;
         if (from) extra = sql`${extra} and at >= ${from}`;
         if (to) extra = sql`${extra} and at < ${to}`;
+        const search = searchWhere(
+          sql,
+          query.q,
+          visibleColumns("audit_log", principal, ["actor", "action", "resource", "resource_id"]),
+        );
+        if (search) extra = sql`${extra} and ${search}`;
         const filters = {
           resource: query.resource,
           resource_id: query.resource_id,
@@ -35,12 +51,14 @@ export function auditLog(sql: Sql) {
           actor: t.Optional(t.String({ maxLength: 300 })),
           from: t.Optional(Timestamp),
           to: t.Optional(Timestamp),
+          ...Search("the actor, action, resource or resource id"),
+          ...SortBy("at", "actor", "action", "resource"),
           ...Page,
         }),
         ...documented({
           summary: "List audit entries, newest first by default",
           description:
-            "Every change made through the API, with actor, before and after; filter by resource, id, actor or time.",
+            "Every change made through the API, with actor, before and after; filter by resource, id, actor or time, search with `q`, order with `sort`.",
           response: Paged(Row("audit_log")),
         }),
       },

@@ -2,7 +2,19 @@ import type { Sql } from "@roundtrip/db";
 import { Elysia, t } from "elysia";
 import { authentication, type Principal } from "../../auth.ts";
 import { csvStream } from "../../csv.ts";
-import { EventCode, getRow, Id, IdParams, listRows, Page, parseTime, Timestamp } from "../common.ts";
+import {
+  EventCode,
+  getRow,
+  Id,
+  IdParams,
+  listRows,
+  Page,
+  parseTime,
+  Search,
+  searchWhere,
+  SortBy,
+  Timestamp,
+} from "../common.ts";
 import { view, visibleColumns } from "../../visibility.ts";
 import { documented } from "../../openapi/documented.ts";
 import { Paged, Row } from "../../openapi/rows.ts";
@@ -28,6 +40,7 @@ const Filters = {
   is_test: t.Optional(t.BooleanString()),
   from: t.Optional(Timestamp),
   to: t.Optional(Timestamp),
+  ...Search("the txid, click ID or event"),
 };
 type FilterQuery = { [K in keyof typeof Filters]?: (typeof Filters)[K]["static"] };
 
@@ -72,6 +85,8 @@ export function conversions(sql: Sql) {
     let extra = sql`true`;
     if (from) extra = sql`${extra} and occurred_at >= ${from}`;
     if (to) extra = sql`${extra} and occurred_at < ${to}`;
+    const search = searchWhere(sql, query.q, visibleColumns("conversions", p, ["txid", "click_id", "event"]));
+    if (search) extra = sql`${extra} and ${search}`;
     return { filters, extra };
   };
 
@@ -84,11 +99,15 @@ export function conversions(sql: Sql) {
         return listRows(sql, "conversions", filters, query, view("conversions", principal), extra);
       },
       {
-        query: t.Object({ ...Filters, ...Page }),
+        query: t.Object({
+          ...Filters,
+          ...SortBy("occurred_at", "created_at", "event", "status", "currency"),
+          ...Page,
+        }),
         ...documented({
           summary: "List conversions (an affiliate key sees only its own); from/to bound the event time",
           description:
-            "Conversions page by id; filter by affiliate, offer, click ID, txid, status and event time (from/to).",
+            "Conversions page by id (or by `sort`, then id); filter by affiliate, offer, click ID, txid, status and event time (from/to), search with `q`. The CSV export takes the same filters and search.",
           response: Paged(Row("conversions")),
         }),
       },

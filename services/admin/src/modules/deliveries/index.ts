@@ -3,8 +3,8 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { audit } from "../../changes.ts";
-import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
-import { view } from "../../visibility.ts";
+import { getRow, Id, IdParams, listRows, Page, Search, searchWhere, SortBy } from "../common.ts";
+import { view, visibleColumns } from "../../visibility.ts";
 import { deliveryView, replay, replayable, retryNow } from "./service.ts";
 import { documented } from "../../openapi/documented.ts";
 import { Paged, Row } from "../../openapi/rows.ts";
@@ -44,6 +44,12 @@ export function deliveries(sql: Sql) {
           },
           query,
           (row) => show(deliveryView(row)),
+          // Never the URL: a search would match the secrets its view masks.
+          searchWhere(
+            sql,
+            query.q,
+            visibleColumns("deliveries", principal, ["event_id", "last_error", "last_status_code"]),
+          ),
         );
       },
       {
@@ -53,12 +59,14 @@ export function deliveries(sql: Sql) {
           template_id: t.Optional(Id),
           destination_id: t.Optional(Id),
           status: t.Optional(Status),
+          ...Search("the event id, the last error or the last status code"),
+          ...SortBy("created_at", "next_attempt_at", "attempts", "status"),
           ...Page,
         }),
         ...documented({
           summary: "List deliveries (status dead = dead-lettered, replayable)",
           description:
-            "Outbound affiliate postbacks and ad-platform forwards (destination_id, platform_event_id) page by id; filter by status, affiliate, conversion, template or destination. URLs are masked; platform tokens are never stored with a delivery.",
+            "Outbound affiliate postbacks and ad-platform forwards (destination_id, platform_event_id) page by id (or by `sort`, then id); filter by status, affiliate, conversion, template or destination, search with `q`. URLs are masked; platform tokens are never stored with a delivery.",
           response: Paged(Row("deliveries")),
         }),
       },

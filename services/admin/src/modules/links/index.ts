@@ -4,8 +4,20 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { assertCanWrite, authentication, type Principal } from "../../auth.ts";
 import { createAudited } from "../../changes.ts";
-import { Strict, getRow, Id, IdParams, listRows, Page, patchRow, Status } from "../common.ts";
-import { view } from "../../visibility.ts";
+import {
+  Strict,
+  getRow,
+  Id,
+  IdParams,
+  listRows,
+  Page,
+  patchRow,
+  Search,
+  searchWhere,
+  SortBy,
+  Status,
+} from "../common.ts";
+import { view, visibleColumns } from "../../visibility.ts";
 import { documented } from "../../openapi/documented.ts";
 import { Paged } from "../../openapi/rows.ts";
 import { LinkRow } from "../../openapi/schemas.ts";
@@ -40,7 +52,14 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
           affiliate_id: principal.affiliateId ?? query.affiliate_id,
           status: query.status,
         };
-        const result = await listRows(sql, "links", filters, query, shown(principal));
+        const result = await listRows(
+          sql,
+          "links",
+          filters,
+          query,
+          shown(principal),
+          searchWhere(sql, query.q, visibleColumns("links", principal, ["code"])),
+        );
         return result;
       },
       {
@@ -49,6 +68,8 @@ export function links(sql: Sql, bus: Bus, publicClickUrl: string) {
           offer_id: t.Optional(Id),
           affiliate_id: t.Optional(Id),
           status: t.Optional(Status),
+          ...Search("the link code"),
+          ...SortBy("code", "status", "created_at"),
           ...Page,
         }),
         ...documented({

@@ -16,10 +16,14 @@ import {
   notFound,
   Page,
   patchRow,
+  allOf,
+  Search,
+  searchWhere,
+  SortBy,
   Status,
   Strict,
 } from "../common.ts";
-import { view } from "../../visibility.ts";
+import { view, visibleColumns } from "../../visibility.ts";
 import { documented } from "../../openapi/documented.ts";
 import { Paged, Row } from "../../openapi/rows.ts";
 import { OfferRow } from "../../openapi/schemas.ts";
@@ -127,7 +131,11 @@ export function offers(sql: Sql, bus: Bus) {
           filters,
           query,
           view("offers", principal),
-          scope(principal.affiliateId),
+          allOf(
+            sql,
+            scope(principal.affiliateId),
+            searchWhere(sql, query.q, visibleColumns("offers", principal, ["name"])),
+          ),
         );
         const ids = result.data.map((o) => o.id);
         const events = ids.length
@@ -145,6 +153,8 @@ export function offers(sql: Sql, bus: Bus) {
           brand_id: t.Optional(Id),
           advertiser_id: t.Optional(Id),
           status: t.Optional(Status),
+          ...Search("the name"),
+          ...SortBy("name", "status", "created_at"),
           ...Page,
         }),
         ...documented({

@@ -47,6 +47,8 @@ export function ResourcePage<R extends Row>(p: {
   serverCsv?: string;
   paged?: boolean;
   openId?: string | null;
+  /** What the API searches and sorts itself (DataTable). */
+  server?: { search?: boolean; sort?: string[] };
 }) {
   const [version, setVersion] = useState(0);
   const [creating, setCreating] = useState(false);
@@ -146,6 +148,7 @@ export function ResourcePage<R extends Row>(p: {
         csvName={p.csvName}
         serverCsv={p.serverCsv}
         paged={p.paged}
+        server={p.server}
         actions={
           writer && (p.edit || p.pause || p.actions)
             ? (row, reload) => (

@@ -1,6 +1,6 @@
 import { stringify } from "csv-stringify/browser/esm/sync";
 import type { ComponentChildren } from "preact";
-import { useId, useMemo, useState } from "preact/hooks";
+import { useEffect, useId, useMemo, useState } from "preact/hooks";
 import { api, download, type Paged, qs, saveBlob } from "../api.ts";
 import { globalFilters, rangeQuery } from "../filters.ts";
 import { label, text } from "../format.ts";
@@ -28,9 +28,11 @@ export type FilterField = {
 const MAX_EXPORT_PAGES = 40;
 
 /**
- * A list from a paged API: filters (sent to the API), search and sort (over the page shown),
- * page size and keyset pages (next/previous by cursor), CSV export of every page the filters
- * select. `global` lists which of the console's global filters this API takes.
+ * A list from a paged API: filters (sent to the API), search and sort, page size and keyset pages
+ * (next/previous by cursor), CSV export of every page the filters select. `global` lists which of
+ * the console's global filters this API takes. Where the API searches (`q`) and sorts (`sort`)
+ * itself, `server` says so and the list asks it — over every page, and the export follows;
+ * elsewhere search and sort apply to the page shown.
  */
 export function DataTable<R extends Row>(p: {
   path: string;
@@ -51,6 +53,8 @@ export function DataTable<R extends Row>(p: {
   /** false: the API pages by cursor but takes no `order` (newest first always). */
   ordered?: boolean;
   version?: number;
+  /** What the API does itself: `search` takes `q`; `sort` names the columns `sort` takes. */
+  server?: { search?: boolean; sort?: string[] };
 }) {
   const g = useStore(globalFilters);
   const uid = useId();
@@ -60,11 +64,27 @@ export function DataTable<R extends Row>(p: {
   const [search, setSearch] = useState("");
   const [sort, setSort] = useState<{ key: string; dir: 1 | -1 } | null>(null);
   const paged = p.paged !== false;
+  const serverSearch = p.server?.search === true;
+  const serverSort = p.server?.sort;
+  // The server is asked once typing pauses, not at every key.
+  const [q, setQ] = useState("");
+  useEffect(() => {
+    const next = search.trim();
+    if (!serverSearch || next === q) return;
+    const t = setTimeout(() => {
+      setCursors([]);
+      setQ(next);
+    }, 300);
+    return () => clearTimeout(t);
+  }, [search, serverSearch, q]);
+  const sortQuery = serverSort && sort ? { sort: sort.key, order: sort.dir === 1 ? "asc" : "desc" } : {};
   const query: Record<string, string | undefined> = {
     ...(p.global?.range ? rangeQuery(g) : {}),
     ...(p.global?.brand && g.brandId ? { brand_id: g.brandId } : {}),
     ...p.params,
     ...filters,
+    ...(serverSearch && q ? { q } : {}),
+    ...sortQuery,
   };
   const cursor = cursors[cursors.length - 1];
   const sep = p.path.includes("?") ? "&" : "?";
@@ -72,13 +92,13 @@ export function DataTable<R extends Row>(p: {
   const { data, error, loading, reload } = useApi<Paged<R> | { data: R[] }>(listPath, p.version);
   const rows = useMemo(() => {
     const loaded = data?.data ?? [];
-    const needle = search.trim().toLowerCase();
+    const needle = serverSearch ? "" : search.trim().toLowerCase();
     const cellValue = (c: Column<R>, r: R) =>
       c.value ? c.value(r) : (r[c.key] as string | number | null | undefined);
     const found = needle
       ? loaded.filter((r) => p.columns.some((c) => text(cellValue(c, r)).toLowerCase().includes(needle)))
       : loaded;
-    if (!sort) return found;
+    if (!sort || serverSort) return found;
     const col = p.columns.find((c) => c.key === sort.key);
     if (!col) return found;
     return [...found].sort((a, b) => {
@@ -95,7 +115,7 @@ export function DataTable<R extends Row>(p: {
           : String(x).localeCompare(String(y));
       return cmp * sort.dir;
     });
-  }, [data, search, sort, p.columns]);
+  }, [data, search, sort, p.columns, serverSearch, serverSort]);
   const next = data && "next_cursor" in data ? data.next_cursor : null;
 
   const setFilter = (name: string, value: string) => {
@@ -115,7 +135,7 @@ export function DataTable<R extends Row>(p: {
     for (let i = 0; i < (paged ? MAX_EXPORT_PAGES : 1); i++) {
       const page = await api<Paged<R>>(
         "GET",
-        `${p.path}${qs(paged ? { ...query, limit: 500, cursor: c ?? undefined, order: p.ordered === false ? undefined : "desc" } : query).replace(/^\?/, sep)}`,
+        `${p.path}${qs(paged ? { ...query, limit: 500, cursor: c ?? undefined, order: p.ordered === false ? undefined : (query.order ?? "desc") } : query).replace(/^\?/, sep)}`,
       );
       all.push(...page.data);
       c = page.next_cursor;
@@ -165,7 +185,7 @@ export function DataTable<R extends Row>(p: {
             id={`${uid}-search`}
             type="search"
             value={search}
-            placeholder="this page…"
+            placeholder={serverSearch ? "every page…" : "this page…"}
             onInput={(e) => setSearch(e.currentTarget.value)}
           />
         </div>
@@ -181,6 +201,7 @@ export function DataTable<R extends Row>(p: {
             <tr>
               {p.columns.map((c) => {
                 const dir = sort?.key === c.key ? sort.dir : 0;
+                const sortable = c.key !== "_actions" && (!serverSort || serverSort.includes(c.key));
                 return (
                   <th
                     key={c.key}
@@ -190,15 +211,18 @@ export function DataTable<R extends Row>(p: {
                   >
                     {c.key === "_actions" ? (
                       <span class="sr-only">Actions</span>
+                    ) : !sortable ? (
+                      (c.label ?? label(c.key))
                     ) : (
                       <button
                         type="button"
                         class="sort"
-                        onClick={() =>
+                        onClick={() => {
+                          if (serverSort) setCursors([]);
                           setSort(
                             dir === 1 ? { key: c.key, dir: -1 } : dir === -1 ? null : { key: c.key, dir: 1 },
-                          )
-                        }
+                          );
+                        }}
                       >
                         {c.label ?? label(c.key)}
                         <span aria-hidden="true">{dir === 1 ? " ▲" : dir === -1 ? " ▼" : ""}</span>
@@ -230,7 +254,13 @@ export function DataTable<R extends Row>(p: {
       </div>
       {loading && !data ? <Loading /> : null}
       {data && rows.length === 0 ? (
-        <p class="muted empty">{search ? "Nothing on this page matches." : (p.empty ?? "Nothing yet.")}</p>
+        <p class="muted empty">
+          {search
+            ? serverSearch
+              ? "Nothing matches."
+              : "Nothing on this page matches."
+            : (p.empty ?? "Nothing yet.")}
+        </p>
       ) : null}
       {paged ? (
         <nav class="pager" aria-label={`${p.caption} pages`}>

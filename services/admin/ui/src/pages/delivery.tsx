@@ -81,6 +81,7 @@ export function DeliveriesPage({ me, route }: PageProps) {
       {open ? <Attempts id={open} onClose={() => setOpen(null)} /> : null}
       <DataTable
         path="/v1/deliveries"
+        server={{ search: true, sort: ["created_at", "next_attempt_at", "attempts", "status"] }}
         caption="Outbound postbacks"
         csvName="deliveries"
         initialFilters={initial}

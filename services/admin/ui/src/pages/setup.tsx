@@ -156,6 +156,7 @@ export function OffersPage({ me, route }: PageProps) {
       title="Offers"
       noun="offer"
       path="/v1/offers"
+      server={{ search: true, sort: ["name", "status", "created_at"] }}
       csvName="offers"
       global={{ brand: staff }}
       initialFilters={
@@ -268,6 +269,7 @@ export function AffiliatesPage({ me, route }: PageProps) {
       title="Affiliates"
       noun="affiliate"
       path="/v1/affiliates"
+      server={{ search: true, sort: ["name", "status", "created_at"] }}
       csvName="affiliates"
       filters={[
         { name: "status", label: "Status", options: STATUS_OPTIONS },
@@ -322,6 +324,7 @@ export function LinksPage({ me, route }: PageProps) {
       intro="Tracking links: one per offer and affiliate. Share the tracking URL; sub1–sub5 may be appended."
       noun="link"
       path="/v1/links"
+      server={{ search: true, sort: ["code", "status", "created_at"] }}
       csvName="links"
       filters={[
         { name: "status", label: "Status", options: STATUS_OPTIONS },

@@ -455,6 +455,7 @@ export function AuditLogPage() {
     <Page title="Audit log" intro="Every change: who, when, and what changed.">
       <DataTable
         path="/v1/audit-log"
+        server={{ search: true, sort: ["at", "actor", "action", "resource"] }}
         caption="Audit log"
         csvName="audit-log"
         global={{ range: true }}

@@ -29,6 +29,7 @@ export function ConversionsPage({ me, route }: PageProps) {
     >
       <DataTable
         path="/v1/conversions"
+        server={{ search: true, sort: ["occurred_at", "created_at", "event", "status", "currency"] }}
         caption="Conversions"
         csvName="conversions"
         serverCsv="/v1/conversions/export"
