@@ -29,7 +29,7 @@ async function walk(query: string): Promise<string[]> {
   const seen: string[] = [];
   let cursor: string | null = null;
   for (let i = 0; i < 50; i++) {
-    const r = await h.call<Page>(
+    const r: Awaited<ReturnType<typeof h.call<Page>>> = await h.call<Page>(
       "GET",
       `/v1/affiliates?${query}&limit=1${cursor ? `&cursor=${cursor}` : ""}`,
       h.keys.analyst,
