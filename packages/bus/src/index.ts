@@ -33,6 +33,7 @@ export {
   pruneOutbox,
   startOutboxRelay,
 } from "./outbox.ts";
+export { acknowledgedBefore } from "./progress.ts";
 export { consumerConfig, type ProvisionResult, provision, streamConfig } from "./provision.ts";
 export { type PublishOptions, publish } from "./publish.ts";
 export {

@@ -133,6 +133,8 @@ export const VISIBILITY = {
     "is_test",
     // Over its cap: waiting for room before it earns (attribution's cap-blocks.ts).
     "cap_blocked_since",
+    // Credited before its click row: waiting for it before it is announced (attribution's click-wait.ts).
+    "awaiting_click_since",
     "history",
     "ledger",
   ]),

@@ -5,6 +5,7 @@ import type { Logger, Registry } from "@roundtrip/telemetry";
 import { applyFlags, judgeClickBatches } from "@roundtrip/traffic";
 import { countClicks } from "./click-stats.ts";
 import { type RefusedClick, storeClicks } from "./click-store.ts";
+import { releaseStoredClicks } from "./click-wait.ts";
 import { enrichConversions } from "./enrich.ts";
 import { clicksInboxKey, deadLetterRefused, withoutRefused } from "./refused-clicks.ts";
 import { markStoredClicks } from "./rules/click-flags.ts";
@@ -19,7 +20,7 @@ export const CLICK_MESSAGES_PER_BATCH = 32;
  * attribution-clicks: the CLICKS messages that waited together, judged by the traffic rules
  * (floods, IP lists) and then stored as one batch — the rows in one multi-row insert, unique vs.
  * repeat decided for the cluster (decideUniqueVisits), conversions that overtook their clicks
- * enriched once, the hourly rollup aggregated over all of them and upserted once in key order —
+ * enriched and announced once, the hourly rollup aggregated over all of them and upserted once in key order —
  * under one batch inbox row (handleBatchOnce), so a redelivered or partly repeated batch stores
  * and counts each message once. A click PostgreSQL refuses goes to DEADLETTER alone, as the refused part of its own
  * message; the rest of the batch is stored.
@@ -53,6 +54,11 @@ export async function handleClickBatches(
     const stored = refused.length ? withoutRefused(all, refused) : all;
     await markStoredClicks(tx, stored, flags);
     await enrichConversions(tx, stored);
+    // Conversions that waited for these clicks are announced now, with their sub IDs (click-wait.ts).
+    const announced = await releaseStoredClicks(
+      tx,
+      stored.clicks.map((c) => c.click_id),
+    );
     // Last: the hourly rollup's rows are shared by every batch of a link, and held until commit.
     await countClicks(tx, stored);
     for (const j of judged) {
@@ -64,6 +70,6 @@ export async function handleClickBatches(
         options,
       );
     }
-    return { flags, stored };
+    return { flags, stored, announced };
   });
 }

@@ -5,6 +5,7 @@ import { createTestDatabase, type Sql, type TestDatabase, type Tx } from "@round
 import { storeClicks } from "./click-store.ts";
 import { capBlockedCount, releaseCapBlocked } from "./cap-blocks.ts";
 import { attribute, type Outcome } from "./conversions.ts";
+import { releaseStoredClicks } from "./click-wait.ts";
 import { enrichConversions } from "./enrich.ts";
 import { move } from "./lifecycle.ts";
 
@@ -97,8 +98,27 @@ function payload(over: Partial<PostbackReceived> & { click_id: string }): Postba
   };
 }
 
-const run = (over: Partial<PostbackReceived> & { click_id: string }): Promise<Outcome> =>
+/** A postback credited before its click row was stored (the postback overtook the click). */
+const credit = (over: Partial<PostbackReceived> & { click_id: string }): Promise<Outcome> =>
   sql.begin((tx) => attribute(tx, codec, payload(over))) as Promise<Outcome>;
+
+/** The click row of a minted click ID, as attribution-clicks stores it (nothing if it is there). */
+async function storeClickOf(clickId: string): Promise<void> {
+  const claims = codec.verify(clickId);
+  if (!claims.ok) return;
+  await sql`
+    insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, subs)
+    select ${clickId}, ${claims.claims.clickedAt}, l.id, l.offer_id, l.affiliate_id, o.brand_id, '{}'::jsonb
+    from links l join offers o on o.id = l.offer_id
+    where l.id = ${claims.claims.linkId}
+      and not exists (select 1 from clicks where click_id = ${clickId})`;
+}
+
+/** A postback for a stored click: the usual order, announced at once. */
+const run = async (over: Partial<PostbackReceived> & { click_id: string }): Promise<Outcome> => {
+  await storeClickOf(over.click_id);
+  return credit(over);
+};
 
 async function conversionsOf(clickId: string) {
   return [
@@ -124,7 +144,7 @@ describe("crediting", () => {
   test("a conversion is credited from the click ID alone, then enriched when the click row is stored", async () => {
     const clickedAt = new Date();
     const clickId = codec.mint(ids.link, clickedAt);
-    const created = await run({ click_id: clickId, txid: "E-1" });
+    const created = await credit({ click_id: clickId, txid: "E-1" });
     expect(created.kind).toBe("created");
     const [before] =
       await sql`select subs, enriched_at, affiliate_id, offer_id from conversions where click_id = ${clickId}`;
@@ -721,6 +741,10 @@ describe("enrichment race (issue 10)", () => {
   const storeBatch = async (tx: Tx, batch: ClicksRecorded) => {
     await storeClicks(tx, batch);
     await enrichConversions(tx, batch);
+    await releaseStoredClicks(
+      tx,
+      batch.clicks.map((c) => c.click_id),
+    );
   };
 
   test("the click batch's transaction open while the postback's runs: the conversion is enriched", async () => {
@@ -729,10 +753,11 @@ describe("enrichment race (issue 10)", () => {
     const [af] = await sql`select affiliate_id from links where id = ${ids.link}`;
     await overlap(
       (tx) => storeBatch(tx, batchOf(clickId, clickedAt, af?.affiliate_id)),
-      () => run({ click_id: clickId, txid: "RACE-1" }),
+      () => credit({ click_id: clickId, txid: "RACE-1" }),
     );
-    const [row] = await sql`select subs, ip, user_agent from conversions where click_id = ${clickId}`;
-    expect(row).toEqual({ subs: { sub1: "race" }, ip: "198.51.100.7", user_agent: "Race/1" });
+    const [row] = await sql`select id, subs, ip, user_agent from conversions where click_id = ${clickId}`;
+    expect(row).toMatchObject({ subs: { sub1: "race" }, ip: "198.51.100.7", user_agent: "Race/1" });
+    expect(await announced(row?.id)).toHaveLength(1);
   });
 
   test("the postback's transaction open while the click batch's runs: the conversion is enriched", async () => {
@@ -743,7 +768,9 @@ describe("enrichment race (issue 10)", () => {
       (tx) => attribute(tx, codec, payload({ click_id: clickId, txid: "RACE-2" })),
       () => sql.begin((tx) => storeBatch(tx, batchOf(clickId, clickedAt, af?.affiliate_id))),
     );
-    const [row] = await sql`select subs, ip, user_agent from conversions where click_id = ${clickId}`;
-    expect(row).toEqual({ subs: { sub1: "race" }, ip: "198.51.100.7", user_agent: "Race/1" });
+    const [row] = await sql`select id, subs, ip, user_agent from conversions where click_id = ${clickId}`;
+    expect(row).toMatchObject({ subs: { sub1: "race" }, ip: "198.51.100.7", user_agent: "Race/1" });
+    // Created before its click was stored: announced once, by the click's batch.
+    expect(await announced(row?.id)).toHaveLength(1);
   });
 });

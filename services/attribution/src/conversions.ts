@@ -91,6 +91,8 @@ export type ConversionRow = {
   payout_receipt_id: string | null;
   /** Set while the conversion waits for room in its cap; nothing is announced meanwhile. */
   cap_blocked_since: Date | null;
+  /** Set while the conversion waits for its click row (click-wait.ts); nothing is announced meanwhile. */
+  awaiting_click_since: Date | null;
 };
 
 /**
@@ -220,14 +222,14 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
     insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event,
                              status, amount, currency, occurred_at, receipt_id, source, subs, ip, user_agent, enriched_at,
                              amount_source, amount_at, amount_receipt_id, payout_override, payout_at, payout_receipt_id,
-                             cap_blocked_since)
+                             cap_blocked_since, awaiting_click_since)
     values (${p.advertiser_id}, ${link.brand_id}, ${link.offer_id}, ${link.affiliate_id}, ${linkId}, ${p.click_id},
             ${clickedAt}, ${p.txid}, ${p.event}, ${status}, ${report.amount}, ${report.currency}, ${occurredAt},
             ${p.receipt_id}, ${p.source}, ${click ? tx.json(click.subs) : null}, ${click?.ip ?? null}, ${click?.user_agent ?? null},
             ${click ? new Date() : null},
             ${amount ? report.source : null}, ${amount ? report.at : null}, ${amount ? report.receiptId : null},
             ${report.payout}, ${payout ? report.at : null}, ${payout ? report.receiptId : null},
-            ${overCap ? new Date() : null})
+            ${overCap ? new Date() : null}, ${click ? null : tx`now()`})
     returning *`;
   if (!row) throw new PermanentError("insert_failed", "conversion insert returned nothing");
   if (!overCap) await recordCapTakes(tx, row, taken);
@@ -467,11 +469,12 @@ async function record(
 }
 
 /**
- * Tells commission and delivery about a change. A conversion waiting for cap room is not
- * announced at all: its first announcement is its release, with its state at that moment.
+ * Tells commission and delivery about a change. A conversion waiting for cap room or for its
+ * click row is not announced at all: its first announcement is its release, with its state at
+ * that moment (cap-blocks.ts, click-wait.ts).
  */
 export async function announce(tx: Tx, row: ConversionRow, seq: number, previous: ConversionStatus | null) {
-  if (row.cap_blocked_since) return;
+  if (row.cap_blocked_since || row.awaiting_click_since) return;
   const event: ConversionChanged = {
     conversion_id: row.id,
     seq,

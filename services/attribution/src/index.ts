@@ -9,6 +9,7 @@ import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
 import { BLOCKED_REASON, capBlockedCount, releaseCapBlocked } from "./cap-blocks.ts";
 import { CLICK_MESSAGES_PER_BATCH, handleClickBatches } from "./click-batches.ts";
+import { awaitingClickCount, CLICK_WAIT_REASON, releaseUnmatched } from "./click-wait.ts";
 import { attribute } from "./conversions.ts";
 import { pruneJudgements } from "./rules/click-flags.ts";
 
@@ -17,6 +18,13 @@ const schema = serviceEnv(8083, {
   CONSUMER_CONCURRENCY: t.Integer({ minimum: 1, maximum: 256, default: 16 }),
   /** How often conversions blocked over a cap are released where the cap has room, in milliseconds. */
   CAP_RELEASE_INTERVAL_MS: t.Integer({ minimum: 100, maximum: 3_600_000, default: 15_000 }),
+  /**
+   * How often conversions waiting for their click row are checked for a click that can no longer
+   * come (click-wait.ts), in milliseconds; a stored click releases its conversions at once.
+   */
+  CLICK_WAIT_CHECK_MS: t.Integer({ minimum: 100, maximum: 600_000, default: 1_000 }),
+  /** The longest a conversion waits for its click row before it is announced without it. */
+  CLICK_WAIT_MAX_MS: t.Integer({ minimum: 0, maximum: 86_400_000, default: 900_000 }),
 });
 
 await runService("attribution", schema, ({ env, sql, bus, logger, registry }) => {
@@ -75,6 +83,7 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
   let prune: Periodic | undefined;
   let relay: OutboxRelay | undefined;
   let capRelease: Periodic | undefined;
+  let clickWait: Periodic | undefined;
   let stopping = false;
 
   return {
@@ -119,6 +128,7 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
           logger,
           batchHandler: async (ds) => {
             const r = await handleClickBatches(sql, bus, ds, { registry, logger });
+            if (r.result?.announced) relay?.wake(); // conversions that waited for these clicks
             for (const reasons of r.result?.flags.values() ?? [])
               for (const reason of reasons) ruleHits.inc({ reason, action: "flag", on: "click" });
             for (const c of r.result?.stored.clicks ?? []) affiliateClicks.inc({ affiliate: c.affiliate_id });
@@ -141,6 +151,23 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
         },
         logger,
       );
+      // Conversions whose click can no longer come (or waited too long) go out without it.
+      clickWait = startPeriodic(
+        "attribution: releasing conversions waiting for their click",
+        env.CLICK_WAIT_CHECK_MS,
+        async () => {
+          const r = await releaseUnmatched(sql, bus, {
+            maxWaitMs: env.CLICK_WAIT_MAX_MS,
+            stopping: () => stopping,
+          });
+          if (r.released) {
+            relay?.wake();
+            logger.info("attribution: conversions announced without their click", r);
+          }
+          blocked.set({ reason: CLICK_WAIT_REASON }, await awaitingClickCount(sql));
+        },
+        logger,
+      );
       // Flood counters, click judgements and visitor windows only matter for minutes and hours.
       prune = startPeriodic(
         "attribution: pruning click judgements",
@@ -155,6 +182,7 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
     async stop() {
       stopping = true;
       await capRelease?.stop();
+      await clickWait?.stop();
       await prune?.stop();
       await Promise.all(consumers.map((c) => c.stop()));
       await relay?.stop();

@@ -165,6 +165,7 @@ export const TABLE_COLUMNS = {
     payout_at: "timestamptz?",
     payout_receipt_id: "int8?",
     cap_blocked_since: "timestamptz?",
+    awaiting_click_since: "timestamptz?",
   },
   deliveries: {
     id: "int8",

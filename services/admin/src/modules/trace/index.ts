@@ -25,6 +25,8 @@ const CLICK_ID_NAMES = ["click_id", "cid", "clickid", "click", "subid", "aff_sub
 const TXID_NAMES = ["txid", "transaction_id", "tid", "order_id"];
 const CAP_BLOCKED =
   "held back from commission and delivery; books itself once the cap has room (raised, removed, or a place given back)";
+const AWAITING_CLICK =
+  "credited before its click row was stored: held back from commission and delivery until the click is stored (announced then with its sub IDs), or until its click can no longer come";
 const SECRET_KEYS = /^(token|signature|sig|secret|key|api_key|apikey|password|pass|auth|hmac)$/i;
 
 /** A click ID carries its click time in whole seconds; the stored row has the exact time within that second. */
@@ -333,6 +335,10 @@ export async function buildTrace(
       cap_blocked: c.cap_blocked_since
         ? { reason: "over_cap", since: c.cap_blocked_since, message: CAP_BLOCKED }
         : null,
+      // Attribution holds a conversion that overtook its click back until the click row is stored.
+      awaiting_click: c.awaiting_click_since
+        ? { reason: "awaiting_click", since: c.awaiting_click_since, message: AWAITING_CLICK }
+        : null,
       ledger: entries,
       deliveries: ds.map((d) => ({
         ...d,
@@ -401,6 +407,14 @@ export async function buildTrace(
         at: c.cap_blocked_since,
         kind: "blocked",
         summary: `conversion ${c.id} blocked (over_cap): ${CAP_BLOCKED}`,
+        ref: c.id,
+      });
+  for (const c of conversions)
+    if (c.awaiting_click_since)
+      timeline.push({
+        at: c.awaiting_click_since,
+        kind: "blocked",
+        summary: `conversion ${c.id} waiting for its click (awaiting_click): ${AWAITING_CLICK}`,
         ref: c.id,
       });
   // Ad-platform forwards (docs/conversions-api.md) are told apart from the affiliate's postback,

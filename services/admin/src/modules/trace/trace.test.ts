@@ -159,3 +159,30 @@ describe("raw clicks", () => {
     expect(one.body.click_id).toBe(ids[3] as string);
   });
 });
+
+describe("a conversion waiting for its click row", () => {
+  test("the trace says it is held back until its click is stored, on the conversion and the timeline", async () => {
+    const clickId = h.codec.mint(Number(p.link.id), new Date(Date.now() - 5_000));
+    const rcpt = await receipt(clickId, "tr-wait", null);
+    const [c] = await h.sql`
+      insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event,
+                               status, currency, occurred_at, receipt_id, awaiting_click_since)
+      values (${p.advertiser.id}, ${p.brand.id}, ${p.offer.id}, ${p.affiliate.id}, ${p.link.id}, ${clickId}, now(), 'tr-wait',
+              'ftd', 'approved', 'EUR', now(), ${rcpt}, now())
+      returning id`;
+    await h.sql`insert into conversion_history (conversion_id, seq, status, receipt_id) values (${c?.id}, 1, 'approved', ${rcpt})`;
+    type Waiting = Trace & {
+      conversions: { id: string; awaiting_click: { reason: string; message: string } | null }[];
+      timeline: { kind: string; summary: string }[];
+    };
+    const t = await h.call<Waiting>("GET", `/v1/trace?click_id=${clickId}`, h.keys.analyst);
+    expect(t.status).toBe(200);
+    expect(t.body.conversions[0]?.awaiting_click).toMatchObject({ reason: "awaiting_click" });
+    expect(t.body.conversions[0]?.awaiting_click?.message).toContain("until the click is stored");
+    expect(t.body.timeline.find((e) => e.kind === "blocked")?.summary).toContain("waiting for its click");
+    await h.sql`update conversions set awaiting_click_since = null where id = ${c?.id}`;
+    const after = await h.call<Waiting>("GET", `/v1/trace?click_id=${clickId}`, h.keys.analyst);
+    expect(after.body.conversions[0]?.awaiting_click).toBeNull();
+    expect(after.body.timeline.some((e) => e.summary.includes("waiting for its click"))).toBe(false);
+  });
+});
