@@ -138,6 +138,9 @@ test("two replicas of every service over a 3-node NATS cluster: kill -9 of a rep
   const n = audit.counts.acknowledged;
   expect(audit.problems).toEqual([]);
   expect(audit.counts).toEqual({ acknowledged: n, converted: n, booked: n, delivered: n, webhookIds: n });
+  // No click was lost, so every affiliate postback carries its click's sub1, even for a postback
+  // that overtook its click (the conversion waits for the click row: click-wait.ts).
+  expect(audit.withoutSub1).toBe(0);
   expect(journeys.filter((j) => j.outcome === "failed").map((j) => `${j.txid}: ${j.lastError}`)).toEqual([]);
   expect(n).toBe(journeys.length);
 

@@ -88,6 +88,9 @@ test("kill -9 of each service and of nats-server under load: every acknowledged 
   const n = audit.counts.acknowledged;
   expect(audit.problems).toEqual([]);
   expect(audit.counts).toEqual({ acknowledged: n, converted: n, booked: n, delivered: n, webhookIds: n });
+  // No click was lost, so every affiliate postback carries its click's sub1, even for a postback
+  // that overtook its click (the conversion waits for the click row: click-wait.ts).
+  expect(audit.withoutSub1).toBe(0);
   // Every journey got its 200 in the end.
   expect(journeys.filter((j) => j.outcome === "failed").map((j) => `${j.txid}: ${j.lastError}`)).toEqual([]);
   expect(n).toBe(VICTIMS.length * BURST.maxJourneys);

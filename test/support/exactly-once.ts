@@ -20,8 +20,9 @@ export type Audit = {
   /** Requests the affiliate received beyond one per webhook-id (at-least-once resends). */
   resends: number;
   /**
-   * Affiliate postbacks without the sub1 of their click (the load sets sub1 = txid): the click
-   * row was lost, so its sub IDs were (a known exposure of the CLICKS stream, not a broken promise).
+   * Affiliate postbacks without the sub1 of their click (the load sets sub1 = txid). A conversion
+   * waits for its click row before it is announced, so this counts clicks that were lost (a
+   * CLICKS store wiped on a single node: a known exposure of that stream), nothing else.
    */
   withoutSub1: number;
   /** Each a broken promise, with a sample of txids; empty when everything holds. */

@@ -28,6 +28,12 @@ export type OutboxMessage = {
   /** Defaults to `outbox:<row id>`; pass a business-derived id when the event has one. */
   msgId?: string;
   headers?: Record<string, string>;
+  /**
+   * The trace this event continues (W3C headers from `captureTraceHeaders`), when it is not the
+   * active one: an event held back and sent later, from another transaction, belongs to the
+   * trace of the request that caused it.
+   */
+  trace?: Record<string, string>;
 };
 
 /**
@@ -36,7 +42,7 @@ export type OutboxMessage = {
  * transaction committed (no NOTIFY is sent: see OUTBOX_CHANNEL), else its poll finds the row.
  */
 export async function enqueue(tx: Tx, message: OutboxMessage): Promise<{ id: string; msgId: string }> {
-  const headers = { ...message.headers, ...captureTraceHeaders() };
+  const headers = { ...message.headers, ...(message.trace ?? captureTraceHeaders()) };
   // Normalised exactly as on the wire (BigInt → string), since the client's JSON encoding would throw on BigInt.
   const payload = JSON.parse(encodeJson(message.payload));
   const stream = streamOf(message.subject);

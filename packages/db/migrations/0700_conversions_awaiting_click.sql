@@ -6,4 +6,7 @@
 -- and announced when its click is stored — or when every click published before the postback
 -- has been handled without it, or after a bounded wait (services/attribution/src/click-wait.ts).
 alter table conversions add column awaiting_click_since timestamptz;
+-- The postback's trace (W3C headers), kept while it waits: the release, in a click batch's or a
+-- periodic pass's transaction, continues the advertiser's trace rather than starting its own.
+alter table conversions add column trace_context jsonb;
 create index conversions_awaiting_click on conversions (awaiting_click_since, id) where awaiting_click_since is not null;

@@ -1,4 +1,4 @@
-import { enqueue, PermanentError, subjects } from "@roundtrip/bus";
+import { captureTraceHeaders, enqueue, PermanentError, subjects } from "@roundtrip/bus";
 import type { ClickIdCodec } from "@roundtrip/clickid";
 import {
   type ConversionChanged,
@@ -93,6 +93,8 @@ export type ConversionRow = {
   cap_blocked_since: Date | null;
   /** Set while the conversion waits for its click row (click-wait.ts); nothing is announced meanwhile. */
   awaiting_click_since: Date | null;
+  /** The creating postback's trace, kept for an announcement made later (a release). */
+  trace_context: Record<string, string> | null;
 };
 
 /**
@@ -222,14 +224,15 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
     insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event,
                              status, amount, currency, occurred_at, receipt_id, source, subs, ip, user_agent, enriched_at,
                              amount_source, amount_at, amount_receipt_id, payout_override, payout_at, payout_receipt_id,
-                             cap_blocked_since, awaiting_click_since)
+                             cap_blocked_since, awaiting_click_since, trace_context)
     values (${p.advertiser_id}, ${link.brand_id}, ${link.offer_id}, ${link.affiliate_id}, ${linkId}, ${p.click_id},
             ${clickedAt}, ${p.txid}, ${p.event}, ${status}, ${report.amount}, ${report.currency}, ${occurredAt},
             ${p.receipt_id}, ${p.source}, ${click ? tx.json(click.subs) : null}, ${click?.ip ?? null}, ${click?.user_agent ?? null},
             ${click ? new Date() : null},
             ${amount ? report.source : null}, ${amount ? report.at : null}, ${amount ? report.receiptId : null},
             ${report.payout}, ${payout ? report.at : null}, ${payout ? report.receiptId : null},
-            ${overCap ? new Date() : null}, ${click ? null : tx`now()`})
+            ${overCap ? new Date() : null}, ${click ? null : tx`now()`},
+            ${overCap || !click ? tx.json(captureTraceHeaders()) : null})
     returning *`;
   if (!row) throw new PermanentError("insert_failed", "conversion insert returned nothing");
   if (!overCap) await recordCapTakes(tx, row, taken);
@@ -497,5 +500,8 @@ export async function announce(tx: Tx, row: ConversionRow, seq: number, previous
     subject: subjects.conversionChanged(row.event, row.status),
     payload: event,
     msgId: `conv:${row.id}:${seq}`,
+    // A first announcement may be a release (cap room, click stored) from another transaction:
+    // it continues the trace of the postback that created the conversion.
+    ...(previous === null && row.trace_context ? { trace: row.trace_context } : {}),
   });
 }

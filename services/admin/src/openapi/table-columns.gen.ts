@@ -166,6 +166,7 @@ export const TABLE_COLUMNS = {
     payout_receipt_id: "int8?",
     cap_blocked_since: "timestamptz?",
     awaiting_click_since: "timestamptz?",
+    trace_context: "jsonb?",
   },
   deliveries: {
     id: "int8",
