@@ -88,12 +88,28 @@ async function measurePostbacks(n: number): Promise<{ n: number; conversions: nu
       values (${offer?.id}, 'ftd', 'cpa', 10, 20, 'EUR')`;
     await (await startStack({ databaseUrl: db.url, natsUrl: NATS_URL, busPrefix, services: [] })).stop();
     const codec = ClickIdCodec.fromSpec(CLICK_ID_KEYS);
+    // Each postback's click is stored first, as in traffic (a postback comes minutes after its
+    // click): a conversion whose click row is missing waits for it (attribution's click-wait.ts).
+    const clicks = Array.from({ length: n }, (_, i) => {
+      const link = links[i % links.length] as (typeof links)[number];
+      const clickedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+      return { link, clickedAt, clickId: codec.mint(link.id, clickedAt) };
+    });
+    for (let i = 0; i < clicks.length; i += 5_000) {
+      const part = clicks.slice(i, i + 5_000);
+      await db.sql`
+        insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, subs)
+        select * , '{}'::jsonb from unnest(
+          ${part.map((c) => c.clickId)}::text[], ${part.map((c) => c.clickedAt.toISOString())}::timestamptz[],
+          ${part.map((c) => c.link.id)}::bigint[], ${part.map((c) => c.link.offer)}::bigint[],
+          ${part.map((c) => c.link.affiliate)}::bigint[], ${part.map((c) => c.link.brand)}::bigint[])`;
+    }
     const nc = await connect({ servers: NATS_URL });
     try {
       const js = jetstream(nc);
       const pending: Promise<unknown>[] = [];
       for (let i = 0; i < n; i++) {
-        const link = links[i % links.length] as (typeof links)[number];
+        const { clickId } = clicks[i] as (typeof clicks)[number];
         const h = headers();
         h.set("Nats-Msg-Id", `pb:bench:${i}`);
         const at = new Date().toISOString();
@@ -102,7 +118,7 @@ async function measurePostbacks(n: number): Promise<{ n: number; conversions: nu
           advertiser_id: String(offer?.advertiser_id),
           brand_id: String(offer?.brand_id),
           source: "s2s",
-          click_id: codec.mint(link.id),
+          click_id: clickId,
           txid: `tx${i}`,
           event: "ftd",
           status: "approved",
