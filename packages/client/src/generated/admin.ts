@@ -7793,7 +7793,9 @@ export interface operations {
                      *           "payout_override": "string",
                      *           "payout_at": "2019-08-24T14:15:22Z",
                      *           "payout_receipt_id": "string",
-                     *           "cap_blocked_since": "2019-08-24T14:15:22Z"
+                     *           "cap_blocked_since": "2019-08-24T14:15:22Z",
+                     *           "awaiting_click_since": "2019-08-24T14:15:22Z",
+                     *           "trace_context": {}
                      *         }
                      *       ],
                      *       "next_cursor": "string"
@@ -7840,6 +7842,8 @@ export interface operations {
                             payout_at?: string | null;
                             payout_receipt_id?: string | null;
                             cap_blocked_since?: string | null;
+                            awaiting_click_since?: string | null;
+                            trace_context?: unknown | null;
                         }[];
                         /** @description pass as `cursor` for the next page; null on the last page */
                         next_cursor: string | null;
@@ -7948,6 +7952,8 @@ export interface operations {
                      *       "payout_at": "2019-08-24T14:15:22Z",
                      *       "payout_receipt_id": "string",
                      *       "cap_blocked_since": "2019-08-24T14:15:22Z",
+                     *       "awaiting_click_since": "2019-08-24T14:15:22Z",
+                     *       "trace_context": {},
                      *       "history": [
                      *         {
                      *           "conversion_id": "string",
@@ -8031,6 +8037,8 @@ export interface operations {
                         payout_at?: string | null;
                         payout_receipt_id?: string | null;
                         cap_blocked_since?: string | null;
+                        awaiting_click_since?: string | null;
+                        trace_context?: unknown | null;
                         history: {
                             /** @description id (a bigint, as a string) */
                             conversion_id: string;
