@@ -587,7 +587,7 @@ export interface paths {
         };
         /**
          * List affiliates (an affiliate key sees only itself)
-         * @description Affiliates page by id; filter by status. An affiliate key sees only itself.
+         * @description Affiliates page by id (or by `sort`, then id); filter by status, search the name with `q`. An affiliate key sees only itself.
          */
         get: operations["getAffiliates"];
         put?: never;
@@ -1143,7 +1143,7 @@ export interface paths {
         };
         /**
          * List conversions (an affiliate key sees only its own); from/to bound the event time
-         * @description Conversions page by id; filter by affiliate, offer, click ID, txid, status and event time (from/to).
+         * @description Conversions page by id (or by `sort`, then id); filter by affiliate, offer, click ID, txid, status and event time (from/to), search with `q`. The CSV export takes the same filters and search.
          */
         get: operations["getConversions"];
         put?: never;
@@ -1243,7 +1243,7 @@ export interface paths {
         };
         /**
          * List deliveries (status dead = dead-lettered, replayable)
-         * @description Outbound affiliate postbacks and ad-platform forwards (destination_id, platform_event_id) page by id; filter by status, affiliate, conversion, template or destination. URLs are masked; platform tokens are never stored with a delivery.
+         * @description Outbound affiliate postbacks and ad-platform forwards (destination_id, platform_event_id) page by id (or by `sort`, then id); filter by status, affiliate, conversion, template or destination, search with `q`. URLs are masked; platform tokens are never stored with a delivery.
          */
         get: operations["getDeliveries"];
         put?: never;
@@ -1851,7 +1851,7 @@ export interface paths {
         };
         /**
          * List audit entries, newest first by default
-         * @description Every change made through the API, with actor, before and after; filter by resource, id, actor or time.
+         * @description Every change made through the API, with actor, before and after; filter by resource, id, actor or time, search with `q`, order with `sort`.
          */
         get: operations["getAuditLog"];
         put?: never;
@@ -4459,6 +4459,8 @@ export interface operations {
                 brand_id?: string;
                 advertiser_id?: string;
                 status?: "active" | "paused";
+                q?: string;
+                sort?: "name" | "status" | "created_at";
                 cursor?: string;
                 limit?: number;
                 order?: "asc" | "desc";
@@ -4913,6 +4915,8 @@ export interface operations {
             query?: {
                 status?: "active" | "paused";
                 is_test?: boolean | string;
+                q?: string;
+                sort?: "name" | "status" | "created_at";
                 cursor?: string;
                 limit?: number;
                 order?: "asc" | "desc";
@@ -5155,6 +5159,8 @@ export interface operations {
                 offer_id?: string;
                 affiliate_id?: string;
                 status?: "active" | "paused";
+                q?: string;
+                sort?: "code" | "status" | "created_at";
                 cursor?: string;
                 limit?: number;
                 order?: "asc" | "desc";
@@ -7745,6 +7751,8 @@ export interface operations {
                 is_test?: boolean | string;
                 from?: string;
                 to?: string;
+                q?: string;
+                sort?: "occurred_at" | "created_at" | "event" | "status" | "currency";
                 cursor?: string;
                 limit?: number;
                 order?: "asc" | "desc";
@@ -7876,6 +7884,7 @@ export interface operations {
                 is_test?: boolean | string;
                 from?: string;
                 to?: string;
+                q?: string;
             };
             header?: never;
             path?: never;
@@ -8320,6 +8329,8 @@ export interface operations {
                 template_id?: string;
                 destination_id?: string;
                 status?: "pending" | "delivered" | "failed" | "dead" | "skipped";
+                q?: string;
+                sort?: "created_at" | "next_attempt_at" | "attempts" | "status";
                 cursor?: string;
                 limit?: number;
                 order?: "asc" | "desc";
@@ -11018,6 +11029,8 @@ export interface operations {
                 actor?: string;
                 from?: string;
                 to?: string;
+                q?: string;
+                sort?: "at" | "actor" | "action" | "resource";
                 cursor?: string;
                 limit?: number;
                 order?: "asc" | "desc";
