@@ -3,6 +3,7 @@ import type { ClickIdCodec } from "@roundtrip/clickid";
 import type { Sql } from "@roundtrip/db";
 import { errorHandler } from "@roundtrip/service";
 import { NO_PROXY, type ProxyTrust } from "@roundtrip/intake";
+import { recordKeyAddresses } from "./auth.ts";
 import type { Cidr } from "@roundtrip/outbound";
 import type { Logger } from "@roundtrip/telemetry";
 import { Elysia } from "elysia";
@@ -83,6 +84,8 @@ export function createApp(deps: AdminDeps) {
   const clickUrl = deps.clickUrl ?? deps.publicClickUrl;
   const gatewayUrl = deps.gatewayUrl ?? deps.publicGatewayUrl;
   const validation = validationRuns(sql, { sql, bus, codec, clickUrl, gatewayUrl, logger: deps.logger });
+  // Affiliates' API-key callers' addresses, for the self-referral rule (docs/fraud.md).
+  recordKeyAddresses(sql, deps.people?.proxyTrust ?? NO_PROXY);
   const app = new Elysia({ name: "admin" })
     // Before the error handler: its onError must see a refused request before the answer is made.
     .use(idempotency(sql))

@@ -1,4 +1,5 @@
 import type { Sql } from "@roundtrip/db";
+import { type ProxyTrust, requestClientAddress } from "@roundtrip/intake";
 import { HttpError } from "@roundtrip/service";
 import { Elysia } from "elysia";
 import { lastUsedRecorder } from "./last-used.ts";
@@ -42,31 +43,82 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
  */
 export function authentication(sql: Sql) {
   const recordUse = lastUsedRecorder(sql);
-  return new Elysia({ name: "roundtrip-auth" }).derive({ as: "scoped" }, async ({ headers, request }) => {
-    const header = headers.authorization;
-    if (header !== undefined) return { principal: await keyPrincipal(sql, header, recordUse) };
-    const token = sessionTokenOf(headers.cookie);
-    if (!token)
-      throw new HttpError(401, "unauthorized", "sign in, or send an API key: Authorization: Bearer <key>");
-    const session = await lookUpSession(sql, token);
-    if (!session)
-      throw new HttpError(401, "unauthorized", `the ${SESSION_COOKIE} session has ended; sign in again`);
-    if (!SAFE_METHODS.has(request.method) && !csrfMatches(token, headers[CSRF_HEADER]))
-      throw new HttpError(
-        403,
-        "csrf_required",
-        `a signed-in change needs the ${CSRF_HEADER} header from sign-in or /v1/auth/me`,
-      );
-    const principal: Principal = {
-      kind: "user",
-      id: session.userId,
-      name: session.email,
-      role: session.role,
-      affiliateId: session.affiliateId,
-      sessionId: session.sessionId,
-    };
-    return { principal };
-  });
+  return new Elysia({ name: "roundtrip-auth" }).derive(
+    { as: "scoped" },
+    async ({ headers, request, server }) => {
+      const header = headers.authorization;
+      if (header !== undefined) {
+        const principal = await keyPrincipal(sql, header, recordUse);
+        const addresses = keyAddresses.get(sql);
+        if (principal.affiliateId && addresses)
+          await addresses.record(
+            principal.affiliateId,
+            requestClientAddress(request, server, addresses.trust),
+          );
+        return { principal };
+      }
+      const token = sessionTokenOf(headers.cookie);
+      if (!token)
+        throw new HttpError(401, "unauthorized", "sign in, or send an API key: Authorization: Bearer <key>");
+      const session = await lookUpSession(sql, token);
+      if (!session)
+        throw new HttpError(401, "unauthorized", `the ${SESSION_COOKIE} session has ended; sign in again`);
+      if (!SAFE_METHODS.has(request.method) && !csrfMatches(token, headers[CSRF_HEADER]))
+        throw new HttpError(
+          403,
+          "csrf_required",
+          `a signed-in change needs the ${CSRF_HEADER} header from sign-in or /v1/auth/me`,
+        );
+      const principal: Principal = {
+        kind: "user",
+        id: session.userId,
+        name: session.email,
+        role: session.role,
+        affiliateId: session.affiliateId,
+        sessionId: session.sessionId,
+      };
+      return { principal };
+    },
+  );
+}
+
+/**
+ * Where an affiliate's API-key callers come from (docs/fraud.md, self-referral): set once per
+ * admin app (its database and its proxy trust — the client address is the socket's, or a
+ * trusted proxy's X-Forwarded-For, as for sign-ins). Kept per database so each app in a
+ * process records with its own settings; an app that sets nothing records nothing.
+ */
+const keyAddresses = new WeakMap<
+  Sql,
+  { trust: ProxyTrust; record: (affiliateId: string, ip: string | null) => Promise<void> }
+>();
+
+export function recordKeyAddresses(sql: Sql, trust: ProxyTrust): void {
+  keyAddresses.set(sql, { trust, record: affiliateAddressRecorder(sql) });
+}
+
+/**
+ * Records an address an affiliate's API key was used from (`affiliate_addresses`, source
+ * `api_key`): the self-referral rule compares conversion IPs with them. Written at most once per
+ * `intervalMs` per affiliate and address and process, like a key's last use: a script polling
+ * the API must not turn every read into a write.
+ */
+export function affiliateAddressRecorder(
+  sql: Sql,
+  intervalMs = 600_000,
+): (affiliateId: string, ip: string | null) => Promise<void> {
+  const written = new Map<string, number>();
+  return async (affiliateId, ip) => {
+    if (!ip) return;
+    const key = `${affiliateId} ${ip}`;
+    const now = Date.now();
+    if (now - (written.get(key) ?? Number.NEGATIVE_INFINITY) < intervalMs) return;
+    if (written.size >= 10_000) for (const [k, at] of written) if (now - at >= intervalMs) written.delete(k);
+    written.set(key, now);
+    await sql`
+      insert into affiliate_addresses (affiliate_id, ip, source) values (${affiliateId}, ${ip}, 'api_key')
+      on conflict (affiliate_id, ip, source) do update set last_seen_at = now()`;
+  };
 }
 
 async function keyPrincipal(
