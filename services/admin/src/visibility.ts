@@ -30,6 +30,8 @@ export const SECRET_COLUMNS: readonly string[] = [
   // ad-platform destinations (conversion_destinations): the platform token and Meta app secret
   "access_token",
   "app_secret",
+  "oauth_client_secret",
+  "oauth_refresh_token",
 ];
 
 /** Operator data: every staff role reads all of it, affiliates what is listed (null: nothing). */

@@ -16,6 +16,7 @@ import {
   webhookHeaders,
 } from "@roundtrip/outbound";
 import { classify, nextDelay, type Outcome, parseRetryAfter } from "./retry.ts";
+import { AccessTokens, type RefreshCredentials, TokenRefreshError } from "./conversions-api/oauth.ts";
 import { authorize, type Credentials, platformVerdict } from "./conversions-api/requests.ts";
 
 export type SenderOptions = {
@@ -198,11 +199,39 @@ export function startSender(sql: Sql, options: SenderOptions) {
               coalesce((select disabled_reason from affiliate_postbacks where id = d.template_id),
                        (select disabled_reason from conversion_destinations where id = d.destination_id)) as disabled_reason`;
 
-  /** A platform destination's token (write-only everywhere else), read at each attempt so a rotation applies at once. */
-  const credentials = async (destinationId: string): Promise<Credentials | null> => {
-    const [c] = await sql<Credentials[]>`
-      select platform, access_token, app_secret from conversion_destinations where id = ${destinationId}`;
-    return c ?? null;
+  const tokens = new AccessTokens({ allowed: options.allowed, http: options.http });
+  /**
+   * A platform destination's credentials (write-only everywhere else), read at each attempt so a
+   * rotation applies at once: its access token, or one obtained from its OAuth refresh credentials.
+   */
+  const credentials = async (
+    destinationId: string,
+  ): Promise<{ credentials: Credentials; refresh: RefreshCredentials | null }> => {
+    const [c] = await sql<
+      (Omit<Credentials, "access_token"> & {
+        access_token: string | null;
+        oauth_client: string | null;
+        oauth_client_secret: string | null;
+        oauth_refresh_token: string | null;
+        oauth_token_url: string | null;
+      })[]
+    >`
+      select platform, access_token, app_secret, oauth_client, oauth_client_secret, oauth_refresh_token, oauth_token_url
+      from conversion_destinations where id = ${destinationId}`;
+    if (!c) throw new TokenRefreshError(`destination ${destinationId} is gone`, false);
+    const refresh =
+      c.oauth_client && c.oauth_client_secret && c.oauth_refresh_token
+        ? {
+            destinationId,
+            clientId: c.oauth_client,
+            clientSecret: c.oauth_client_secret,
+            refreshToken: c.oauth_refresh_token,
+            tokenUrl: c.oauth_token_url,
+          }
+        : null;
+    const token = refresh ? await tokens.get(refresh) : c.access_token;
+    if (!token) throw new TokenRefreshError(`destination ${destinationId} has no access token`, false);
+    return { credentials: { platform: c.platform, access_token: token, app_secret: c.app_secret }, refresh };
   };
   /** The attempt's log row, before anything goes out: a process killed mid-send leaves it `started`. */
   const startAttempt = async (d: Due, started: Date): Promise<string> => {
@@ -230,7 +259,14 @@ export function startSender(sql: Sql, options: SenderOptions) {
       ...partial,
     });
     // A platform delivery gets its destination's token as it leaves (never stored with the row).
-    const platform = d.destination_id ? await credentials(d.destination_id) : null;
+    let destination: Awaited<ReturnType<typeof credentials>> | null = null;
+    try {
+      destination = d.destination_id ? await credentials(d.destination_id) : null;
+    } catch (err) {
+      if (!(err instanceof TokenRefreshError)) throw err;
+      return result({ verdict: err.retryable ? "retryable" : "permanent", error: err.message });
+    }
+    const platform = destination?.credentials ?? null;
     let auth: ReturnType<typeof authorize> | null = null;
     let target: Awaited<ReturnType<typeof checkTarget>>;
     try {
@@ -274,9 +310,14 @@ export function startSender(sql: Sql, options: SenderOptions) {
         { method: d.method, headers, body: d.body },
         { ...options.http, excerptBytes: EXCERPT_CHARS },
       );
-      const verdict = platform
+      let verdict = platform
         ? platformVerdict(platform.platform, res.status, res.excerpt)
         : classify(res.status);
+      if (res.status === 401 && destination?.refresh) {
+        // The access token expired or was revoked early: a new one for the retry.
+        tokens.drop(destination.refresh);
+        verdict = "retryable";
+      }
       const redirect = res.status >= 300 && res.status < 400;
       return result({
         verdict,

@@ -8737,7 +8737,9 @@ export interface operations {
                      *           "failing_since": "2019-08-24T14:15:22Z",
                      *           "last_success_at": "2019-08-24T14:15:22Z",
                      *           "created_at": "2019-08-24T14:15:22Z",
-                     *           "updated_at": "2019-08-24T14:15:22Z"
+                     *           "updated_at": "2019-08-24T14:15:22Z",
+                     *           "oauth_client": "string",
+                     *           "oauth_token_url": "string"
                      *         }
                      *       ],
                      *       "next_cursor": "string"
@@ -8770,6 +8772,8 @@ export interface operations {
                             /** Format: date-time */
                             created_at: string;
                             updated_at?: string | null;
+                            oauth_client?: string | null;
+                            oauth_token_url?: string | null;
                         }[];
                         /** @description pass as `cursor` for the next page; null on the last page */
                         next_cursor: string | null;
@@ -8812,9 +8816,17 @@ export interface operations {
                     /** @description Google only: the manager account the token signs in as */
                     login_account?: string;
                     /** @description write-only: never returned (token_hint shows its last 4 characters) */
-                    access_token: string;
+                    access_token?: string;
                     /** @description Meta only, write-only: each request then carries appsecret_proof */
                     app_secret?: string;
+                    /** @description Google only: the OAuth client ID the refresh token was issued to */
+                    oauth_client?: string;
+                    /** @description Google only, write-only: the OAuth client secret */
+                    oauth_client_secret?: string;
+                    /** @description Google only, write-only: a refresh token (scope datamanager): access tokens are then obtained as needed */
+                    oauth_refresh_token?: string;
+                    /** @description Google only: the OAuth token endpoint; default https://oauth2.googleapis.com/token */
+                    oauth_token_url?: string;
                     /** @description our event code → platform event, e.g. {"ftd": {"name": "Purchase"}}; unmapped events are not forwarded */
                     events: {
                         [key: string]: {
@@ -8866,7 +8878,9 @@ export interface operations {
                      *       "failing_since": "2019-08-24T14:15:22Z",
                      *       "last_success_at": "2019-08-24T14:15:22Z",
                      *       "created_at": "2019-08-24T14:15:22Z",
-                     *       "updated_at": "2019-08-24T14:15:22Z"
+                     *       "updated_at": "2019-08-24T14:15:22Z",
+                     *       "oauth_client": "string",
+                     *       "oauth_token_url": "string"
                      *     }
                      */
                     "application/json": {
@@ -8895,6 +8909,8 @@ export interface operations {
                         /** Format: date-time */
                         created_at: string;
                         updated_at?: string | null;
+                        oauth_client?: string | null;
+                        oauth_token_url?: string | null;
                     };
                 };
             };
@@ -8948,7 +8964,9 @@ export interface operations {
                      *       "failing_since": "2019-08-24T14:15:22Z",
                      *       "last_success_at": "2019-08-24T14:15:22Z",
                      *       "created_at": "2019-08-24T14:15:22Z",
-                     *       "updated_at": "2019-08-24T14:15:22Z"
+                     *       "updated_at": "2019-08-24T14:15:22Z",
+                     *       "oauth_client": "string",
+                     *       "oauth_token_url": "string"
                      *     }
                      */
                     "application/json": {
@@ -8977,6 +8995,8 @@ export interface operations {
                         /** Format: date-time */
                         created_at: string;
                         updated_at?: string | null;
+                        oauth_client?: string | null;
+                        oauth_token_url?: string | null;
                     };
                 };
             };
@@ -9010,6 +9030,14 @@ export interface operations {
                     access_token?: string;
                     /** @description Meta only, write-only: each request then carries appsecret_proof */
                     app_secret?: string | null;
+                    /** @description Google only: the OAuth client ID the refresh token was issued to */
+                    oauth_client?: string | null;
+                    /** @description Google only, write-only: the OAuth client secret */
+                    oauth_client_secret?: string | null;
+                    /** @description Google only, write-only: a refresh token */
+                    oauth_refresh_token?: string | null;
+                    /** @description Google only: the OAuth token endpoint; default https://oauth2.googleapis.com/token */
+                    oauth_token_url?: string | null;
                     /** @description our event code → platform event, e.g. {"ftd": {"name": "Purchase"}}; unmapped events are not forwarded */
                     events?: {
                         [key: string]: {
@@ -9063,7 +9091,9 @@ export interface operations {
                      *       "failing_since": "2019-08-24T14:15:22Z",
                      *       "last_success_at": "2019-08-24T14:15:22Z",
                      *       "created_at": "2019-08-24T14:15:22Z",
-                     *       "updated_at": "2019-08-24T14:15:22Z"
+                     *       "updated_at": "2019-08-24T14:15:22Z",
+                     *       "oauth_client": "string",
+                     *       "oauth_token_url": "string"
                      *     }
                      */
                     "application/json": {
@@ -9092,6 +9122,8 @@ export interface operations {
                         /** Format: date-time */
                         created_at: string;
                         updated_at?: string | null;
+                        oauth_client?: string | null;
+                        oauth_token_url?: string | null;
                     };
                 };
             };

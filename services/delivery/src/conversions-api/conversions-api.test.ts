@@ -6,7 +6,7 @@ import { parseCidrs } from "@roundtrip/outbound";
 import { createLogger, createRegistry } from "@roundtrip/telemetry";
 import { startSender } from "../sender.ts";
 import { planPlatformDeliveries } from "./plan.ts";
-import { type PlatformServer, startPlatformServer } from "./platform-servers.ts";
+import { type PlatformServer, startOAuthServer, startPlatformServer } from "./platform-servers.ts";
 import { sha256 } from "./payloads.ts";
 import { platformVerdict } from "./requests.ts";
 
@@ -317,6 +317,54 @@ describe("forwarding conversions to ad platforms", () => {
       await sql`select destination_id, body from deliveries where conversion_id = ${c.conversion_id}`;
     expect(row?.destination_id).toBe(own);
     expect(JSON.parse(row?.body).data[0].event_name).toBe("Subscribe");
+  });
+
+  test("Google from OAuth refresh credentials: one token an hour, a refused token renewed for the retry, a revoked grant fails", async () => {
+    const oauth = startOAuthServer({
+      clientId: "client-1",
+      clientSecret: "client-secret",
+      refreshToken: "1//refresh",
+    });
+    const revoked = new Set<string>();
+    const google = startPlatformServer("google", {
+      token: (t) => t !== null && oauth.issued.includes(t) && !revoked.has(t),
+    });
+    servers.push(google, { ...google, stop: oauth.stop });
+    const id = await destination("google", google, {
+      access_token: null,
+      token_hint: "…resh",
+      oauth_client: "client-1",
+      oauth_client_secret: "client-secret",
+      oauth_refresh_token: "1//refresh",
+      oauth_token_url: oauth.url,
+    });
+    sender();
+    const first = await conversion();
+    await plan(first);
+    expect((await settled(first.conversion_id, 1)).map((r) => r.status)).toEqual(["delivered"]);
+    const second = await conversion();
+    await plan(second);
+    expect((await settled(second.conversion_id, 1)).map((r) => r.status)).toEqual(["delivered"]);
+    expect(oauth.issued).toEqual(["ya29.issued-1"]); // cached: one token for both
+    // Google stops accepting it (expired early, revoked): the 401 is retried with a new token.
+    for (const t of oauth.issued) revoked.add(t);
+    const third = await conversion();
+    await plan(third);
+    const [row] = await settled(third.conversion_id, 1);
+    expect([row?.status, row?.attempts]).toEqual(["delivered", 2]);
+    expect(oauth.issued).toEqual(["ya29.issued-1", "ya29.issued-2"]);
+    expect(google.requests.at(-1)?.headers.get("authorization")).toBe("Bearer ya29.issued-2");
+    // A refresh token the endpoint refuses (invalid_grant) fails the forward: only an operator can fix it.
+    await sql`update conversion_destinations set oauth_refresh_token = '1//revoked' where id = ${id}`;
+    const fourth = await conversion();
+    await plan(fourth);
+    const [failed] = await settled(fourth.conversion_id, 1);
+    expect([failed?.status, failed?.last_error]).toEqual([
+      "failed",
+      "oauth token refresh: 400 invalid_grant",
+    ]);
+    const stored = JSON.stringify(await sql`select * from delivery_attempts`);
+    for (const secret of ["client-secret", "1//refresh", "ya29.issued"]) expect(stored).not.toContain(secret);
   });
 
   test("what each platform's answer means", () => {

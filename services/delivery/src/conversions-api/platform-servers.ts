@@ -20,7 +20,8 @@ export type PlatformRequest = {
 };
 
 export type PlatformServerOptions = {
-  token: string;
+  /** The access token it accepts, or a test of the one it got (tokens issued by startOAuthServer). */
+  token: string | ((token: string | null) => boolean);
   /** Meta: the app secret whose appsecret_proof every request must carry. */
   appSecret?: string;
   /** Answer the first n well-formed requests with the platform's transient error (then accept). */
@@ -28,6 +29,9 @@ export type PlatformServerOptions = {
 };
 
 const HEX64 = /^[0-9a-f]{64}$/;
+const UNAUTHENTICATED = "unauthenticated: ";
+const tokenOk = (o: PlatformServerOptions, got: string | null) =>
+  typeof o.token === "function" ? o.token(got) : got === o.token;
 const DAY_S = 86_400;
 const CURRENCY = /^[A-Z]{3}$/;
 
@@ -62,9 +66,12 @@ function checkMeta(req: PlatformRequest, o: PlatformServerOptions) {
   const p = req.problems;
   if (!/^\/v\d+\.\d+\/[^/]+\/events$/.test(req.path))
     p.push(`path ${req.path} is not /{version}/{dataset id}/events`);
-  if (req.query.get("access_token") !== o.token) p.push("access_token missing or wrong");
+  const token = req.query.get("access_token");
+  if (!tokenOk(o, token)) p.push("access_token missing or wrong");
   if (o.appSecret) {
-    const proof = createHmac("sha256", o.appSecret).update(o.token).digest("hex");
+    const proof = createHmac("sha256", o.appSecret)
+      .update(token ?? "")
+      .digest("hex");
     if (req.query.get("appsecret_proof") !== proof) p.push("appsecret_proof missing or wrong");
   }
   const body = req.body;
@@ -115,7 +122,7 @@ function checkTikTok(req: PlatformRequest, o: PlatformServerOptions) {
   const p = req.problems;
   if (req.path !== "/open_api/v1.3/event/track/")
     p.push(`path ${req.path} is not /open_api/v1.3/event/track/`);
-  if (req.headers.get("access-token") !== o.token) p.push("Access-Token missing or wrong");
+  if (!tokenOk(o, req.headers.get("access-token"))) p.push("Access-Token missing or wrong");
   const body = req.body;
   if (!isObj(body)) return p.push("body must be a JSON object");
   if (!["web", "app", "offline", "crm"].includes(body.event_source as string))
@@ -146,8 +153,8 @@ function checkTikTok(req: PlatformRequest, o: PlatformServerOptions) {
 function checkGoogle(req: PlatformRequest, o: PlatformServerOptions) {
   const p = req.problems;
   if (req.path !== "/v1/events:ingest") p.push(`path ${req.path} is not /v1/events:ingest`);
-  if (req.headers.get("authorization") !== `Bearer ${o.token}`)
-    p.push("Authorization bearer token missing or wrong");
+  const bearer = /^Bearer (\S+)$/.exec(req.headers.get("authorization") ?? "")?.[1] ?? null;
+  if (!tokenOk(o, bearer)) p.push(`${UNAUTHENTICATED}Authorization bearer token missing, expired or wrong`);
   const body = req.body;
   if (!isObj(body)) return p.push("body must be a JSON object");
   if (!Array.isArray(body.destinations) || body.destinations.length < 1) p.push("destinations is required");
@@ -219,6 +226,8 @@ function answer(platform: ConversionPlatform, kind: "ok" | "invalid" | "transien
       return json(200, { code: 40002, message, request_id: "rq3", data: {} });
     case "google":
       if (kind === "ok") return json(200, { requestId: crypto.randomUUID() });
+      if (req.problems.some((p) => p.startsWith(UNAUTHENTICATED)))
+        return json(401, { error: { code: 401, message, status: "UNAUTHENTICATED" } });
       if (kind === "transient")
         return json(503, { error: { code: 503, message: "backend error", status: "UNAVAILABLE" } });
       return json(400, { error: { code: 400, message, status: "INVALID_ARGUMENT" } });
@@ -270,3 +279,31 @@ export function startPlatformServer(platform: ConversionPlatform, options: Platf
   };
 }
 export type PlatformServer = ReturnType<typeof startPlatformServer>;
+
+/**
+ * An OAuth 2.0 token endpoint (RFC 6749 §6, as Google's https://oauth2.googleapis.com/token):
+ * a form POST with grant_type=refresh_token and the client's credentials answers a new access
+ * token (`ya29.issued-1`, `-2`…) living an hour; wrong credentials answer 400 invalid_grant.
+ */
+export function startOAuthServer(c: { clientId: string; clientSecret: string; refreshToken: string }) {
+  const issued: string[] = [];
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(raw) {
+      const form = new URLSearchParams(await raw.text());
+      const good =
+        raw.method === "POST" &&
+        raw.headers.get("content-type")?.startsWith("application/x-www-form-urlencoded") &&
+        form.get("grant_type") === "refresh_token" &&
+        form.get("client_id") === c.clientId &&
+        form.get("client_secret") === c.clientSecret &&
+        form.get("refresh_token") === c.refreshToken;
+      if (!good) return Response.json({ error: "invalid_grant" }, { status: 400 });
+      const token = `ya29.issued-${issued.length + 1}`;
+      issued.push(token);
+      return Response.json({ access_token: token, expires_in: 3599, token_type: "Bearer" });
+    },
+  });
+  return { url: `http://127.0.0.1:${server.port}/token`, issued, stop: () => server.stop(true) };
+}

@@ -114,6 +114,57 @@ describe("ad-platform destinations", () => {
     expect(await refused(meta({ offer_id: other.offer.id }))).toBe("offer_id");
   });
 
+  test("Google with OAuth refresh credentials instead of an access token: all three or none, Google only, write-only", async () => {
+    const google = {
+      brand_id: p.brand.id,
+      platform: "google",
+      name: "Google Ads (OAuth)",
+      platform_account: "1234567890",
+      events: { ftd: { name: "987654321" } },
+      oauth_client: "123-abc.apps.googleusercontent.com",
+      oauth_client_secret: "GOCSPX-client-secret",
+      oauth_refresh_token: "1//refresh-token-value",
+    };
+    const created = await h.call<Record<string, unknown>>(
+      "POST",
+      "/v1/conversion-destinations",
+      h.keys.admin,
+      google,
+    );
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ oauth_client: google.oauth_client, token_hint: "…alue" });
+    for (const secret of ["GOCSPX-client-secret", "1//refresh-token-value"])
+      expect(created.text).not.toContain(secret);
+    const field = async (body: Record<string, unknown>) => {
+      const a = await h.call<{ error: { field: string } }>(
+        "POST",
+        "/v1/conversion-destinations",
+        h.keys.admin,
+        body,
+      );
+      expect(a.status).toBe(400);
+      return a.body.error.field;
+    };
+    expect(await field({ ...google, oauth_refresh_token: undefined })).toBe("oauth_refresh_token");
+    expect(
+      await field({
+        ...google,
+        oauth_client: undefined,
+        oauth_client_secret: undefined,
+        oauth_refresh_token: undefined,
+      }),
+    ).toBe("access_token");
+    expect(await field(meta({ oauth_client: "x" }))).toBe("oauth_client");
+    const rotated = await h.call("PATCH", `/v1/conversion-destinations/${created.body.id}`, h.keys.admin, {
+      oauth_refresh_token: "1//another-refresh-token",
+    });
+    expect(rotated.status).toBe(200);
+    const [audit] = await h.sql`
+      select after from audit_log where resource = 'conversion-destinations' and resource_id = ${created.body.id as string} and action = 'update'`;
+    expect(audit?.after).toMatchObject({ oauth_refresh_token: "(replaced)", token_hint: "…oken" });
+    expect(JSON.stringify(audit)).not.toContain("another-refresh");
+  });
+
   test("staff read, admin and manager write; an analyst or an affiliate changes nothing", async () => {
     expect((await h.call("POST", "/v1/conversion-destinations", h.keys.analyst, meta())).status).toBe(403);
     const affiliate = await h.affiliateKey(p.affiliate.id);

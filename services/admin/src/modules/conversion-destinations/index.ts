@@ -82,11 +82,15 @@ export function conversionDestinations(sql: Sql) {
           }
           const [created] = await tx`
             insert into conversion_destinations (brand_id, offer_id, platform, name, platform_account, login_account,
-              access_token, token_hint, app_secret, events, send_on, click_id_sub, event_source_url, test_event_code, base_url)
+              access_token, token_hint, app_secret, oauth_client, oauth_client_secret, oauth_refresh_token, oauth_token_url,
+              events, send_on, click_id_sub, event_source_url, test_event_code, base_url)
             values (${body.brand_id}, ${body.offer_id ?? null}, ${body.platform}, ${body.name}, ${body.platform_account},
-              ${body.login_account ?? null}, ${body.access_token}, ${tokenHint(body.access_token)},
-              ${body.app_secret ?? null}, ${tx.json(body.events)}, ${body.send_on ?? "booked"}, ${body.click_id_sub ?? null},
-              ${body.event_source_url ?? null}, ${body.test_event_code ?? null}, ${body.base_url ?? null})
+              ${body.login_account ?? null}, ${body.access_token ?? null},
+              ${tokenHint((body.access_token ?? body.oauth_refresh_token) as string)}, ${body.app_secret ?? null},
+              ${body.oauth_client ?? null}, ${body.oauth_client_secret ?? null}, ${body.oauth_refresh_token ?? null},
+              ${body.oauth_token_url ?? null}, ${tx.json(body.events)}, ${body.send_on ?? "booked"},
+              ${body.click_id_sub ?? null}, ${body.event_source_url ?? null}, ${body.test_event_code ?? null},
+              ${body.base_url ?? null})
             returning *`;
           if (!created) throw new Error("insert returned nothing");
           return withoutSecrets(created);
@@ -121,6 +125,11 @@ export function conversionDestinations(sql: Sql) {
             platform_account: pick("platform_account") as string,
             login_account: pick("login_account") as string | null,
             app_secret: pick("app_secret") as string | null,
+            access_token: pick("access_token") as string | null,
+            oauth_client: pick("oauth_client") as string | null,
+            oauth_client_secret: pick("oauth_client_secret") as string | null,
+            oauth_refresh_token: pick("oauth_refresh_token") as string | null,
+            oauth_token_url: pick("oauth_token_url") as string | null,
             test_event_code: pick("test_event_code") as string | null,
             events: pick("events") as Record<string, { name: string }>,
           };
@@ -128,11 +137,14 @@ export function conversionDestinations(sql: Sql) {
           const status = body.status ?? before.status;
           const enabling = status === "active" && before.status !== "active";
           const disabling = status === "disabled" && before.status !== "disabled";
-          const token = body.access_token ?? before.access_token;
+          const hinted = next.access_token ?? next.oauth_refresh_token;
           const [after] = await tx`
             update conversion_destinations set
               name = ${pick("name") as string}, platform_account = ${next.platform_account}, login_account = ${next.login_account},
-              access_token = ${token}, token_hint = ${tokenHint(token)}, app_secret = ${next.app_secret},
+              access_token = ${next.access_token}, token_hint = ${hinted ? tokenHint(hinted) : before.token_hint},
+              app_secret = ${next.app_secret}, oauth_client = ${next.oauth_client},
+              oauth_client_secret = ${next.oauth_client_secret}, oauth_refresh_token = ${next.oauth_refresh_token},
+              oauth_token_url = ${next.oauth_token_url},
               events = ${tx.json(next.events)}, send_on = ${pick("send_on") as string},
               click_id_sub = ${pick("click_id_sub") as string | null},
               event_source_url = ${pick("event_source_url") as string | null},
@@ -155,9 +167,11 @@ export function conversionDestinations(sql: Sql) {
             after: {
               ...withoutSecrets(after),
               ...(body.access_token !== undefined ? { access_token: "(replaced)" } : {}),
-              ...(body.app_secret !== undefined
-                ? { app_secret: body.app_secret === null ? null : "(replaced)" }
-                : {}),
+              ...Object.fromEntries(
+                (["app_secret", "oauth_client_secret", "oauth_refresh_token"] as const)
+                  .filter((k) => body[k] !== undefined)
+                  .map((k) => [k, body[k] === null ? null : "(replaced)"]),
+              ),
             },
           });
           return withoutSecrets(after);

@@ -47,6 +47,22 @@ const AppSecret = t.String({
   pattern: "^\\S+$",
   description: "Meta only, write-only: each request then carries appsecret_proof",
 });
+const OAuthSecret = (description: string) =>
+  t.String({
+    minLength: 8,
+    maxLength: 4096,
+    pattern: "^\\S+$",
+    description: `Google only, write-only: ${description}`,
+  });
+const OAuthClientId = t.String({
+  minLength: 1,
+  maxLength: 500,
+  pattern: "^\\S+$",
+  description: "Google only: the OAuth client ID the refresh token was issued to",
+});
+const TokenUrl = HttpUrl(
+  "Google only: the OAuth token endpoint; default https://oauth2.googleapis.com/token",
+);
 const SendOn = t.Union([t.Literal("booked"), t.Literal("approved")], {
   description: "booked (default): as soon as the conversion is pending or approved; approved: once approved",
 });
@@ -76,8 +92,14 @@ export const ConversionDestinationCreate = Strict({
       description: "Google only: the manager account the token signs in as",
     }),
   ),
-  access_token: AccessToken,
+  access_token: t.Optional(AccessToken),
   app_secret: t.Optional(AppSecret),
+  oauth_client: t.Optional(OAuthClientId),
+  oauth_client_secret: t.Optional(OAuthSecret("the OAuth client secret")),
+  oauth_refresh_token: t.Optional(
+    OAuthSecret("a refresh token (scope datamanager): access tokens are then obtained as needed"),
+  ),
+  oauth_token_url: t.Optional(TokenUrl),
   events: Events,
   send_on: t.Optional(SendOn),
   click_id_sub: t.Optional(ClickIdSub),
@@ -93,6 +115,10 @@ export const ConversionDestinationPatch = Strict({
   login_account: t.Optional(t.Union([t.String({ pattern: "^[0-9]{10}$" }), t.Null()])),
   access_token: t.Optional(AccessToken),
   app_secret: t.Optional(t.Union([AppSecret, t.Null()])),
+  oauth_client: t.Optional(t.Union([OAuthClientId, t.Null()])),
+  oauth_client_secret: t.Optional(t.Union([OAuthSecret("the OAuth client secret"), t.Null()])),
+  oauth_refresh_token: t.Optional(t.Union([OAuthSecret("a refresh token"), t.Null()])),
+  oauth_token_url: t.Optional(t.Union([TokenUrl, t.Null()])),
   events: t.Optional(Events),
   send_on: t.Optional(SendOn),
   click_id_sub: t.Optional(t.Union([ClickIdSub, t.Null()])),

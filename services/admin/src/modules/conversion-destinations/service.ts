@@ -6,6 +6,11 @@ type Settings = {
   platform_account: string;
   login_account?: string | null;
   app_secret?: string | null;
+  access_token?: string | null;
+  oauth_client?: string | null;
+  oauth_client_secret?: string | null;
+  oauth_refresh_token?: string | null;
+  oauth_token_url?: string | null;
   test_event_code?: string | null;
   events: Record<string, { name: string }>;
 };
@@ -28,6 +33,29 @@ export function checkPlatformSettings(s: Settings): void {
   }
   if (s.app_secret && s.platform !== "meta")
     refuse("app_secret", "only Meta signs requests with an app secret");
+  const oauth = [s.oauth_client, s.oauth_client_secret, s.oauth_refresh_token];
+  if (s.platform !== "google") {
+    for (const field of [
+      "oauth_client",
+      "oauth_client_secret",
+      "oauth_refresh_token",
+      "oauth_token_url",
+    ] as const)
+      if (s[field]) refuse(field, "only Google destinations take OAuth refresh credentials");
+  } else if (oauth.some(Boolean) && !oauth.every(Boolean)) {
+    const missing = (["oauth_client", "oauth_client_secret", "oauth_refresh_token"] as const).find(
+      (f) => !s[f],
+    );
+    refuse(
+      missing ?? "oauth_client",
+      "OAuth refresh needs the client ID, the client secret and the refresh token",
+    );
+  }
+  if (!s.access_token && !oauth.every(Boolean))
+    refuse(
+      "access_token",
+      s.platform === "google" ? "give an access token or OAuth refresh credentials" : "required",
+    );
 }
 
 /** What operators see of a token: its last four characters. */
