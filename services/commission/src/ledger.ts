@@ -239,9 +239,8 @@ async function book(tx: Tx, c: ConversionChanged) {
   const occurredAt = new Date(c.occurred_at);
   const ctx = await contextOf(tx, c, occurredAt);
 
-  // Tier and cap counts must see every earlier booking of the same offer and event.
-  await tx`select pg_advisory_xact_lock(hashtextextended(${`rules:${c.offer_id}:${c.event}`}, 0))`;
   const rule = await findRule(tx, c);
+  await lockOfferEvent(tx, c, Boolean(rule && countsBookings(rule)));
   const pricing = rule ? await priceAt(tx, c, rule, await countQualifying(tx, rule, c, ctx)) : null;
   const outcome: BookingOutcome = pricing?.outcome ?? "no_rule";
   const booking: BookingRow = {
@@ -292,6 +291,23 @@ async function book(tx: Tx, c: ConversionChanged) {
     },
     row,
   };
+}
+
+/** A rule with tiers or caps prices a booking by counting the bookings before it. */
+const countsBookings = (rule: PayoutRule) =>
+  rule.tiers.length > 0 || rule.cap_daily !== null || rule.cap_monthly !== null;
+
+/**
+ * Tier and cap counts must see every earlier booking of the same offer and event, whatever rule
+ * priced it. A booking that counts takes the (offer, event) lock alone; one that counts nothing
+ * — a flat CPA or RevShare, most of them — shares it: those run side by side (one exclusive lock
+ * queued every booking of an offer's event behind the one before, ~70 a second in all), and a
+ * count still waits for each of them to commit, so none is missed.
+ */
+async function lockOfferEvent(tx: Tx, c: ConversionChanged, counts: boolean): Promise<void> {
+  const key = `rules:${c.offer_id}:${c.event}`;
+  if (counts) await tx`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
+  else await tx`select pg_advisory_xact_lock_shared(hashtextextended(${key}, 0))`;
 }
 
 async function contextOf(tx: Tx, c: ConversionChanged, occurredAt: Date): Promise<Context> {
