@@ -80,9 +80,11 @@ function signedBy(secret: string, p: ReceivedPostback): boolean {
 const forClick = (clickId: string) => (p: ReceivedPostback) => p.url.searchParams.get("cid") === clickId;
 
 describe("money and partners, end to end", () => {
-  test("issue 14: a parent earns its sub-affiliate share; a payout run pays, and the affiliate hears payout.paid and statement.ready, signed", async () => {
+  test("issue 14: a parent earns its sub-affiliate share; a payout run pays, and the affiliate and the operator's webhook hear payout.paid and statement.ready, signed", async () => {
     const affiliate = startAffiliateEndpoint();
     endpoints.push(affiliate);
+    const operator = startAffiliateEndpoint(); // the operator's finance system
+    endpoints.push(operator);
     const program = await createProgram(env.admin, { postbackUrl: affiliate.url });
     const child = program.affiliate.id;
     const { secret } = await env.admin.post<{ secret: string }>("/v1/webhook-secrets", {
@@ -110,6 +112,11 @@ describe("money and partners, end to end", () => {
       method: "POST",
       url_template: `${affiliate.url}/partner`,
       partner_events: ["payout.paid", "statement.ready"],
+    });
+    const webhook = await env.admin.post<{ id: string; secret: string }>("/v1/operator-webhooks", {
+      name: "Finance",
+      url: `${operator.url}/ops`,
+      events: ["payout.paid", "statement.ready"],
     });
 
     // commission books the child's FTD and, in the same transaction, the parent's 10 %
@@ -172,6 +179,45 @@ describe("money and partners, end to end", () => {
         .digest("base64");
       expect(p.headers.get("webhook-signature")?.split(" ")).toContain(`v1,${expected}`);
     }
+
+    // the operator's webhook hears the same events of this affiliate, signed with the webhook's own secret
+    const opsEvents = () =>
+      operator.received
+        .filter((p) => p.url.pathname === "/ops")
+        .filter((p) => JSON.parse(p.body).data?.affiliate_id === child);
+    await eventually(async () => opsEvents().length >= 2, "payout.paid and statement.ready at the operator");
+    expect(
+      opsEvents()
+        .map((p) => JSON.parse(p.body).type)
+        .sort(),
+    ).toEqual(["payout.paid", "statement.ready"]);
+    expect(
+      JSON.parse(opsEvents().find((p) => p.body.includes("payout.paid"))?.body ?? "{}").data,
+    ).toMatchObject({
+      amount: "60.00",
+      provider_reference: "PP-42",
+    });
+    for (const p of opsEvents()) {
+      const mac = (key: string) =>
+        createHmac("sha256", Buffer.from(key.replace(/^whsec_/, ""), "base64"))
+          .update(`${p.headers.get("webhook-id")}.${p.headers.get("webhook-timestamp")}.${p.body}`)
+          .digest("base64");
+      const signatures = p.headers.get("webhook-signature")?.split(" ") ?? [];
+      expect(signatures).toContain(`v1,${mac(webhook.secret)}`);
+      expect(signatures).not.toContain(`v1,${mac(secret)}`); // never the affiliate's key
+    }
+    // the operator's deliveries are staff data: the affiliate's key does not list them
+    const affiliateKey = await env.admin.post<{ key: string }>("/v1/api-keys", {
+      name: "child",
+      role: "affiliate",
+      affiliate_id: child,
+    });
+    const listed = await fetch(`${env.urls.admin}/v1/deliveries?limit=500`, {
+      headers: { authorization: `Bearer ${affiliateKey.key}` },
+    });
+    const rows = ((await listed.json()) as { data: { url: string }[] }).data;
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.some((r) => r.url.includes("/ops"))).toBe(false);
   }, 120_000);
 
   test("a refund after an approved FTD: the balance returns to where it started, the affiliate gets a signed reversal postback", async () => {

@@ -54,6 +54,7 @@ import { idempotency } from "./idempotency.ts";
 import { storableInput } from "./storable-input.ts";
 import { webhookSecrets } from "./modules/webhook-secrets/index.ts";
 import { conversionDestinations } from "./modules/conversion-destinations/index.ts";
+import { operatorWebhooks } from "./modules/operator-webhooks/index.ts";
 
 export type AdminDeps = {
   sql: Sql;
@@ -133,6 +134,7 @@ export function createApp(deps: AdminDeps) {
     .use(statements(sql))
     .use(subAffiliates(sql))
     .use(webhookSecrets(sql, bus))
+    .use(operatorWebhooks(sql))
     .use(auditLog(sql))
     .use(imports(sql, codec))
     .use(traceModule(sql, codec))

@@ -30,6 +30,7 @@ const staffIds = {
   audit: "",
   apiKey: "",
   payoutRule: "",
+  operatorWebhook: "",
   validationRun: "",
   import: "",
   payoutRun: "",
@@ -187,6 +188,11 @@ const READS: Record<string, Read> = {
     paths: () => [`/v1/payout-runs/${staffIds.payoutRun}`],
   },
   "GET /v1/payout-lines": { resource: "payout_lines", paths: () => ["/v1/payout-lines"] },
+  "GET /v1/operator-webhooks/": { resource: "operator_webhooks", paths: () => ["/v1/operator-webhooks"] },
+  "GET /v1/operator-webhooks/:id": {
+    resource: "operator_webhooks",
+    paths: () => [`/v1/operator-webhooks/${staffIds.operatorWebhook}`],
+  },
   "GET /v1/statements/": { resource: "statements", paths: () => ["/v1/statements"] },
   "GET /v1/sub-affiliates/earnings": {
     resource: "sub_affiliate_earnings",
@@ -301,6 +307,17 @@ beforeAll(async () => {
     period_end: new Date(midnight).toISOString(),
   });
   staffIds.payoutRun = payoutRun.id;
+  // The operator's webhook and one of its deliveries (about A): staff read them, no affiliate does.
+  const webhook = await h.ok<{ id: string }>("POST", "/v1/operator-webhooks", {
+    name: "Finance",
+    url: "https://ops.example/hooks",
+    events: ["payout.paid"],
+  });
+  staffIds.operatorWebhook = webhook.id;
+  await h.sql`
+    insert into deliveries (event_id, webhook_id, method, url, body, content_type, status)
+    values ('payout.paid:visibility', ${webhook.id}, 'POST', 'https://ops.example/hooks',
+            ${JSON.stringify({ type: "payout.paid", data: { affiliate_id: A.affiliate.id } })}, 'application/json', 'delivered')`;
   for (const p of [A, B]) {
     const [statement] = await h.sql`select id::text from statements where affiliate_id = ${p.affiliate.id}`;
     statementOf.set(p, statement?.id);

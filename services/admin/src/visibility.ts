@@ -282,6 +282,8 @@ export const VISIBILITY = {
   webhook_secrets: staffAnd(["id", "affiliate_id", "hint", "created_at", "expires_at"]),
   // Where the operator's conversions go (ad platforms that bought the traffic): not a partner's.
   conversion_destinations: staffAnd(null),
+  // The operator's own endpoints for partner events: staff only.
+  operator_webhooks: staffAnd(null),
   deliveries: staffAnd([
     "id",
     "conversion_id",

@@ -107,4 +107,37 @@ describe("partner events become deliveries on the signed path", () => {
     );
     expect((await rows(a)).map((r) => r.status)).toEqual(["dead"]);
   });
+
+  test("operator webhooks subscribed to the event get a signed POST each, naming no affiliate; once per (event, webhook)", async () => {
+    const a = await affiliate();
+    const webhook = async (url: string, events: string[], over: Record<string, unknown> = {}) => {
+      const [w] = await sql`
+        insert into operator_webhooks ${sql({ name: "ops", url, events: sql.array(events), ...over } as unknown as Record<string, never>)}
+        returning id`;
+      return w?.id as string;
+    };
+    const finance = await webhook("https://ops.example/finance", ["payout.paid", "payout.failed"]);
+    await webhook("https://ops.example/statements", ["statement.ready"]);
+    const gone = await webhook("https://ops.example/old", ["payout.paid"], {
+      status: "disabled",
+      disabled_reason: "gone",
+    });
+    await webhook("https://ops.example/paused", ["payout.paid"], { status: "disabled" }); // an operator paused it
+    const event = { ...paid(a), id: "payout.paid:ops-1" };
+    expect(await sql.begin((tx) => planPartnerDeliveries(tx, event))).toBe(2);
+    const planned = await sql`
+      select webhook_id, template_id, affiliate_id, method, url, body, content_type, status from deliveries
+      where event_id = ${event.id} order by id`;
+    expect(planned.map((r) => [r.webhook_id, r.template_id, r.affiliate_id, r.method, r.status])).toEqual([
+      [finance, null, null, "POST", "pending"],
+      [gone, null, null, "POST", "dead"],
+    ]);
+    expect(JSON.parse(planned[0]?.body)).toEqual({
+      type: "payout.paid",
+      timestamp: event.occurred_at,
+      data: { ...event.data, affiliate_id: a },
+    });
+    expect(planned[0]?.content_type).toBe("application/json");
+    expect(await sql.begin((tx) => planPartnerDeliveries(tx, event))).toBe(0);
+  });
 });

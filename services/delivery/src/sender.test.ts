@@ -642,3 +642,60 @@ describe("endpoint keys", () => {
     expect(endpointKey("https://user:pw@aff.example.com:8443/p")).toBe("https://aff.example.com:8443");
   });
 });
+
+describe("operator webhooks (partner events)", () => {
+  async function webhook(url: string): Promise<string> {
+    const [w] = await sql`
+      insert into operator_webhooks (name, url, events) values ('Finance', ${url}, ${sql.array(["payout.paid"])}) returning id`;
+    return w?.id;
+  }
+  async function webhookDelivery(webhookId: string, url: string, body: string): Promise<string> {
+    const [d] = await sql`
+      insert into deliveries (event_id, webhook_id, method, url, body, content_type)
+      values (${`payout.paid:${crypto.randomUUID()}`}, ${webhookId}, 'POST', ${url}, ${body}, 'application/json')
+      returning id`;
+    await sql`select pg_notify('roundtrip_deliveries', '')`;
+    return d?.id;
+  }
+
+  test("signed with the webhook's own secrets, never an affiliate's; a success is recorded on the webhook", async () => {
+    const ep = endpoint();
+    const w = await webhook(`${ep.url}/ops`);
+    const a = await affiliate();
+    const mine = newSecret();
+    const theirs = newSecret();
+    await sql`insert into affiliate_webhook_secrets (webhook_id, secret, hint) values (${w}, ${mine}, 'w')`;
+    await sql`insert into affiliate_webhook_secrets (affiliate_id, secret, hint) values (${a}, ${theirs}, 'a')`;
+    const body = JSON.stringify({ type: "payout.paid", data: { affiliate_id: a, amount: "10.00" } });
+    const id = await webhookDelivery(w, `${ep.url}/ops`, body);
+    sender();
+    await settled(id, "delivered");
+    const got = ep.received[0] as Received;
+    expect(got.body).toBe(body);
+    expect(got.headers.get("content-type")).toBe("application/json");
+    expect(got.headers.get("webhook-id")).toBe(`dlv_${id}`);
+    expect(verifySpec(mine, got.headers, body)).toBe(true);
+    expect(verifySpec(theirs, got.headers, body)).toBe(false);
+    expect(new Webhook(mine).verify(body, Object.fromEntries(got.headers))).toBeTruthy();
+    const [row] = await sql`select failing_since, last_success_at from operator_webhooks where id = ${w}`;
+    expect(row?.failing_since).toBeNull();
+    expect(row?.last_success_at).toBeInstanceOf(Date);
+  });
+
+  test("410 Gone disables the webhook (audited as operator-webhooks), its other deliveries dead-lettered", async () => {
+    const ep = endpoint(() => new Response("gone", { status: 410 }));
+    const w = await webhook(`${ep.url}/gone`);
+    const first = await webhookDelivery(w, `${ep.url}/gone`, "{}");
+    sender();
+    await settled(first, "failed");
+    const [row] = await sql`select status, disabled_reason from operator_webhooks where id = ${w}`;
+    expect({ ...row }).toEqual({ status: "disabled", disabled_reason: "gone" });
+    const [audit] = await sql`
+      select actor, resource, after from audit_log where resource = 'operator-webhooks' and resource_id = ${w}`;
+    expect(audit).toMatchObject({ actor: "service:delivery", after: { disabled_reason: "gone" } });
+    // planned after it was disabled: not sent, waits for a replay
+    const later = await webhookDelivery(w, `${ep.url}/gone`, "{}");
+    await settled(later, "dead");
+    expect(ep.received).toHaveLength(1);
+  });
+});

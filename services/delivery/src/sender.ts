@@ -49,9 +49,13 @@ export type SenderOptions = {
 
 type Due = {
   id: string;
-  /** An affiliate postback's template, or else an ad platform's destination (docs/conversions-api.md). */
+  /**
+   * An affiliate postback's template, or else an ad platform's destination (docs/conversions-api.md),
+   * or else an operator webhook (partner events); only a template's delivery names an affiliate.
+   */
   template_id: string | null;
   destination_id: string | null;
+  webhook_id: string | null;
   affiliate_id: string | null;
   method: "GET" | "POST";
   url: string;
@@ -88,8 +92,18 @@ export const LEASE_MARGIN_MS = 5_000;
 
 const tracer = trace.getTracer("@roundtrip/delivery");
 
-/** The row a delivery's endpoint health is kept on: an affiliate's template or a platform destination. */
-function targetOf(d: Pick<Due, "template_id" | "destination_id">) {
+/**
+ * The row a delivery's endpoint health is kept on: an affiliate's template, a platform
+ * destination or an operator webhook.
+ */
+function targetOf(d: Pick<Due, "template_id" | "destination_id" | "webhook_id">) {
+  if (d.webhook_id)
+    return {
+      table: "operator_webhooks",
+      column: "webhook_id",
+      id: d.webhook_id,
+      resource: "operator-webhooks",
+    };
   return d.destination_id
     ? {
         table: "conversion_destinations",
@@ -192,12 +206,14 @@ export function startSender(sql: Sql, options: SenderOptions) {
     set attempts = d.attempts + 1, cycle_attempts = d.cycle_attempts + 1,
         next_attempt_at = now() + make_interval(secs => ${leaseS})
     where d.id in (select id from chosen)
-    returning d.id, d.template_id, d.destination_id, d.affiliate_id, d.method, d.url, d.body, d.content_type, d.attempts,
-              d.cycle_attempts, d.trace_context, d.send_before,
+    returning d.id, d.template_id, d.destination_id, d.webhook_id, d.affiliate_id, d.method, d.url, d.body,
+              d.content_type, d.attempts, d.cycle_attempts, d.trace_context, d.send_before,
               coalesce((select status from affiliate_postbacks where id = d.template_id),
-                       (select status from conversion_destinations where id = d.destination_id)) as template_status,
+                       (select status from conversion_destinations where id = d.destination_id),
+                       (select status from operator_webhooks where id = d.webhook_id)) as template_status,
               coalesce((select disabled_reason from affiliate_postbacks where id = d.template_id),
-                       (select disabled_reason from conversion_destinations where id = d.destination_id)) as disabled_reason`;
+                       (select disabled_reason from conversion_destinations where id = d.destination_id),
+                       (select disabled_reason from operator_webhooks where id = d.webhook_id)) as disabled_reason`;
 
   const tokens = new AccessTokens({ allowed: options.allowed, http: options.http });
   /**
@@ -284,11 +300,16 @@ export function startSender(sql: Sql, options: SenderOptions) {
       });
     }
     // Platforms authenticate by token and dedup by the event_id in the body; affiliates get the
-    // Standard Webhooks headers, signed with their secrets.
-    const secrets = d.affiliate_id
+    // Standard Webhooks headers, signed with their secrets, and an operator webhook with its own.
+    const owner = d.webhook_id
+      ? sql`webhook_id = ${d.webhook_id}`
+      : d.affiliate_id
+        ? sql`affiliate_id = ${d.affiliate_id}`
+        : null;
+    const secrets = owner
       ? await sql<{ secret: string }[]>`
           select secret from affiliate_webhook_secrets
-          where affiliate_id = ${d.affiliate_id} and (expires_at is null or expires_at > now())
+          where ${owner} and (expires_at is null or expires_at > now())
           order by id desc`
       : [];
     const headers: Record<string, string> = {
@@ -496,6 +517,7 @@ export function startSender(sql: Sql, options: SenderOptions) {
       log.error("affiliate endpoint disabled", {
         template_id: d.template_id,
         destination_id: d.destination_id,
+        webhook_id: d.webhook_id,
         affiliate_id: d.affiliate_id,
         reason: disabledFor,
         url: masked,

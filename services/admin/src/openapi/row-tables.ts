@@ -23,5 +23,6 @@ export const ROW_TABLES = [
   "traffic_rules",
   "validation_runs",
   "affiliate_webhook_secrets",
+  "operator_webhooks",
 ] as const;
 export type RowTable = (typeof ROW_TABLES)[number];

@@ -35,11 +35,12 @@ export const TABLE_COLUMNS = {
   },
   affiliate_webhook_secrets: {
     id: "int8",
-    affiliate_id: "int8",
+    affiliate_id: "int8?",
     secret: "text",
     hint: "text",
     created_at: "timestamptz",
     expires_at: "timestamptz?",
+    webhook_id: "int8?",
   },
   affiliates: {
     id: "int8",
@@ -198,6 +199,7 @@ export const TABLE_COLUMNS = {
     destination_id: "int8?",
     platform_event_id: "text?",
     send_before: "timestamptz?",
+    webhook_id: "int8?",
   },
   delivery_attempts: {
     id: "int8",
@@ -301,6 +303,19 @@ export const TABLE_COLUMNS = {
     click_cap_monthly: "int4?",
     click_cap_lifetime: "int4?",
     fallback_url: "text?",
+  },
+  operator_webhooks: {
+    id: "int8",
+    name: "text",
+    url: "text",
+    events: "_text",
+    status: "text",
+    disabled_reason: "text?",
+    disabled_at: "timestamptz?",
+    failing_since: "timestamptz?",
+    last_success_at: "timestamptz?",
+    created_at: "timestamptz",
+    updated_at: "timestamptz",
   },
   payout_rules: {
     id: "int8",

@@ -54,12 +54,19 @@ export async function attention(sql: Sql): Promise<AttentionItem[]> {
       sql<{ count: number; affiliate_id: string }[]>`
       select count(*)::int as count, min(affiliate_id)::text as affiliate_id
       from affiliate_postbacks where status = 'disabled'`,
-      sql<{ template_id: string; affiliate_id: string; count: number }[]>`
-      select template_id::text, affiliate_id::text, count(*)::int as count
+      sql<
+        {
+          template_id: string | null;
+          webhook_id: string | null;
+          affiliate_id: string | null;
+          count: number;
+        }[]
+      >`
+      select template_id::text, webhook_id::text, affiliate_id::text, count(*)::int as count
       from deliveries
       where (status in ('failed', 'dead') and created_at > now() - interval '24 hours')
          or (status = 'pending' and attempts > 0)
-      group by 1, 2 order by 3 desc limit 20`,
+      group by 1, 2, 3 order by 4 desc limit 20`,
       sql<{ delivered: number; done: number }[]>`
       select count(*) filter (where status = 'delivered')::int as delivered,
              count(*) filter (where status <> 'pending' or attempts > 0)::int as done
@@ -123,14 +130,29 @@ export async function attention(sql: Sql): Promise<AttentionItem[]> {
       fix: { page: "postbacks", params: { status: "disabled" }, label: "Open templates" },
     });
   for (const f of failing.slice(0, 5))
-    items.push({
-      kind: "endpoint_failing",
-      severity: "warning",
-      title: `Affiliate endpoint failing (template ${f.template_id})`,
-      detail: "outbound postbacks failed or are being retried: see the attempts, then replay",
-      count: f.count,
-      fix: { page: "deliveries", params: { template_id: f.template_id }, label: "See deliveries" },
-    });
+    items.push(
+      f.webhook_id
+        ? {
+            kind: "endpoint_failing",
+            severity: "warning",
+            title: `Operator webhook failing (webhook ${f.webhook_id})`,
+            detail: "payout and statement events failed or are being retried: see the attempts, then replay",
+            count: f.count,
+            fix: { page: "deliveries", params: { webhook_id: f.webhook_id }, label: "See deliveries" },
+          }
+        : {
+            kind: "endpoint_failing",
+            severity: "warning",
+            title: `Affiliate endpoint failing (template ${f.template_id})`,
+            detail: "outbound postbacks failed or are being retried: see the attempts, then replay",
+            count: f.count,
+            fix: {
+              page: "deliveries",
+              params: { template_id: f.template_id ?? "" },
+              label: "See deliveries",
+            },
+          },
+    );
   const rate = deliveryRate[0];
   if (rate && rate.done > 0 && rate.delivered / rate.done < DELIVERY_SUCCESS_FLOOR)
     items.push({

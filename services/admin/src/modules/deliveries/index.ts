@@ -3,7 +3,7 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { audit } from "../../changes.ts";
-import { getRow, Id, IdParams, listRows, Page, Search, searchWhere, SortBy } from "../common.ts";
+import { getRow, Id, IdOf, IdParams, listRows, Page, Search, searchWhere, SortBy } from "../common.ts";
 import { view, visibleColumns } from "../../visibility.ts";
 import { deliveryView, replay, replayable, retryNow } from "./service.ts";
 import { documented } from "../../openapi/documented.ts";
@@ -40,6 +40,7 @@ export function deliveries(sql: Sql) {
             conversion_id: query.conversion_id,
             template_id: query.template_id,
             destination_id: query.destination_id,
+            webhook_id: query.webhook_id,
             status: query.status,
           },
           query,
@@ -58,6 +59,7 @@ export function deliveries(sql: Sql) {
           conversion_id: t.Optional(Id),
           template_id: t.Optional(Id),
           destination_id: t.Optional(Id),
+          webhook_id: t.Optional(IdOf("an operator webhook's deliveries (staff)")),
           status: t.Optional(Status),
           ...Search("the event id, the last error or the last status code"),
           ...SortBy("created_at", "next_attempt_at", "attempts", "status"),
@@ -66,7 +68,7 @@ export function deliveries(sql: Sql) {
         ...documented({
           summary: "List deliveries (status dead = dead-lettered, replayable)",
           description:
-            "Outbound affiliate postbacks and ad-platform forwards (destination_id, platform_event_id) page by id (or by `sort`, then id); filter by status, affiliate, conversion, template or destination, search with `q`. URLs are masked; platform tokens are never stored with a delivery.",
+            "Outbound affiliate postbacks, ad-platform forwards (destination_id, platform_event_id) and operator webhook events (webhook_id: payout and statement events) page by id (or by `sort`, then id); filter by status, affiliate, conversion, template, destination or webhook, search with `q`. URLs are masked; platform tokens are never stored with a delivery; an affiliate key sees its own postbacks only.",
           response: Paged(Row("deliveries")),
         }),
       },
@@ -155,11 +157,11 @@ export function deliveries(sql: Sql) {
       "/replay",
       async ({ body, principal }) => {
         assertCanWrite(principal);
-        if (!body.template_id && !body.affiliate_id && !body.destination_id) {
+        if (!body.template_id && !body.affiliate_id && !body.destination_id && !body.webhook_id) {
           throw new HttpError(
             400,
             "invalid_request",
-            "name a template_id, an affiliate_id or a destination_id",
+            "name a template_id, an affiliate_id, a destination_id or a webhook_id",
             "template_id",
           );
         }
@@ -168,6 +170,7 @@ export function deliveries(sql: Sql) {
             templateId: body.template_id,
             affiliateId: body.affiliate_id,
             destinationId: body.destination_id,
+            webhookId: body.webhook_id,
           });
           await audit(tx, {
             actor: actor(principal),
@@ -184,10 +187,11 @@ export function deliveries(sql: Sql) {
           template_id: t.Optional(Id),
           affiliate_id: t.Optional(Id),
           destination_id: t.Optional(Id),
+          webhook_id: t.Optional(IdOf("an operator webhook")),
         }),
         ...documented({
           summary:
-            "Replay every dead or failed delivery of a template, an affiliate or an ad-platform destination (up to 10 000)",
+            "Replay every dead or failed delivery of a template, an affiliate, an ad-platform destination or an operator webhook (up to 10 000)",
           description:
             "Queues again every dead or failed delivery of a template or an affiliate, up to 10 000; deliveries of disabled templates are skipped and counted.",
           response: BulkReplayResult,

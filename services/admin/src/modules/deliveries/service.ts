@@ -16,20 +16,36 @@ const REPLAYABLE = ["dead", "failed"];
  */
 export async function replay(
   tx: Tx,
-  where: { id?: string; templateId?: string; affiliateId?: string | null; destinationId?: string },
+  where: {
+    id?: string;
+    templateId?: string;
+    affiliateId?: string | null;
+    destinationId?: string;
+    webhookId?: string;
+  },
 ) {
   const rows = await tx<
-    { id: string; status: string; template_status: string; disabled_reason: string | null }[]
+    {
+      id: string;
+      status: string;
+      template_status: string;
+      disabled_reason: string | null;
+      webhook_id: string | null;
+      destination_id: string | null;
+    }[]
   >`
-    select d.id, d.status, coalesce(t.status, cd.status) as template_status,
-      coalesce(t.disabled_reason, cd.disabled_reason) as disabled_reason
+    select d.id, d.status, coalesce(t.status, cd.status, w.status) as template_status,
+      coalesce(t.disabled_reason, cd.disabled_reason, w.disabled_reason) as disabled_reason,
+      d.webhook_id, d.destination_id
     from deliveries d
       left join affiliate_postbacks t on t.id = d.template_id
       left join conversion_destinations cd on cd.id = d.destination_id
+      left join operator_webhooks w on w.id = d.webhook_id
     where d.status in ${tx(REPLAYABLE)}
       ${where.id ? tx`and d.id = ${where.id}` : tx``}
       ${where.templateId ? tx`and d.template_id = ${where.templateId}` : tx``}
       ${where.destinationId ? tx`and d.destination_id = ${where.destinationId}` : tx``}
+      ${where.webhookId ? tx`and d.webhook_id = ${where.webhookId}` : tx``}
       ${where.affiliateId ? tx`and d.affiliate_id = ${where.affiliateId}` : tx``}
     order by d.id
     limit 10000
@@ -39,7 +55,13 @@ export async function replay(
     throw new HttpError(
       409,
       "endpoint_disabled",
-      `the endpoint is disabled (${blocked.disabled_reason ?? "operator"}); enable it first: PATCH /v1/affiliate-postbacks/:id (or /v1/conversion-destinations/:id) {"status":"active"}`,
+      `the endpoint is disabled (${blocked.disabled_reason ?? "operator"}); enable it first: PATCH /v1/${
+        blocked.webhook_id
+          ? "operator-webhooks"
+          : blocked.destination_id
+            ? "conversion-destinations"
+            : "affiliate-postbacks"
+      }/:id {"status":"active"}`,
     );
   }
   const ids = rows.filter((r) => r.template_status === "active").map((r) => r.id);

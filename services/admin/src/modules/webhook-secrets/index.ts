@@ -4,7 +4,7 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, assertStaff, authentication } from "../../auth.ts";
 import { announce, audit, createAudited } from "../../changes.ts";
-import { Id, IdParams, listRows, Page } from "../common.ts";
+import { Id, IdOf, IdParams, listRows, Page } from "../common.ts";
 import { view } from "../../visibility.ts";
 import { documented } from "../../openapi/documented.ts";
 import { Paged, Row } from "../../openapi/rows.ts";
@@ -15,7 +15,10 @@ const Secret = t.String({
 });
 
 export const WebhookSecretCreate = t.Object({
-  affiliate_id: Id,
+  affiliate_id: t.Optional(Id),
+  webhook_id: t.Optional(
+    IdOf("an operator webhook's secret instead of an affiliate's (name one of the two)"),
+  ),
   secret: t.Optional(Secret),
   expires_at: t.Optional(t.String({ format: "date-time" })),
 });
@@ -39,16 +42,16 @@ export function webhookSecrets(sql: Sql, bus: Bus) {
         listRows(
           sql,
           "affiliate_webhook_secrets",
-          { affiliate_id: principal.affiliateId ?? query.affiliate_id },
+          { affiliate_id: principal.affiliateId ?? query.affiliate_id, webhook_id: query.webhook_id },
           query,
           view("webhook_secrets", principal),
         ),
       {
-        query: t.Object({ affiliate_id: t.Optional(Id), ...Page }),
+        query: t.Object({ affiliate_id: t.Optional(Id), webhook_id: t.Optional(Id), ...Page }),
         ...documented({
           summary: "List signing secrets (id, hint, expiry; never the secret)",
           description:
-            "The signing secrets of affiliate postbacks: id, hint, creation and expiry; never the secret.",
+            "The signing secrets of affiliate postbacks and operator webhooks: id, hint, creation and expiry; never the secret. An affiliate key sees its own.",
           response: Paged(Row("affiliate_webhook_secrets")),
         }),
       },
@@ -59,13 +62,30 @@ export function webhookSecrets(sql: Sql, bus: Bus) {
         assertCanWrite(principal);
         const generated = body.secret === undefined;
         const secret = body.secret ?? newSecret();
+        if ((body.affiliate_id === undefined) === (body.webhook_id === undefined))
+          throw new HttpError(
+            400,
+            "invalid_request",
+            "name an affiliate_id or a webhook_id (one)",
+            "affiliate_id",
+          );
+        // An operator webhook's secrets are the operator's business: staff only.
+        if (body.webhook_id !== undefined) view("operator_webhooks", principal);
         const row = await createAudited(sql, bus, principal, "webhook-secrets", async (tx) => {
-          const [affiliate] = await tx`select id from affiliates where id = ${body.affiliate_id}`;
-          if (!affiliate) throw new HttpError(400, "invalid_request", "no such affiliate", "affiliate_id");
+          if (body.affiliate_id !== undefined) {
+            const [affiliate] = await tx`select id from affiliates where id = ${body.affiliate_id}`;
+            if (!affiliate) throw new HttpError(400, "invalid_request", "no such affiliate", "affiliate_id");
+          } else {
+            const [webhook] =
+              await tx`select id from operator_webhooks where id = ${body.webhook_id ?? null}`;
+            if (!webhook)
+              throw new HttpError(400, "invalid_request", "no such operator webhook", "webhook_id");
+          }
           const [created] = await tx`
-            insert into affiliate_webhook_secrets (affiliate_id, secret, hint, expires_at)
-            values (${body.affiliate_id}, ${secret}, ${`${secret.slice(0, 10)}…`}, ${body.expires_at ? new Date(body.expires_at) : null})
-            returning id, affiliate_id, hint, created_at, expires_at`;
+            insert into affiliate_webhook_secrets (affiliate_id, webhook_id, secret, hint, expires_at)
+            values (${body.affiliate_id ?? null}, ${body.webhook_id ?? null}, ${secret}, ${`${secret.slice(0, 10)}…`},
+                    ${body.expires_at ? new Date(body.expires_at) : null})
+            returning id, affiliate_id, webhook_id, hint, created_at, expires_at`;
           if (!created) throw new Error("insert returned nothing");
           return created;
         });
@@ -77,7 +97,7 @@ export function webhookSecrets(sql: Sql, bus: Bus) {
         ...documented({
           summary: "Add a signing secret (generated and shown once when not given)",
           description:
-            "Adds a signing secret for outbound postbacks (generated and shown once in `secret` when not given); postbacks are signed with every unexpired secret during a rotation.",
+            "Adds a signing secret for an affiliate's outbound postbacks or an operator webhook (generated and shown once in `secret` when not given); every unexpired secret signs during a rotation.",
           response: Row("affiliate_webhook_secrets", {
             extra: { secret: t.Optional(t.String({ description: "shown once, when generated" })) },
           }),
@@ -99,7 +119,7 @@ export function webhookSecrets(sql: Sql, bus: Bus) {
           if (!before) throw new HttpError(404, "not_found", "no such webhook-secret", "id");
           const [after] = await tx`
             update affiliate_webhook_secrets set expires_at = ${at} where id = ${params.id}
-            returning id, affiliate_id, hint, created_at, expires_at`;
+            returning id, affiliate_id, webhook_id, hint, created_at, expires_at`;
           await audit(tx, {
             actor: actor(principal),
             action: "expire",
