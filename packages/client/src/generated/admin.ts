@@ -1243,7 +1243,7 @@ export interface paths {
         };
         /**
          * List deliveries (status dead = dead-lettered, replayable)
-         * @description Outbound affiliate postbacks and ad-platform forwards (destination_id, platform_event_id) page by id (or by `sort`, then id); filter by status, affiliate, conversion, template or destination, search with `q`. URLs are masked; platform tokens are never stored with a delivery.
+         * @description Outbound affiliate postbacks, ad-platform forwards (destination_id, platform_event_id) and operator webhook events (webhook_id: payout and statement events) page by id (or by `sort`, then id); filter by status, affiliate, conversion, template, destination or webhook, search with `q`. URLs are masked; platform tokens are never stored with a delivery; an affiliate key sees its own postbacks only.
          */
         get: operations["getDeliveries"];
         put?: never;
@@ -1324,7 +1324,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Replay every dead or failed delivery of a template, an affiliate or an ad-platform destination (up to 10 000)
+         * Replay every dead or failed delivery of a template, an affiliate, an ad-platform destination or an operator webhook (up to 10 000)
          * @description Queues again every dead or failed delivery of a template or an affiliate, up to 10 000; deliveries of disabled templates are skipped and counted.
          */
         post: operations["postDeliveriesReplay"];
@@ -1807,13 +1807,13 @@ export interface paths {
         };
         /**
          * List signing secrets (id, hint, expiry; never the secret)
-         * @description The signing secrets of affiliate postbacks: id, hint, creation and expiry; never the secret.
+         * @description The signing secrets of affiliate postbacks and operator webhooks: id, hint, creation and expiry; never the secret. An affiliate key sees its own.
          */
         get: operations["getWebhookSecrets"];
         put?: never;
         /**
          * Add a signing secret (generated and shown once when not given)
-         * @description Adds a signing secret for outbound postbacks (generated and shown once in `secret` when not given); postbacks are signed with every unexpired secret during a rotation.
+         * @description Adds a signing secret for an affiliate's outbound postbacks or an operator webhook (generated and shown once in `secret` when not given); every unexpired secret signs during a rotation.
          */
         post: operations["postWebhookSecrets"];
         delete?: never;
@@ -1840,6 +1840,54 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/operator-webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List operator webhooks (the operator's endpoints for payout and statement events)
+         * @description Operator webhooks page by id, with their events, status and last success. Staff only.
+         */
+        get: operations["getOperatorWebhooks"];
+        put?: never;
+        /**
+         * Add an operator webhook; its signing secret is generated and shown once
+         * @description Creates a webhook for partner events of every affiliate and its Standard Webhooks signing secret (`secret`, shown once). Admin and manager keys; audited.
+         */
+        post: operations["postOperatorWebhooks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/operator-webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one operator webhook
+         * @description One operator webhook by id. Staff only.
+         */
+        get: operations["getOperatorWebhooksById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change an operator webhook, or pause/enable it
+         * @description Changes the name, URL or events, or pauses/enables it; applies to events planned from now on. Re-enabling one the sender disabled lets its dead deliveries be replayed (audited).
+         */
+        patch: operations["patchOperatorWebhooksById"];
         trace?: never;
     };
     "/v1/audit-log": {
@@ -8328,6 +8376,7 @@ export interface operations {
                 conversion_id?: string;
                 template_id?: string;
                 destination_id?: string;
+                webhook_id?: string;
                 status?: "pending" | "delivered" | "failed" | "dead" | "skipped";
                 q?: string;
                 sort?: "created_at" | "next_attempt_at" | "attempts" | "status";
@@ -8375,7 +8424,8 @@ export interface operations {
                      *           "event_id": "string",
                      *           "destination_id": "string",
                      *           "platform_event_id": "string",
-                     *           "send_before": "2019-08-24T14:15:22Z"
+                     *           "send_before": "2019-08-24T14:15:22Z",
+                     *           "webhook_id": "string"
                      *         }
                      *       ],
                      *       "next_cursor": "string"
@@ -8412,6 +8462,7 @@ export interface operations {
                             destination_id?: string | null;
                             platform_event_id?: string | null;
                             send_before?: string | null;
+                            webhook_id?: string | null;
                         }[];
                         /** @description pass as `cursor` for the next page; null on the last page */
                         next_cursor: string | null;
@@ -8487,7 +8538,8 @@ export interface operations {
                      *       "event_id": "string",
                      *       "destination_id": "string",
                      *       "platform_event_id": "string",
-                     *       "send_before": "2019-08-24T14:15:22Z"
+                     *       "send_before": "2019-08-24T14:15:22Z",
+                     *       "webhook_id": "string"
                      *     }
                      */
                     "application/json": {
@@ -8536,6 +8588,7 @@ export interface operations {
                         destination_id?: string | null;
                         platform_event_id?: string | null;
                         send_before?: string | null;
+                        webhook_id?: string | null;
                     };
                 };
             };
@@ -8657,11 +8710,13 @@ export interface operations {
                     affiliate_id?: string;
                     /** @description numeric id, 1 to 9223372036854775807 */
                     destination_id?: string;
+                    /** @description an operator webhook */
+                    webhook_id?: string;
                 };
             };
         };
         responses: {
-            /** @description Replay every dead or failed delivery of a template, an affiliate or an ad-platform destination (up to 10 000) */
+            /** @description Replay every dead or failed delivery of a template, an affiliate, an ad-platform destination or an operator webhook (up to 10 000) */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -10869,6 +10924,7 @@ export interface operations {
         parameters: {
             query?: {
                 affiliate_id?: string;
+                webhook_id?: string;
                 cursor?: string;
                 limit?: number;
                 order?: "asc" | "desc";
@@ -10893,7 +10949,8 @@ export interface operations {
                      *           "affiliate_id": "string",
                      *           "hint": "string",
                      *           "created_at": "2019-08-24T14:15:22Z",
-                     *           "expires_at": "2019-08-24T14:15:22Z"
+                     *           "expires_at": "2019-08-24T14:15:22Z",
+                     *           "webhook_id": "string"
                      *         }
                      *       ],
                      *       "next_cursor": "string"
@@ -10903,12 +10960,12 @@ export interface operations {
                         data: {
                             /** @description id (a bigint, as a string) */
                             id: string;
-                            /** @description id (a bigint, as a string) */
-                            affiliate_id: string;
+                            affiliate_id?: string | null;
                             hint: string;
                             /** Format: date-time */
                             created_at: string;
                             expires_at?: string | null;
+                            webhook_id?: string | null;
                         }[];
                         /** @description pass as `cursor` for the next page; null on the last page */
                         next_cursor: string | null;
@@ -10940,7 +10997,9 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description numeric id, 1 to 9223372036854775807 */
-                    affiliate_id: string;
+                    affiliate_id?: string;
+                    /** @description an operator webhook's secret instead of an affiliate's (name one of the two) */
+                    webhook_id?: string;
                     /** @description Standard Webhooks secret: whsec_ + base64 of 24 to 64 random bytes */
                     secret?: string;
                     /** Format: date-time */
@@ -10962,18 +11021,19 @@ export interface operations {
                      *       "hint": "string",
                      *       "created_at": "2019-08-24T14:15:22Z",
                      *       "expires_at": "2019-08-24T14:15:22Z",
+                     *       "webhook_id": "string",
                      *       "secret": "string"
                      *     }
                      */
                     "application/json": {
                         /** @description id (a bigint, as a string) */
                         id: string;
-                        /** @description id (a bigint, as a string) */
-                        affiliate_id: string;
+                        affiliate_id?: string | null;
                         hint: string;
                         /** Format: date-time */
                         created_at: string;
                         expires_at?: string | null;
+                        webhook_id?: string | null;
                         /** @description shown once, when generated */
                         secret?: string;
                     };
@@ -11026,18 +11086,310 @@ export interface operations {
                      *       "affiliate_id": "string",
                      *       "hint": "string",
                      *       "created_at": "2019-08-24T14:15:22Z",
-                     *       "expires_at": "2019-08-24T14:15:22Z"
+                     *       "expires_at": "2019-08-24T14:15:22Z",
+                     *       "webhook_id": "string"
                      *     }
                      */
                     "application/json": {
                         /** @description id (a bigint, as a string) */
                         id: string;
-                        /** @description id (a bigint, as a string) */
-                        affiliate_id: string;
+                        affiliate_id?: string | null;
                         hint: string;
                         /** Format: date-time */
                         created_at: string;
                         expires_at?: string | null;
+                        webhook_id?: string | null;
+                    };
+                };
+            };
+            /** @description an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getOperatorWebhooks: {
+        parameters: {
+            query?: {
+                status?: "active" | "disabled";
+                cursor?: string;
+                limit?: number;
+                order?: "asc" | "desc";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description List operator webhooks (the operator's endpoints for payout and statement events) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "string",
+                     *           "name": "string",
+                     *           "url": "string",
+                     *           "events": [
+                     *             "string"
+                     *           ],
+                     *           "status": "string",
+                     *           "disabled_reason": "string",
+                     *           "disabled_at": "2019-08-24T14:15:22Z",
+                     *           "failing_since": "2019-08-24T14:15:22Z",
+                     *           "last_success_at": "2019-08-24T14:15:22Z",
+                     *           "created_at": "2019-08-24T14:15:22Z",
+                     *           "updated_at": "2019-08-24T14:15:22Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "string"
+                     *     }
+                     */
+                    "application/json": {
+                        data: {
+                            /** @description id (a bigint, as a string) */
+                            id: string;
+                            name: string;
+                            url: string;
+                            events: string[];
+                            status: string;
+                            disabled_reason?: string | null;
+                            disabled_at?: string | null;
+                            failing_since?: string | null;
+                            last_success_at?: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                        }[];
+                        /** @description pass as `cursor` for the next page; null on the last page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postOperatorWebhooks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the request safe to retry (kept 24 hours): the same key with the same body answers the first answer again (header Idempotent-Replayed: true); with another body, 409 idempotency_key_reused; while the first still runs, 409 idempotency_key_in_use. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description what it is for, e.g. Finance ERP */
+                    name: string;
+                    /** @description where the events are POSTed (checked by the delivery SSRF guard at every attempt) */
+                    url: string;
+                    /** @description the partner events this webhook receives, for every affiliate: payout.paid, payout.failed, statement.ready */
+                    events: ("payout.paid" | "payout.failed" | "statement.ready")[];
+                };
+            };
+        };
+        responses: {
+            /** @description Add an operator webhook; its signing secret is generated and shown once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "string",
+                     *       "name": "string",
+                     *       "url": "string",
+                     *       "events": [
+                     *         "string"
+                     *       ],
+                     *       "status": "string",
+                     *       "disabled_reason": "string",
+                     *       "disabled_at": "2019-08-24T14:15:22Z",
+                     *       "failing_since": "2019-08-24T14:15:22Z",
+                     *       "last_success_at": "2019-08-24T14:15:22Z",
+                     *       "created_at": "2019-08-24T14:15:22Z",
+                     *       "updated_at": "2019-08-24T14:15:22Z",
+                     *       "secret": "string"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description id (a bigint, as a string) */
+                        id: string;
+                        name: string;
+                        url: string;
+                        events: string[];
+                        status: string;
+                        disabled_reason?: string | null;
+                        disabled_at?: string | null;
+                        failing_since?: string | null;
+                        last_success_at?: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        /** @description the signing secret (whsec_…), shown once */
+                        secret: string;
+                    };
+                };
+            };
+            /** @description an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getOperatorWebhooksById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Get one operator webhook */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "string",
+                     *       "name": "string",
+                     *       "url": "string",
+                     *       "events": [
+                     *         "string"
+                     *       ],
+                     *       "status": "string",
+                     *       "disabled_reason": "string",
+                     *       "disabled_at": "2019-08-24T14:15:22Z",
+                     *       "failing_since": "2019-08-24T14:15:22Z",
+                     *       "last_success_at": "2019-08-24T14:15:22Z",
+                     *       "created_at": "2019-08-24T14:15:22Z",
+                     *       "updated_at": "2019-08-24T14:15:22Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description id (a bigint, as a string) */
+                        id: string;
+                        name: string;
+                        url: string;
+                        events: string[];
+                        status: string;
+                        disabled_reason?: string | null;
+                        disabled_at?: string | null;
+                        failing_since?: string | null;
+                        last_success_at?: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patchOperatorWebhooksById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    /** @description where the events are POSTed (checked by the delivery SSRF guard at every attempt) */
+                    url?: string;
+                    /** @description the partner events this webhook receives, for every affiliate: payout.paid, payout.failed, statement.ready */
+                    events?: ("payout.paid" | "payout.failed" | "statement.ready")[];
+                    /** @enum {string} */
+                    status?: "active" | "disabled";
+                };
+            };
+        };
+        responses: {
+            /** @description Change an operator webhook, or pause/enable it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "string",
+                     *       "name": "string",
+                     *       "url": "string",
+                     *       "events": [
+                     *         "string"
+                     *       ],
+                     *       "status": "string",
+                     *       "disabled_reason": "string",
+                     *       "disabled_at": "2019-08-24T14:15:22Z",
+                     *       "failing_since": "2019-08-24T14:15:22Z",
+                     *       "last_success_at": "2019-08-24T14:15:22Z",
+                     *       "created_at": "2019-08-24T14:15:22Z",
+                     *       "updated_at": "2019-08-24T14:15:22Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description id (a bigint, as a string) */
+                        id: string;
+                        name: string;
+                        url: string;
+                        events: string[];
+                        status: string;
+                        disabled_reason?: string | null;
+                        disabled_at?: string | null;
+                        failing_since?: string | null;
+                        last_success_at?: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
                     };
                 };
             };
