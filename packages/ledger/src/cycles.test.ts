@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { type Cycle, lastBoundary, localMidnight, periodEnding, periodEndingOn } from "./cycles.ts";
+import { type Cycle, lastBoundary, localDate, localMidnight, periodEnding, periodEndingOn } from "./cycles.ts";
 
 const at = (d: string) => new Date(`${d}T00:00:00Z`);
 
@@ -128,8 +128,12 @@ describe("payout cycles", () => {
         const p = period as { start: Date; end: Date };
         const next = lastBoundary(c, new Date(start.getTime() + 367 * 86_400_000));
         expect(next.getTime()).toBeGreaterThan(t.getTime());
-        for (let d = p.start.getTime() + 3_600_000; d < p.end.getTime(); d += 3_600_000)
-          expect(periodEnding(c, new Date(d))).toBeNull();
+        // every local day inside the period: none of its midnights is a boundary
+        const zone = c.time_zone ?? "UTC";
+        const first = Date.parse(`${localDate(p.start, zone)}T00:00:00Z`);
+        const last = Date.parse(`${localDate(p.end, zone)}T00:00:00Z`);
+        for (let d = first + 86_400_000; d < last; d += 86_400_000)
+          expect(periodEndingOn(c, new Date(d).toISOString().slice(0, 10))).toBeNull();
       }),
       { numRuns: 300 },
     );
