@@ -1,6 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { type Cycle, lastBoundary, localDate, localMidnight, periodEnding, periodEndingOn } from "./cycles.ts";
+import {
+  type Cycle,
+  lastBoundary,
+  localDate,
+  localMidnight,
+  periodEnding,
+  periodEndingOn,
+} from "./cycles.ts";
 
 const at = (d: string) => new Date(`${d}T00:00:00Z`);
 
