@@ -96,7 +96,7 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
     const prefetch = request.method === "HEAD" || isPrefetch(headers);
     const ip = clientAddress(socketIp, headers.get("x-forwarded-for"), deps.proxyTrust);
     const agent = agents.traits(userAgent);
-    // Computed once, and only when a rule or the record asks (the click records it when known).
+    // Computed once, and only when a rule or a routed click's record asks.
     let country: string | null | undefined;
     const countryOf = () => {
       if (country === undefined) country = deps.geo.country(ip);
@@ -161,7 +161,8 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
           os: agent.os,
           browser: agent.browser,
           reasons,
-          country: countryOf(),
+          // Looked up for links that route (about a microsecond): plain links keep the redirect's budget.
+          country: link.routing ? countryOf() : null,
           via_link_id: choice.route ? link.linkId : null,
           route_rule_id: choice.route?.ruleId ?? null,
           route_destination_id: choice.route?.destinationId ?? null,

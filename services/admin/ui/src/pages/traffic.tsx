@@ -90,6 +90,8 @@ type Trace = {
     stored: boolean;
     click: Row | null;
     link: Row | null;
+    /** What routed the click (docs/routing.md); staff only, null otherwise. */
+    route: Row | null;
   }[];
   receipts: {
     id: string;
@@ -145,6 +147,14 @@ type Trace = {
 };
 
 /** Why a click ID has no stored click, in words (the click service never stores some requests). */
+/** "via link CODE, rule 2 (name) → offer 7" or "… fallback → offer 5" (docs/routing.md). */
+function routeOf(route: Row): string {
+  const rule = route.fallback
+    ? "fallback"
+    : `rule ${Number(route.rule_position) + 1}${route.rule_name ? ` (${String(route.rule_name)})` : ""}`;
+  return `via link ${String(route.via_link_code)}, ${rule}${route.retired_at ? " (since replaced)" : ""} → offer ${String(route.offer_id ?? "?")}`;
+}
+
 function notStoredReason(c: Trace["clicks"][number]): string {
   if (c.id_check.startsWith("invalid")) return `not stored: the click ID is ${c.id_check}`;
   return "not stored: the click ID is genuine but no click row exists — a browser prefetch or HEAD request is redirected without being stored, a click younger than a second may not be written yet, and a click shed under overload is not kept; the conversion is credited from the signed click ID alone";
@@ -248,6 +258,8 @@ export function TracePage({ route }: PageProps) {
                       ? [c.click.device_type, c.click.os, c.click.browser].filter(Boolean).join(" · ")
                       : null,
                   ],
+                  ["Country", c.click?.country ? text(c.click.country) : null],
+                  ["Routed", c.route ? routeOf(c.route) : null],
                 ]}
               />
             </Card>
@@ -460,6 +472,18 @@ export function ClicksPage({ me, route }: PageProps) {
             key: "device_type",
             label: "Device",
             value: (r) => [r.device_type, r.os, r.browser].filter(Boolean).join(" · "),
+          },
+          {
+            key: "country",
+            label: "Country",
+            render: (r) => (r.country ? String(r.country) : ""),
+            value: (r) => (r.country ? String(r.country) : ""),
+          },
+          {
+            key: "via_link_id",
+            label: "Routed from",
+            render: (r) => (r.via_link_id ? `link ${String(r.via_link_id)}` : ""),
+            value: (r) => (r.via_link_id ? String(r.via_link_id) : ""),
           },
           { key: "subs", render: subsOf, value: subsOf },
           { key: "referrer" },
