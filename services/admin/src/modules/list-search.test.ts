@@ -106,4 +106,18 @@ describe("server-side search and sort", () => {
     expect(await found("s3cr3t")).toBe(0);
     expect(await found("econnrefused")).toBe(1);
   });
+
+  test("clicks: search the click ID, referrer and sub IDs within the period", async () => {
+    await h.sql`
+      insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, referrer, subs)
+      values ('srch-1', now(), ${p.link.id}, ${p.offer.id}, ${p.affiliate.id}, ${p.brand.id}, 'https://news.example/a', '{"sub1":"spring-campaign"}'),
+             ('srch-2', now(), ${p.link.id}, ${p.offer.id}, ${p.affiliate.id}, ${p.brand.id}, null, '{}')`;
+    const ids = async (q: string) =>
+      (await h.call<{ data: { click_id: string }[] }>("GET", `/v1/clicks?q=${q}`, h.keys.analyst)).body.data
+        .map((c) => c.click_id)
+        .sort();
+    expect(await ids("SPRING")).toEqual(["srch-1"]);
+    expect(await ids("news.example")).toEqual(["srch-1"]);
+    expect(await ids("srch-")).toEqual(["srch-1", "srch-2"]);
+  });
 });

@@ -29,3 +29,13 @@ export function href(path: string, params: Record<string, string | null | undefi
 export function go(path: string, params: Record<string, string | null | undefined> = {}): void {
   location.hash = href(path, params);
 }
+
+/** The named parameters the address carries, for a page's initial filters (a link's filtered view). */
+export function paramsOf(route: Route, ...keys: string[]): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const k of keys) {
+    const v = route.params.get(k);
+    if (v) out[k] = v;
+  }
+  return Object.keys(out).length ? out : undefined;
+}

@@ -75,6 +75,8 @@ describe("needs attention", () => {
     await h.sql`insert into attribution_rejections (receipt_id, advertiser_id, event, reason, at)
                 values (9004, ${p.advertiser.id}, 'ftd', 'over_cap', now() - interval '2 days')`;
     const rejected = (await items()).filter((i) => i.kind === "conversions_rejected");
+    // Each links to the offers of the advertiser that sends them.
+    expect(rejected.every((i) => i.fix.params?.advertiser_id === p.advertiser.id)).toBe(true);
     expect(rejected.map((i) => [i.fix.page, i.count]).sort()).toEqual([
       ["offers", 1],
       ["offers", 1],

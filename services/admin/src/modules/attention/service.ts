@@ -46,11 +46,11 @@ export async function attention(sql: Sql): Promise<AttentionItem[]> {
       sql<{ offer_id: string; event: string; count: number }[]>`
       select offer_id::text, event, count(*)::int as count from conversions
       where cap_blocked_since is not null group by 1, 2 order by 3 desc limit 10`,
-      sql<{ reason: string; count: number; advertiser_id: string }[]>`
-      select reason, count(*)::int as count, min(advertiser_id)::text as advertiser_id
-      from attribution_rejections
-      where at > now() - interval '24 hours' and reason in ${sql(Object.keys(FIXABLE))}
-      group by reason`,
+      sql<{ reason: string; count: number; advertiser_id: string; advertiser: string | null }[]>`
+      select r.reason, count(*)::int as count, r.advertiser_id::text as advertiser_id, min(a.name) as advertiser
+      from attribution_rejections r left join advertisers a on a.id = r.advertiser_id
+      where r.at > now() - interval '24 hours' and r.reason in ${sql(Object.keys(FIXABLE))}
+      group by r.reason, r.advertiser_id order by 2 desc limit 10`,
       sql<{ count: number; affiliate_id: string }[]>`
       select count(*)::int as count, min(affiliate_id)::text as affiliate_id
       from affiliate_postbacks where status = 'disabled'`,
@@ -111,12 +111,14 @@ export async function attention(sql: Sql): Promise<AttentionItem[]> {
   for (const r of rejections) {
     const known = FIXABLE[r.reason];
     if (!known) continue;
+    // The offers of the advertiser that sends them: the fix is on one of those.
     items.push({
       kind: "conversions_rejected",
       severity: "warning",
       count: r.count,
       ...known,
-      detail: `${known.detail} (last 24 hours)`,
+      detail: `${known.detail} (${r.advertiser ?? `advertiser ${r.advertiser_id}`}, last 24 hours)`,
+      fix: { ...known.fix, params: { ...known.fix.params, advertiser_id: r.advertiser_id } },
     });
   }
   const d = disabled[0];

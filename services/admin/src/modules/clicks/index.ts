@@ -5,7 +5,7 @@ import { Elysia, t } from "elysia";
 import { authentication } from "../../auth.ts";
 import { MAX_ID } from "../../ids.ts";
 import { view, visibleColumns } from "../../visibility.ts";
-import { Id, Page, parseTime, Timestamp } from "../common.ts";
+import { Id, Page, parseTime, Search, searchWhere, Timestamp } from "../common.ts";
 import { ReasonCode } from "../traffic-rules/model.ts";
 import { documented } from "../../openapi/documented.ts";
 import { Paged, Row } from "../../openapi/rows.ts";
@@ -28,6 +28,7 @@ export const ClickQuery = t.Object({
   sub4: t.Optional(SubValue),
   sub5: t.Optional(SubValue),
   reason: t.Optional(ReasonCode),
+  ...Search("the click ID, the referrer or a sub ID (within the period)"),
   cursor: t.Optional(
     t.String({ pattern: "^[A-Za-z0-9_-]{1,200}$", description: "next_cursor of the previous page" }),
   ),
@@ -100,6 +101,12 @@ export function clicks(sql: Sql, codec: ClickIdCodec | null) {
             "reason: your role cannot read clicks' reason codes",
             "reason",
           );
+        const search = searchWhere(
+          sql,
+          query.q,
+          visibleColumns("clicks", principal, ["click_id", "referrer", "subs"]),
+        );
+        if (search) where = sql`${where} and ${search}`;
         if (query.reason)
           where = sql`${where} and cardinality(reasons) > 0 and reasons @> ${[query.reason]}::text[]`;
         if (query.cursor) {
@@ -123,7 +130,7 @@ export function clicks(sql: Sql, codec: ClickIdCodec | null) {
         ...documented({
           summary: "List raw clicks in a period (an affiliate key sees only its own)",
           description:
-            "Raw clicks, newest first, in a period; filter by link, offer, affiliate, sub IDs or a traffic-quality reason code the click carries (`reason=bot`). An affiliate key sees only its own clicks and never the visitor's IP or user agent.",
+            "Raw clicks, newest first, in a period; filter by link, offer, affiliate, sub IDs or a traffic-quality reason code the click carries (`reason=bot`); search the click ID, referrer and sub IDs with `q`. An affiliate key sees only its own clicks and never the visitor's IP or user agent.",
           response: Paged(Row("clicks")),
         }),
       },

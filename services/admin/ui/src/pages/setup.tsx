@@ -4,10 +4,10 @@ import { api } from "../api.ts";
 import { bodyOf, type Field, type Values } from "../components/form.tsx";
 import { ResourcePage } from "../components/resource.tsx";
 import type { Row } from "../components/table.tsx";
-import { Copy, Name, toast } from "../components/ui.tsx";
+import { Badge, Copy, Name, toast } from "../components/ui.tsx";
 import { optionsOf, useNames } from "../names.ts";
-import { href } from "../route.ts";
-import { isStaff } from "../session.ts";
+import { href, paramsOf } from "../route.ts";
+import { canWrite, isStaff } from "../session.ts";
 import { money, pct } from "../format.ts";
 import { currencyField, opts, STATUS_OPTIONS } from "./options.ts";
 import type { PageProps } from "./registry.ts";
@@ -159,11 +159,7 @@ export function OffersPage({ me, route }: PageProps) {
       server={{ search: true, sort: ["name", "status", "created_at"] }}
       csvName="offers"
       global={{ brand: staff }}
-      initialFilters={
-        route.params.get("advertiser_id")
-          ? { advertiser_id: route.params.get("advertiser_id") ?? "" }
-          : undefined
-      }
+      initialFilters={paramsOf(route, "advertiser_id", "status")}
       filters={[
         { name: "status", label: "Status", options: STATUS_OPTIONS },
         ...(staff
@@ -509,6 +505,7 @@ export function TemplatesPage({ me, route }: PageProps) {
       noun="template"
       path="/v1/affiliate-postbacks"
       csvName="postback-templates"
+      initialFilters={paramsOf(route, "status", "affiliate_id")}
       filters={[
         { name: "status", label: "Status", options: opts("active", "paused", "disabled") },
         ...(staff
@@ -531,8 +528,43 @@ export function TemplatesPage({ me, route }: PageProps) {
           label: "URL",
           render: (r) => <code class="wrap">{String(r.url_template)}</code>,
         },
-        statusColumn(),
+        {
+          ...statusColumn(),
+          render: (r) => (
+            <>
+              <Badge value={r.status as string} />
+              {r.disabled_reason ? <span class="muted"> ({String(r.disabled_reason)})</span> : null}
+            </>
+          ),
+        },
       ]}
+      actions={(r, reload) =>
+        canWrite(me) && r.status === "disabled" ? (
+          <>
+            <button
+              type="button"
+              aria-label={`Enable template ${String(r.id)}`}
+              onClick={async () => {
+                try {
+                  await api("PATCH", `/v1/affiliate-postbacks/${r.id}`, { status: "active" });
+                  toast("endpoint enabled: replay its dead deliveries from Outbound postbacks");
+                  reload();
+                } catch (err) {
+                  toast((err as Error).message);
+                }
+              }}
+            >
+              Enable
+            </button>
+            <a
+              class="button secondary"
+              href={href("deliveries", { template_id: String(r.id), status: "dead" })}
+            >
+              Dead deliveries
+            </a>
+          </>
+        ) : null
+      }
       create={{
         initial: { method: "GET" },
         fields: [

@@ -429,6 +429,7 @@ export function ClicksPage({ me, route }: PageProps) {
       <DataTable
         path="/v1/clicks"
         ordered={false}
+        server={{ search: true, sort: [] }}
         caption="Clicks"
         csvName="clicks"
         global={{ range: true, brand: staff }}
