@@ -1103,7 +1103,7 @@ export interface paths {
         };
         /**
          * List raw clicks in a period (an affiliate key sees only its own)
-         * @description Raw clicks, newest first, in a period; filter by link, offer, affiliate, sub IDs or a traffic-quality reason code the click carries (`reason=bot`). An affiliate key sees only its own clicks and never the visitor's IP or user agent.
+         * @description Raw clicks, newest first, in a period; filter by link, offer, affiliate, sub IDs or a traffic-quality reason code the click carries (`reason=bot`); search the click ID, referrer and sub IDs with `q`. An affiliate key sees only its own clicks and never the visitor's IP or user agent.
          */
         get: operations["getClicks"];
         put?: never;
@@ -7613,6 +7613,7 @@ export interface operations {
                 sub4?: string;
                 sub5?: string;
                 reason?: "bot" | "click_flood_ip" | "click_flood_sub" | "click_flood_link" | "ip_datacenter" | "ip_vpn" | "ip_tor" | "ip_blocked" | "ctit_too_fast" | "ctit_too_slow" | "same_device" | "self_referral" | "click_cap";
+                q?: string;
                 cursor?: string;
                 limit?: number;
             };
