@@ -99,6 +99,25 @@ beforeAll(async () => {
     await sql`insert into link_route_destinations (route_id, position, offer_id, target_link_id, weight)
       values (${r?.id}, 0, ${String(offer)}, ${String(target)}, 1)`;
   }
+  // A third link for the race across replicas: every click matches its rule, whose only
+  // destination is capped at 5 clicks; the fallback is uncapped.
+  const [race] =
+    await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency, click_cap_lifetime, fallback_url)
+    values (${b?.id}, ${a?.id}, 'race', 'https://race.example/?cid={click_id}', 'EUR', 5, 'https://race-full.example/?cid={click_id}') returning id`;
+  const [raceLink] =
+    await sql`insert into links (code, offer_id, affiliate_id) values ('race', ${String(offers.home)}, ${af?.id}) returning id`;
+  const [raceTarget] = await sql`insert into links (code, offer_id, affiliate_id, parent_link_id)
+    values ('race-capped', ${race?.id}, ${af?.id}, ${raceLink?.id}) returning id`;
+  offers.race = race?.id;
+  for (const [position, fallback, offer, target] of [
+    [0, false, race?.id, raceTarget?.id],
+    [1, true, offers.home, raceLink?.id],
+  ] as const) {
+    const [r] =
+      await sql`insert into link_routes (link_id, position, fallback) values (${raceLink?.id}, ${position}, ${fallback}) returning id`;
+    await sql`insert into link_route_destinations (route_id, position, offer_id, target_link_id, weight)
+      values (${r?.id}, 0, ${String(offer)}, ${String(target)}, 1)`;
+  }
   // A retired rule is history, never evaluated.
   await sql`insert into link_routes (link_id, position, conditions, retired_at) values (${smart?.id}, 0, '{}', now())`;
 
@@ -232,6 +251,36 @@ describe("routing on the redirect", () => {
       await Bun.sleep(50);
     }
     expect(host).toBe("home.example");
+  });
+
+  test("a capped destination under concurrent clicks from two click replicas takes exactly its cap; the rest go to the fallback", async () => {
+    const second = await startServiceForTest("click", clickEnv, buildClick, {
+      sql,
+      bus,
+      env: {
+        CLICK_ID_KEYS,
+        CLICK_SINK: "postgres",
+        CLICK_BATCH_DELAY_MS: "2",
+        TRUSTED_PROXIES: "127.0.0.0/8, ::1/128",
+      },
+    });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          fetch(`${i % 2 ? second.url : click.url}/c/race`, {
+            redirect: "manual",
+            headers: { "user-agent": CHROME_WINDOWS, "x-forwarded-for": `8.8.${i}.8` },
+          }),
+        ),
+      );
+      const hosts = answers.map((r) => new URL(r.headers.get("location") as string).host);
+      expect(hosts.filter((h) => h === "race.example")).toHaveLength(5);
+      expect(hosts.filter((h) => h === "home.example")).toHaveLength(15);
+      const [usage] = await sql`select used from offer_click_usage where offer_id = ${String(offers.race)}`;
+      expect(usage?.used).toBe(5);
+    } finally {
+      await second.stop();
+    }
   });
 
   test("HEAD and prefetches are routed like clicks but take no cap place and are not recorded", async () => {
