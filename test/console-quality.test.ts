@@ -165,6 +165,34 @@ describe("traffic quality in the console", () => {
     await shot("quality-03-ip-lists");
   }, 60_000);
 
+  test("a burst of bot clicks shows in Needs attention, and its link opens the flagged clicks", async () => {
+    // Bun's own user agent is a bot to isbot: these clicks are redirected, stored and flagged `bot`.
+    for (let i = 0; i < 120; i++) {
+      const r = await fetch(`${env.urls.click}/c/${program.link.code}`, { redirect: "manual" });
+      expect(r.status).toBe(302);
+    }
+    type Attention = { items: { kind: string; fix: { params?: Record<string, string> } }[] };
+    await eventually(
+      async () =>
+        (await env.admin.get<Attention>("/v1/attention")).items.find(
+          (i) => i.kind === "flagged_clicks_spike",
+        ),
+      "the spike in the attention panel",
+      30_000,
+    );
+    await page.getByRole("link", { name: "Dashboard", exact: true }).click();
+    const item = page.locator("#attention li").filter({ hasText: "Spike in bot clicks" });
+    await item.waitFor();
+    expect(await item.textContent()).toContain("most from");
+    await shot("quality-00-attention-bot-spike");
+    await item.getByRole("link", { name: "See the flagged clicks" }).click();
+    await page.getByRole("heading", { name: "Clicks" }).waitFor();
+    expect(await page.getByLabel("Flag").inputValue()).toBe("bot");
+    await page.locator("tbody tr").first().waitFor();
+    expect(await page.locator("tbody tr").count()).toBe(50);
+    expect(await page.locator("tbody").textContent()).toContain("a bot");
+  }, 120_000);
+
   test("the traffic-quality report shows the rule that fired, linking to its reviews", async () => {
     await page.getByRole("link", { name: "Traffic quality", exact: true }).click();
     const row = page.locator("#quality-conversions tr").filter({ hasText: "ctit_too_fast" });
