@@ -3,6 +3,7 @@ import type { CommissionBooked, ConversionChanged, ConversionStatus } from "@rou
 import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
 import { blockedCounts, retryAllBlocked, retryBlocked } from "./blocks.ts";
 import { settle } from "./ledger.ts";
+import { planPayouts } from "@roundtrip/ledger";
 
 let db: TestDatabase;
 let sql: Sql;
@@ -662,6 +663,38 @@ describe("sub-affiliates (issue 14)", () => {
       for (const total of Object.values(b)) expect(Number(total)).toBe(0);
     }
     expect((await told(c.conversion_id, 2))?.payout).toBe("0.00");
+  });
+
+  test("a child paid in another currency: the parent's share is booked in the child's currency and kept apart per currency", async () => {
+    // child paid in USD, parent in EUR; the deal is in EUR (40), so the child books 50.00 USD at 1.25
+    const p = await program({ affiliateCurrencies: ["USD", "EUR", "EUR"] });
+    const [child, parent] = p.affiliates as [string, string];
+    await sql`
+      insert into affiliate_payout_settings (affiliate_id, parent_affiliate_id, sub_share_percent)
+      values (${parent}, null, 10), (${child}, ${parent}, 0)`;
+    await rule(p, { payout: "40" });
+    await fx("EUR", "USD", "1.25", "2026-05-31T00:00:00Z");
+    const c = await conversion(p, { affiliate: child, at: "2026-06-01T12:00:00Z" });
+    await run(c);
+    const own = await conversion(p, { affiliate: parent, at: "2026-06-01T12:00:00Z" });
+    await run(own);
+    expect(
+      (await shares(c.conversion_id)).map((s) => [s.affiliate_id, s.affiliate_payout, s.affiliate_currency]),
+    ).toEqual([
+      [parent, "5.000000", "USD"], // 10 % of the child's 50.00 USD, in USD: no second conversion, no second rounding
+    ]);
+    expect(await balance(parent)).toEqual({ EUR: "40.000000", USD: "5.000000" });
+    // a payout run pays the parent one line per currency
+    const plan = await sql.begin(
+      (tx) => planPayouts(tx, new Date("2030-01-01T00:00:00Z"), { affiliateId: parent }), // payable by then
+    );
+    expect(plan.lines.map((l) => [l.currency, l.due])).toEqual([
+      ["EUR", "40.00"],
+      ["USD", "5.00"],
+    ]);
+    // the child's chargeback takes the USD share back, in USD
+    await run(change(c, 2, "reversed"));
+    expect(await balance(parent)).toEqual({ EUR: "40.000000", USD: "0.000000" });
   });
 
   test("a held commission's shares are held with it and released with the conversion's approval", async () => {
