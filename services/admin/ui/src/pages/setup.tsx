@@ -339,6 +339,13 @@ export function LinksPage({ me, route }: PageProps) {
           label: "Tracking URL",
           render: (r) => (r.tracking_url ? <Copy text={String(r.tracking_url)} label="tracking URL" /> : ""),
         },
+        {
+          // A smart link's destination on another offer (docs/routing.md): made by its routing.
+          key: "parent_link_id",
+          label: "Routing",
+          render: (r) => (r.parent_link_id ? `destination of link ${String(r.parent_link_id)}` : ""),
+          value: (r) => (r.parent_link_id ? String(r.parent_link_id) : ""),
+        },
         statusColumn(),
       ]}
       create={{
