@@ -8,10 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { ConversionPlatform } from "@roundtrip/contracts";
-import {
-  type PlatformServer,
-  startPlatformServer,
-} from "@roundtrip/delivery/src/conversions-api/platform-servers.ts";
+import { type PlatformServer, startPlatformServer } from "@roundtrip/outbound/testing";
 import { startAffiliateEndpoint } from "./support/affiliate-endpoint.ts";
 import { createProgram, type Program } from "./support/fixtures.ts";
 import { BROWSER_UA } from "./support/load.ts";

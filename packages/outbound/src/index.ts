@@ -22,3 +22,20 @@ export {
   USER_AGENT,
 } from "./http.ts";
 export { newSecret, signedPayload, webhookHeaders } from "./signing.ts";
+export { classify } from "./verdict.ts";
+/** Conversions API forwarding (docs/conversions-api.md): payloads, authentication, answers, OAuth tokens. */
+export {
+  buildRequest,
+  type DestinationConfig,
+  type ForwardedEvent,
+  META_GRAPH_VERSION,
+  type Planned,
+  sha256,
+} from "./conversions-api/payloads.ts";
+export { authorize, type Credentials, platformVerdict } from "./conversions-api/requests.ts";
+export {
+  AccessTokens,
+  GOOGLE_TOKEN_URL,
+  type RefreshCredentials,
+  TokenRefreshError,
+} from "./conversions-api/oauth.ts";

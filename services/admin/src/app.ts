@@ -125,7 +125,9 @@ export function createApp(deps: AdminDeps) {
     .use(conversions(sql))
     .use(ledger(sql))
     .use(deliveries(sql))
-    .use(conversionDestinations(sql))
+    .use(
+      conversionDestinations(sql, { allowed: deps.deliveryAllowedCidrs ?? [], limits: DEFAULT_TEST_LIMITS }),
+    )
     .use(fxRates(sql))
     .use(affiliateBalances(sql))
     .use(paymentDetails(sql))

@@ -1,3 +1,6 @@
+// What an answer means is shared with admin's send tests (@roundtrip/outbound).
+export { classify } from "@roundtrip/outbound";
+
 /**
  * When to try again. The schedule lists the delay before each attempt of a cycle (the first is
  * normally 0): the default spreads 8 attempts over about 28 hours, so an affiliate whose server
@@ -19,14 +22,6 @@ export function parseSchedule(spec: string): number[] {
 }
 
 export type Outcome = "delivered" | "retry" | "failed" | "dead_lettered";
-
-/** What an answer (or its absence) means. Only transport errors, timeouts, 429 and 5xx are retried. */
-export function classify(status: number | null): "delivered" | "retryable" | "permanent" {
-  if (status === null) return "retryable";
-  if (status >= 200 && status < 300) return "delivered";
-  if (status === 429 || status >= 500) return "retryable";
-  return "permanent";
-}
 
 /** `Retry-After`: delay-seconds or an HTTP date; null when absent or unreadable. */
 export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | null {

@@ -4,20 +4,24 @@ import type { Sql, Tx } from "@roundtrip/db";
 import { counter, histogram, type Logger, type Registry } from "@roundtrip/telemetry";
 import { type Deferral, type EndpointLimits, Endpoints } from "./endpoints.ts";
 import {
+  AccessTokens,
+  authorize,
   BadTargetError,
   BlockedAddressError,
   type Cidr,
+  type Credentials,
   checkTarget,
   type Limits,
+  platformVerdict,
+  type RefreshCredentials,
   type Resolver,
   send,
+  TokenRefreshError,
   USER_AGENT,
   signedPayload,
   webhookHeaders,
 } from "@roundtrip/outbound";
 import { classify, nextDelay, type Outcome, parseRetryAfter } from "./retry.ts";
-import { AccessTokens, type RefreshCredentials, TokenRefreshError } from "./conversions-api/oauth.ts";
-import { authorize, type Credentials, platformVerdict } from "./conversions-api/requests.ts";
 
 export type SenderOptions = {
   logger: Logger;

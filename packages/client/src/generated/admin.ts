@@ -1382,6 +1382,26 @@ export interface paths {
         patch: operations["patchConversionDestinationsById"];
         trace?: never;
     };
+    "/v1/conversion-destinations/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test event to the platform in its test mode and see its answer
+         * @description One sample event built and authenticated as a forward, sent once in the platform's test mode so it never counts: Meta and TikTok with the destination's test_event_code (409 test_mode_unavailable without one), Google with validateOnly. outcome: delivered (accepted), failed (refused: the answer says why), refused (the SSRF guard), network_error. The request is shown without the token; nothing is stored but the audit entry.
+         */
+        post: operations["postConversionDestinationsByIdTest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/fx-rates": {
         parameters: {
             query?: never;
@@ -9180,6 +9200,71 @@ export interface operations {
                         updated_at?: string | null;
                         oauth_client?: string | null;
                         oauth_token_url?: string | null;
+                    };
+                };
+            };
+            /** @description an error: 400 invalid input (names the field), 401 no or unknown key, 403 role not allowed, 404 not found, 409 conflict (or an Idempotency-Key reused or still in use), 415 a body that is not JSON */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postConversionDestinationsByIdTest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the request safe to retry (kept 24 hours): the same key with the same body answers the first answer again (header Idempotent-Replayed: true); with another body, 409 idempotency_key_reused; while the first still runs, 409 idempotency_key_in_use. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Send a test event to the platform in its test mode and see its answer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "outcome": "delivered",
+                     *       "error": "string",
+                     *       "request": {
+                     *         "method": "POST",
+                     *         "url": "string",
+                     *         "body": "string"
+                     *       },
+                     *       "response": {
+                     *         "status": 0,
+                     *         "body": "string"
+                     *       },
+                     *       "latency_ms": 0
+                     *     }
+                     */
+                    "application/json": {
+                        outcome: "delivered" | "failed" | "refused" | "network_error";
+                        error: string | null;
+                        request: {
+                            /** @constant */
+                            method: "POST";
+                            url: string;
+                            body: string;
+                        };
+                        response: {
+                            status: string | number;
+                            /** @description the first 2000 bytes */
+                            body: string;
+                        } | null;
+                        latency_ms: string | number;
                     };
                 };
             };

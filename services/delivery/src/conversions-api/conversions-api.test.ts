@@ -6,9 +6,8 @@ import { parseCidrs } from "@roundtrip/outbound";
 import { createLogger, createRegistry } from "@roundtrip/telemetry";
 import { startSender } from "../sender.ts";
 import { planPlatformDeliveries } from "./plan.ts";
-import { type PlatformServer, startOAuthServer, startPlatformServer } from "./platform-servers.ts";
-import { sha256 } from "./payloads.ts";
-import { platformVerdict } from "./requests.ts";
+import { platformVerdict, sha256 } from "@roundtrip/outbound";
+import { type PlatformServer, startOAuthServer, startPlatformServer } from "@roundtrip/outbound/testing";
 
 let db: TestDatabase;
 let sql: Sql;

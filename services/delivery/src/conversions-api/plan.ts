@@ -2,7 +2,7 @@ import { context, propagation } from "@opentelemetry/api";
 import { clickTimeOf } from "@roundtrip/clickid";
 import { type CommissionBooked, type ConversionPlatform, PLATFORM_RULES } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
-import { buildRequest, type DestinationConfig } from "./payloads.ts";
+import { buildRequest, type DestinationConfig } from "@roundtrip/outbound";
 
 /** How one of our events becomes a platform event; `value` says which amount is sent as its value. */
 export type EventMapping = { name: string; value?: "amount" | "payout" | "none" };

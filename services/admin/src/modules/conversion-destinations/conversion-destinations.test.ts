@@ -1,12 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type PlatformServer, startOAuthServer, startPlatformServer } from "@roundtrip/outbound/testing";
 import { adminHarness, type Harness, program } from "../../test-support.ts";
 
+// biome-ignore lint/suspicious/noExplicitAny: answers read generically
+type Json = any;
 let h: Harness;
 let p: Awaited<ReturnType<typeof program>>;
 const TOKEN = "EAAB-secret-meta-token-0123456789";
 
 beforeAll(async () => {
-  h = await adminHarness("capi-destinations");
+  // the platforms' stand-ins listen on 127.0.0.1: exempt from the SSRF guard as in every test
+  h = await adminHarness("capi-destinations", { env: { DELIVERY_ALLOWED_CIDRS: "127.0.0.0/8" } });
   p = await program(h);
 }, 90_000);
 afterAll(async () => {
@@ -192,5 +196,83 @@ describe("ad-platform destinations", () => {
       login_account: "9876543210",
       send_on: "approved",
     });
+  });
+
+  test("send test: one event in the platform's test mode, built and authenticated as a forward; the token never shown", async () => {
+    const servers: PlatformServer[] = [];
+    const oauth = startOAuthServer({
+      clientId: "c-1",
+      clientSecret: "c-secret-value",
+      refreshToken: "1//refresh-r",
+    });
+    try {
+      const metaServer = startPlatformServer("meta", { token: TOKEN });
+      const google = startPlatformServer("google", { token: (t) => oauth.issued.includes(t ?? "") });
+      servers.push(metaServer, google);
+      const metaId = (
+        await h.ok<{ id: string }>(
+          "POST",
+          "/v1/conversion-destinations",
+          meta({ name: "test", base_url: metaServer.url }),
+        )
+      ).id;
+      // Without a test event code the event would count: refused.
+      const refused = await h.call<{ error: { code: string; field: string } }>(
+        "POST",
+        `/v1/conversion-destinations/${metaId}/test`,
+        h.keys.admin,
+      );
+      expect([refused.status, refused.body.error.code, refused.body.error.field]).toEqual([
+        409,
+        "test_mode_unavailable",
+        "test_event_code",
+      ]);
+      await h.ok("PATCH", `/v1/conversion-destinations/${metaId}`, { test_event_code: "TEST123" });
+      const sent = await h.call<Json>("POST", `/v1/conversion-destinations/${metaId}/test`, h.keys.admin);
+      expect(sent.status).toBe(200);
+      expect(sent.body).toMatchObject({ outcome: "delivered", error: null, response: { status: 200 } });
+      expect(sent.text).not.toContain(TOKEN);
+      expect(metaServer.problems()).toEqual([]);
+      expect(metaServer.requests[0]?.body).toMatchObject({
+        test_event_code: "TEST123",
+        data: [{ event_name: "Purchase" }],
+      });
+      // Google: validateOnly, with a token from the OAuth refresh credentials.
+      const googleId = (
+        await h.ok<{ id: string }>("POST", "/v1/conversion-destinations", {
+          brand_id: p.brand.id,
+          platform: "google",
+          name: "Google test",
+          platform_account: "1234567890",
+          events: { ftd: { name: "987654321" } },
+          oauth_client: "c-1",
+          oauth_client_secret: "c-secret-value",
+          oauth_refresh_token: "1//refresh-r",
+          oauth_token_url: oauth.url,
+          base_url: google.url,
+        })
+      ).id;
+      const g = await h.call<Json>("POST", `/v1/conversion-destinations/${googleId}/test`, h.keys.manager);
+      expect(g.body).toMatchObject({ outcome: "delivered", response: { status: 200 } });
+      expect(google.requests[0]?.body).toMatchObject({ validateOnly: true });
+      expect(google.problems()).toEqual([]);
+      // A wrong token is the platform's refusal, shown as it answered.
+      await h.ok("PATCH", `/v1/conversion-destinations/${metaId}`, { access_token: "EAAB-wrong-token-000" });
+      const wrong = await h.call<Json>("POST", `/v1/conversion-destinations/${metaId}/test`, h.keys.admin);
+      expect(wrong.body).toMatchObject({
+        outcome: "failed",
+        error: "meta answered 400",
+        response: { status: 400 },
+      });
+      expect(
+        (await h.call("POST", `/v1/conversion-destinations/${metaId}/test`, h.keys.analyst)).status,
+      ).toBe(403);
+      const audits = await h.sql`
+        select count(*)::int as n from audit_log where resource = 'conversion-destinations' and action = 'send-test'`;
+      expect(audits[0]?.n).toBe(3);
+    } finally {
+      for (const s of servers) s.stop();
+      oauth.stop();
+    }
   });
 });

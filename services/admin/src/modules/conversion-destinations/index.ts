@@ -7,8 +7,15 @@ import { getRow, Id, IdParams, listRows, Page } from "../common.ts";
 import { view, withoutSecrets } from "../../visibility.ts";
 import { documented } from "../../openapi/documented.ts";
 import { Paged, Row } from "../../openapi/rows.ts";
-import { ConversionDestinationCreate, ConversionDestinationPatch, Platform } from "./model.ts";
+import {
+  ConversionDestinationCreate,
+  ConversionDestinationPatch,
+  DestinationTestResult,
+  Platform,
+} from "./model.ts";
 import { checkPlatformSettings, tokenHint } from "./service.ts";
+import type { SendTestSettings } from "../affiliate-postbacks/send-test.ts";
+import { sendDestinationTest } from "./send-test.ts";
 
 /**
  * Ad-platform destinations (docs/conversions-api.md): a brand's — or one offer's — Meta dataset,
@@ -19,7 +26,7 @@ import { checkPlatformSettings, tokenHint } from "./service.ts";
  * the next conversion planned (already planned deliveries keep their payload; a new token applies
  * to their next attempt).
  */
-export function conversionDestinations(sql: Sql) {
+export function conversionDestinations(sql: Sql, testing: SendTestSettings) {
   return new Elysia({ prefix: "/v1/conversion-destinations", tags: ["conversion-destinations"] })
     .use(authentication(sql))
     .get(
@@ -185,6 +192,36 @@ export function conversionDestinations(sql: Sql) {
           description:
             "Changes a destination (mapping, token, settings) or enables/disables it; conversions planned from now on use the change, and a new token applies to the next attempt of deliveries already planned. Audited without secrets.",
           response: Row("conversion_destinations"),
+        }),
+      },
+    )
+    .post(
+      "/:id/test",
+      async ({ params, principal }) => {
+        assertCanWrite(principal);
+        const result = await sendDestinationTest(sql, params.id, testing);
+        await sql.begin((tx) =>
+          audit(tx, {
+            actor: actor(principal),
+            action: "send-test",
+            resource: "conversion-destinations",
+            id: params.id,
+            after: {
+              url: result.request.url,
+              outcome: result.outcome,
+              status: result.response?.status ?? null,
+            },
+          }),
+        );
+        return result;
+      },
+      {
+        params: IdParams,
+        ...documented({
+          summary: "Send a test event to the platform in its test mode and see its answer",
+          description:
+            "One sample event built and authenticated as a forward, sent once in the platform's test mode so it never counts: Meta and TikTok with the destination's test_event_code (409 test_mode_unavailable without one), Google with validateOnly. outcome: delivered (accepted), failed (refused: the answer says why), refused (the SSRF guard), network_error. The request is shown without the token; nothing is stored but the audit entry.",
+          response: DestinationTestResult,
         }),
       },
     );

@@ -133,3 +133,20 @@ export const ConversionDestinationPatch = Strict({
   ),
 });
 export type ConversionDestinationPatch = typeof ConversionDestinationPatch.static;
+
+/** What a send test answers: the request as sent (no token) and the platform's answer. */
+export const DestinationTestResult = t.Object({
+  outcome: t.Union([
+    t.Literal("delivered"),
+    t.Literal("failed"),
+    t.Literal("refused"),
+    t.Literal("network_error"),
+  ]),
+  error: t.Union([t.String(), t.Null()]),
+  request: t.Object({ method: t.Literal("POST"), url: t.String(), body: t.String() }),
+  response: t.Union([
+    t.Object({ status: t.Integer(), body: t.String({ description: "the first 2000 bytes" }) }),
+    t.Null(),
+  ]),
+  latency_ms: t.Integer(),
+});

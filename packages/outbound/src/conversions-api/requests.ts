@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import type { ConversionPlatform } from "@roundtrip/contracts";
-import { classify } from "../retry.ts";
+import { classify } from "../verdict.ts";
 
 export type Credentials = { platform: ConversionPlatform; access_token: string; app_secret: string | null };
 

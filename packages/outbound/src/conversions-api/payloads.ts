@@ -51,7 +51,11 @@ const base = (d: DestinationConfig) => (d.base_url ?? PLATFORM_RULES[d.platform]
  * match them against the ad click); the ad click ID as the platform issued it; our click ID only
  * as a SHA-256 external ID. Nothing else about the visitor exists here to send.
  */
-export function buildRequest(d: DestinationConfig, e: ForwardedEvent): Planned {
+export function buildRequest(
+  d: DestinationConfig,
+  e: ForwardedEvent,
+  options: { validateOnly?: boolean } = {},
+): Planned {
   const rules = PLATFORM_RULES[d.platform];
   const from = rules.ageFrom === "click" ? (e.clickTime ?? e.eventTime) : e.eventTime;
   const sendBefore = new Date(from.getTime() + rules.maxAgeMs);
@@ -69,7 +73,7 @@ export function buildRequest(d: DestinationConfig, e: ForwardedEvent): Planned {
     case "google":
       if (!e.adClickId)
         return { skip: "no gclid on the click: Google Ads has nothing to match it to", sendBefore };
-      return { ...google(d, e), sendBefore };
+      return { ...google(d, e, options.validateOnly ?? false), sendBefore };
   }
 }
 
@@ -126,7 +130,7 @@ function tiktok(d: DestinationConfig, e: ForwardedEvent) {
 }
 
 /** Google Data Manager API: POST /v1/events:ingest, an offline click conversion for one conversion action. */
-function google(d: DestinationConfig, e: ForwardedEvent) {
+function google(d: DestinationConfig, e: ForwardedEvent, validateOnly: boolean) {
   const device =
     e.ip || e.userAgent
       ? {
@@ -157,6 +161,8 @@ function google(d: DestinationConfig, e: ForwardedEvent) {
       ],
       // hashed identifiers are hex (none are sent today: Roundtrip holds no e-mail or phone)
       encoding: "HEX",
+      // a send test: Google checks the request and stores nothing
+      ...(validateOnly ? { validateOnly: true } : {}),
       events: [event],
     }),
   };

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { type Cidr, checkTarget, type Limits, send } from "@roundtrip/outbound";
+import { type Limits, send } from "../http.ts";
+import { type Cidr, checkTarget } from "../ssrf.ts";
 
 /** Google's OAuth 2.0 token endpoint. */
 export const GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token";
