@@ -12,7 +12,8 @@ import { eventually, startTestStack, type TestStack } from "./support/test-stack
  * processes: an operator sets a hold rule for an offer in the Traffic rules form, real clicks
  * and postbacks are held by it, the Review queue approves one and rejects the other in bulk
  * (audited, the rejection reaching the affiliate's postback), an IP list is created and its
- * ranges uploaded as a CSV, and the traffic-quality report shows what fired. No console error.
+ * ranges uploaded as a CSV, a burst of bot clicks shows in Needs attention, a link is routed by
+ * country to another offer, and the traffic-quality report shows what fired. No console error.
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SHOTS = join(import.meta.dir, "..", "test-results", "screenshots");
@@ -192,6 +193,42 @@ describe("traffic quality in the console", () => {
     expect(await page.locator("tbody tr").count()).toBe(50);
     expect(await page.locator("tbody").textContent()).toContain("a bot");
   }, 120_000);
+
+  test("a link routes by country to another offer, set and removed in the console", async () => {
+    await env.admin.post("/v1/offers", {
+      brand_id: program.brand.id,
+      advertiser_id: program.advertiser.id,
+      name: "Sportsbook",
+      destination_url: "https://sports.example/landing?cid={click_id}",
+      currency: "EUR",
+      events: [{ code: "ftd", window_days: 30 }],
+    });
+    await page.goto(`${env.urls.admin}/ui/#/links`);
+    await page.reload(); // the names of offers are loaded at start: the new one too
+    await page.getByRole("link", { name: `Routing of link ${program.link.code}` }).click();
+    await page.locator("#routing-none").waitFor();
+    await page.getByRole("button", { name: "Edit routing" }).click();
+    const form = page.locator("#link-routing");
+    await form.getByRole("button", { name: "Add rule" }).click();
+    const rule = form.locator("fieldset.repeat-row").first();
+    await rule.getByLabel("Rule name").fill("UK to sports");
+    await rule.getByLabel("Countries").fill("gb");
+    await rule.getByRole("button", { name: "Add destination" }).click();
+    await rule.getByLabel("Offer").selectOption({ label: "Sportsbook" });
+    await rule.getByLabel("Weight").fill("3");
+    await form.getByRole("button", { name: "Save routing" }).click();
+    const table = page.locator("#routing-rules");
+    await table.waitFor();
+    expect(await table.textContent()).toContain("country GB");
+    expect(await table.textContent()).toContain("Sportsbook");
+    await shot("quality-05-link-routing");
+    const routing = await env.admin.get<{ rules: { name: string; when: { countries: string[] } }[] }>(
+      `/v1/links/${program.link.id}/routing`,
+    );
+    expect(routing.rules).toMatchObject([{ name: "UK to sports", when: { countries: ["GB"] } }]);
+    await page.getByRole("button", { name: "Remove routing" }).click();
+    await page.locator("#routing-none").waitFor();
+  }, 60_000);
 
   test("the traffic-quality report shows the rule that fired, linking to its reviews", async () => {
     await page.getByRole("link", { name: "Traffic quality", exact: true }).click();

@@ -23,6 +23,7 @@ import {
   ValidationPage,
 } from "./tools.tsx";
 import { PortalPage } from "./portal.tsx";
+import { LinkRoutingPage } from "./routing.tsx";
 import { IpListsPage, ReviewsPage, TrafficQualityPage, TrafficRulesPage } from "./quality.tsx";
 import { TestPostbackPage } from "./test-postback.tsx";
 import { UsersPage } from "./users.tsx";
@@ -118,6 +119,14 @@ export const PAGES: PageDef[] = [
     section: "Setup",
     roles: STAFF,
     component: AdvertiserPage,
+    nav: false,
+  },
+  {
+    path: "link-routing",
+    title: "Link routing",
+    section: "Setup",
+    roles: STAFF,
+    component: LinkRoutingPage,
     nav: false,
   },
   {

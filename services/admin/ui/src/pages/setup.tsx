@@ -366,6 +366,17 @@ export function LinksPage({ me, route }: PageProps) {
           </p>
         ),
       }}
+      actions={(r) =>
+        staff ? (
+          <a
+            class="button secondary"
+            href={href("link-routing", { id: String(r.id) })}
+            aria-label={`Routing of link ${String(r.code)}`}
+          >
+            Routing
+          </a>
+        ) : null
+      }
     />
   );
 }
