@@ -132,7 +132,7 @@ beforeAll(async () => {
       IP_TRUNCATE: "last-octet",
     },
   });
-});
+}, 60_000);
 
 afterAll(async () => {
   await click?.stop();
@@ -142,7 +142,7 @@ afterAll(async () => {
     await bus.close();
   }
   await db?.drop();
-});
+}, 30_000);
 
 /** A visitor from `ip` (behind the trusted loopback proxy) with a browser and languages. */
 async function visit(ip: string, userAgent: string, acceptLanguage = "en-US,en;q=0.9", code = "smart") {

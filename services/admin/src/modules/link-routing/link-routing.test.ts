@@ -18,10 +18,10 @@ beforeAll(async () => {
     events: [{ code: "ftd" }],
   });
   elsewhere = await program(h);
-});
+}, 60_000);
 afterAll(async () => {
   await h?.cleanup();
-});
+}, 30_000);
 
 type Destination = { id: string; offer_id: string; link_id: string; weight: number };
 type Routing = {
