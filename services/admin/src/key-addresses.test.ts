@@ -21,7 +21,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await h?.cleanup();
-});
+}, 30_000);
 
 const get = (key: string, forwardedFor: string) =>
   fetch(`${h.url}/v1/links`, {
