@@ -73,6 +73,19 @@ describe("the payloads", () => {
     });
   });
 
+  test("Google: the gclid, else an iOS click's gbraid or wbraid; none of them is a skip", () => {
+    const body = (e: ForwardedEvent) => {
+      const planned = buildRequest(destination("google"), { ...e, eventName: "1" });
+      return "body" in planned ? JSON.parse(planned.body).events[0].adIdentifiers : planned.skip;
+    };
+    expect(body(event({ adClickId: "Cj0" }))).toMatchObject({ gclid: "Cj0" });
+    expect(body(event({ adClickId: null, gbraid: "gb1", wbraid: "wb1" }))).toMatchObject({ gbraid: "gb1" });
+    expect(body(event({ adClickId: null, wbraid: "wb1" }))).toMatchObject({ wbraid: "wb1" });
+    expect(body(event({ adClickId: null }))).toBe(
+      "no gclid on the click: Google Ads has nothing to match it to",
+    );
+  });
+
   test("the token is never part of a planned request", () => {
     for (const platform of ["meta", "google", "tiktok"] as const) {
       const planned = buildRequest(

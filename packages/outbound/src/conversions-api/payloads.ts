@@ -25,6 +25,9 @@ export type ForwardedEvent = {
   clickId: string;
   /** The platform's own click ID (fbclid, gclid, ttclid) when the click carried it. */
   adClickId: string | null;
+  /** Google only: the app-campaign click IDs an iOS click carries instead of a gclid. */
+  gbraid?: string | null;
+  wbraid?: string | null;
   ip: string | null;
   userAgent: string | null;
   /** Decimal string in the conversion's currency, or null: sent without a value. */
@@ -71,7 +74,7 @@ export function buildRequest(
     case "tiktok":
       return { ...tiktok(d, e), sendBefore };
     case "google":
-      if (!e.adClickId)
+      if (!e.adClickId && !e.gbraid && !e.wbraid)
         return { skip: "no gclid on the click: Google Ads has nothing to match it to", sendBefore };
       return { ...google(d, e, options.validateOnly ?? false), sendBefore };
   }
@@ -144,7 +147,11 @@ function google(d: DestinationConfig, e: ForwardedEvent, validateOnly: boolean) 
     transactionId: e.eventId,
     eventTimestamp: e.eventTime.toISOString(),
     eventSource: "WEB",
-    adIdentifiers: { gclid: e.adClickId, ...device },
+    // one click identifier: the gclid, else the iOS gbraid or wbraid
+    adIdentifiers: {
+      ...(e.adClickId ? { gclid: e.adClickId } : e.gbraid ? { gbraid: e.gbraid } : { wbraid: e.wbraid }),
+      ...device,
+    },
     ...(e.value !== null ? { conversionValue: amount(e.value), currency: e.currency } : {}),
   };
   return {

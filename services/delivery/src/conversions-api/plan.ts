@@ -81,6 +81,8 @@ export async function planPlatformDeliveries(tx: Tx, c: CommissionBooked): Promi
       clickTime: clickedAt ?? conversion.clicked_at,
       clickId: c.click_id,
       adClickId: subs[d.click_id_sub ?? PLATFORM_RULES[d.platform as ConversionPlatform].clickParam] ?? null,
+      gbraid: subs.gbraid ?? null,
+      wbraid: subs.wbraid ?? null,
       ip: click?.ip ?? conversion.ip,
       userAgent: click?.user_agent ?? conversion.user_agent,
       value,
