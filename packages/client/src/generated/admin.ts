@@ -1203,7 +1203,7 @@ export interface paths {
         };
         /**
          * List ledger entries (payouts); an affiliate key sees only its own
-         * @description Ledger entries (immutable: a change is a new entry) page by id; filter by affiliate, conversion, type or currency.
+         * @description Ledger entries (immutable: a change is a new entry) page by id (or by `sort`, then id); filter by affiliate, conversion, type or currency, search with `q`.
          */
         get: operations["getLedgerEntries"];
         put?: never;
@@ -8188,6 +8188,8 @@ export interface operations {
                 currency?: string;
                 from?: string;
                 to?: string;
+                q?: string;
+                sort?: "created_at" | "type" | "currency" | "affiliate_payout";
                 cursor?: string;
                 limit?: number;
                 order?: "asc" | "desc";

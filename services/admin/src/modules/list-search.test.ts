@@ -120,4 +120,14 @@ describe("server-side search and sort", () => {
     expect(await ids("news.example")).toEqual(["srch-1"]);
     expect(await ids("srch-")).toEqual(["srch-1", "srch-2"]);
   });
+
+  test("ledger entries take q and sort too; an unknown column is refused", async () => {
+    const ok = await h.call(
+      "GET",
+      "/v1/ledger-entries?q=adjust&sort=affiliate_payout&order=desc",
+      h.keys.analyst,
+    );
+    expect(ok.status).toBe(200);
+    expect((await h.call("GET", "/v1/ledger-entries?sort=calculation", h.keys.analyst)).status).toBe(400);
+  });
 });

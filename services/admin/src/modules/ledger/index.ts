@@ -2,8 +2,19 @@ import type { Sql } from "@roundtrip/db";
 import { ENTRY_TYPES } from "@roundtrip/ledger";
 import { Elysia, t } from "elysia";
 import { authentication } from "../../auth.ts";
-import { getRow, Id, IdParams, listRows, Page, parseTime, Timestamp } from "../common.ts";
-import { view } from "../../visibility.ts";
+import {
+  getRow,
+  Id,
+  IdParams,
+  listRows,
+  Page,
+  parseTime,
+  Search,
+  searchWhere,
+  SortBy,
+  Timestamp,
+} from "../common.ts";
+import { view, visibleColumns } from "../../visibility.ts";
 import { documented } from "../../openapi/documented.ts";
 import { Paged, Row } from "../../openapi/rows.ts";
 
@@ -22,6 +33,12 @@ export function ledger(sql: Sql) {
         let extra = sql`true`;
         if (from) extra = sql`${extra} and created_at >= ${from}`;
         if (to) extra = sql`${extra} and created_at < ${to}`;
+        const search = searchWhere(
+          sql,
+          query.q,
+          visibleColumns("ledger_entries", principal, ["reason", "type", "conversion_id"]),
+        );
+        if (search) extra = sql`${extra} and ${search}`;
         const filters = {
           affiliate_id: principal.affiliateId ?? query.affiliate_id,
           offer_id: query.offer_id,
@@ -44,12 +61,14 @@ export function ledger(sql: Sql) {
           currency: t.Optional(t.String({ pattern: "^[A-Z]{3}$" })),
           from: t.Optional(Timestamp),
           to: t.Optional(Timestamp),
+          ...Search("the reason, the type or the conversion id"),
+          ...SortBy("created_at", "type", "currency", "affiliate_payout"),
           ...Page,
         }),
         ...documented({
           summary: "List ledger entries (payouts); an affiliate key sees only its own",
           description:
-            "Ledger entries (immutable: a change is a new entry) page by id; filter by affiliate, conversion, type or currency.",
+            "Ledger entries (immutable: a change is a new entry) page by id (or by `sort`, then id); filter by affiliate, conversion, type or currency, search with `q`.",
           response: Paged(Row("ledger_entries")),
         }),
       },

@@ -21,6 +21,7 @@ export function LedgerPage({ me }: PageProps) {
     >
       <DataTable
         path="/v1/ledger-entries"
+        server={{ search: true, sort: ["created_at", "type", "affiliate_payout"] }}
         caption="Ledger entries"
         csvName="ledger"
         global={{ range: true }}
