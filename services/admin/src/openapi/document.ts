@@ -113,6 +113,39 @@ function closedBodies(operation: Operation): void {
   }
 }
 
+/** Every object schema below `node` without a word on other fields is stated closed. */
+function closeObjects(node: unknown): void {
+  if (!node || typeof node !== "object") return;
+  if (Array.isArray(node)) {
+    for (const child of node) closeObjects(child);
+    return;
+  }
+  const schema = node as BodySchema;
+  const isObject = schema.type === "object" || (schema.properties && typeof schema.properties === "object");
+  if (isObject && !("additionalProperties" in schema) && !("patternProperties" in schema))
+    schema.additionalProperties = false;
+  for (const child of Object.values(schema)) closeObjects(child);
+}
+
+/**
+ * Response bodies too are the same before and after a route first ran: when Elysia compiles a
+ * route (on its first request, in place) it closes the response's object schemas
+ * (`additionalProperties: false`, so extra fields are cleaned from answers), and the document
+ * read them as they were at that moment — a running admin served one document before traffic
+ * and another after. Stated closed from the start, both are the same. Copies, as for bodies.
+ */
+function closedResponses(operation: Operation): void {
+  for (const response of Object.values(operation.responses ?? {})) {
+    for (const media of Object.values(response.content ?? {})) {
+      if (!media.schema || "$ref" in (media.schema as object)) continue;
+      const schema = plain(media.schema);
+      neverAsFalse(schema);
+      closeObjects(schema);
+      media.schema = schema;
+    }
+  }
+}
+
 type ParameterSchema = { type?: string; format?: string; anyOf?: ParameterSchema[] };
 type Parameter = { in: string; schema?: ParameterSchema };
 
@@ -187,6 +220,7 @@ export function openApiDocument(app: AnyElysia) {
       }
       acceptedBodies(operation);
       closedBodies(operation);
+      closedResponses(operation);
       numericParameters(operation);
       withExamples(operation, components.schemas ?? {});
       operation.responses = { ...operation.responses, default: ERROR_RESPONSE };
