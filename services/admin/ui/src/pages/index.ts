@@ -24,6 +24,7 @@ import {
 } from "./tools.tsx";
 import { PortalPage } from "./portal.tsx";
 import { LinkRoutingPage } from "./routing.tsx";
+import { PayoutLinesPage, PayoutRunsPage } from "./payouts.tsx";
 import { IpListsPage, ReviewsPage, TrafficQualityPage, TrafficRulesPage } from "./quality.tsx";
 import { TestPostbackPage } from "./test-postback.tsx";
 import { UsersPage } from "./users.tsx";
@@ -62,6 +63,8 @@ export const PAGES: PageDef[] = [
   { path: "ip-lists", title: "IP lists", section: "Traffic", roles: STAFF, component: IpListsPage },
   { path: "ledger", title: "Payouts (ledger)", section: "Money", roles: ALL, component: LedgerPage },
   { path: "balances", title: "Balances", section: "Money", roles: ALL, component: BalancesPage },
+  { path: "payout-runs", title: "Payout runs", section: "Money", roles: STAFF, component: PayoutRunsPage },
+  { path: "payouts", title: "Payouts", section: "Money", roles: ALL, component: PayoutLinesPage },
   { path: "statements", title: "Statements", section: "Money", roles: ALL, component: StatementsPage },
   { path: "fx-rates", title: "FX rates", section: "Money", roles: STAFF, component: FxRatesPage },
   {
