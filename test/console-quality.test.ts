@@ -131,7 +131,8 @@ describe("traffic quality in the console", () => {
         (await page.getByRole("checkbox", { name: /Select conversion/ }).count()) === 1 ? true : undefined,
       "the rejected conversion to leave the queue",
     );
-    await page.getByRole("checkbox", { name: /Select conversion/ }).check();
+    await page.getByRole("button", { name: "Select all shown" }).click();
+    expect(await page.getByRole("checkbox", { name: /Select conversion/ }).isChecked()).toBe(true);
     await page.getByRole("button", { name: "Approve selected" }).click();
     await page.locator("#toast").filter({ hasText: "1 approved" }).waitFor();
     await page.getByText("Nothing to review.").waitFor();

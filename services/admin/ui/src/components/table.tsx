@@ -53,6 +53,8 @@ export function DataTable<R extends Row>(p: {
   /** false: the API pages by cursor but takes no `order` (newest first always). */
   ordered?: boolean;
   version?: number;
+  /** Told the rows shown after each load (a page acting on them all, e.g. "select all"). */
+  onRows?: (rows: R[]) => void;
   /** What the API does itself: `search` takes `q`; `sort` names the columns `sort` takes. */
   server?: { search?: boolean; sort?: string[] };
 }) {
@@ -117,6 +119,8 @@ export function DataTable<R extends Row>(p: {
     });
   }, [data, search, sort, p.columns, serverSearch, serverSort]);
   const next = data && "next_cursor" in data ? data.next_cursor : null;
+  const onRows = p.onRows;
+  useEffect(() => onRows?.(rows), [rows, onRows]);
 
   const setFilter = (name: string, value: string) => {
     setCursors([]);

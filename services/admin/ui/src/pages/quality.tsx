@@ -478,6 +478,8 @@ export function ReviewsPage({ me, route }: PageProps) {
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [reason, setReason] = useState("");
   const [busy, setBusy] = useState(false);
+  const [shown, setShown] = useState<Review[]>([]);
+  const open = shown.filter((r) => r.state === "held" || r.state === "flagged").map((r) => r.conversion_id);
   const initial: Record<string, string> = {};
   for (const k of ["state", "reason", "offer_id", "affiliate_id"]) {
     const v = route.params.get(k);
@@ -519,6 +521,16 @@ export function ReviewsPage({ me, route }: PageProps) {
         <fieldset class="toolbar bulk" id="review-bulk">
           <legend class="sr-only">Decide the selected conversions</legend>
           <span>{number(selected.size)} selected</span>
+          <button
+            type="button"
+            class="secondary"
+            disabled={open.length === 0}
+            onClick={() =>
+              setSelected(open.every((id) => selected.has(id)) ? new Set() : new Set([...selected, ...open]))
+            }
+          >
+            {open.length > 0 && open.every((id) => selected.has(id)) ? "Clear selection" : "Select all shown"}
+          </button>
           <div class="filter">
             <label for="reject-reason">Reject reason</label>
             <select id="reject-reason" value={reason} onChange={(e) => setReason(e.currentTarget.value)}>
@@ -549,6 +561,7 @@ export function ReviewsPage({ me, route }: PageProps) {
         csvName="reviews"
         ordered={false}
         rowKey={(r) => r.conversion_id}
+        onRows={setShown}
         version={version}
         initialFilters={initial}
         empty="Nothing to review."
