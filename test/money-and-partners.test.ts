@@ -156,7 +156,7 @@ describe("money and partners, end to end", () => {
       headers: { authorization: `Bearer ${env.adminKey}`, "content-type": "text/csv" },
       body: `Reference ID,Status,Transaction ID\nRT-${line?.id},Success,PP-42\n`,
     });
-    expect(await imported.json()).toEqual({ paid: 1, failed: 0, unchanged: 0 });
+    expect(await imported.json()).toEqual({ paid: 1, failed: 0, unchanged: 0, still_pending: 0 });
 
     const partnerEvents = () => affiliate.received.filter((p) => p.url.pathname.endsWith("/partner"));
     await eventually(

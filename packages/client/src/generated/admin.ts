@@ -10589,7 +10589,8 @@ export interface operations {
                      * @example {
                      *       "paid": 0,
                      *       "failed": 0,
-                     *       "unchanged": 0
+                     *       "unchanged": 0,
+                     *       "still_pending": 0
                      *     }
                      */
                     "application/json": {
@@ -10597,6 +10598,8 @@ export interface operations {
                         failed: string | number;
                         /** @description lines already recorded with the same result */
                         unchanged: string | number;
+                        /** @description rows the provider has not settled yet (pending, unclaimed, on hold): the line stays pending */
+                        still_pending: string | number;
                     };
                 };
             };

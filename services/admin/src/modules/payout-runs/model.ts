@@ -92,4 +92,8 @@ export const ResultsView = t.Object({
   paid: t.Integer(),
   failed: t.Integer(),
   unchanged: t.Integer({ description: "lines already recorded with the same result" }),
+  still_pending: t.Integer({
+    description:
+      "rows the provider has not settled yet (pending, unclaimed, on hold): the line stays pending",
+  }),
 });

@@ -136,18 +136,43 @@ const FAILED = new Set([
   "failed",
   "failure",
   "returned",
-  "unclaimed",
+  "reversed",
   "denied",
   "blocked",
   "rejected",
   "refunded",
   "cancelled",
 ]);
+/**
+ * Not settled yet: the line stays pending and a later result file settles it. PayPal's UNCLAIMED
+ * is one — the money is still out, returned only if unclaimed after 30 days (then RETURNED) —
+ * so treating it as failed would put it back in the balance and pay it twice.
+ */
+const UNSETTLED = new Set([
+  "pending",
+  "unclaimed",
+  "onhold",
+  "on_hold",
+  "processing",
+  "in_progress",
+  "scheduled",
+]);
+/** The provider's own id of the payment, kept as given (it is no secret: the affiliate quotes it). */
+const PROVIDER_REFERENCE_COLUMNS = [
+  "provider_reference",
+  "transaction id",
+  "transaction_id",
+  "paypal transaction id",
+  "payment reference",
+  "payment_reference",
+  "payment id",
+];
 const REFERENCE_COLUMNS = ["reference", "reference id", "ref code", "end_to_end_id", "line_id"];
 
 /**
  * The provider's result file: a row per line, by the reference the export gave it (`RT-<line>`, or
- * the bare line id), with a status (paid/success/completed or failed/returned/unclaimed/denied…),
+ * the bare line id), with a status (paid/success/completed, failed/returned/denied…, or not settled
+ * yet: pending/unclaimed/onhold — the line stays pending),
  * and optionally the provider's transaction id and a failure reason. Every row is checked before
  * anything is recorded, then all are recorded in one transaction: all or nothing.
  */
@@ -187,26 +212,34 @@ export async function importResults(tx: Tx, runId: string, csv: string, actor: s
         refColumn,
       );
     const status = (r.status ?? "").toLowerCase();
-    const verdict = PAID.has(status) ? "paid" : FAILED.has(status) ? "failed" : null;
-    if (!verdict)
+    const verdict = PAID.has(status)
+      ? "paid"
+      : FAILED.has(status)
+        ? "failed"
+        : UNSETTLED.has(status)
+          ? null
+          : undefined;
+    if (verdict === undefined)
       throw new HttpError(
         400,
         "invalid_csv",
-        `line ${i + 2}: status ${r.status} is neither paid nor failed`,
+        `line ${i + 2}: status ${r.status} is neither paid, failed nor pending`,
         "status",
       );
+    if (verdict === null) return null;
     return {
       lineId: ref,
       outcome: {
         status: verdict,
-        provider_reference: r.provider_reference || r["transaction id"] || null,
+        provider_reference: PROVIDER_REFERENCE_COLUMNS.map((c) => r[c]).find(Boolean) ?? null,
         failure_reason: verdict === "failed" ? r.failure_reason || r.reason || status : null,
       } as const,
     };
   });
-  const counts = { paid: 0, failed: 0, unchanged: 0 };
+  const settled = outcomes.filter((o) => o !== null);
+  const counts = { paid: 0, failed: 0, unchanged: 0, still_pending: outcomes.length - settled.length };
   const changed: { lineId: string; status: "paid" | "failed" }[] = [];
-  for (const o of outcomes) {
+  for (const o of settled) {
     try {
       const r = await recordLineOutcome(tx, o.lineId, o.outcome, actor);
       if (!r.changed) counts.unchanged++;

@@ -252,7 +252,8 @@ function RunDetail(p: { id: string; me: PageProps["me"]; onChange: () => void })
   const { data, error, loading } = useApi<Run & { lines: Row[] }>(`/v1/payout-runs/${p.id}`, version);
   const [csv, setCsv] = useState<string | null>(null);
   const [importError, setImportError] = useState<Error | null>(null);
-  const [result, setResult] = useState<{ paid: number; failed: number; unchanged: number } | null>(null);
+  type Counts = { paid: number; failed: number; unchanged: number; still_pending: number };
+  const [result, setResult] = useState<Counts | null>(null);
   const writer = canWrite(p.me);
   if (loading && !data) return <Loading />;
   if (error) return <ErrorBox error={error} />;
@@ -262,7 +263,7 @@ function RunDetail(p: { id: string; me: PageProps["me"]; onChange: () => void })
   const upload = async () => {
     setImportError(null);
     try {
-      const r = await api<{ paid: number; failed: number; unchanged: number }>(
+      const r = await api<Counts>(
         "POST",
         `/v1/payout-runs/${p.id}/results`,
         new Blob([csv ?? ""], { type: "text/csv" }),
@@ -320,7 +321,7 @@ function RunDetail(p: { id: string; me: PageProps["me"]; onChange: () => void })
             <p class="muted">
               CSV with a reference column (Reference ID, reference, Ref Code, end_to_end_id or line_id) and
               status; optionally Transaction ID and Reason. All lines or none; a failed line's amount returns
-              to the balance.
+              to the balance; a pending or unclaimed one stays pending until a later file settles it.
             </p>
             <label for="result-csv">Result file (CSV)</label>
             <input
@@ -332,7 +333,8 @@ function RunDetail(p: { id: string; me: PageProps["me"]; onChange: () => void })
             <ErrorBox error={importError} />
             {result ? (
               <p id="result-counts">
-                {result.paid} paid, {result.failed} failed, {result.unchanged} unchanged
+                {result.paid} paid, {result.failed} failed, {result.unchanged} unchanged,{" "}
+                {result.still_pending} not settled yet
               </p>
             ) : null}
             <div class="buttons">
