@@ -2023,7 +2023,7 @@ export interface paths {
         };
         /**
          * What needs an operator's attention now
-         * @description Conversions blocked by a missing FX rate or held over a cap, fixable attribution rejections of the last day, disabled or failing affiliate endpoints, outbound postback success below 98 %, parked dead letters, events owed for over 5 minutes, a spike in rejected postbacks, and a spike in flagged (bot, flood, IP list) clicks or in conversions a traffic rule rejected (the last hour against the 24 before, with the affiliate and offer most of it came from) — each with the console page where it is fixed. Staff only.
+         * @description Conversions blocked by a missing FX rate or held over a cap, fixable attribution rejections of the last day, disabled or failing affiliate endpoints, outbound postback success below 98 %, parked dead letters, events owed for over 5 minutes, a spike in rejected postbacks, and a spike in flagged (bot, flood, IP list) clicks or in conversions a traffic rule rejected (the last hour against the 24 before, with the affiliate and offer most of it came from), and the anomalies of the Prometheus rules — an affiliate converting far above its rate or volume, an affiliate gone quiet, an offer whose postbacks stopped — each with the console page where it is fixed. Staff only.
          */
         get: operations["getAttention"];
         put?: never;
@@ -11959,7 +11959,7 @@ export interface operations {
                         /** Format: date-time */
                         checked_at: string;
                         items: {
-                            kind: "commission_blocked" | "conversions_over_cap" | "conversions_rejected" | "endpoint_disabled" | "endpoint_failing" | "dead_letters" | "owed_events" | "delivery_success_low" | "rejected_postbacks_spike" | "flagged_clicks_spike" | "rejected_conversions_spike";
+                            kind: "commission_blocked" | "conversions_over_cap" | "conversions_rejected" | "endpoint_disabled" | "endpoint_failing" | "dead_letters" | "owed_events" | "delivery_success_low" | "rejected_postbacks_spike" | "flagged_clicks_spike" | "rejected_conversions_spike" | "affiliate_conversion_rate_anomaly" | "affiliate_conversion_volume_anomaly" | "affiliate_gone_quiet" | "offer_postbacks_stopped";
                             severity: "critical" | "warning";
                             title: string;
                             detail: string;

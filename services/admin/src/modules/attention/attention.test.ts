@@ -176,4 +176,49 @@ describe("needs attention", () => {
     await h.sql`delete from clicks where click_id like 'spike-%'`;
     await h.sql`delete from report_hourly`;
   });
+
+  test("anomalies as the Prometheus rules name them: rate, volume, gone quiet, postbacks stopped", async () => {
+    const hour = (back: number) => {
+      const d = new Date();
+      d.setUTCMinutes(0, 0, 0);
+      return new Date(d.getTime() - back * 3_600_000);
+    };
+    const other = await h.ok<{ id: string }>("POST", "/v1/affiliates", { name: "Quiet Partner" });
+    const row = (at: Date, affiliate: string, clicks: number, conversions: number, sub1 = "") =>
+      h.sql`insert into report_hourly (hour, offer_id, affiliate_id, currency, sub1, brand_id, advertiser_id, clicks, conversions)
+            values (${at}, ${p.offer.id}, ${affiliate}, 'EUR', ${sub1}, ${p.brand.id}, ${p.advertiser.id}, ${clicks}, ${conversions})`;
+    // The day before: 1 conversion in 100 clicks an hour for the first, 2 an hour for the quiet one.
+    for (let i = 3; i < 27; i++) {
+      await row(hour(i), p.affiliate.id, 100, 1);
+      await row(hour(i), other.id, 50, 2);
+    }
+    // Now: 30 conversions in 100 clicks (rate 30 %, 30 times the usual); the other, nothing.
+    await row(hour(0), p.affiliate.id, 100, 30);
+    const all = await items();
+    const rate = all.find((i) => i.kind === "affiliate_conversion_rate_anomaly");
+    expect(rate).toMatchObject({
+      count: 30,
+      fix: { page: "conversions", params: { affiliate_id: p.affiliate.id } },
+    });
+    expect(rate?.title).toBe("Affiliate converts far above its own rate");
+    expect(all.find((i) => i.kind === "affiliate_gone_quiet")).toMatchObject({
+      title: "Quiet Partner has gone quiet",
+      fix: { page: "links", params: { affiliate_id: other.id } },
+    });
+    // The offer still converts (the first affiliate), so its postbacks have not stopped.
+    expect(all.some((i) => i.kind === "offer_postbacks_stopped")).toBe(false);
+    // Without the last hours' conversions it has: every affiliate of the offer silent for two hours.
+    await h.sql`delete from report_hourly where hour >= ${hour(1)}`;
+    const stopped = (await items()).find((i) => i.kind === "offer_postbacks_stopped");
+    expect(stopped).toMatchObject({
+      severity: "critical",
+      fix: { page: "advertiser", params: { id: p.advertiser.id } },
+    });
+    // Volume without a rate change: many clicks and conversions at the usual rate.
+    await row(hour(0), p.affiliate.id, 2000, 20, "burst");
+    expect((await items()).find((i) => i.kind === "affiliate_conversion_volume_anomaly")).toMatchObject({
+      count: 20,
+    });
+    await h.sql`delete from report_hourly`;
+  });
 });

@@ -17,7 +17,7 @@ export function attentionModule(sql: Sql) {
     documented({
       summary: "What needs an operator's attention now",
       description:
-        "Conversions blocked by a missing FX rate or held over a cap, fixable attribution rejections of the last day, disabled or failing affiliate endpoints, outbound postback success below 98 %, parked dead letters, events owed for over 5 minutes, a spike in rejected postbacks, and a spike in flagged (bot, flood, IP list) clicks or in conversions a traffic rule rejected (the last hour against the 24 before, with the affiliate and offer most of it came from) — each with the console page where it is fixed. Staff only.",
+        "Conversions blocked by a missing FX rate or held over a cap, fixable attribution rejections of the last day, disabled or failing affiliate endpoints, outbound postback success below 98 %, parked dead letters, events owed for over 5 minutes, a spike in rejected postbacks, and a spike in flagged (bot, flood, IP list) clicks or in conversions a traffic rule rejected (the last hour against the 24 before, with the affiliate and offer most of it came from), and the anomalies of the Prometheus rules — an affiliate converting far above its rate or volume, an affiliate gone quiet, an offer whose postbacks stopped — each with the console page where it is fixed. Staff only.",
       response: Attention,
     }),
   );

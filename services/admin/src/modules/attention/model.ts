@@ -13,6 +13,10 @@ export const AttentionKind = t.Union(
     "rejected_postbacks_spike",
     "flagged_clicks_spike",
     "rejected_conversions_spike",
+    "affiliate_conversion_rate_anomaly",
+    "affiliate_conversion_volume_anomaly",
+    "affiliate_gone_quiet",
+    "offer_postbacks_stopped",
   ].map((k) => t.Literal(k)),
 );
 

@@ -1,5 +1,6 @@
 import type { Sql } from "@roundtrip/db";
 import type { AttentionItem } from "./model.ts";
+import { anomalies } from "./anomalies.ts";
 import { trafficSpikes } from "./traffic-spikes.ts";
 
 export type { AttentionItem };
@@ -33,56 +34,69 @@ const FIXABLE: Record<string, { title: string; fix: AttentionItem["fix"]; detail
  * What is blocked, failing or owed right now, from the tables each part writes: commission
  * blocks, attribution rejections (24 h), affiliate endpoints, outbound deliveries (24 h), parked
  * dead letters, owed outbox events, the postback log (last hour against the day before), and
- * flagged clicks and rule-rejected conversions against their trailing day (traffic-spikes.ts).
+ * flagged clicks and rule-rejected conversions against their trailing day (traffic-spikes.ts), and
+ * affiliates or offers far from their own trailing day (anomalies.ts).
  */
 export async function attention(sql: Sql): Promise<AttentionItem[]> {
-  const [blocked, overCap, rejections, disabled, failing, deliveryRate, deadLetters, owed, spike, traffic] =
-    await Promise.all([
-      sql<{ reason: string; pair: string | null; count: number; message: string }[]>`
+  const [
+    blocked,
+    overCap,
+    rejections,
+    disabled,
+    failing,
+    deliveryRate,
+    deadLetters,
+    owed,
+    spike,
+    traffic,
+    odd,
+  ] = await Promise.all([
+    sql<{ reason: string; pair: string | null; count: number; message: string }[]>`
       select reason, coalesce(detail->>'from', '') || coalesce('→' || (detail->>'to'), '') as pair,
              count(*)::int as count, min(message) as message
       from commission_blocks group by 1, 2 order by 3 desc`,
-      // Held back by attribution until the cap is raised (partial index conversions_cap_blocked).
-      sql<{ offer_id: string; event: string; count: number }[]>`
+    // Held back by attribution until the cap is raised (partial index conversions_cap_blocked).
+    sql<{ offer_id: string; event: string; count: number }[]>`
       select offer_id::text, event, count(*)::int as count from conversions
       where cap_blocked_since is not null group by 1, 2 order by 3 desc limit 10`,
-      sql<{ reason: string; count: number; advertiser_id: string; advertiser: string | null }[]>`
+    sql<{ reason: string; count: number; advertiser_id: string; advertiser: string | null }[]>`
       select r.reason, count(*)::int as count, r.advertiser_id::text as advertiser_id, min(a.name) as advertiser
       from attribution_rejections r left join advertisers a on a.id = r.advertiser_id
       where r.at > now() - interval '24 hours' and r.reason in ${sql(Object.keys(FIXABLE))}
       group by r.reason, r.advertiser_id order by 2 desc limit 10`,
-      sql<{ count: number; affiliate_id: string }[]>`
+    sql<{ count: number; affiliate_id: string }[]>`
       select count(*)::int as count, min(affiliate_id)::text as affiliate_id
       from affiliate_postbacks where status = 'disabled'`,
-      sql<
-        {
-          template_id: string | null;
-          webhook_id: string | null;
-          affiliate_id: string | null;
-          count: number;
-        }[]
-      >`
+    sql<
+      {
+        template_id: string | null;
+        webhook_id: string | null;
+        affiliate_id: string | null;
+        count: number;
+      }[]
+    >`
       select template_id::text, webhook_id::text, affiliate_id::text, count(*)::int as count
       from deliveries
       where (status in ('failed', 'dead') and created_at > now() - interval '24 hours')
          or (status = 'pending' and attempts > 0)
       group by 1, 2, 3 order by 4 desc limit 20`,
-      sql<{ delivered: number; done: number }[]>`
+    sql<{ delivered: number; done: number }[]>`
       select count(*) filter (where status = 'delivered')::int as delivered,
              count(*) filter (where status <> 'pending' or attempts > 0)::int as done
       from deliveries where created_at > now() - interval '24 hours'`,
-      sql<{ count: number }[]>`select count(*)::int as count from bus_dead_letters`,
-      sql<{ count: number; oldest_s: number | null }[]>`
+    sql<{ count: number }[]>`select count(*)::int as count from bus_dead_letters`,
+    sql<{ count: number; oldest_s: number | null }[]>`
       select count(*)::int as count, extract(epoch from now() - min(created_at))::float8 as oldest_s
       from bus_outbox where handled_at is null and created_at < now() - interval '5 minutes'`,
-      sql<{ recent: number; recent_total: number; before: number; before_total: number }[]>`
+    sql<{ recent: number; recent_total: number; before: number; before_total: number }[]>`
       select count(*) filter (where received_at > now() - interval '1 hour' and outcome not in ('accepted', 'duplicate'))::int as recent,
              count(*) filter (where received_at > now() - interval '1 hour')::int as recent_total,
              count(*) filter (where received_at <= now() - interval '1 hour' and outcome not in ('accepted', 'duplicate'))::int as before,
              count(*) filter (where received_at <= now() - interval '1 hour')::int as before_total
       from postback_log where received_at > now() - interval '25 hours'`,
-      trafficSpikes(sql),
-    ]);
+    trafficSpikes(sql),
+    anomalies(sql),
+  ]);
   const items: AttentionItem[] = [];
   for (const b of blocked)
     items.push({
@@ -201,6 +215,6 @@ export async function attention(sql: Sql): Promise<AttentionItem[]> {
         fix: { page: "reports", params: { report: "postbacks" }, label: "Postback report" },
       });
   }
-  items.push(...traffic);
+  items.push(...traffic, ...odd);
   return items;
 }

@@ -317,6 +317,7 @@ export function LinksPage({ me, route }: PageProps) {
       me={me}
       openId={route.params.get("id")}
       title="Links"
+      initialFilters={paramsOf(route, "affiliate_id", "offer_id", "status")}
       intro="Tracking links: one per offer and affiliate. Share the tracking URL; sub1–sub5 may be appended."
       noun="link"
       path="/v1/links"
