@@ -171,15 +171,42 @@ describe("payouts in the console", () => {
     expect(errors).toEqual([]);
   }, 60_000);
 
+  test("operator webhooks: an admin adds one in the form, sees its secret once, pauses it", async () => {
+    const page = await signedIn(keys.admin as string);
+    await page.getByRole("link", { name: "Operator webhooks", exact: true }).click();
+    await page.getByText("Add a webhook").click();
+    const form = page.locator("#operator-webhook");
+    await form.getByLabel("Name").fill("Finance ERP");
+    await form.getByLabel("URL").fill("https://erp.example/hooks");
+    await form.getByLabel(/statement\.ready/).check();
+    await form.getByRole("button", { name: "Add webhook" }).click();
+    await page.getByText("Signing secret (shown once)").waitFor();
+    const row = page.locator("tbody tr").filter({ hasText: "Finance ERP" });
+    await row.waitFor();
+    expect(await row.textContent()).toContain("payout.paid, payout.failed, statement.ready");
+    const { data } = await env.admin.get<{ data: { id: string; events: string[] }[] }>(
+      "/v1/operator-webhooks",
+    );
+    expect(data.map((w) => w.events)).toEqual([["payout.paid", "payout.failed", "statement.ready"]]);
+    await row.getByRole("button", { name: "Pause" }).click();
+    await row.getByRole("button", { name: "Enable" }).waitFor();
+    await shot(page, "05-operator-webhooks");
+    expect(errors).toEqual([]);
+  }, 60_000);
+
   test("every role: the payout pages it may see, without errors or null/undefined/NaN", async () => {
     for (const role of ["admin", "manager", "analyst", "affiliate"] as const) {
       const page = await signedIn(keys[role] as string);
       const paths = await page
         .locator("#nav a")
         .evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).hash));
-      const mine = paths.filter((h) => ["#/payout-runs", "#/payouts", "#/statements"].includes(h));
+      const mine = paths.filter((h) =>
+        ["#/payout-runs", "#/payouts", "#/statements", "#/operator-webhooks"].includes(h),
+      );
       expect(mine).toEqual(
-        role === "affiliate" ? ["#/payouts", "#/statements"] : ["#/payout-runs", "#/payouts", "#/statements"],
+        role === "affiliate"
+          ? ["#/payouts", "#/statements"]
+          : ["#/payout-runs", "#/payouts", "#/statements", "#/operator-webhooks"],
       );
       const runs = await env.admin.get<{ data: { id: string }[] }>("/v1/payout-runs");
       const extra = role === "affiliate" ? [] : [`#/payout-runs?run=${runs.data[0]?.id}`];

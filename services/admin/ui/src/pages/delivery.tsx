@@ -69,7 +69,7 @@ export function DeliveriesPage({ me, route }: PageProps) {
   const staff = isStaff(me);
   const [open, setOpen] = useState<string | null>(null);
   const initial: Record<string, string> = {};
-  for (const k of ["status", "template_id", "affiliate_id", "conversion_id"]) {
+  for (const k of ["status", "template_id", "webhook_id", "affiliate_id", "conversion_id"]) {
     const v = route.params.get(k);
     if (v) initial[k] = v;
   }

@@ -25,6 +25,7 @@ import {
 import { PortalPage } from "./portal.tsx";
 import { LinkRoutingPage } from "./routing.tsx";
 import { PayoutLinesPage, PayoutRunsPage } from "./payouts.tsx";
+import { OperatorWebhooksPage } from "./operator-webhooks.tsx";
 import { IpListsPage, ReviewsPage, TrafficQualityPage, TrafficRulesPage } from "./quality.tsx";
 import { TestPostbackPage } from "./test-postback.tsx";
 import { UsersPage } from "./users.tsx";
@@ -82,6 +83,13 @@ export const PAGES: PageDef[] = [
     component: DeliveriesPage,
   },
   { path: "portal", title: "Links and tests", section: "Delivery", roles: ALL, component: PortalPage },
+  {
+    path: "operator-webhooks",
+    title: "Operator webhooks",
+    section: "Delivery",
+    roles: STAFF,
+    component: OperatorWebhooksPage,
+  },
   {
     path: "webhook-secrets",
     title: "Signing secrets",
