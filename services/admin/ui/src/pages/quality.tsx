@@ -152,7 +152,7 @@ export function TrafficRulesPage({ me }: PageProps) {
         {!defaults.data ? (
           <Loading />
         ) : (
-          <div class="table-wrap">
+          <div class="table-wrap datatable">
             <table id="rule-defaults">
               <caption class="sr-only">Program-wide rules and built-in defaults</caption>
               <Head
@@ -169,8 +169,11 @@ export function TrafficRulesPage({ me }: PageProps) {
                       </td>
                       <td data-label="Threshold">{threshold(now.threshold, d.threshold_unit)}</td>
                       <td data-label="Action">
-                        <Badge value={now.action} />{" "}
-                        <span class="muted">{ACTION_WORDS[now.action] ?? ""}</span>
+                        {/* one child: at phone width a cell is a two-column grid (label, value) */}
+                        <span>
+                          <Badge value={now.action} />{" "}
+                          <span class="muted">{ACTION_WORDS[now.action] ?? ""}</span>
+                        </span>
                       </td>
                       <td data-label="Enabled">{now.enabled ? "yes" : "no"}</td>
                       <td data-label="Set by">{r ? "program-wide rule" : "built-in default"}</td>
@@ -681,57 +684,61 @@ export function TrafficQualityPage() {
             {data.clicks.length === 0 ? (
               <p class="muted">No flagged clicks.</p>
             ) : (
-              <table id="quality-clicks">
-                <caption class="sr-only">Flagged clicks by reason</caption>
-                <Head cols={["Reason", "Clicks"]} />
-                <tbody>
-                  {data.clicks.map((c) => (
-                    <tr key={c.reason}>
-                      <td data-label="Reason">
-                        <a href={href("clicks", { reason: c.reason, ...filters })}>
-                          <code>{c.reason}</code>
-                        </a>
-                      </td>
-                      <td data-label="Clicks" class="num">
-                        {number(c.clicks)}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+              <div class="datatable">
+                <table id="quality-clicks">
+                  <caption class="sr-only">Flagged clicks by reason</caption>
+                  <Head cols={["Reason", "Clicks"]} />
+                  <tbody>
+                    {data.clicks.map((c) => (
+                      <tr key={c.reason}>
+                        <td data-label="Reason">
+                          <a href={href("clicks", { reason: c.reason, ...filters })}>
+                            <code>{c.reason}</code>
+                          </a>
+                        </td>
+                        <td data-label="Clicks" class="num">
+                          {number(c.clicks)}
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
             )}
           </Card>
           <Card title="Conversions by rule">
             {data.conversions.length === 0 ? (
               <p class="muted">No rule fired on a conversion.</p>
             ) : (
-              <table id="quality-conversions">
-                <caption class="sr-only">Conversions each rule fired on</caption>
-                <Head cols={["Rule", "Action", "Conversions", "Rejected", "Held"]} />
-                <tbody>
-                  {data.conversions.map((c) => (
-                    <tr key={`${c.reason}:${c.action}`}>
-                      <td data-label="Rule">
-                        <a href={href("reviews", { reason: c.reason, state: "open", ...filters })}>
-                          <code>{c.reason}</code>
-                        </a>
-                      </td>
-                      <td data-label="Action">
-                        <Badge value={c.action} />
-                      </td>
-                      <td data-label="Conversions" class="num">
-                        {number(c.conversions)}
-                      </td>
-                      <td data-label="Rejected" class="num">
-                        {number(c.rejected)}
-                      </td>
-                      <td data-label="Held" class="num">
-                        {number(c.held)}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+              <div class="datatable">
+                <table id="quality-conversions">
+                  <caption class="sr-only">Conversions each rule fired on</caption>
+                  <Head cols={["Rule", "Action", "Conversions", "Rejected", "Held"]} />
+                  <tbody>
+                    {data.conversions.map((c) => (
+                      <tr key={`${c.reason}:${c.action}`}>
+                        <td data-label="Rule">
+                          <a href={href("reviews", { reason: c.reason, state: "open", ...filters })}>
+                            <code>{c.reason}</code>
+                          </a>
+                        </td>
+                        <td data-label="Action">
+                          <Badge value={c.action} />
+                        </td>
+                        <td data-label="Conversions" class="num">
+                          {number(c.conversions)}
+                        </td>
+                        <td data-label="Rejected" class="num">
+                          {number(c.rejected)}
+                        </td>
+                        <td data-label="Held" class="num">
+                          {number(c.held)}
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
             )}
           </Card>
         </div>

@@ -227,7 +227,7 @@ export function LinkRoutingPage({ me, route }: PageProps) {
             This link does not route: every click goes to its own offer.
           </p>
         ) : (
-          <div class="table-wrap">
+          <div class="table-wrap datatable">
             <table id="routing-rules">
               <caption class="sr-only">Routing rules in order</caption>
               <Head cols={["#", "Rule", "When", "Destinations"]} />
