@@ -689,7 +689,7 @@ function ownPanels(service: Service, sel: string): PanelSpec[] {
         ts({
           title: "Conversions held back",
           description:
-            "Conversions created but held back from booking and delivery, by reason (over_cap: waiting for room in the offer event's cap; released oldest first once there is).",
+            "Conversions created but held back from booking and delivery, by reason (over_cap: waiting for room in the offer event's cap, released oldest first once there is; awaiting_click: credited before its click row was stored, released when the click is).",
           unit: "short",
           width: 12,
           targets: [
@@ -823,6 +823,14 @@ function ownPanels(service: Service, sel: string): PanelSpec[] {
           unit: "ops",
           width: 12,
           targets: [{ expr: orZero(rate("roundtrip_delivery_leases_lost_total", sel, "stage")), legend: "{{stage}}" }],
+        }),
+        ts({
+          title: "Ad-platform forwards skipped",
+          description:
+            "Conversions API forwards not sent because the event aged past the platform's limit (docs/conversions-api.md); each shows in the deliveries list and the trace.",
+          unit: "ops",
+          width: 12,
+          targets: [{ expr: orZero(rate("roundtrip_delivery_skipped_total", sel, "reason")), legend: "{{reason}}" }],
         }),
         ts({
           title: "Endpoints disabled",
