@@ -163,6 +163,15 @@ function notStoredReason(c: Trace["clicks"][number]): string {
 /** The traffic-quality codes a click carries (docs/fraud.md), in words. */
 const FLAG_WORDS: Record<string, string> = {
   bot: "a bot (known crawler or automation user agent): counted, never unique",
+  click_flood_ip: "a click flood from one address (over the clicks-a-minute threshold): never unique",
+  click_flood_sub:
+    "a click flood for one affiliate and sub1 (over the clicks-a-minute threshold): never unique",
+  click_flood_link: "a click flood on one tracking link (over the clicks-a-minute threshold): never unique",
+  ip_datacenter: "from a data-centre address (an IP list)",
+  ip_vpn: "from a VPN or proxy address (an IP list)",
+  ip_tor: "from a TOR exit (an IP list)",
+  ip_blocked: "from a blocked address (an IP list)",
+  click_cap: "over the offer's click cap: sent to the offer's fallback URL",
 };
 export function flagsOf(reasons: unknown): string {
   const list = Array.isArray(reasons) ? (reasons as string[]) : [];
