@@ -4,6 +4,7 @@
  * is a browser's `GET /c/<code>?sub1=…` (redirect not followed) on one of the program's links.
  */
 import { LatencyWindow, type Pacer, pace } from "./pace.ts";
+import { visitorAddress } from "./visitors.ts";
 
 export type ClickLoadStart = {
   type: "start";
@@ -50,7 +51,7 @@ self.onmessage = async (event: MessageEvent<ClickLoadMessage>) => {
       try {
         const res = await fetch(`${urls[n % urls.length]}?sub1=c${n}`, {
           redirect: "manual",
-          headers: { "user-agent": userAgent },
+          headers: { "user-agent": userAgent, "x-forwarded-for": visitorAddress(n) },
           signal: AbortSignal.timeout(timeoutMs),
         });
         await res.arrayBuffer();

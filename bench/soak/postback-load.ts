@@ -8,6 +8,7 @@
 import { type Journey, postbackUrl } from "@roundtrip/e2e/support/load.ts";
 import { signPostback } from "@roundtrip/intake";
 import { LatencyWindow, type Pacer, pace } from "./pace.ts";
+import { visitorAddress } from "./visitors.ts";
 
 export type PostbackLoadOptions = {
   /** Tracking URLs (`…/c/<code>`), used in turn. */
@@ -156,7 +157,7 @@ export class PostbackLoad {
       `${o.clickUrls[n % o.clickUrls.length]}?sub1=${encodeURIComponent(journey.txid)}`,
       {
         redirect: "manual",
-        headers: { "user-agent": o.userAgent },
+        headers: { "user-agent": o.userAgent, "x-forwarded-for": visitorAddress(n) },
         signal: AbortSignal.timeout(o.timeoutMs),
       },
     );

@@ -69,6 +69,8 @@ export const SOAK_ENV: Record<string, string> = {
   DELIVERY_RETRY_SCHEDULE_S: "0,1,1,2,2,4,4,8,8,15,15,30",
   DELIVERY_BREAKER_HALF_OPEN_MS: "2000",
   POSTBACK_RATE_LIMIT_PER_S: "100000",
+  // The loads name each visitor in X-Forwarded-For (visitors.ts): many addresses, as in traffic.
+  TRUSTED_PROXY_HOPS: "1",
 };
 
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {

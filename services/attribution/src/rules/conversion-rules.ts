@@ -2,6 +2,9 @@ import { type ConversionStatus, REASON, type Reason, type RuleAction } from "@ro
 import type { Tx } from "@roundtrip/db";
 import { ipReasons, listKinds, loadRuleBook } from "@roundtrip/traffic";
 
+/** How many of a device's latest conversions the same-device rule reads (see its query). */
+const DEVICE_SCAN = 500;
+
 /** One rule that fired on a conversion, with what it measured. */
 export type RuleHit = { reason: Reason; action: RuleAction; measured: Record<string, unknown> | null };
 
@@ -60,11 +63,19 @@ export async function judgeConversion(
 
     const device = rules.active(c.offerId, REASON.sameDevice);
     if (device?.threshold && click.ip && click.user_agent) {
+      // The device's latest conversions in the window, at most DEVICE_SCAN: a shared address and
+      // browser (a carrier's NAT, a load from one host) converting thousands of times would
+      // otherwise make every conversion read all the earlier ones — quadratic. Past that many,
+      // the count of other affiliates is a lower bound (the device is suspect by then anyway).
       const [row] = await tx<{ n: number }[]>`
-        select count(distinct affiliate_id)::int as n from conversions
-        where ip = ${click.ip} and user_agent = ${click.user_agent} and affiliate_id <> ${c.affiliateId}
-          and occurred_at > ${new Date(c.occurredAt.getTime() - device.threshold * HOURS_MS)}
-          and occurred_at <= ${c.occurredAt}`;
+        select count(distinct affiliate_id)::int as n from (
+          select affiliate_id from conversions
+          where ip = ${click.ip} and user_agent = ${click.user_agent}
+            and occurred_at > ${new Date(c.occurredAt.getTime() - device.threshold * HOURS_MS)}
+            and occurred_at <= ${c.occurredAt}
+          order by occurred_at desc
+          limit ${DEVICE_SCAN}) latest
+        where affiliate_id <> ${c.affiliateId}`;
       if (row && row.n > 0)
         fire(REASON.sameDevice, { other_affiliates: row.n, window_hours: device.threshold });
     }
