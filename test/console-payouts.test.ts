@@ -194,6 +194,47 @@ describe("payouts in the console", () => {
     expect(errors).toEqual([]);
   }, 60_000);
 
+  test("payout settings: cycle in the program's zone, a parent, the payment details masked; a minimum per currency", async () => {
+    const page = await signedIn(keys.admin as string);
+    await page.getByRole("link", { name: "Payout settings", exact: true }).click();
+    // the console loads affiliates' names once after sign-in (in the background): wait for them
+    await page
+      .locator("#settings-affiliate option", { hasText: "Bank Partner" })
+      .waitFor({ state: "attached" });
+    await page.getByLabel("Affiliate", { exact: true }).selectOption({ label: "Bank Partner" });
+    const form = page.locator("#payout-settings-form");
+    await form.getByLabel("Time zone").fill("Europe/Malta");
+    await form.getByLabel("Parent (sub-affiliate of)").selectOption({ label: "Paid Partner" });
+    await form.getByLabel(/tier 2/).fill("5");
+    await form.getByLabel("A negative period").selectOption({ label: "reset to zero at period end" });
+    await form.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText("payout settings saved").waitFor();
+    const saved = await env.admin.get<Record<string, unknown>>(
+      `/v1/affiliates/${who["Bank Partner"]}/payout-settings`,
+    );
+    expect(saved).toMatchObject({
+      cycle: "custom",
+      cycle_days: 1,
+      time_zone: "Europe/Malta",
+      parent_affiliate_id: who["Paid Partner"],
+      sub_share_percent: "5.000000",
+      negative_carryover: "reset",
+    });
+    const card = page.locator("#affiliate-payout-settings");
+    await card.getByText("Bank Partner GmbH").waitFor();
+    const shown = (await card.textContent()) ?? "";
+    expect(shown).not.toContain("0532 0130 00"); // the IBAN only masked
+    expect(shown).toContain("****0 00");
+
+    const minimum = page.locator("#minimum-form");
+    await minimum.getByLabel("Currency").fill("EUR");
+    await minimum.getByLabel("Minimum payout").fill("25");
+    await minimum.getByRole("button", { name: "Set minimum" }).click();
+    await page.getByRole("cell", { name: "€25.00" }).waitFor();
+    await shot(page, "06-payout-settings");
+    expect(errors).toEqual([]);
+  }, 60_000);
+
   test("every role: the payout pages it may see, without errors or null/undefined/NaN", async () => {
     for (const role of ["admin", "manager", "analyst", "affiliate"] as const) {
       const page = await signedIn(keys[role] as string);
@@ -201,15 +242,35 @@ describe("payouts in the console", () => {
         .locator("#nav a")
         .evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).hash));
       const mine = paths.filter((h) =>
-        ["#/payout-runs", "#/payouts", "#/statements", "#/operator-webhooks"].includes(h),
+        [
+          "#/payout-runs",
+          "#/payouts",
+          "#/payout-settings",
+          "#/sub-affiliates",
+          "#/statements",
+          "#/operator-webhooks",
+        ].includes(h),
       );
       expect(mine).toEqual(
         role === "affiliate"
-          ? ["#/payouts", "#/statements"]
-          : ["#/payout-runs", "#/payouts", "#/statements", "#/operator-webhooks"],
+          ? ["#/payouts", "#/sub-affiliates", "#/statements"]
+          : [
+              "#/payout-runs",
+              "#/payouts",
+              "#/payout-settings",
+              "#/sub-affiliates",
+              "#/statements",
+              "#/operator-webhooks",
+            ],
       );
       const runs = await env.admin.get<{ data: { id: string }[] }>("/v1/payout-runs");
-      const extra = role === "affiliate" ? [] : [`#/payout-runs?run=${runs.data[0]?.id}`];
+      const extra =
+        role === "affiliate"
+          ? []
+          : [
+              `#/payout-runs?run=${runs.data[0]?.id}`,
+              `#/payout-settings?affiliate_id=${who["Paid Partner"]}`,
+            ];
       for (const hash of [...mine, ...extra]) {
         const before = errors.length;
         await page.goto(`${env.urls.admin}/ui/${hash}`);

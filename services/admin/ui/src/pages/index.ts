@@ -25,6 +25,7 @@ import {
 import { PortalPage } from "./portal.tsx";
 import { LinkRoutingPage } from "./routing.tsx";
 import { PayoutLinesPage, PayoutRunsPage } from "./payouts.tsx";
+import { PayoutSettingsPage, SubAffiliateEarningsPage } from "./payout-settings.tsx";
 import { OperatorWebhooksPage } from "./operator-webhooks.tsx";
 import { IpListsPage, ReviewsPage, TrafficQualityPage, TrafficRulesPage } from "./quality.tsx";
 import { TestPostbackPage } from "./test-postback.tsx";
@@ -66,6 +67,20 @@ export const PAGES: PageDef[] = [
   { path: "balances", title: "Balances", section: "Money", roles: ALL, component: BalancesPage },
   { path: "payout-runs", title: "Payout runs", section: "Money", roles: STAFF, component: PayoutRunsPage },
   { path: "payouts", title: "Payouts", section: "Money", roles: ALL, component: PayoutLinesPage },
+  {
+    path: "payout-settings",
+    title: "Payout settings",
+    section: "Money",
+    roles: STAFF,
+    component: PayoutSettingsPage,
+  },
+  {
+    path: "sub-affiliates",
+    title: "Sub-affiliate earnings",
+    section: "Money",
+    roles: ALL,
+    component: SubAffiliateEarningsPage,
+  },
   { path: "statements", title: "Statements", section: "Money", roles: ALL, component: StatementsPage },
   { path: "fx-rates", title: "FX rates", section: "Money", roles: STAFF, component: FxRatesPage },
   {
