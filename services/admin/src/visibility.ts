@@ -240,6 +240,7 @@ export const VISIBILITY = {
     "affiliate_name",
     "period_start",
     "period_end",
+    "time_zone",
     "run_id",
     "created_at",
     "payment",

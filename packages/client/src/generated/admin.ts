@@ -10764,6 +10764,7 @@ export interface operations {
                      *       "affiliate_name": "string",
                      *       "period_start": null,
                      *       "period_end": null,
+                     *       "time_zone": "string",
                      *       "run_id": "string",
                      *       "created_at": null,
                      *       "payment": {
@@ -10824,6 +10825,8 @@ export interface operations {
                         affiliate_name: string;
                         period_start: unknown;
                         period_end: unknown;
+                        /** @description the affiliate's cycle time zone: the period's days are local days there */
+                        time_zone: string;
                         run_id: string | null;
                         created_at: unknown;
                         payment: {

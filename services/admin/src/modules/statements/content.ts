@@ -27,6 +27,8 @@ export type Statement = {
   affiliate_name: string;
   period_start: Date;
   period_end: Date;
+  /** the affiliate's cycle zone: the period's dates are shown as local days there */
+  time_zone: string;
   run_id: string | null;
   created_at: Date;
   payment: {
@@ -54,8 +56,10 @@ export async function statementContent(
   affiliateScope: string | null,
 ): Promise<Statement> {
   const [s] = await sql<Omit<Statement, "payment" | "currencies">[]>`
-    select s.id::text, s.affiliate_id::text, a.name as affiliate_name, s.period_start, s.period_end, s.run_id::text, s.created_at
+    select s.id::text, s.affiliate_id::text, a.name as affiliate_name, s.period_start, s.period_end,
+           coalesce(ps.time_zone, 'UTC') as time_zone, s.run_id::text, s.created_at
     from statements s join affiliates a on a.id = s.affiliate_id
+    left join affiliate_payout_settings ps on ps.affiliate_id = s.affiliate_id
     where s.id = ${id} ${affiliateScope ? sql`and s.affiliate_id = ${affiliateScope}` : sql``}`;
   if (!s) throw new HttpError(404, "not_found", "no such statement");
   const [details] = await sql<

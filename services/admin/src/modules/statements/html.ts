@@ -1,7 +1,9 @@
+import { localDate } from "@roundtrip/ledger";
 import type { Statement } from "./content.ts";
 
 const text = (v: unknown) => Bun.escapeHTML(String(v ?? ""));
-const day = (d: Date) => d.toISOString().slice(0, 10);
+// The period's boundaries are local midnights in the affiliate's zone: shown as its local dates.
+const day = (d: Date, zone: string) => localDate(d, zone);
 
 /** The statement as a self-contained HTML page (every value escaped: offer names are operator input). */
 export function statementHtml(s: Statement): string {
@@ -33,7 +35,7 @@ export function statementHtml(s: Statement): string {
 <style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}</style>
 </head><body>
   <h1>Statement ${text(s.id)}</h1>
-  <p>${text(s.affiliate_name)} (affiliate ${text(s.affiliate_id)}) — period ${day(s.period_start)} to ${day(s.period_end)}</p>
+  <p>${text(s.affiliate_name)} (affiliate ${text(s.affiliate_id)}) — period ${day(s.period_start, s.time_zone)} to ${day(s.period_end, s.time_zone)}</p>
   ${s.payment ? `<p>Paid by ${text(s.payment.method)} to ${text(s.payment.account_reference_masked)}${s.payment.vat_number ? ` — VAT number ${text(s.payment.vat_number)}` : ""}</p>` : ""}
   ${sections}
 </body></html>`;

@@ -20,6 +20,9 @@ export const StatementView = t.Object({
   affiliate_name: t.String(),
   period_start: t.Any(),
   period_end: t.Any(),
+  time_zone: t.String({
+    description: "the affiliate's cycle time zone: the period's days are local days there",
+  }),
   run_id: t.Union([t.String(), t.Null()]),
   created_at: t.Any(),
   payment: t.Union([

@@ -1,7 +1,9 @@
+import { localDate } from "@roundtrip/ledger";
 import { PDFDocument, type PDFFont, StandardFonts } from "pdf-lib";
 import type { Statement } from "./content.ts";
 
-const day = (d: Date) => d.toISOString().slice(0, 10);
+// The period's boundaries are local midnights in the affiliate's zone: shown as its local dates.
+const day = (d: Date, zone: string) => localDate(d, zone);
 /** The standard fonts encode WinAnsi only: anything else is replaced rather than failing the PDF. */
 const winAnsi = (text: string) => text.replace(/[^\x20-\x7e\xa0-\xff]/g, "?");
 
@@ -24,7 +26,7 @@ export async function statementPdf(s: Statement): Promise<Uint8Array> {
   };
   write(`Statement ${s.id}`, { size: 16, font: bold });
   write(`${s.affiliate_name} (affiliate ${s.affiliate_id})`);
-  write(`Period ${day(s.period_start)} to ${day(s.period_end)}`);
+  write(`Period ${day(s.period_start, s.time_zone)} to ${day(s.period_end, s.time_zone)}`);
   if (s.payment)
     write(
       `Paid by ${s.payment.method} to ${s.payment.account_reference_masked ?? ""}${s.payment.vat_number ? `, VAT number ${s.payment.vat_number}` : ""}`,

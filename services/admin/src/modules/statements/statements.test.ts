@@ -180,3 +180,54 @@ describe("statements", () => {
     ).toBe(404);
   });
 });
+
+describe("statements in the affiliate's time zone", () => {
+  test("a period of local days is shown as local dates (UTC+14: its midnight is 10:00 UTC the day before)", async () => {
+    const id = (
+      await admin.call<{ id: string }>("POST", "/v1/affiliates", {
+        name: "Line Islands",
+        payout_currency: "EUR",
+      })
+    ).body.id;
+    await admin.call("PUT", `/v1/affiliates/${id}/payout-settings`, {
+      cycle: "custom",
+      cycle_days: 1,
+      time_zone: "Pacific/Kiritimati",
+    });
+    await admin.call("PUT", `/v1/affiliates/${id}/payment-details`, {
+      method: "paypal",
+      account_reference: "line@islands.example",
+    });
+    const localMidnight = new Date(midnight.getTime() - 14 * 3_600_000); // today begins there
+    const lateYesterday = new Date(localMidnight.getTime() - 3_600_000);
+    await admin.sql`
+      insert into ledger_entries (affiliate_id, type, payout, revenue, currency, affiliate_payout, affiliate_currency,
+                                  available_at, created_at, reason, actor)
+      values (${id}, 'adjustment', 70, 0, 'EUR', 70, 'EUR', ${lateYesterday}, ${lateYesterday}, 'bonus', 'test')`;
+    const run = await admin.call<{ lines: { affiliate_id: string; amount: string; period_end: string }[] }>(
+      "POST",
+      "/v1/payout-runs",
+      { period_end: midnight.toISOString().slice(0, 10) },
+    );
+    expect(run.body.lines.find((l) => l.affiliate_id === id)).toMatchObject({
+      amount: "70.00",
+      period_end: localMidnight.toISOString(),
+    });
+    const statement = await statementOf(id);
+    const json = await admin.call<{ time_zone: string; period_end: string }>(
+      "GET",
+      `/v1/statements/${statement}`,
+    );
+    expect(json.body).toMatchObject({
+      time_zone: "Pacific/Kiritimati",
+      period_end: localMidnight.toISOString(),
+    });
+    const today = midnight.toISOString().slice(0, 10);
+    const dayBefore = new Date(midnight.getTime() - DAY).toISOString().slice(0, 10);
+    const html = await admin.text(`/v1/statements/${statement}/html`);
+    expect(html.text).toContain(`period ${dayBefore} to ${today}`);
+    const pdf = await admin.text(`/v1/statements/${statement}/pdf`);
+    const { text } = await extractText(await getDocumentProxy(pdf.bytes), { mergePages: true });
+    expect(text).toContain(`Period ${dayBefore} to ${today}`);
+  });
+});
