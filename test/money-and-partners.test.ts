@@ -151,6 +151,18 @@ describe("money and partners, end to end", () => {
     }>("/v1/payout-runs", { period_end: midnight.toISOString() });
     const line = run.lines.find((l) => l.affiliate_id === child);
     expect(line?.amount).toBe("60.00");
+    // the approval itself closes the cycle: statement.ready reaches both endpoints before any result
+    const readyAt = (endpoint: typeof affiliate, path: string) =>
+      endpoint.received.some(
+        (p) =>
+          p.url.pathname === path &&
+          JSON.parse(p.body).type === "statement.ready" &&
+          JSON.parse(p.body).data?.affiliate_id === child,
+      );
+    await eventually(
+      async () => readyAt(affiliate, "/partner") && readyAt(operator, "/ops"),
+      "statement.ready at the affiliate and the operator after the approval",
+    );
     const imported = await fetch(`${env.urls.admin}/v1/payout-runs/${run.id}/results`, {
       method: "POST",
       headers: { authorization: `Bearer ${env.adminKey}`, "content-type": "text/csv" },
