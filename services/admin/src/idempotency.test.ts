@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { adminHarness, type Harness } from "./test-support.ts";
-import { pruneIdempotencyKeys } from "./idempotency.ts";
+import { pruneIdempotencyKeys, WITHHELD } from "./idempotency.ts";
 
 /**
  * Idempotency-Key against a separate admin process (the deployed entry): replay, conflict,
@@ -42,6 +42,20 @@ describe("Idempotency-Key on creates", () => {
     expect(await brandCount(body.slug)).toBe(1);
     // Without a key the same body is a new request: here the slug is taken.
     expect((await post("/v1/brands", body, null)).status).toBe(409);
+  });
+
+  test("a secret shown once is never kept with the answer: a replay withholds it", async () => {
+    const key = crypto.randomUUID();
+    const body = { name: `idem-key-${crypto.randomUUID().slice(0, 6)}`, role: "analyst" };
+    const first = await post("/v1/api-keys", body, key);
+    expect(first.status).toBe(201);
+    const created = (await first.json()) as { id: string; key: string };
+    expect(created.key.length).toBeGreaterThan(20);
+    const [stored] = await h.sql`select response::text as r from idempotency_keys where key = ${key}`;
+    expect(stored?.r).not.toContain(created.key);
+    const again = await post("/v1/api-keys", body, key);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(await again.json()).toEqual({ ...created, key: WITHHELD });
   });
 
   test("the same key with another body is a 409 naming the header; the key stays bound to its first request", async () => {

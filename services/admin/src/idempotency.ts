@@ -5,7 +5,8 @@
  * (`Idempotent-Replayed: true`); the same key with another request is a 409
  * `idempotency_key_reused`; a request arriving while the first with its key still runs is a 409
  * `idempotency_key_in_use` (retry later). A 5xx or a non-JSON answer is not kept, so a retry runs
- * again. Keys are scoped per caller (API key or user), so two callers never share one.
+ * again. Keys are scoped per caller (API key or user), so two callers never share one. A secret
+ * shown once is not kept with the answer: a replay withholds it (`withoutSecrets`).
  */
 import type { Sql } from "@roundtrip/db";
 import { deleteUntilShort } from "@roundtrip/db";
@@ -36,8 +37,29 @@ async function release(sql: Sql, p: Pending): Promise<void> {
   await sql`delete from idempotency_keys where scope = ${p.scope} and key = ${p.key} and status is null`;
 }
 
+/**
+ * Fields that carry a secret shown once (an API key, a postback token, a signing secret, an
+ * invitation token). They are never stored with the answer: the database keeps only their hashes,
+ * and a copy here would keep the secret itself for a day. A replay answers with WITHHELD in their
+ * place — the client that lost the first answer rotates the secret.
+ */
+const SECRET_FIELDS = new Set(["key", "token", "secret", "signing_secret"]);
+export const WITHHELD = "(withheld: shown once, in the first answer)";
+
+function withoutSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutSecrets);
+  if (!value || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k,
+      SECRET_FIELDS.has(k) && typeof v === "string" ? WITHHELD : withoutSecrets(v),
+    ]),
+  );
+}
+
 async function remember(sql: Sql, p: Pending, status: number, body: unknown): Promise<void> {
-  await sql`update idempotency_keys set status = ${status}, response = ${sql.json(body as never)}
+  const stored = withoutSecrets(JSON.parse(JSON.stringify(body ?? null)));
+  await sql`update idempotency_keys set status = ${status}, response = ${sql.json(stored as never)}
             where scope = ${p.scope} and key = ${p.key}`;
 }
 
