@@ -346,6 +346,8 @@ describe("the web console in Chromium", () => {
     expect(Number(await page.locator("#total-clicks").getAttribute("data-value"))).toBeGreaterThan(0);
     await seeText(page.locator(".money-total"), "€100.00".replace("100", "40"));
     expect(await page.locator("#total-cr").textContent()).toMatch(/^\d+(\.\d)?\s?%$/);
+    // The charts draw when their series arrive, after the totals: wait for them, then count.
+    await page.locator(".uplot").nth(1).waitFor({ timeout: 30_000 });
     expect(await page.locator(".uplot").count()).toBeGreaterThanOrEqual(2);
     await shot(page, "06-dashboard");
   });
