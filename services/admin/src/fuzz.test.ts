@@ -297,6 +297,14 @@ async function send(
   if (init.contentType) headers["content-type"] = init.contentType;
   try {
     const res = await fetch(url, { method, headers, body: init.payload, redirect: "manual" });
+    if (res.headers.get("content-type")?.startsWith("text/event-stream")) {
+      // An event stream runs until what it watches is done — minutes for a test postback that
+      // never comes: its status and first event are the answer; cancelling ends it on the server.
+      const reader = res.body?.getReader();
+      const first = await reader?.read();
+      await reader?.cancel();
+      return { status: res.status, text: first?.value ? new TextDecoder().decode(first.value) : "" };
+    }
     return { status: res.status, text: await res.text() };
   } catch (err) {
     // A response cut off after its status line (a stream that failed midway) counts as a failure.
