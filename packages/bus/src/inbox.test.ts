@@ -122,17 +122,17 @@ describe("handleBatchOnce", () => {
       ["d", 1],
       ["e", 1],
     ]);
-    // One row per batch that applied something, not one per message.
-    const rows = await db.sql`select message_ids from bus_inbox_batches where consumer = 'b1' order by id`;
-    expect(rows.map((r) => r.message_ids)).toEqual([
-      ["a", "b", "c"],
-      ["d", "e"],
-    ]);
+    // One inbox row per message applied, whichever batch applied it.
+    const rows = await db.sql`select message_id from bus_inbox where consumer = 'b1' order by message_id`;
+    expect(rows.map((r) => r.message_id)).toEqual(["a", "b", "c", "d", "e"]);
   });
 
-  test("a message a per-message inbox row records (handleOnce, an older release) is a duplicate", async () => {
+  test("a message handleOnce recorded is a duplicate for a batch, and the other way round", async () => {
     await handleOnce(db.sql, { consumer: "b2", messageId: "x" }, async () => {});
     expect(await applyBatch("b2", ["x", "y"])).toMatchObject({ fresh: ["y"], duplicates: ["x"] });
+    expect(await handleOnce(db.sql, { consumer: "b2", messageId: "y" }, async () => {})).toEqual({
+      duplicate: true,
+    });
   });
 
   test("a failing effect marks nothing handled", async () => {
@@ -180,17 +180,17 @@ describe("handleBatchOnce", () => {
     );
   });
 
-  test("pruneInbox deletes old batch rows, but not one holding the proof of an owed event", async () => {
+  test("pruneInbox deletes old rows, but not one holding the proof of an owed event", async () => {
     await db.sql`delete from bus_inbox`;
     await db.sql`
-      insert into bus_inbox_batches (consumer, message_ids, handled_at)
-      select 'b9', array['old-a-' || n, 'old-b-' || n], now() - interval '8 days' from generate_series(1, 1200) as n`;
-    await db.sql`insert into bus_inbox_batches (consumer, message_ids) values ('b9', array['recent'])`;
-    await db.sql`insert into bus_outbox (subject, stream, msg_id, payload) values ('x', 'CLICKS', 'old-b-77', '{}')`;
+      insert into bus_inbox (consumer, message_id, handled_at)
+      select 'b9', 'old-' || n, now() - interval '8 days' from generate_series(1, 1200) as n`;
+    await db.sql`insert into bus_inbox (consumer, message_id) values ('b9', 'recent')`;
+    await db.sql`insert into bus_outbox (subject, stream, msg_id, payload) values ('x', 'CLICKS', 'old-77', '{}')`;
     try {
       expect(await pruneInbox(db.sql, { batch: 500 })).toBe(1199);
-      const left = await db.sql`select message_ids from bus_inbox_batches where consumer = 'b9' order by id`;
-      expect(left.map((r) => r.message_ids)).toEqual([["old-a-77", "old-b-77"], ["recent"]]);
+      const left = await db.sql`select message_id from bus_inbox where consumer = 'b9' order by message_id`;
+      expect(left.map((r) => r.message_id)).toEqual(["old-77", "recent"]);
     } finally {
       await db.sql`delete from bus_outbox`;
     }

@@ -41,16 +41,16 @@ export type BatchOutcome<D, T> = {
 
 /**
  * `handleOnce` for many messages in one transaction: the effect runs once over the items not
- * handled before, and one `bus_inbox_batches` row records their inbox keys — one row per batch
- * instead of one per message, and one commit for all of them.
+ * handled before, with one commit for all of them.
  *
- * Exactly once, per key: every key's advisory lock is taken first (in one sorted order, so two
- * batches that overlap never deadlock), then a second statement — with a snapshot taken after the
- * locks, so it sees whatever a batch that held them committed — looks for keys already handled
- * (batch rows or per-message `bus_inbox` rows, bus_handled()). A redelivered batch is all
- * duplicates; a batch that partly overlaps an earlier one applies only the rest; a key twice in
- * one batch (a re-published copy fetched with its original) counts once. A failing effect rolls
- * the batch row back with it, so nothing is marked handled that was not.
+ * One statement records and checks at once: the batch's keys are inserted as `bus_inbox` rows in
+ * sorted order, `on conflict do nothing returning` the ones that were new. A key another
+ * transaction inserted but has not committed makes this one wait for it (the primary key), then
+ * counts as handled if it committed — so two overlapping batches on two replicas each apply only
+ * what the other did not, and, taking the keys in the same order, never deadlock. A redelivered
+ * batch is all duplicates; a partly overlapping one applies only the rest; a key twice in one
+ * batch counts once. A failing effect rolls the rows back with it, so nothing is marked handled
+ * that was not.
  */
 export async function handleBatchOnce<D, T>(
   sql: Sql,
@@ -59,38 +59,28 @@ export async function handleBatchOnce<D, T>(
   keyOf: (item: D) => string,
   effect: (tx: Tx, fresh: D[]) => Promise<T>,
 ): Promise<BatchOutcome<D, T>> {
-  const keys = [...new Set(items.map(keyOf))];
+  const keys = [...new Set(items.map(keyOf))].sort();
   return (await sql.begin(async (tx) => {
-    await tx`
-      select pg_advisory_xact_lock(k)
-      from (select distinct hashtextextended(${consumer} || '/' || id, ${INBOX_LOCK_SEED}) as k
-            from unnest(${tx.array(keys)}::text[]) as id order by 1) s`;
-    const handled = new Set(
+    const claimed = new Set(
       (
-        await tx<{ id: string }[]>`
-          select id from unnest(${tx.array(keys)}::text[]) as id where bus_handled(${consumer}, id)`
-      ).map((r) => r.id),
+        await tx<{ message_id: string }[]>`
+          insert into bus_inbox (consumer, message_id, handled_at)
+          select ${consumer}, k, now() from unnest(${tx.array(keys)}::text[]) as k order by k
+          on conflict do nothing
+          returning message_id`
+      ).map((r) => r.message_id),
     );
     const fresh: D[] = [];
     const duplicates: D[] = [];
     for (const item of items) {
       const key = keyOf(item);
-      if (handled.has(key)) duplicates.push(item);
-      else {
-        handled.add(key);
-        fresh.push(item);
-      }
+      if (claimed.delete(key)) fresh.push(item);
+      else duplicates.push(item);
     }
     if (fresh.length === 0) return { fresh, duplicates };
-    await tx`
-      insert into bus_inbox_batches (consumer, message_ids)
-      values (${consumer}, ${tx.array(fresh.map(keyOf))}::text[])`;
     return { fresh, duplicates, result: await effect(tx, fresh) };
   })) as BatchOutcome<D, T>;
 }
-
-// Separates these advisory locks from the application's (click-lock.ts and others use two-int keys).
-const INBOX_LOCK_SEED = 7_242_510;
 
 /**
  * Inbox rows only need to outlive redeliveries (minutes), so a week is generous — except a proof
@@ -109,30 +99,23 @@ export async function pruneInbox(
       Number((await remove(limit)).count),
     );
   // Kept while an owed outbox event needs it (anti-join through the owed rows' wire-id index).
-  const owed = (matching: ReturnType<typeof sql>) => sql`
+  const owed = () => sql`
     exists (select 1 from bus_outbox o
-            where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) ${matching})`;
+            where o.handled_at is null and coalesce(o.msg_id, 'outbox:' || o.id::text) = message_id)`;
   const older = (column: string) => sql`${sql(column)} < now() - ${seconds} * interval '1 second'`;
   const rows = await prune(
     (limit) => sql`
       delete from bus_inbox where ctid in (
         select ctid from bus_inbox
-        where ${older("handled_at")} and not ${owed(sql`= message_id`)}
-        limit ${limit})`,
-  );
-  const batchRows = await prune(
-    (limit) => sql`
-      delete from bus_inbox_batches where id in (
-        select id from bus_inbox_batches
-        where ${older("handled_at")} and not ${owed(sql`= any(message_ids)`)}
+        where ${older("handled_at")} and not ${owed()}
         limit ${limit})`,
   );
   const parkings = await prune(
     (limit) => sql`
       delete from bus_dead_letters where ctid in (
         select ctid from bus_dead_letters
-        where ${older("dead_lettered_at")} and not ${owed(sql`= message_id`)}
+        where ${older("dead_lettered_at")} and not ${owed()}
         limit ${limit})`,
   );
-  return rows + batchRows + parkings;
+  return rows + parkings;
 }

@@ -99,7 +99,7 @@ export function outboxReconciler(bus: Bus, sql: Sql, options: ReconcilerOptions)
   async function settle(plan: (typeof plans)[number], required: string[]): Promise<number> {
     let settled = 0;
     for (let chunk = 0; chunk < SETTLE_CHUNKS_PER_PASS; chunk++) {
-      // Proof = per required consumer, an inbox row (primary key) or a batch row (GIN) with the id.
+      // Proof = per required consumer, its inbox row (bus_handled: a primary-key probe).
       const [r] = await sql<{ last: string | null; scanned: number; settled: number }[]>`
         with owed as (
           select id, published_at, coalesce(msg_id, 'outbox:' || id::text) as wire_id
