@@ -1,5 +1,5 @@
 import { type ClickRecorded, type ClicksRecorded, REASON, type Reason } from "@roundtrip/contracts";
-import type { Sql, Tx } from "@roundtrip/db";
+import { decideUniqueVisits, type Sql, type Tx } from "@roundtrip/db";
 import { ipReasons, listKinds } from "./ip-lists.ts";
 import { loadRuleBook, type RuleBook } from "./settings.ts";
 
@@ -58,16 +58,39 @@ export async function judgeBatches(tx: Tx, batches: readonly ClicksRecorded[]): 
   return flags;
 }
 
+/** CLICKS messages as every click consumer stores and counts them, with what the rules flagged. */
+export type JudgedClicks = {
+  /** The messages in the order given: flags applied, unique vs. repeat decided for the cluster. */
+  batches: ClicksRecorded[];
+  flags: ClickFlags;
+};
+
 /**
- * `judgeBatches` in a transaction of its own, committed before the caller's: the flood counters
- * are the hottest rows of the click path (every click of a link touches the link's minute), and
- * a row lock lasts until commit. Judged inside the consumer's long store-and-roll-up transaction,
- * every other click consumer transaction queued behind it (about 60 messages a second in all);
- * alone, each holds them for one upsert and a commit. A crash after this commit and before the
- * caller's only leaves the verdict recorded: the redelivery reads it, counting nothing twice.
+ * Everything the click consumers must agree on, decided once in a short transaction of its own
+ * and committed before the caller's long store-and-roll-up one: flood verdicts (`judgeBatches`)
+ * and then, for the clicks not flagged, unique vs. repeat (`decideUniqueVisits`). Both touch the
+ * hottest rows of the click path — every click of a link touches the link's minute counter, the
+ * second consumer to see a new visitor waits for the first one's window row — and a row lock
+ * lasts until commit: taken inside the long transactions, every other click consumer queued behind
+ * them (about 60 messages a second in all); alone, each holds them for a few statements. A crash
+ * after this commit and before the caller's only leaves the decisions recorded: the redelivery
+ * reads them back, counting nothing twice.
  */
-export function judgeClickBatches(sql: Sql, batches: readonly ClicksRecorded[]): Promise<ClickFlags> {
-  return sql.begin((tx) => judgeBatches(tx, batches));
+export function judgeClickBatches(sql: Sql, batches: readonly ClicksRecorded[]): Promise<JudgedClicks> {
+  return sql.begin(async (tx) => {
+    const flags = await judgeBatches(tx, batches);
+    const flagged = batches.map((b) => applyFlags(b, flags));
+    const decided = await decideUniqueVisits(
+      tx,
+      flagged.flatMap((b) => b.clicks),
+    );
+    let at = 0;
+    const judged = flagged.map((b) => {
+      at += b.clicks.length;
+      return { clicks: decided.slice(at - b.clicks.length, at) };
+    });
+    return { batches: judged, flags };
+  });
 }
 
 /** One message judged inside the caller's transaction, with the verdict applied (tests, tools). */

@@ -12,7 +12,7 @@ import { ClicksRecorded, CommissionBooked, ConversionChanged } from "@roundtrip/
 import { proxyTrust, proxyTrustEnv } from "@roundtrip/intake";
 import { parseCidrs } from "@roundtrip/outbound";
 import { type ServiceContext, type ServiceParts, startPeriodic } from "@roundtrip/service";
-import { applyFlags, judgeClickBatches } from "@roundtrip/traffic";
+import { judgeClickBatches } from "@roundtrip/traffic";
 import { Value } from "@sinclair/typebox/value";
 import { createApp } from "./app.ts";
 import { ensureBootstrapKey } from "./auth.ts";
@@ -174,19 +174,19 @@ export async function buildAdmin({
           registry,
           logger,
           batchHandler: async (ds) => {
-            // The same flood/IP-list verdict attribution stores (judged once per message, whoever
-            // is first, in a short transaction of its own: judgeClickBatches).
-            const flags = await judgeClickBatches(
+            // The same verdicts attribution stores — floods, IP lists, unique vs. repeat — decided
+            // once per message, whoever is first, in a short transaction of its own.
+            const { batches } = await judgeClickBatches(
               sql,
               ds.map((d) => d.payload),
             );
+            const judgedOf = new Map(ds.map((d, i) => [d, batches[i]?.clicks ?? []]));
             return handleBatchOnce(
               sql,
               "reports-clicks",
               ds,
               (d) => d.msgId,
-              (tx, fresh) =>
-                foldClicks(tx, { clicks: fresh.flatMap((d) => applyFlags(d.payload, flags).clicks) }),
+              (tx, fresh) => foldClicks(tx, { clicks: fresh.flatMap((d) => judgedOf.get(d) ?? []) }),
             );
           },
         }),

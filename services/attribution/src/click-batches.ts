@@ -1,8 +1,8 @@
 import { type Bus, type Delivery, handleBatchOnce } from "@roundtrip/bus";
 import type { ClicksRecorded } from "@roundtrip/contracts";
-import { decideUniqueVisits, markRepeats, type Sql } from "@roundtrip/db";
+import { markRepeats, type Sql } from "@roundtrip/db";
 import type { Logger, Registry } from "@roundtrip/telemetry";
-import { applyFlags, judgeClickBatches } from "@roundtrip/traffic";
+import { judgeClickBatches } from "@roundtrip/traffic";
 import { countClicks } from "./click-stats.ts";
 import { type RefusedClick, storeClicks } from "./click-store.ts";
 import { releaseStoredClicks } from "./click-wait.ts";
@@ -17,13 +17,13 @@ import { markStoredClicks } from "./rules/click-flags.ts";
 export const CLICK_MESSAGES_PER_BATCH = 32;
 
 /**
- * attribution-clicks: the CLICKS messages that waited together, judged by the traffic rules
- * (floods, IP lists) and then stored as one batch — the rows in one multi-row insert, unique vs.
- * repeat decided for the cluster (decideUniqueVisits), conversions that overtook their clicks
- * enriched and announced once, the hourly rollup aggregated over all of them and upserted once in key order —
- * under one batch inbox row (handleBatchOnce), so a redelivered or partly repeated batch stores
- * and counts each message once. A click PostgreSQL refuses goes to DEADLETTER alone, as the refused part of its own
- * message; the rest of the batch is stored.
+ * attribution-clicks: the CLICKS messages that waited together, judged first (floods, IP lists,
+ * unique vs. repeat: judgeClickBatches, in a short transaction of its own) and then stored as one
+ * batch — the rows in one multi-row insert, conversions that overtook their clicks enriched and
+ * announced once, the hourly rollup aggregated over all of them and upserted once in key order —
+ * under the messages' inbox rows (handleBatchOnce), so a redelivered or partly repeated batch
+ * stores and counts each message once. A click PostgreSQL refuses goes to DEADLETTER alone, as the
+ * refused part of its own message; the rest of the batch is stored.
  */
 export async function handleClickBatches(
   sql: Sql,
@@ -31,26 +31,20 @@ export async function handleClickBatches(
   deliveries: Delivery<ClicksRecorded>[],
   options: { registry: Registry; logger: Logger },
 ) {
-  // Floods and IP lists first, in a short transaction of their own (judgeClickBatches: the flood
-  // counters are the hottest rows of the click path); a flagged click is stored and counted as
-  // not unique. A message this consumer already handled is judged again harmlessly: its verdict
-  // is read, not counted twice.
-  const flags = await judgeClickBatches(
+  // A message this consumer already handled is judged again harmlessly: its verdicts are read,
+  // not counted twice (flagged clicks are stored and counted as not unique).
+  const { batches, flags } = await judgeClickBatches(
     sql,
     deliveries.map((d) => d.payload),
   );
+  const judgedOf = new Map(deliveries.map((d, i) => [d, batches[i] as ClicksRecorded]));
   return handleBatchOnce(sql, "attribution-clicks", deliveries, clicksInboxKey, async (tx, fresh) => {
-    const judged = fresh.map((d) => ({ d, clicks: applyFlags(d.payload, flags).clicks }));
-    // Then unique vs. repeat for the cluster: the same answer admin's rollup reads.
-    const all: ClicksRecorded = {
-      clicks: await decideUniqueVisits(
-        tx,
-        judged.flatMap((j) => j.clicks),
-      ),
-    };
+    const judged = fresh.map((d) => ({ d, clicks: judgedOf.get(d)?.clicks ?? [] }));
+    const all: ClicksRecorded = { clicks: judged.flatMap((j) => j.clicks) };
     const refused: RefusedClick[] = [];
-    await storeClicks(tx, all, refused);
-    await markRepeats(tx, all.clicks);
+    const inserted = await storeClicks(tx, all, refused);
+    // Rows that were there already (the click service's own PostgreSQL path) carry its candidate.
+    if (inserted + refused.length < all.clicks.length) await markRepeats(tx, all.clicks);
     const stored = refused.length ? withoutRefused(all, refused) : all;
     await markStoredClicks(tx, stored, flags);
     await enrichConversions(tx, stored);

@@ -1,5 +1,5 @@
 import type { ClicksRecorded, CommissionBooked, ConversionChanged } from "@roundtrip/contracts";
-import { decideUniqueVisits, type Tx } from "@roundtrip/db";
+import type { Tx } from "@roundtrip/db";
 import { fromMicros, toMicros } from "@roundtrip/contracts";
 
 /**
@@ -155,11 +155,9 @@ export function localDate(at: string | Date, timeZone: string): string {
   return f.format(typeof at === "string" ? new Date(at) : at);
 }
 
-/** One committed batch of clicks (reports-clicks). */
+/** One committed batch of clicks (reports-clicks), judged as attribution stores them (judgeClickBatches). */
 export async function foldClicks(tx: Tx, batch: ClicksRecorded): Promise<number> {
   if (batch.clicks.length === 0) return 0;
-  // Unique vs. repeat as attribution decides it (whichever of the two sees a visitor first).
-  batch = { ...batch, clicks: await decideUniqueVisits(tx, batch.clicks) };
   const affiliateIds = [...new Set(batch.clicks.map((c) => c.affiliate_id))];
   const testAffiliates = new Set(
     (await tx<{ id: string }[]>`select id from affiliates where id in ${tx(affiliateIds)} and is_test`).map(
