@@ -735,3 +735,44 @@ describe("secrets and volumes of your own", () => {
     expect(r.stderr).toContain("secretRefs.natsUrl.key is required");
   });
 });
+
+describe("a GeoIP country database of your own", () => {
+  const objects = render({
+    values: {
+      geoip: {
+        volume: { persistentVolumeClaim: { claimName: "geoip", readOnly: true } },
+        file: "2026-11/country.mmdb",
+      },
+    },
+  });
+
+  test("is mounted read-only in the click pods only, and GEOIP_COUNTRY_DB names the file", async () => {
+    const click = deployment(objects, "click");
+    expect(click.spec.template.spec.volumes).toContainEqual({
+      name: "geoip",
+      persistentVolumeClaim: { claimName: "geoip", readOnly: true },
+    });
+    const c = containersOf(click)[0] as K8sObject;
+    expect(c.volumeMounts).toContainEqual({ name: "geoip", mountPath: "/geoip", readOnly: true });
+    expect(env(c, "GEOIP_COUNTRY_DB")?.value).toBe("/geoip/2026-11/country.mmdb");
+    for (const w of workloads(objects).filter((o) => o !== click)) {
+      expect((w.spec.template.spec.volumes as { name: string }[]).map((v) => v.name)).not.toContain("geoip");
+      expect(env(containersOf(w)[0] as K8sObject, "GEOIP_COUNTRY_DB")).toBeUndefined();
+    }
+    expect(await validateAll(objects)).toEqual([]);
+  });
+
+  test("without a volume the click service keeps the bundled one", () => {
+    const c = containersOf(deployment(defaults, "click"))[0] as K8sObject;
+    expect(env(c, "GEOIP_COUNTRY_DB")).toBeUndefined();
+    expect((c.volumeMounts as { name: string }[]).map((m) => m.name)).not.toContain("geoip");
+  });
+
+  test("a file outside the volume is refused", () => {
+    for (const file of ["/etc/passwd", "../country.mmdb", "a/../../b"]) {
+      const r = template({ values: { geoip: { volume: { emptyDir: {} }, file } } });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("geoip.file");
+    }
+  });
+});

@@ -269,6 +269,10 @@ Usage: include "roundtrip.serviceEnv" (dict "root" $ "name" "click" "svc" $svc)
 {{- if eq .name "click" }}
 - name: CLICK_SINK
   value: {{ $root.Values.config.clickSink | quote }}
+{{- if $root.Values.geoip.volume }}
+- name: GEOIP_COUNTRY_DB
+  value: {{ printf "/geoip/%s" $root.Values.geoip.file | quote }}
+{{- end }}
 {{- end }}
 {{- /* Admin's "send test" of a postback template goes through the same SSRF guard as delivery. */}}
 {{- if has .name (list "delivery" "admin") }}
