@@ -20,6 +20,8 @@ export const REASON = {
   sameDevice: "same_device",
   selfReferral: "self_referral",
   clickCap: "click_cap",
+  conversionCap: "conversion_cap",
+  payoutCap: "payout_cap",
 } as const;
 export type Reason = (typeof REASON)[keyof typeof REASON];
 export const REASONS: readonly Reason[] = Object.values(REASON);
@@ -54,6 +56,8 @@ export const DEFAULT_RULES: Readonly<Record<Reason, RuleSetting>> = {
   same_device: { threshold: 24, action: "flag", enabled: true },
   self_referral: { threshold: null, action: "flag", enabled: true },
   click_cap: { threshold: null, action: "flag", enabled: true },
+  conversion_cap: { threshold: null, action: "flag", enabled: true },
+  payout_cap: { threshold: null, action: "flag", enabled: true },
 };
 
 /** Rules whose threshold is a number the operator sets; the others fire on a fact. */

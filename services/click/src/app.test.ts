@@ -335,6 +335,68 @@ describe("click caps", () => {
   });
 });
 
+describe("conversion and payout caps", () => {
+  test("a full conversion or payout cap sends every click to the fallback with its reason, read at each click; without a fallback URL nothing changes", async () => {
+    const [brand] = await sql`select id, timezone from brands where slug = 'casino'`;
+    const [adv] = await sql`select id from advertisers where brand_id = ${brand?.id} limit 1`;
+    const offer = async (name: string, fallback: string | null) => {
+      const [o] = await sql`
+        insert into offers (brand_id, advertiser_id, name, destination_url, currency, payout_cap_monthly, fallback_url)
+        values (${brand?.id}, ${adv?.id}, ${name}, ${`https://${name}.example/?cid={click_id}`}, 'EUR', 100, ${fallback})
+        returning id`;
+      await sql`insert into offer_events (offer_id, code, cap_daily) values (${o?.id}, 'ftd', 2), (${o?.id}, 'registration', null)`;
+      await sql`insert into links (code, offer_id, affiliate_id) values (${name}, ${o?.id}, ${ids.affiliate})`;
+      return o?.id as string;
+    };
+    const capped = await offer("filled", "https://fallback.example/?cid={click_id}");
+    const homeless = await offer("homeless", null);
+    await publish(
+      bus,
+      subjects.configChanged("offers"),
+      { resource: "offers", id: capped },
+      { msgId: crypto.randomUUID() },
+    );
+    await waitFor(
+      async () => (await hit("/c/filled")).status === 302 && (await hit("/c/homeless")).status === 302,
+    );
+    const hostOf = async (code: string, userAgent = CHROME_WINDOWS) => {
+      const r = await hit(`/c/${code}`, { headers: { "user-agent": userAgent } });
+      const location = new URL(r.headers.get("location") as string);
+      return { host: location.host, clickId: location.searchParams.get("cid") as string };
+    };
+    const period = (unit: "day" | "month") =>
+      sql`date_trunc(${unit}, now() at time zone ${brand?.timezone as string})::date`;
+    // Yesterday's full counter and this month's below the cap leave the offer open.
+    for (const o of [capped, homeless]) {
+      await sql`insert into offer_cap_usage (offer_id, event, period, period_start, used)
+                values (${o}, 'ftd', 'day', ${period("day")} - 1, 2), (${o}, 'ftd', 'day', ${period("day")}, 1)`;
+      await sql`insert into offer_payout_usage (offer_id, period, period_start, payout)
+                values (${o}, 'month', ${period("month")}, 99.99)`;
+    }
+    expect((await hostOf("filled")).host).toBe("filled.example");
+    // The conversion that fills today's ftd cap: the next click, a bot's too, goes to the fallback.
+    await sql`update offer_cap_usage set used = 2 where period_start = ${period("day")}`;
+    const full = await hostOf("filled");
+    expect(full.host).toBe("fallback.example");
+    expect((await hostOf("filled", "curl/8.5.0")).host).toBe("fallback.example");
+    expect((await hostOf("homeless")).host).toBe("homeless.example");
+    await waitFor(async () => Boolean(await clickRow(full.clickId)));
+    expect((await clickRow(full.clickId))?.reasons).toEqual(["conversion_cap"]);
+    // Raised: open at once. Then the month's payout reaches 100.
+    await sql`update offer_events set cap_daily = 3 where offer_id = ${capped} and code = 'ftd'`;
+    expect((await hostOf("filled")).host).toBe("filled.example");
+    await sql`update offer_payout_usage set payout = 100 where offer_id in ${sql([capped, homeless])}`;
+    const paid = await hostOf("filled");
+    expect(paid.host).toBe("fallback.example");
+    expect((await hostOf("homeless")).host).toBe("homeless.example");
+    await waitFor(async () => Boolean(await clickRow(paid.clickId)));
+    expect((await clickRow(paid.clickId))?.reasons).toEqual(["payout_cap"]);
+    // Removed: open at once.
+    await sql`update offers set payout_cap_monthly = null where id = ${capped}`;
+    expect((await hostOf("filled")).host).toBe("filled.example");
+  });
+});
+
 describe("cookie and cache", () => {
   test("a first-party rt_cid cookie carries the click ID; cross-site (Secure, SameSite=None) and a shared domain when configured", async () => {
     const res = await hit("/c/live");

@@ -9,7 +9,7 @@ import { Elysia } from "elysia";
 import { type ClickWriter, isQueueFull } from "./click-writer.ts";
 import type { ResolvedLink } from "./link-cache.ts";
 import { subsFromUrl } from "./redirect.ts";
-import { takeClickCap } from "./click-caps.ts";
+import { filledCap, takeClickCap } from "./click-caps.ts";
 import { type Choice, chooseDestination } from "./routing.ts";
 import { AgentParser, isPrefetch } from "./visitor-agent.ts";
 import { visitorKeyer } from "./visitors.ts";
@@ -19,7 +19,10 @@ const COOKIE_MAX_AGE_S = 30 * 24 * 60 * 60;
 const ROUTE = "/c/:code";
 
 export type ClickDeps = {
-  /** For click caps only: an offer with a cap counts its clicks in PostgreSQL (click-caps.ts). */
+  /**
+   * For capped offers only: a click cap counts its clicks in PostgreSQL, a conversion or payout
+   * cap is read from the counters there (click-caps.ts).
+   */
   sql?: Sql;
   links: ConfigCache<Map<string, ResolvedLink>>;
   writer: ClickWriter;
@@ -55,7 +58,7 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
     recorded: clicks.labels("recorded"),
     bot: clicks.labels("bot"),
     prefetch: clicks.labels("prefetch"),
-    // Counted beside recorded/bot: the click is also recorded (reason click_cap).
+    // Counted beside recorded/bot: the click is also recorded (reason click_cap, conversion_cap or payout_cap).
     fallback: clicks.labels("cap_fallback"),
     // Counted beside recorded/bot too: a routing rule or fallback chose the destination.
     routed: clicks.labels("routed"),
@@ -102,12 +105,13 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
       if (country === undefined) country = deps.geo.country(ip);
       return country;
     };
-    // A capped offer's visitors take a place in its cap; once full they go to the next
-    // destination, then its fallback, at once. Only capped offers pay this round trip, and bots
+    // A capped offer's visitors take a place in its click cap, and find its conversion and payout
+    // caps as the conversions and the ledger left them; once one is full they go to the next
+    // destination, then its fallback, at once. Only capped offers pay these round trips, and bots
     // never take a place.
     const choice: Choice =
       !link.routing && !link.caps
-        ? { link, route: null, capped: false } // the common case: no promise, no closures
+        ? { link, route: null, capped: null } // the common case: no promise, no closures
         : await chooseDestination(
             link,
             {
@@ -117,12 +121,14 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
               language: () => languages.preferred(headers.get("accept-language")),
               local: () => clock.at(link.timezone, clickedAt),
             },
-            async (target) =>
-              !target.caps ||
-              prefetch ||
-              agent.bot ||
-              !deps.sql ||
-              takeClickCap(deps.sql, target.caps.limits, clickedAt),
+            async (target) => {
+              if (!target.caps || !deps.sql) return null;
+              // Everyone (bots and prefetches too) is turned away from a filled offer: it pays nothing more.
+              const filled = target.caps.filled && (await filledCap(deps.sql, target.caps.filled, clickedAt));
+              if (filled) return filled;
+              if (prefetch || agent.bot) return null;
+              return (await takeClickCap(deps.sql, target.caps.limits, clickedAt)) ? null : REASON.clickCap;
+            },
             random,
           );
     const served = choice.link;
@@ -136,7 +142,7 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
     } else {
       const reasons: string[] = agent.bot ? [REASON.bot] : [];
       if (choice.capped) {
-        reasons.push(REASON.clickCap);
+        reasons.push(choice.capped);
         outcome.fallback.inc();
       }
       if (choice.route) outcome.routed.inc();

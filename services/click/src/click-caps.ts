@@ -1,4 +1,5 @@
 import type { Sql } from "@roundtrip/db";
+import { REASON } from "@roundtrip/contracts";
 
 export type ClickCaps = {
   offerId: string;
@@ -48,4 +49,48 @@ export async function takeClickCap(sql: Sql, caps: ClickCaps, at: Date): Promise
 
 class CapReached extends Error {
   override readonly name = "CapReached";
+}
+
+/** Which of an offer's conversion-side caps the click service must look at (link-cache.ts). */
+export type FilledCaps = { offerId: string; timezone: string; conversions: boolean; payout: boolean };
+
+/**
+ * Whether the offer's conversion caps (offer events' `cap_daily`/`cap_monthly`, counted by
+ * attribution in `offer_cap_usage`) or payout caps (`payout_cap_daily`/`payout_cap_monthly`,
+ * counted by commission in `offer_payout_usage`) are full for the period the click falls in, in the
+ * brand's days and months: the reason code of the first full one, or null. One read of the
+ * counters themselves, so a cap filled by a conversion committed a moment ago turns the very next
+ * click away on every replica, and the caps compared are the ones in force now (raised or removed,
+ * the offer reopens at once). Read-only: a click never takes a conversion's place.
+ */
+export async function filledCap(
+  sql: Sql,
+  caps: FilledCaps,
+  at: Date,
+): Promise<typeof REASON.conversionCap | typeof REASON.payoutCap | null> {
+  const start = (period: "day" | "month") =>
+    sql`date_trunc(${period}, ${at}::timestamptz at time zone ${caps.timezone})::date`;
+  const [row] = await sql<{ conversions: boolean; payout: boolean }[]>`
+    select ${
+      caps.conversions
+        ? sql`exists (
+            select 1 from offer_events e
+            join offer_cap_usage u on u.offer_id = e.offer_id and u.event = e.code
+            where e.offer_id = ${caps.offerId}
+              and ((u.period = 'day' and u.period_start = ${start("day")} and u.used >= e.cap_daily)
+                or (u.period = 'month' and u.period_start = ${start("month")} and u.used >= e.cap_monthly)))`
+        : sql`false`
+    } as conversions, ${
+      caps.payout
+        ? sql`exists (
+            select 1 from offers o
+            join offer_payout_usage p on p.offer_id = o.id
+            where o.id = ${caps.offerId}
+              and ((p.period = 'day' and p.period_start = ${start("day")} and p.payout >= o.payout_cap_daily)
+                or (p.period = 'month' and p.period_start = ${start("month")} and p.payout >= o.payout_cap_monthly)))`
+        : sql`false`
+    } as payout`;
+  if (row?.conversions) return REASON.conversionCap;
+  if (row?.payout) return REASON.payoutCap;
+  return null;
 }

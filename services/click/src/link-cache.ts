@@ -3,7 +3,7 @@ import { type CompiledRouting, compileConditions, RouteConditions } from "@round
 import { ConfigCache } from "@roundtrip/service";
 import { Value } from "@sinclair/typebox/value";
 import type { Logger } from "@roundtrip/telemetry";
-import { type ClickCaps, hasClickCap } from "./click-caps.ts";
+import { type ClickCaps, type FilledCaps, hasClickCap } from "./click-caps.ts";
 import { compileDestination, type Destination } from "./redirect.ts";
 
 export type ResolvedLink = {
@@ -20,8 +20,11 @@ export type ResolvedLink = {
   /** The brand's IP truncation (null: the service's IP_TRUNCATE) and whether the click sets its cookie. */
   ipTruncation: "none" | "last-octet" | null;
   clickCookie: boolean;
-  /** The offer's click caps and where its traffic goes once one is reached (null: uncapped). */
-  caps: { limits: ClickCaps; fallback: Destination } | null;
+  /**
+   * The offer's caps and where its traffic goes once one is reached (null: uncapped): click caps
+   * take a place per click; conversion and payout caps (`filled`, null when it has none) are read.
+   */
+  caps: { limits: ClickCaps; filled: FilledCaps | null; fallback: Destination } | null;
   /** The brand's IANA time zone: routing's time of day is the brand's. */
   timezone: string;
   /**
@@ -55,11 +58,16 @@ async function loadLinks(sql: Sql): Promise<Map<string, ResolvedLink>> {
       click_cap_monthly: number | null;
       click_cap_lifetime: number | null;
       fallback_url: string | null;
+      conversion_capped: boolean;
+      payout_capped: boolean;
     }[]
   >`
     select l.id, l.code, l.offer_id, l.affiliate_id, o.brand_id, b.slug, o.destination_url, o.click_id_param,
            b.ip_truncation, b.click_cookie, b.timezone,
-           o.click_cap_daily, o.click_cap_monthly, o.click_cap_lifetime, o.fallback_url
+           o.click_cap_daily, o.click_cap_monthly, o.click_cap_lifetime, o.fallback_url,
+           exists (select 1 from offer_events e where e.offer_id = o.id
+                   and (e.cap_daily is not null or e.cap_monthly is not null)) as conversion_capped,
+           o.payout_cap_daily is not null or o.payout_cap_monthly is not null as payout_capped
     from links l
     join offers o on o.id = l.offer_id
     join brands b on b.id = o.brand_id
@@ -124,7 +132,10 @@ async function attachRouting(sql: Sql, byId: Map<string, ResolvedLink>): Promise
   }
 }
 
-/** A cap only applies with somewhere to send the traffic it turns away (admin requires both). */
+/**
+ * A cap only turns traffic away with somewhere to send it: admin requires a fallback URL for click
+ * and payout caps; an offer whose conversion caps came without one only holds conversions back.
+ */
 function capsOf(
   r: {
     offer_id: string;
@@ -133,6 +144,8 @@ function capsOf(
     click_cap_monthly: number | null;
     click_cap_lifetime: number | null;
     fallback_url: string | null;
+    conversion_capped: boolean;
+    payout_capped: boolean;
   },
   link: Parameters<typeof compileDestination>[0],
 ): ResolvedLink["caps"] {
@@ -143,6 +156,15 @@ function capsOf(
     monthly: r.click_cap_monthly,
     lifetime: r.click_cap_lifetime,
   };
-  if (!hasClickCap(limits) || !r.fallback_url) return null;
-  return { limits, fallback: compileDestination({ ...link, destinationUrl: r.fallback_url }) };
+  const filled =
+    r.conversion_capped || r.payout_capped
+      ? {
+          offerId: r.offer_id,
+          timezone: r.timezone,
+          conversions: r.conversion_capped,
+          payout: r.payout_capped,
+        }
+      : null;
+  if ((!hasClickCap(limits) && !filled) || !r.fallback_url) return null;
+  return { limits, filled, fallback: compileDestination({ ...link, destinationUrl: r.fallback_url }) };
 }

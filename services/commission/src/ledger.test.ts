@@ -736,3 +736,56 @@ describe("sub-affiliates (issue 14)", () => {
       for (const total of Object.values(await balance(a))) expect(Number(total)).toBe(0);
   });
 });
+
+describe("payout caps (issue 13)", () => {
+  const usage = async (offer: string) =>
+    Object.fromEntries(
+      (
+        await sql<{ period: string; period_start: string; payout: string }[]>`
+          select period, period_start::text, payout::text from offer_payout_usage where offer_id = ${offer}`
+      ).map((r) => [`${r.period} ${r.period_start}`, r.payout]),
+    );
+
+  test("an offer with a payout cap counts each booking, adjustment and reversal in its currency, per brand day and month", async () => {
+    const p = await program({ timezone: "Pacific/Auckland" });
+    await sql`update offers set payout_cap_daily = 1000 where id = ${p.offer}`;
+    await rule(p, { model: "hybrid", payout: "30", payout_percent: "10", currency: "PLN" });
+    await fx("EUR", "PLN", "4.00", "2026-01-01T00:00:00Z");
+    // 12:00 UTC is already the 11th in Auckland.
+    const a = await conversion(p, { amount: "100", currency: "PLN" });
+    await run(a);
+    expect(await usage(p.offer)).toEqual({ "day 2026-03-11": "10.000000", "month 2026-03-01": "10.000000" });
+    await run(await conversion(p, { amount: "0", currency: "PLN" }));
+    const b = await conversion(p, { amount: "20", currency: "PLN" });
+    await run(b);
+    // 40 PLN + 30 PLN + 32 PLN = 102 PLN = 25.50 EUR
+    expect(await usage(p.offer)).toMatchObject({ "day 2026-03-11": "25.500000" });
+    await run({ ...change(b, 2, "approved"), amount: "60" }); // +4 PLN: an adjustment
+    expect(await usage(p.offer)).toMatchObject({ "day 2026-03-11": "26.500000" });
+    await run(change(a, 2, "reversed"));
+    expect(await usage(p.offer)).toEqual({ "day 2026-03-11": "16.500000", "month 2026-03-01": "16.500000" });
+  });
+
+  test("an offer without one keeps no counter; a cap set later starts each period from the ledger", async () => {
+    const p = await program();
+    await rule(p, { payout: "25" });
+    await run(await conversion(p));
+    await run(await conversion(p));
+    expect(await usage(p.offer)).toEqual({});
+    await sql`update offers set payout_cap_monthly = 60 where id = ${p.offer}`;
+    await run(await conversion(p, { at: "2026-03-20T12:00:00Z" }));
+    expect(await usage(p.offer)).toEqual({
+      "day 2026-03-20": "25.000000",
+      "month 2026-03-01": "75.000000",
+    });
+  });
+
+  test("concurrent bookings of one capped offer count each once", async () => {
+    const p = await program();
+    await sql`update offers set payout_cap_daily = 10000 where id = ${p.offer}`;
+    await rule(p, { payout: "7.5" });
+    const all = await Promise.all(Array.from({ length: 12 }, () => conversion(p)));
+    await Promise.all(all.map(run));
+    expect(await usage(p.offer)).toEqual({ "day 2026-03-10": "90.000000", "month 2026-03-01": "90.000000" });
+  });
+});

@@ -6,6 +6,7 @@ import { blockChange, type ChangeBlocked, unblock } from "./blocks.ts";
 import { add, cmp, isZero, mul, neg, type Ratio, ratio, sub, toCurrency, ZERO } from "./decimal.ts";
 import { type FxRate, FxRateMissingError, rateAt } from "./fx.ts";
 import { type Counts, type PayoutRule, type Pricing, price } from "./payout.ts";
+import { countPayout } from "./payout-caps.ts";
 
 export type BookedEntry = {
   id: string;
@@ -197,6 +198,8 @@ async function settleChange(tx: Tx, c: ConversionChanged): Promise<Settlement> {
     payload: event,
     msgId: `comm:${c.conversion_id}:${c.seq}`,
   });
+  // Last: an offer's payout counter row is held from here to the commit.
+  if (entry) await countPayout(tx, c, entry);
   return { outcome, entry };
 }
 

@@ -4562,6 +4562,8 @@ export interface operations {
                      *           "click_cap_monthly": 0,
                      *           "click_cap_lifetime": 0,
                      *           "fallback_url": "string",
+                     *           "payout_cap_daily": "string",
+                     *           "payout_cap_monthly": "string",
                      *           "events": [
                      *             {
                      *               "code": "string",
@@ -4595,6 +4597,8 @@ export interface operations {
                             click_cap_monthly?: (string | number) | null;
                             click_cap_lifetime?: (string | number) | null;
                             fallback_url?: string | null;
+                            payout_cap_daily?: string | null;
+                            payout_cap_monthly?: string | null;
                             events: {
                                 code: string;
                                 window_days: string | number;
@@ -4682,6 +4686,8 @@ export interface operations {
                      *       "click_cap_monthly": 0,
                      *       "click_cap_lifetime": 0,
                      *       "fallback_url": "string",
+                     *       "payout_cap_daily": "string",
+                     *       "payout_cap_monthly": "string",
                      *       "events": [
                      *         {
                      *           "code": "string",
@@ -4711,6 +4717,8 @@ export interface operations {
                         click_cap_monthly?: (string | number) | null;
                         click_cap_lifetime?: (string | number) | null;
                         fallback_url?: string | null;
+                        payout_cap_daily?: string | null;
+                        payout_cap_monthly?: string | null;
                         events: {
                             code: string;
                             window_days: string | number;
@@ -4764,6 +4772,8 @@ export interface operations {
                      *       "click_cap_monthly": 0,
                      *       "click_cap_lifetime": 0,
                      *       "fallback_url": "string",
+                     *       "payout_cap_daily": "string",
+                     *       "payout_cap_monthly": "string",
                      *       "events": [
                      *         {
                      *           "code": "string",
@@ -4793,6 +4803,8 @@ export interface operations {
                         click_cap_monthly?: (string | number) | null;
                         click_cap_lifetime?: (string | number) | null;
                         fallback_url?: string | null;
+                        payout_cap_daily?: string | null;
+                        payout_cap_monthly?: string | null;
                         events: {
                             code: string;
                             window_days: string | number;
@@ -4838,6 +4850,10 @@ export interface operations {
                     click_cap_monthly?: (string | number) | null;
                     /** @description clicks per the offer's lifetime; beyond it the offer's traffic goes to fallback_url at once (needs one) */
                     click_cap_lifetime?: (string | number) | null;
+                    /** @description non-negative decimal */
+                    payout_cap_daily?: string | null;
+                    /** @description non-negative decimal */
+                    payout_cap_monthly?: string | null;
                     /** @description macros: {click_id} {affiliate_id} {offer_id} {brand} {sub1}…{sub10} */
                     fallback_url?: string | null;
                 };
@@ -4865,6 +4881,8 @@ export interface operations {
                      *       "click_cap_monthly": 0,
                      *       "click_cap_lifetime": 0,
                      *       "fallback_url": "string",
+                     *       "payout_cap_daily": "string",
+                     *       "payout_cap_monthly": "string",
                      *       "events": [
                      *         {
                      *           "code": "string",
@@ -4894,6 +4912,8 @@ export interface operations {
                         click_cap_monthly?: (string | number) | null;
                         click_cap_lifetime?: (string | number) | null;
                         fallback_url?: string | null;
+                        payout_cap_daily?: string | null;
+                        payout_cap_monthly?: string | null;
                         events: {
                             code: string;
                             window_days: string | number;
@@ -6271,7 +6291,7 @@ export interface operations {
         parameters: {
             query?: {
                 offer_id?: string;
-                reason?: "bot" | "click_flood_ip" | "click_flood_sub" | "click_flood_link" | "ip_datacenter" | "ip_vpn" | "ip_tor" | "ip_blocked" | "ctit_too_fast" | "ctit_too_slow" | "same_device" | "self_referral" | "click_cap";
+                reason?: "bot" | "click_flood_ip" | "click_flood_sub" | "click_flood_link" | "ip_datacenter" | "ip_vpn" | "ip_tor" | "ip_blocked" | "ctit_too_fast" | "ctit_too_slow" | "same_device" | "self_referral" | "click_cap" | "conversion_cap" | "payout_cap";
                 cursor?: string;
                 limit?: number;
                 order?: "asc" | "desc";
@@ -6350,7 +6370,7 @@ export interface operations {
                     /** @description numeric id, 1 to 9223372036854775807 */
                     offer_id?: string | null;
                     /** @enum {string} */
-                    reason: "bot" | "click_flood_ip" | "click_flood_sub" | "click_flood_link" | "ip_datacenter" | "ip_vpn" | "ip_tor" | "ip_blocked" | "ctit_too_fast" | "ctit_too_slow" | "same_device" | "self_referral" | "click_cap";
+                    reason: "bot" | "click_flood_ip" | "click_flood_sub" | "click_flood_link" | "ip_datacenter" | "ip_vpn" | "ip_tor" | "ip_blocked" | "ctit_too_fast" | "ctit_too_slow" | "same_device" | "self_referral" | "click_cap" | "conversion_cap" | "payout_cap";
                     /** @description event code, e.g. registration, ftd */
                     event?: string | null;
                     /** @description seconds (ctit_*), clicks per minute (click_flood_*), hours (same_device); null turns it off */
@@ -7632,7 +7652,7 @@ export interface operations {
                 sub3?: string;
                 sub4?: string;
                 sub5?: string;
-                reason?: "bot" | "click_flood_ip" | "click_flood_sub" | "click_flood_link" | "ip_datacenter" | "ip_vpn" | "ip_tor" | "ip_blocked" | "ctit_too_fast" | "ctit_too_slow" | "same_device" | "self_referral" | "click_cap";
+                reason?: "bot" | "click_flood_ip" | "click_flood_sub" | "click_flood_link" | "ip_datacenter" | "ip_vpn" | "ip_tor" | "ip_blocked" | "ctit_too_fast" | "ctit_too_slow" | "same_device" | "self_referral" | "click_cap" | "conversion_cap" | "payout_cap";
                 q?: string;
                 cursor?: string;
                 limit?: number;

@@ -303,6 +303,8 @@ export const TABLE_COLUMNS = {
     click_cap_monthly: "int4?",
     click_cap_lifetime: "int4?",
     fallback_url: "text?",
+    payout_cap_daily: "numeric?",
+    payout_cap_monthly: "numeric?",
   },
   operator_webhooks: {
     id: "int8",

@@ -8,6 +8,7 @@ import { announce, audit } from "../../changes.ts";
 import {
   Count,
   Currency,
+  Decimal,
   EventCode,
   getRow,
   Id,
@@ -75,6 +76,16 @@ const ClickCap = (period: string) =>
     }),
   );
 
+// Payout caps are traffic caps, like click caps: what the offer paid its affiliates in the brand's
+// day or month (the ledger, by event time, in the offer's currency); once reached, its traffic goes
+// to fallback_url at once. Conversions from earlier clicks still book.
+const PayoutCap = (period: string) =>
+  t.Optional(
+    t.Union([Decimal, t.Null()], {
+      description: `affiliate payout per ${period}, in the offer's currency, greater than 0; once reached the offer's traffic goes to fallback_url at once (needs one)`,
+    }),
+  );
+
 export const OfferUpdate = Strict({
   name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
   destination_url: t.Optional(DestinationUrl),
@@ -83,6 +94,8 @@ export const OfferUpdate = Strict({
   click_cap_daily: ClickCap("day (the brand's)"),
   click_cap_monthly: ClickCap("month (the brand's)"),
   click_cap_lifetime: ClickCap("the offer's lifetime"),
+  payout_cap_daily: PayoutCap("day (the brand's)"),
+  payout_cap_monthly: PayoutCap("month (the brand's)"),
   fallback_url: t.Optional(t.Union([DestinationUrl, t.Null()], { description: "where capped traffic goes" })),
 });
 
@@ -253,20 +266,50 @@ export function offers(sql: Sql, bus: Bus) {
           resource: "offers",
           id: params.id,
           changes: body,
-          check: (_tx, before) => {
-            // A click cap turns traffic away: it needs somewhere to send it.
+          check: async (tx, before) => {
+            for (const field of ["payout_cap_daily", "payout_cap_monthly"] as const) {
+              const cap = body[field];
+              if (cap && !/[1-9]/.test(cap))
+                throw new HttpError(400, "invalid_request", `${field}: must be greater than 0`, field);
+            }
+            // A click or payout cap turns traffic away: it needs somewhere to send it.
             const after = {
               ...before,
               ...Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)),
             };
             const capped = after.click_cap_daily ?? after.click_cap_monthly ?? after.click_cap_lifetime;
-            if (capped && !after.fallback_url)
+            const payoutCapped = after.payout_cap_daily ?? after.payout_cap_monthly;
+            if ((capped || payoutCapped) && !after.fallback_url)
               throw new HttpError(
                 400,
                 "invalid_request",
-                "fallback_url: required while a click cap is set",
+                `fallback_url: required while a ${capped ? "click" : "payout"} cap is set`,
                 "fallback_url",
               );
+            // Commission counts payout only for offers with a payout cap: counters left from an
+            // earlier cap missed what was booked since, so they go. Today's and this month's start
+            // from the ledger here (when it is all in the offer's currency: converting is
+            // commission's), so a cap set below them closes at once; any other period starts from
+            // the ledger at its next booking. The lock waits for bookings that read no cap yet
+            // (services/commission/src/payout-caps.ts).
+            if (payoutCapped && (before.payout_cap_daily ?? before.payout_cap_monthly) === null) {
+              await tx`select pg_advisory_xact_lock(hashtextextended(${`payout-cap:${params.id}`}, 0))`;
+              await tx`delete from offer_payout_usage where offer_id = ${params.id}`;
+              await tx`
+                insert into offer_payout_usage (offer_id, period, period_start, payout)
+                select o.id, p.period, p.start, coalesce(sum(e.payout), 0)
+                from offers o
+                join brands br on br.id = o.brand_id
+                cross join lateral (values
+                  ('day', (now() at time zone br.timezone)::date),
+                  ('month', date_trunc('month', now() at time zone br.timezone)::date)) p(period, start)
+                left join commission_bookings b on b.offer_id = o.id
+                  and (case p.period when 'day' then b.period_day else b.period_month end) = p.start
+                left join ledger_entries e on e.conversion_id = b.conversion_id and e.tier = 1
+                where o.id = ${params.id}
+                group by o.id, p.period, p.start
+                having bool_and(e.currency is null or e.currency = o.currency)`;
+            }
           },
         });
         return withEvents(row, await eventsOf(params.id));

@@ -76,3 +76,36 @@ describe("currencies", () => {
     expect(ok.status).toBe(201);
   });
 });
+
+describe("payout caps", () => {
+  test("need a fallback URL and an amount above zero; set on an offer without one, today's and this month's counters start from the ledger", async () => {
+    const p = await program(h);
+    const patch = (body: unknown) =>
+      h.call<Record<string, unknown>>("PATCH", `/v1/offers/${p.offer.id}`, h.keys.manager, body);
+    const homeless = await patch({ payout_cap_daily: "50" });
+    expect(homeless.status).toBe(400);
+    expect(homeless.text).toContain("fallback_url");
+    for (const bad of ["0", "0.000", "-5", "abc"]) {
+      const refused = await patch({ payout_cap_daily: bad, fallback_url: "https://elsewhere.example/" });
+      expect(refused.status).toBe(400);
+      expect(refused.text).toContain("payout_cap_daily");
+    }
+    const set = await patch({
+      payout_cap_daily: "50.5",
+      fallback_url: "https://elsewhere.example/?c={click_id}",
+    });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ payout_cap_daily: "50.500000", payout_cap_monthly: null });
+    const counters = await h.sql`
+      select period, payout::text from offer_payout_usage where offer_id = ${p.offer.id} order by period`;
+    expect(counters.map((c) => [c.period, c.payout])).toEqual([
+      ["day", "0.000000"],
+      ["month", "0.000000"],
+    ]);
+    // The fallback stays while a payout cap does.
+    const orphaned = await patch({ fallback_url: null });
+    expect(orphaned.status).toBe(400);
+    expect(orphaned.text).toContain("fallback_url");
+    expect((await patch({ payout_cap_daily: null })).body).toMatchObject({ payout_cap_daily: null });
+  });
+});

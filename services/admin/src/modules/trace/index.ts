@@ -1,4 +1,5 @@
 import type { ClickIdCodec } from "@roundtrip/clickid";
+import { REASON } from "@roundtrip/contracts";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import type postgres from "postgres";
@@ -23,6 +24,7 @@ const orAll = (sql: Sql, parts: (Fragment | null)[]) =>
 /** Parameter names that carry a click ID or a txid before aliases are applied (the gateway's defaults). */
 const CLICK_ID_NAMES = ["click_id", "cid", "clickid", "click", "subid", "aff_sub"];
 const TXID_NAMES = ["txid", "transaction_id", "tid", "order_id"];
+const CAP_REASONS = new Set<string>([REASON.clickCap, REASON.conversionCap, REASON.payoutCap]);
 const CAP_BLOCKED =
   "held back from commission and delivery; books itself once the cap has room (raised, removed, or a place given back)";
 const AWAITING_CLICK =
@@ -349,6 +351,11 @@ export async function buildTrace(
   });
 
   const timeline: { at: unknown; kind: string; summary: string; ref?: unknown }[] = [];
+  // Which cap sent the click to the offer's fallback URL (docs/routing.md), as its reason code says.
+  const capOf = (reasons: unknown) => {
+    const cap = (Array.isArray(reasons) ? (reasons as string[]) : []).find((r) => CAP_REASONS.has(r));
+    return cap ? `, sent to the offer's fallback URL (${cap})` : "";
+  };
   for (const c of clicks)
     if (c.clicked_at)
       timeline.push({
@@ -356,7 +363,7 @@ export async function buildTrace(
         kind: "click",
         summary: `click on link ${(c.route as Row | null)?.via_link_code ?? (c.link as Row | null)?.code ?? "?"}${
           c.route ? ` routed to offer ${(c.link as Row | null)?.offer_id ?? "?"}` : ""
-        }${c.stored ? "" : " (row not stored)"}`,
+        }${capOf((c.click as Row | null)?.reasons)}${c.stored ? "" : " (row not stored)"}`,
         ref: c.click_id,
       });
   for (const l of logs)

@@ -172,6 +172,9 @@ const FLAG_WORDS: Record<string, string> = {
   ip_tor: "from a TOR exit (an IP list)",
   ip_blocked: "from a blocked address (an IP list)",
   click_cap: "over the offer's click cap: sent to the offer's fallback URL",
+  conversion_cap:
+    "the offer's conversion cap (an event's day or month) was full: sent to the offer's fallback URL",
+  payout_cap: "the offer's payout cap (day or month) was reached: sent to the offer's fallback URL",
 };
 export function flagsOf(reasons: unknown): string {
   const list = Array.isArray(reasons) ? (reasons as string[]) : [];
@@ -419,6 +422,8 @@ export const CLICK_REASONS = [
   "ip_tor",
   "ip_blocked",
   "click_cap",
+  "conversion_cap",
+  "payout_cap",
 ];
 
 export function ClicksPage({ me, route }: PageProps) {
