@@ -7,10 +7,11 @@
  * stored per second (sustained, from the first stored click to the last) and the inbox rows
  * written per click, for each batch size asked for. With `--postbacks N`, the same for a backlog
  * of N accepted postbacks through attribution (conversions) and commission (bookings): the
- * consumers whose transactions write outbox events. Needs PostgreSQL and NATS
- * (DATABASE_URL / NATS_URL, defaults 127.0.0.1).
+ * consumers whose transactions write outbox events, and the SQL statements their database ran
+ * per postback (pg_stat_statements, when the server loads it; `--statements` lists the busiest).
+ * Needs PostgreSQL and NATS (DATABASE_URL / NATS_URL, defaults 127.0.0.1).
  *
- *   bun bench/consumers.ts [--clicks 40000] [--per-message 1,17] [--links 50] [--postbacks 0]
+ *   bun bench/consumers.ts [--clicks 40000] [--per-message 1,17] [--links 50] [--postbacks 0] [--statements]
  */
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -27,6 +28,7 @@ const { values: args } = parseArgs({
     "per-message": { type: "string", default: "1,17" },
     links: { type: "string", default: "50" },
     postbacks: { type: "string", default: "0" },
+    statements: { type: "boolean", default: false },
   },
 });
 const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
@@ -45,7 +47,7 @@ for (const f of figures)
   );
 if (postbacks)
   console.log(
-    `postbacks: ${postbacks.conversions.toFixed(0)} conversions/s (attribution), ${postbacks.bookings.toFixed(0)} bookings/s (commission), ${postbacks.n} each`,
+    `postbacks: ${postbacks.conversions.toFixed(0)} conversions/s (attribution), ${postbacks.bookings.toFixed(0)} bookings/s (commission), ${postbacks.n} each${postbacks.statements === null ? "" : `; ${(postbacks.statements / postbacks.n).toFixed(1)} SQL statements per postback`}`,
   );
 
 async function measure(perMessage: number): Promise<Figure> {
@@ -76,7 +78,9 @@ async function measure(perMessage: number): Promise<Figure> {
   }
 }
 
-async function measurePostbacks(n: number): Promise<{ n: number; conversions: number; bookings: number }> {
+async function measurePostbacks(
+  n: number,
+): Promise<{ n: number; conversions: number; bookings: number; statements: number | null }> {
   const db = await createTestDatabase("bench_pipeline_pb");
   const busPrefix = `benchq_${crypto.randomUUID().slice(0, 8)}`;
   let stack: Awaited<ReturnType<typeof startStack<"attribution" | "commission">>> | undefined;
@@ -139,6 +143,7 @@ async function measurePostbacks(n: number): Promise<{ n: number; conversions: nu
     } finally {
       await nc.close();
     }
+    const counting = await countStatements(db.sql);
     stack = await startConsumers(db.url, busPrefix, ["attribution", "commission"] as const);
     // Sampled side by side: commission starts booking as soon as the first conversion is out.
     const [conversions, bookings] = await Promise.all([
@@ -148,12 +153,41 @@ async function measurePostbacks(n: number): Promise<{ n: number; conversions: nu
     const rate = (r: { first: Sample; last: Sample }) =>
       (r.last.n - r.first.n) / ((r.last.at - r.first.at) / 1000);
     console.log(`${n} postbacks: load ${(loadavg()[0] ?? 0).toFixed(2)}`);
-    return { n, conversions: rate(conversions), bookings: rate(bookings) };
+    const statements = counting ? await statementsRun(db.sql, Boolean(args.statements)) : null;
+    return { n, conversions: rate(conversions), bookings: rate(bookings), statements };
   } finally {
     await stack?.stop();
     await deleteStreams(NATS_URL, busPrefix);
     await db.drop();
   }
+}
+
+/**
+ * Starts counting this database's statements (pg_stat_statements, where the server loads it):
+ * every statement attribution and commission send — transactions, locks, reads, writes, their
+ * outbox relays and periodic jobs — counts, this script's own sampling does not.
+ */
+async function countStatements(sql: Sql): Promise<boolean> {
+  try {
+    await sql`create extension if not exists pg_stat_statements`;
+    await sql`select pg_stat_statements_reset(0, (select oid from pg_database where datname = current_database()), 0)`;
+    return true;
+  } catch (err) {
+    console.log(`statements not counted: ${(err as Error).message}`);
+    return false;
+  }
+}
+
+async function statementsRun(sql: Sql, list: boolean): Promise<number> {
+  const rows = await sql<{ calls: number; query: string }[]>`
+    select calls::int as calls, query from pg_stat_statements
+    where dbid = (select oid from pg_database where datname = current_database())
+      and query not like 'select count(*)::int as n from %'
+    order by calls desc`;
+  if (list)
+    for (const r of rows.slice(0, 40))
+      console.log(`${String(r.calls).padStart(8)}  ${r.query.replace(/\s+/g, " ").slice(0, 150)}`);
+  return rows.reduce((sum, r) => sum + r.calls, 0);
 }
 
 // The backlog is already in the streams: no migrate or provision, only the consumers' processes.

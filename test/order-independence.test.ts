@@ -10,7 +10,9 @@
  * - once in a generated permutation, with commission settling the changes in a generated order
  *   of its own, at generated points, with redeliveries;
  * - once with two attribution and two commission workers at the same time, each on its own
- *   connection.
+ *   connection, each taking its messages in generated batches as the consumers do
+ *   (`attributeBatch` and `settleBatch` inside `handleBatchOnce`; a failing batch is handled
+ *   again one by one).
  *
  * Every run must end in the same conversions (status, txid, source, amount, payout), the same
  * ledger per conversion and the same balance. On failure fast-check prints the shrunk
@@ -21,10 +23,10 @@
  * click; reports of one conversion carry one event time; pixels may omit the txid.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { attribute } from "@roundtrip/attribution/src/conversions.ts";
-import { handleOnce } from "@roundtrip/bus";
+import { attribute, attributeBatch } from "@roundtrip/attribution/src/conversions.ts";
+import { handleBatchOnce, handleOnce } from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
-import { settle } from "@roundtrip/commission/src/ledger.ts";
+import { settle, settleBatch } from "@roundtrip/commission/src/ledger.ts";
 import type { ConversionChanged, ConversionStatus, PostbackReceived } from "@roundtrip/contracts";
 import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
 import fc from "fast-check";
@@ -126,6 +128,8 @@ const scenario = fc
     keys: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 12, maxLength: 12 }),
     commissionKeys: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 64, maxLength: 64 }),
     drains: fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
+    // How many postbacks each batch of the concurrent run's attribution workers takes.
+    batches: fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 12, maxLength: 12 }),
   })
   .map((s) => ({
     ...s,
@@ -268,12 +272,58 @@ const attributeOnce = (p: Program, d: { msg: number; receipt: number }, m: Msg) 
     ),
   );
 
+type Delivery = { msg: number; receipt: number };
+
+/**
+ * Like the batch consume loop: the postbacks in one transaction under one batch inbox row; a
+ * batch that fails (a deadlock victim, say) is handled again message by message.
+ */
+const attributeBatchOnce = (p: Program, s: Scenario, ds: Delivery[]) => {
+  const run = (batch: Delivery[]) =>
+    handleBatchOnce(
+      sql,
+      "attribution-postbacks",
+      batch,
+      (d) => `pb:${p.advertiser}:${d.receipt}`,
+      (tx, fresh) =>
+        attributeBatch(
+          tx,
+          codec,
+          fresh.map((d) => postback(p, s.messages[d.msg] as Msg, d.receipt)),
+        ),
+    );
+  return run(ds).catch(async () => {
+    for (const d of ds) await redelivered(() => run([d]));
+  });
+};
+
 const settleOnce = (change: { msg_id: string; payload: ConversionChanged }) =>
   redelivered(() =>
     handleOnce(sql, { consumer: "commission-conversions", messageId: change.msg_id }, (tx) =>
       settle(tx, change.payload),
     ),
   );
+
+type Change = { msg_id: string; payload: ConversionChanged };
+
+/** `settleOnce` for a batch of changes, as the batch consume loop runs them. */
+const settleBatchOnce = (cs: Change[]) => {
+  const run = (batch: Change[]) =>
+    handleBatchOnce(
+      sql,
+      "commission-conversions",
+      batch,
+      (c) => c.msg_id,
+      (tx, fresh) =>
+        settleBatch(
+          tx,
+          fresh.map((c) => c.payload),
+        ),
+    );
+  return run(cs).catch(async () => {
+    for (const c of cs) await redelivered(() => run([c]));
+  });
+};
 
 /** The CONVERSIONS events attribution has written for this advertiser so far (its outbox). */
 async function changesOf(p: Program): Promise<{ id: string; msg_id: string; payload: ConversionChanged }[]> {
@@ -357,8 +407,13 @@ async function concurrent(s: Scenario) {
   const p = await program(s.pixelSetsMoney);
   const queue = byKeys(s.deliveries, s.keys);
   let attributing = 2;
+  let batches = 0;
   const attributionWorker = async () => {
-    for (let d = queue.shift(); d; d = queue.shift()) await attributeOnce(p, d, s.messages[d.msg] as Msg);
+    for (;;) {
+      const batch = queue.splice(0, s.batches[batches++ % s.batches.length] ?? 1);
+      if (batch.length === 0) break;
+      await attributeBatchOnce(p, s, batch);
+    }
     attributing--;
   };
   // Both commission workers take the changes not settled yet as they appear, each in its own
@@ -371,9 +426,11 @@ async function concurrent(s: Scenario) {
         (await changesOf(p)).filter((c) => !settled.has(c.msg_id)),
         s.commissionKeys.slice(w * 8),
       );
-      for (const c of todo) {
-        await settleOnce(c);
-        settled.add(c.msg_id);
+      for (let i = 0, b = w; i < todo.length; b++) {
+        const batch = todo.slice(i, i + (s.batches[b % s.batches.length] ?? 1));
+        i += batch.length;
+        await settleBatchOnce(batch);
+        for (const c of batch) settled.add(c.msg_id);
       }
       if (done && todo.length === 0) return;
       if (todo.length === 0) await Bun.sleep(5);

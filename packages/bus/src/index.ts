@@ -53,5 +53,5 @@ export {
   subjects,
   type TopologyOverrides,
 } from "./topology.ts";
-export { captureTraceHeaders, headerGetter, headerSetter } from "./tracing.ts";
+export { captureTraceHeaders, headerGetter, headerSetter, inMessageTrace } from "./tracing.ts";
 export { subscribe } from "./subscribe.ts";

@@ -13,6 +13,7 @@ import { enqueue, startOutboxRelay } from "./outbox.ts";
 import { publish } from "./publish.ts";
 import { type TestBus, testBus, testDatabase, waitFor } from "./test-support.ts";
 import { subjects } from "./topology.ts";
+import { captureTraceHeaders, inMessageTrace } from "./tracing.ts";
 
 const exporter = new InMemorySpanExporter();
 let t: TestBus;
@@ -104,5 +105,31 @@ describe("trace context across the bus", () => {
       await relay.stop();
       await c.stop();
     }
+  });
+
+  test("a batch handler's share of one message continues that message's trace, not the batch's", async () => {
+    exporter.reset();
+    const tracer = trace.getTracer("test");
+    const message = { headers: { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" } };
+    await tracer.startActiveSpan("process batch", async (batch) => {
+      const written = await inMessageTrace(message, "attribute postback", async () => captureTraceHeaders());
+      expect(written.traceparent).toStartWith("00-4bf92f3577b34da6a3ce929d0e0e4736-");
+      // A message without a trace, or already in it (a batch of one), stays in the batch's span.
+      const batchTrace = batch.spanContext().traceId;
+      const plain = await inMessageTrace({ headers: {} }, "attribute postback", async () =>
+        captureTraceHeaders(),
+      );
+      expect(plain.traceparent).toContain(batchTrace);
+      batch.end();
+    });
+    const share = spans().find((s) => s.name === "attribute postback");
+    expect(share?.spanContext().traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+    expect(share?.parentSpanContext?.spanId).toBe("00f067aa0ba902b7");
+    expect(share?.links.map((l) => l.context.spanId)).toEqual([
+      spans()
+        .find((s) => s.name === "process batch")
+        ?.spanContext().spanId,
+    ]);
+    expect(spans().filter((s) => s.name === "attribute postback")).toHaveLength(1);
   });
 });

@@ -2,6 +2,8 @@ import {
   type Context,
   context,
   propagation,
+  ROOT_CONTEXT,
+  SpanKind,
   type TextMapGetter,
   type TextMapSetter,
   trace,
@@ -25,6 +27,34 @@ export const headerGetter: TextMapGetter<MsgHdrs | undefined> = {
   get: (carrier, key) =>
     carrier?.has(key, Match.IgnoreCase) ? carrier.get(key, Match.IgnoreCase) : undefined,
 };
+
+/**
+ * Runs one message's share of a batch in that message's own trace: a batch's CONSUMER span starts
+ * a trace of its own and only links its messages', so without this what a batch handler writes for
+ * a message (outbox events, and their trace onward) would leave the trace the message came in.
+ * An INTERNAL span named `name`, child of the message's context and linked to the batch's span.
+ * Already in the message's trace (a batch of one), or without one, `fn` runs as it is.
+ */
+export async function inMessageTrace<T>(
+  message: { headers: Readonly<Record<string, string>> },
+  name: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const batch = trace.getSpanContext(context.active());
+  const parent = propagation.extract(ROOT_CONTEXT, message.headers);
+  const own = trace.getSpanContext(parent);
+  if (!own || own.traceId === batch?.traceId) return fn();
+  const span = tracer().startSpan(
+    name,
+    { kind: SpanKind.INTERNAL, links: batch ? [{ context: batch }] : [] },
+    parent,
+  );
+  try {
+    return await context.with(trace.setSpan(parent, span), fn);
+  } finally {
+    span.end();
+  }
+}
 
 export function injectContext(hdrs: MsgHdrs, ctx: Context = context.active()): void {
   propagation.inject(ctx, hdrs, headerSetter);

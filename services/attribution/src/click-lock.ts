@@ -19,8 +19,15 @@ import type { Tx } from "@roundtrip/db";
 const LOCK_CLASS = 10_430;
 const STRIPES = 512;
 
-export async function lockClickForConversion(tx: Tx, clickId: string): Promise<void> {
-  await tx`select pg_advisory_xact_lock(${LOCK_CLASS}, hashtext(${clickId}) & ${STRIPES - 1})`;
+/**
+ * Exclusively, for conversions about to be created for these clicks (a postback batch's), in one
+ * statement and in ascending stripe order, as batches take theirs: the two never deadlock on them.
+ */
+export async function lockClicksForConversions(tx: Tx, clickIds: string[]): Promise<void> {
+  if (clickIds.length === 0) return;
+  await tx`
+    select pg_advisory_xact_lock(${LOCK_CLASS}, stripe)
+    from (select distinct hashtext(id) & ${STRIPES - 1} as stripe from unnest(${tx.array(clickIds)}::text[]) as id order by 1) s`;
 }
 
 export async function lockClicksForEnrichment(tx: Tx, clickIds: string[]): Promise<void> {

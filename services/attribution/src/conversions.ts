@@ -3,19 +3,22 @@ import type { ClickIdCodec } from "@roundtrip/clickid";
 import {
   type ConversionChanged,
   type ConversionStatus,
+  type IpListKind,
   type PostbackReceived,
   REVERSAL_EVENTS,
 } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
+import { listKinds, loadRuleBook, type RuleBook } from "@roundtrip/traffic";
 import { giveBackCap, recordCapTakes, takeCap } from "./caps.ts";
-import { lockClickForConversion } from "./click-lock.ts";
+import { lockClicksForConversions } from "./click-lock.ts";
 import { isEarning, move } from "./lifecycle.ts";
 import { outranks, type Report, reportOf } from "./report.ts";
 import {
   heldBack,
   judgeConversion,
+  type PendingVerdict,
   type RuleHit,
-  recordVerdict,
+  recordVerdicts,
   startingStatus,
 } from "./rules/conversion-rules.ts";
 
@@ -56,6 +59,13 @@ export type RejectReason =
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * POSTBACKS messages handled in one transaction at most (attributeBatch): enough to turn a
+ * backlog's round trips and commits into a few per batch, few enough that a batch that fails and
+ * is handled again one by one costs little.
+ */
+export const POSTBACKS_PER_BATCH = 32;
+
 type Link = {
   offer_id: string;
   affiliate_id: string;
@@ -66,6 +76,8 @@ type Link = {
   timezone: string;
   dedup_window_hours: number;
   pixel_sets_money: boolean;
+  /** The offer's events a batch names, by code. */
+  events: Record<string, EventConfig>;
 };
 
 export type ConversionRow = {
@@ -97,53 +109,230 @@ export type ConversionRow = {
   trace_context: Record<string, string> | null;
 };
 
+/** An offer event's configuration, read with its link. */
+type EventConfig = {
+  window_days: number;
+  default_status: ConversionStatus;
+  cap_daily: number | null;
+  cap_monthly: number | null;
+};
+
+/** The click a new conversion credits, as stored (absent while its batch is in flight). */
+type StoredClick = {
+  subs: Record<string, string>;
+  ip: string | null;
+  user_agent: string | null;
+  reasons: string[];
+};
+
+/** A postback past the checks that need no lock: its click ID verified, its link (and event) known. */
+type Checked = {
+  index: number;
+  p: PostbackReceived & { click_id: string };
+  linkId: number;
+  clickedAt: Date;
+  link: Link;
+  /** Absent for a refund or chargeback. */
+  event?: EventConfig;
+};
+
+/**
+ * What one consumer batch reads once for all its postbacks, and what it writes once for all of
+ * them at the end: the batch's transaction, the locks it holds, the clicks of its postbacks.
+ */
+type Batch = {
+  tx: Tx;
+  /** Advisory lock keys this transaction holds (to its end): taken again, they cost a round trip. */
+  held: Set<string>;
+  /** The stored clicks of the batch's postbacks (by click ID), read under the click locks where missing. */
+  clicks: Map<string, StoredClick>;
+  /** The IP lists the stored clicks' addresses are on now. */
+  ipKinds: Map<string, Set<IpListKind>>;
+  /** The traffic-quality rules of the batch's offers, read at the first conversion created. */
+  rules: () => Promise<RuleBook>;
+  /** Rule verdicts of the conversions created, recorded together (recordVerdicts). */
+  verdicts: PendingVerdict[];
+};
+
 /**
  * Turns one accepted postback into a conversion, a change of one, or a recorded refusal, inside
  * the caller's transaction (the consumer's inbox transaction, so a redelivery changes nothing).
- * The click ID alone is enough to credit: it names its link and click time under our HMAC, so a
- * postback that overtakes its click row still lands; the click row, when stored, only enriches
- * the conversion.
+ * A batch of one: see `attributeBatch`.
+ */
+export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived): Promise<Outcome> {
+  return (await attributeBatch(tx, codec, [p]))[0] as Outcome;
+}
+
+/**
+ * Turns accepted postbacks into conversions, changes of them, or recorded refusals, inside the
+ * caller's transaction (the consumer's batch inbox transaction, so a redelivery changes nothing),
+ * with one outcome per postback, in the order given. The click ID alone is enough to credit: it
+ * names its link and click time under our HMAC, so a postback that overtakes its click row still
+ * lands; the click row, when stored, only enriches the conversion.
  *
  * The final state is the same whatever order the postbacks of one conversion arrive in: its
  * status is the highest reported (lifecycle.ts), its amount and payout those of the
  * highest-ranked report carrying one (report.ts), and a refund or chargeback reverses every
- * conversion of its transaction, including those created after it.
+ * conversion of its transaction, including those created after it. Within a batch the postbacks
+ * are applied one after the other, each seeing the ones before it, as separate transactions
+ * would; what a batch does once instead of once per postback is read (links and events, the
+ * clicks, the IP lists, the rules), lock (every lock the batch needs, in one sorted order, so
+ * two batches never deadlock on them) and record the rule verdicts.
  */
-export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived): Promise<Outcome> {
+export async function attributeBatch(
+  tx: Tx,
+  codec: ClickIdCodec,
+  ps: readonly PostbackReceived[],
+  options: {
+    /** Runs one postback's share (by index) where it belongs, e.g. in its own trace (inMessageTrace). */
+    each?: (index: number, run: () => Promise<Outcome>) => Promise<Outcome>;
+  } = {},
+): Promise<Outcome[]> {
+  const outcomes: Outcome[] = new Array(ps.length);
+  const refuse = async (i: number, reason: RejectReason) => {
+    await record(tx, ps[i] as PostbackReceived, reason, null);
+    outcomes[i] = { kind: "rejected", reason };
+  };
+
+  const verified: Omit<Checked, "link">[] = [];
+  for (const [index, p] of ps.entries()) {
+    const v = p.click_id ? codec.verify(p.click_id) : null;
+    if (!v?.ok) await refuse(index, "invalid_click_id");
+    else
+      verified.push({
+        index,
+        p: p as Checked["p"],
+        linkId: v.claims.linkId,
+        clickedAt: v.claims.clickedAt,
+      });
+  }
+  const links = await readLinks(tx, verified);
+  const checked: Checked[] = [];
+  for (const v of verified) {
+    const { p } = v;
+    const link = links.get(v.linkId);
+    if (!link) await refuse(v.index, "unknown_link");
+    else if (link.advertiser_id !== p.advertiser_id) await refuse(v.index, "advertiser_mismatch");
+    else if (link.brand_id !== p.brand_id) await refuse(v.index, "brand_mismatch");
+    else if (REVERSAL_EVENTS.includes(p.event)) {
+      // A refund takes money back: a browser's word is not enough unless the operator trusts it.
+      if (p.source === "pixel" && !link.pixel_sets_money) await refuse(v.index, "untrusted_pixel");
+      else if (!(p.ref_txid ?? p.txid)) await refuse(v.index, "missing_reference");
+      else checked.push({ ...v, link });
+    } else {
+      // Own keys only: an event code is outside input ("constructor" is no event).
+      const event = Object.hasOwn(link.events, p.event) ? link.events[p.event] : undefined;
+      if (!event) await refuse(v.index, "unknown_event");
+      else checked.push({ ...v, link, event });
+    }
+  }
+  if (checked.length === 0) return outcomes;
+
+  // Serialise everything that could be the same conversion, whatever order postbacks arrive in
+  // and however they are batched: the click and event (no-txid dedup, pixel/S2S hybrid), the txid,
+  // and the transaction's refunds (so one parked concurrently is seen). One statement, every key
+  // in one sorted order.
+  const held = new Set(checked.flatMap((c) => conversionLocks(c.p)));
+  await tx`
+    select pg_advisory_xact_lock(k)
+    from (select distinct hashtextextended(key, 0) as k from unnest(${tx.array([...held])}::text[]) as key order by 1) s`;
+  const clicks = await readClicks(tx, checked);
+  const kinds = await listKinds(
+    tx,
+    [...clicks.values()].flatMap((k) => (k.ip ? [k.ip] : [])),
+  );
+  let rules: Promise<RuleBook> | undefined;
+  const b: Batch = {
+    tx,
+    held,
+    clicks,
+    ipKinds: kinds,
+    rules: () => {
+      rules ??= loadRuleBook(tx, [...new Set(checked.map((c) => c.link.offer_id))]);
+      return rules;
+    },
+    verdicts: [],
+  };
+  const each = options.each ?? ((_: number, run: () => Promise<Outcome>) => run());
+  for (const c of checked) outcomes[c.index] = await each(c.index, () => apply(b, c));
+  await recordVerdicts(tx, b.verdicts);
+  return outcomes;
+}
+
+/** The advisory locks of one postback (see attributeBatch). */
+function conversionLocks(p: PostbackReceived & { click_id: string }): string[] {
+  if (REVERSAL_EVENTS.includes(p.event)) return [refLock(p.advertiser_id, (p.ref_txid ?? p.txid) as string)];
+  const keys = [`conv:click:${p.click_id}:${p.event}`];
+  if (p.txid) keys.push(`conv:tx:${p.advertiser_id}:${p.txid}:${p.event}`, refLock(p.advertiser_id, p.txid));
+  return keys;
+}
+
+/** Every verified postback's link, with the offer's events the batch names. */
+async function readLinks(
+  tx: Tx,
+  verified: readonly { linkId: number; p: PostbackReceived }[],
+): Promise<Map<number, Link>> {
+  if (verified.length === 0) return new Map();
+  const ids = [...new Set(verified.map((v) => String(v.linkId)))];
+  const codes = [...new Set(verified.map((v) => v.p.event))];
+  const rows = await tx<(Link & { link_id: number })[]>`
+    select l.id::int as link_id, l.offer_id, l.affiliate_id, o.advertiser_id, o.brand_id, o.status as offer_status,
+           o.currency, b.timezone, a.dedup_window_hours, a.pixel_sets_money,
+           coalesce((select json_object_agg(e.code, json_build_object('window_days', e.window_days,
+                       'default_status', e.default_status, 'cap_daily', e.cap_daily, 'cap_monthly', e.cap_monthly))
+                     from offer_events e where e.offer_id = l.offer_id and e.code = any(${tx.array(codes)}::text[])),
+                    '{}') as events
+    from links l join offers o on o.id = l.offer_id join brands b on b.id = o.brand_id join advertisers a on a.id = o.advertiser_id
+    where l.id = any(${tx.array(ids)}::bigint[])`;
+  return new Map(rows.map(({ link_id, ...link }) => [link_id, link]));
+}
+
+/**
+ * The stored clicks of the batch's postbacks (refunds need none). A click found is committed, so
+ * the conversion copies it and no click batch can miss it. One not found may be in a click batch
+ * committing at this moment: its click locks are taken (click-lock.ts) and it is read again, so
+ * whichever of this and the click's batch commits second copies the click onto the conversion.
+ * Duplicates and status updates take the locks too (only creations need them, but which postback
+ * creates is known only later, and locks must not be taken after row locks: a click batch holds
+ * its click locks while it updates conversions).
+ */
+async function readClicks(tx: Tx, checked: readonly Checked[]): Promise<Map<string, StoredClick>> {
+  const wanted = checked.filter((c) => c.event);
+  const found = new Map<string, StoredClick>();
+  const read = async (cs: readonly Checked[]) => {
+    if (cs.length === 0) return;
+    const times = cs.map((c) => c.clickedAt.getTime());
+    const rows = await tx<(StoredClick & { click_id: string })[]>`
+      select k.click_id, k.subs, k.ip, k.user_agent, k.reasons
+      from unnest(${tx.array(cs.map((c) => c.p.click_id))}::text[],
+                  ${tx.array(cs.map((c) => c.clickedAt.toISOString()))}::timestamptz[]) as q(click_id, clicked_at)
+      join clicks k on k.click_id = q.click_id and k.clicked_at >= q.clicked_at
+                   and k.clicked_at < q.clicked_at + interval '1 second'
+      where k.clicked_at >= ${new Date(Math.min(...times))} and k.clicked_at < ${new Date(Math.max(...times) + 1000)}`;
+    for (const { click_id, ...click } of rows) if (!found.has(click_id)) found.set(click_id, click);
+  };
+  await read(wanted);
+  const missing = wanted.filter((c) => !found.has(c.p.click_id));
+  if (missing.length) {
+    await lockClicksForConversions(
+      tx,
+      missing.map((c) => c.p.click_id),
+    );
+    await read(missing);
+  }
+  return found;
+}
+
+/** One checked postback, with the batch's locks held: a new conversion, a change, or a refusal. */
+async function apply(b: Batch, c: Checked): Promise<Outcome> {
+  const { tx } = b;
+  const { p, link, linkId, clickedAt } = c;
   const reject = async (reason: RejectReason, conversionId: string | null = null): Promise<Outcome> => {
     await record(tx, p, reason, conversionId);
     return { kind: "rejected", reason };
   };
-  if (!p.click_id) return reject("invalid_click_id");
-  const verified = codec.verify(p.click_id);
-  if (!verified.ok) return reject("invalid_click_id");
-  const { linkId, clickedAt } = verified.claims;
-
-  const [link] = await tx<Link[]>`
-    select l.offer_id, l.affiliate_id, o.advertiser_id, o.brand_id, o.status as offer_status, o.currency, b.timezone,
-           a.dedup_window_hours, a.pixel_sets_money
-    from links l join offers o on o.id = l.offer_id join brands b on b.id = o.brand_id join advertisers a on a.id = o.advertiser_id
-    where l.id = ${linkId}`;
-  if (!link) return reject("unknown_link");
-  if (link.advertiser_id !== p.advertiser_id) return reject("advertiser_mismatch");
-  if (link.brand_id !== p.brand_id) return reject("brand_mismatch");
-
-  if (REVERSAL_EVENTS.includes(p.event)) {
-    // A refund takes money back: a browser's word is not enough unless the operator trusts it.
-    if (p.source === "pixel" && !link.pixel_sets_money) return reject("untrusted_pixel");
-    return reverseTransaction(tx, p, reject);
-  }
-
-  const [event] = await tx<
-    {
-      window_days: number;
-      default_status: ConversionStatus;
-      cap_daily: number | null;
-      cap_monthly: number | null;
-    }[]
-  >`
-    select window_days, default_status, cap_daily, cap_monthly from offer_events where offer_id = ${link.offer_id} and code = ${p.event}`;
-  if (!event) return reject("unknown_event");
+  if (!c.event) return reverseTransaction(b, p, reject);
+  const event = c.event;
 
   const occurredAt = new Date(p.occurred_at ?? p.received_at);
   const report = reportOf(
@@ -153,57 +342,46 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
   );
   const pixel = p.source === "pixel";
 
-  // Serialise everything that could be the same conversion, whatever order postbacks arrive in:
-  // the click and event (no-txid dedup, pixel/S2S hybrid), then the txid, then the transaction's
-  // refunds (so one parked concurrently is seen). Always in this order; refunds take only the last.
-  await tx`select pg_advisory_xact_lock(hashtextextended(${`conv:click:${p.click_id}:${p.event}`}, 0))`;
-  if (p.txid) {
-    await tx`select pg_advisory_xact_lock(hashtextextended(${`conv:tx:${p.advertiser_id}:${p.txid}:${p.event}`}, 0))`;
-    await lockTransaction(tx, p.advertiser_id, p.txid);
-  }
-
-  let existing: ConversionRow | undefined;
-  if (p.txid) {
-    [existing] = await tx<ConversionRow[]>`
-      select * from conversions where advertiser_id = ${p.advertiser_id} and txid = ${p.txid} and event = ${p.event}
-      for update`;
-  }
-  if (!existing) {
-    // Same click and event within the advertiser's window: the no-txid dedup, and the hybrid
-    // where one side (pixel or S2S) knows the txid and the other does not.
-    const windowMs = link.dedup_window_hours * 3_600_000;
-    const match = pixel
-      ? p.txid
-        ? tx`txid is null`
-        : tx`true`
-      : p.txid
-        ? tx`source = 'pixel' and txid is null`
-        : tx`(txid is null or source = 'pixel')`;
-    [existing] = await tx<ConversionRow[]>`
+  // The conversion this postback reports, if known: by txid, else the same click and event within
+  // the advertiser's window (the no-txid dedup, and the hybrid where one side — pixel or S2S —
+  // knows the txid and the other does not). One statement, which also says whether a refund of
+  // the txid stands (its lock is held, so none can be parked meanwhile).
+  const windowMs = link.dedup_window_hours * 3_600_000;
+  const match = pixel
+    ? p.txid
+      ? tx`txid is null`
+      : tx`true`
+    : p.txid
+      ? tx`source = 'pixel' and txid is null`
+      : tx`(txid is null or source = 'pixel')`;
+  const [found] = await tx<(ConversionRow & { standing_refund: boolean })[]>`
+    with found as (
       select * from conversions
-      where click_id = ${p.click_id} and event = ${p.event} and advertiser_id = ${p.advertiser_id}
-        and occurred_at > ${new Date(occurredAt.getTime() - windowMs)} and occurred_at < ${new Date(occurredAt.getTime() + windowMs)}
-        and ${match}
-      order by id
+      where advertiser_id = ${p.advertiser_id} and event = ${p.event}
+        and (${p.txid ? tx`txid = ${p.txid} or` : tx``}
+             (click_id = ${p.click_id} and ${match}
+              and occurred_at > ${new Date(occurredAt.getTime() - windowMs)}
+              and occurred_at < ${new Date(occurredAt.getTime() + windowMs)}))
+      order by ${p.txid ? tx`(txid is not null) desc,` : tx``} id
       limit 1
-      for update`;
+      for update)
+    select f.*, ${
+      p.txid
+        ? tx`exists (select 1 from pending_reversals r where r.advertiser_id = ${p.advertiser_id} and r.txid = ${p.txid})`
+        : tx`false`
+    } as standing_refund
+    from (select) one left join found f on true`;
+  const { standing_refund: standing, ...row } = found as ConversionRow & { standing_refund: boolean };
+  if (row.id !== null) {
+    // A conversion this batch created: its rule verdict must be recorded before a report reads it.
+    if (b.verdicts.some((v) => v.conversionId === row.id)) await recordVerdicts(tx, b.verdicts.splice(0));
+    return applyReport(b, p, row as ConversionRow, report, reject);
   }
-
-  if (existing) return applyReport(tx, p, existing, report, reject);
 
   if (link.offer_status !== "active") return reject("offer_paused");
   if (occurredAt.getTime() - clickedAt.getTime() > event.window_days * DAY_MS)
     return reject("outside_window");
-  // Whichever of this and the click's batch commits second copies the click onto the conversion.
-  // Before the cap counters: holding a counter row while waiting for a click batch could close a
-  // deadlock cycle (batch waits on a refund's row, the refund on the counter).
-  await lockClickForConversion(tx, p.click_id);
-  const [click] = await tx<
-    { subs: Record<string, string>; ip: string | null; user_agent: string | null; reasons: string[] }[]
-  >`
-    select subs, ip, user_agent, reasons from clicks
-    where click_id = ${p.click_id} and clicked_at >= ${clickedAt} and clicked_at < ${new Date(clickedAt.getTime() + 1000)}
-    limit 1`;
+  const click = b.clicks.get(p.click_id);
   // Traffic-quality rules (rules/): a reject or hold decides the status the conversion starts in.
   const verdict = await judgeConversion(tx, {
     offerId: link.offer_id,
@@ -212,6 +390,8 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
     clickedAt,
     occurredAt,
     click,
+    rules: await b.rules(),
+    ipKinds: b.ipKinds,
   });
   const status = startingStatus(report.status, verdict);
   const taken = isEarning(status) ? await takeCap(tx, link, p.event, event, occurredAt) : [];
@@ -220,44 +400,53 @@ export async function attribute(tx: Tx, codec: ClickIdCodec, p: PostbackReceived
   const overCap = taken === null;
   const amount = report.amount !== null;
   const payout = report.payout !== null;
-  const [row] = await tx<ConversionRow[]>`
-    insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event,
-                             status, amount, currency, occurred_at, receipt_id, source, subs, ip, user_agent, enriched_at,
-                             amount_source, amount_at, amount_receipt_id, payout_override, payout_at, payout_receipt_id,
-                             cap_blocked_since, awaiting_click_since, trace_context)
-    values (${p.advertiser_id}, ${link.brand_id}, ${link.offer_id}, ${link.affiliate_id}, ${linkId}, ${p.click_id},
-            ${clickedAt}, ${p.txid}, ${p.event}, ${status}, ${report.amount}, ${report.currency}, ${occurredAt},
-            ${p.receipt_id}, ${p.source}, ${click ? tx.json(click.subs) : null}, ${click?.ip ?? null}, ${click?.user_agent ?? null},
-            ${click ? new Date() : null},
-            ${amount ? report.source : null}, ${amount ? report.at : null}, ${amount ? report.receiptId : null},
-            ${report.payout}, ${payout ? report.at : null}, ${payout ? report.receiptId : null},
-            ${overCap ? new Date() : null}, ${click ? null : tx`now()`},
-            ${overCap || !click ? tx.json(captureTraceHeaders()) : null})
-    returning *`;
-  if (!row) throw new PermanentError("insert_failed", "conversion insert returned nothing");
-  if (!overCap) await recordCapTakes(tx, row, taken);
-  await tx`insert into conversion_history (conversion_id, seq, status, receipt_id, reason)
-           values (${row.id}, 1, ${status}, ${p.receipt_id}, ${overCap ? "over_cap" : null})`;
-  await recordVerdict(tx, row.id, verdict, report.status);
-  await announce(tx, row, 1, null);
-  const applied: Applied[] = [{ event: row.event, status }];
+  // The conversion and its first history entry in one statement.
+  const [created] = await tx<ConversionRow[]>`
+    with c as (
+      insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event,
+                               status, amount, currency, occurred_at, receipt_id, source, subs, ip, user_agent, enriched_at,
+                               amount_source, amount_at, amount_receipt_id, payout_override, payout_at, payout_receipt_id,
+                               cap_blocked_since, awaiting_click_since, trace_context)
+      values (${p.advertiser_id}, ${link.brand_id}, ${link.offer_id}, ${link.affiliate_id}, ${linkId}, ${p.click_id},
+              ${clickedAt}, ${p.txid}, ${p.event}, ${status}, ${report.amount}, ${report.currency}, ${occurredAt},
+              ${p.receipt_id}, ${p.source}, ${click ? tx.json(click.subs) : null}, ${click?.ip ?? null}, ${click?.user_agent ?? null},
+              ${click ? new Date() : null},
+              ${amount ? report.source : null}, ${amount ? report.at : null}, ${amount ? report.receiptId : null},
+              ${report.payout}, ${payout ? report.at : null}, ${payout ? report.receiptId : null},
+              ${overCap ? new Date() : null}, ${click ? null : tx`now()`},
+              ${overCap || !click ? tx.json(captureTraceHeaders()) : null})
+      returning *),
+    h as (
+      insert into conversion_history (conversion_id, seq, status, receipt_id, reason)
+      select id, 1, status, receipt_id, ${overCap ? "over_cap" : null} from c)
+    select * from c`;
+  if (!created) throw new PermanentError("insert_failed", "conversion insert returned nothing");
+  if (!overCap) await recordCapTakes(tx, created, taken);
+  if (verdict.hits.length) b.verdicts.push({ conversionId: created.id, verdict, reported: report.status });
+  await announce(tx, created, 1, null);
+  const applied: Applied[] = [{ event: created.event, status }];
 
-  // A refund of this transaction that arrived first (or concurrently) reverses it now.
-  if (row.txid) applied.push(...(await applyStandingReversals(tx, row)));
+  // A refund of this transaction that arrived first reverses it now.
+  if (created.txid && standing) applied.push(...(await applyStandingReversals(b, created)));
   return {
     kind: "created",
-    conversionId: row.id,
-    offerId: row.offer_id,
-    affiliateId: row.affiliate_id,
+    conversionId: created.id,
+    offerId: created.offer_id,
+    affiliateId: created.affiliate_id,
     applied,
     hits: verdict.hits,
     ...(overCap ? { blocked: "over_cap" as const } : {}),
   };
 }
 
+const refLock = (advertiserId: string, txid: string) => `conv:ref:${advertiserId}:${txid}`;
+
 /** One lock per advertiser transaction: its refunds, and every conversion that takes its txid. */
-async function lockTransaction(tx: Tx, advertiserId: string, txid: string): Promise<void> {
-  await tx`select pg_advisory_xact_lock(hashtextextended(${`conv:ref:${advertiserId}:${txid}`}, 0))`;
+async function lockTransaction(b: Batch, advertiserId: string, txid: string): Promise<void> {
+  const key = refLock(advertiserId, txid);
+  if (b.held.has(key)) return;
+  await b.tx`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
+  b.held.add(key);
 }
 
 /**
@@ -269,12 +458,13 @@ async function lockTransaction(tx: Tx, advertiserId: string, txid: string): Prom
  * overrides the advertiser's server: its report only counts where it ranks (report.ts).
  */
 async function applyReport(
-  tx: Tx,
+  b: Batch,
   p: PostbackReceived,
   existing: ConversionRow,
   report: Report,
   reject: (reason: RejectReason, conversionId: string | null) => Promise<Outcome>,
 ): Promise<Outcome> {
+  const { tx } = b;
   const takeover = existing.source === "pixel" && report.source !== "pixel";
   // Whichever report names the transaction first, the conversion ends with its txid.
   const adoptsTxid = existing.txid === null && p.txid !== null;
@@ -348,7 +538,7 @@ async function applyReport(
       current.status,
     );
   }
-  if ((takeover || adoptsTxid) && current.txid) applied.push(...(await applyStandingReversals(tx, current)));
+  if ((takeover || adoptsTxid) && current.txid) applied.push(...(await applyStandingReversals(b, current)));
   return { kind: takeover ? "confirmed" : "changed", conversionId: existing.id, applied };
 }
 
@@ -360,13 +550,14 @@ async function applyReport(
  * conversion exists yet the outcome is `deferred`.
  */
 async function reverseTransaction(
-  tx: Tx,
+  b: Batch,
   p: PostbackReceived,
   reject: (reason: RejectReason, conversionId?: string | null) => Promise<Outcome>,
 ): Promise<Outcome> {
+  const { tx } = b;
   const target = p.ref_txid ?? p.txid;
   if (!target) return reject("missing_reference");
-  await lockTransaction(tx, p.advertiser_id, target);
+  await lockTransaction(b, p.advertiser_id, target);
   await tx`insert into pending_reversals (advertiser_id, txid, receipt_id, event)
            values (${p.advertiser_id}, ${target}, ${p.receipt_id}, ${p.event}) on conflict do nothing`;
   const rows = await tx<ConversionRow[]>`
@@ -391,9 +582,10 @@ async function reverseTransaction(
 }
 
 /** Reverses a conversion created or given its txid after a refund of that txid arrived. */
-async function applyStandingReversals(tx: Tx, row: ConversionRow): Promise<Applied[]> {
+async function applyStandingReversals(b: Batch, row: ConversionRow): Promise<Applied[]> {
+  const { tx } = b;
   if (!row.txid) return [];
-  await lockTransaction(tx, row.advertiser_id, row.txid);
+  await lockTransaction(b, row.advertiser_id, row.txid);
   // The earliest refund names the reversal, whichever arrived first.
   const [first] = await tx<{ receipt_id: string; event: string }[]>`
     select receipt_id::text, event from pending_reversals

@@ -1,4 +1,4 @@
-import { consume, handleOnce, type OutboxRelay, startOutboxRelay } from "@roundtrip/bus";
+import { consume, handleBatchOnce, inMessageTrace, type OutboxRelay, startOutboxRelay } from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ClicksRecorded, PostbackReceived } from "@roundtrip/contracts";
@@ -10,7 +10,7 @@ import { Elysia } from "elysia";
 import { BLOCKED_REASON, capBlockedCount, releaseCapBlocked } from "./cap-blocks.ts";
 import { CLICK_MESSAGES_PER_BATCH, handleClickBatches } from "./click-batches.ts";
 import { awaitingClickCount, CLICK_WAIT_REASON, releaseUnmatched } from "./click-wait.ts";
-import { attribute } from "./conversions.ts";
+import { attributeBatch, POSTBACKS_PER_BATCH } from "./conversions.ts";
 import { pruneJudgements } from "./rules/click-flags.ts";
 
 const schema = serviceEnv(8083, {
@@ -95,26 +95,46 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
           consumer: "attribution-postbacks",
           sql,
           concurrency: env.CONSUMER_CONCURRENCY,
+          maxBatch: POSTBACKS_PER_BATCH,
           parse: (payload) => Value.Parse(PostbackReceived, payload),
           registry,
           logger,
-          handler: async (d) => {
-            const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) =>
-              attribute(tx, codec, d.payload),
+          // The postbacks that waited together, in one transaction under one batch inbox row
+          // (a failing batch is handled again message by message, so one that cannot be
+          // handled is retried or dead-lettered alone).
+          batchHandler: async (ds) => {
+            const r = await handleBatchOnce(
+              sql,
+              "attribution-postbacks",
+              ds,
+              (d) => d.msgId,
+              (tx, fresh) =>
+                attributeBatch(
+                  tx,
+                  codec,
+                  fresh.map((d) => d.payload),
+                  // Each conversion's events continue its own postback's trace.
+                  {
+                    each: (i, run) =>
+                      inMessageTrace(fresh[i] as (typeof fresh)[number], "attribute postback", run),
+                  },
+                ),
             );
-            // The conversion's event is committed: publish it now (enqueue sends no NOTIFY).
-            if (!r.duplicate) relay?.wake();
+            // The conversions' events are committed: publish them now (enqueue sends no NOTIFY).
+            if (r.fresh.length) relay?.wake();
             // Metrics only after the commit, and never twice for a redelivery.
-            const outcome = r.result;
-            if (outcome && "applied" in outcome) for (const a of outcome.applied) conversions.inc(a);
-            if (outcome?.kind === "created") {
-              for (const h of outcome.hits)
-                ruleHits.inc({ reason: h.reason, action: h.action, on: "conversion" });
-              affiliateConversions.inc({ affiliate: outcome.affiliateId });
-              offerConversions.inc({ offer: outcome.offerId });
+            for (const [i, outcome] of (r.result ?? []).entries()) {
+              const d = r.fresh[i] as (typeof r.fresh)[number];
+              if ("applied" in outcome) for (const a of outcome.applied) conversions.inc(a);
+              if (outcome.kind === "created") {
+                for (const h of outcome.hits)
+                  ruleHits.inc({ reason: h.reason, action: h.action, on: "conversion" });
+                affiliateConversions.inc({ affiliate: outcome.affiliateId });
+                offerConversions.inc({ offer: outcome.offerId });
+              }
+              if (outcome.kind === "rejected") rejected.inc({ reason: outcome.reason });
+              if (outcome.kind === "duplicate") duplicates.inc({ advertiser: d.payload.advertiser_id });
             }
-            if (outcome?.kind === "rejected") rejected.inc({ reason: outcome.reason });
-            if (outcome?.kind === "duplicate") duplicates.inc({ advertiser: d.payload.advertiser_id });
             return r;
           },
         }),

@@ -1,4 +1,4 @@
-import { consume, handleOnce, type OutboxRelay, startOutboxRelay } from "@roundtrip/bus";
+import { consume, handleBatchOnce, inMessageTrace, type OutboxRelay, startOutboxRelay } from "@roundtrip/bus";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ConversionChanged } from "@roundtrip/contracts";
 import { type Periodic, runService, startPeriodic } from "@roundtrip/service";
@@ -6,7 +6,7 @@ import { counter, gauge } from "@roundtrip/telemetry";
 import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
 import { blockedCounts, retryAllBlocked } from "./blocks.ts";
-import { settle } from "./ledger.ts";
+import { CHANGES_PER_BATCH, type Settlement, settle, settleBatch } from "./ledger.ts";
 
 const schema = serviceEnv(8084, {
   CONSUMER_CONCURRENCY: t.Integer({ minimum: 1, maximum: 256, default: 16 }),
@@ -36,6 +36,28 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
     "Conversions whose commission cannot be booked yet, by reason (settled again until it can)",
     ["reason"],
   );
+  const count = (settled: Settlement, conversionId: string) => {
+    if (PRICED.has(settled.outcome)) bookings.inc({ outcome: settled.outcome });
+    if (settled.blocked) {
+      logger.warn("commission: conversion blocked", {
+        conversion_id: conversionId,
+        reason: settled.blocked.reason,
+        detail: settled.blocked.message,
+      });
+    }
+    const entry = settled.entry;
+    if (entry) {
+      entries.inc({ type: entry.type, currency: entry.currency });
+      amounts.inc(
+        { kind: "payout", type: entry.type, currency: entry.currency },
+        Math.abs(Number(entry.payout)),
+      );
+      amounts.inc(
+        { kind: "revenue", type: entry.type, currency: entry.currency },
+        Math.abs(Number(entry.revenue)),
+      );
+    }
+  };
   let consumer: { stop(): Promise<void> } | undefined;
   let relay: OutboxRelay | undefined;
   let retry: Periodic | undefined;
@@ -61,34 +83,32 @@ await runService("commission", schema, ({ env, sql, bus, logger, registry }) => 
         parse: (payload) => Value.Parse(ConversionChanged, payload),
         registry,
         logger,
-        handler: async (d) => {
-          const r = await handleOnce(sql, { consumer: d.consumer, messageId: d.msgId }, (tx) =>
-            settle(tx, d.payload),
+        maxBatch: CHANGES_PER_BATCH,
+        // The changes that waited together, in one transaction under one batch inbox row (a
+        // failing batch is handled again message by message, so one that cannot be handled is
+        // retried or dead-lettered alone).
+        batchHandler: async (ds) => {
+          const r = await handleBatchOnce(
+            sql,
+            "commission-conversions",
+            ds,
+            (d) => d.msgId,
+            (tx, fresh) =>
+              settleBatch(
+                tx,
+                fresh.map((d) => d.payload),
+                // Each booking's event continues its own conversion's trace.
+                {
+                  each: (i, run) =>
+                    inMessageTrace(fresh[i] as (typeof fresh)[number], "settle conversion change", run),
+                },
+              ),
           );
-          // The booking's event is committed: publish it now (enqueue sends no NOTIFY).
-          if (!r.duplicate) relay?.wake();
+          // The bookings' events are committed: publish them now (enqueue sends no NOTIFY).
+          if (r.fresh.length) relay?.wake();
           // Metrics after the commit, once per settled change; the ledger holds the exact figures.
-          const settled = r.result;
-          if (settled && PRICED.has(settled.outcome)) bookings.inc({ outcome: settled.outcome });
-          if (settled?.blocked) {
-            logger.warn("commission: conversion blocked", {
-              conversion_id: d.payload.conversion_id,
-              reason: settled.blocked.reason,
-              detail: settled.blocked.message,
-            });
-          }
-          const entry = settled?.entry;
-          if (entry) {
-            entries.inc({ type: entry.type, currency: entry.currency });
-            amounts.inc(
-              { kind: "payout", type: entry.type, currency: entry.currency },
-              Math.abs(Number(entry.payout)),
-            );
-            amounts.inc(
-              { kind: "revenue", type: entry.type, currency: entry.currency },
-              Math.abs(Number(entry.revenue)),
-            );
-          }
+          for (const [i, settled] of (r.result ?? []).entries())
+            count(settled, (r.fresh[i] as (typeof r.fresh)[number]).payload.conversion_id);
           return r;
         },
       });

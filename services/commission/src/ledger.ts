@@ -38,6 +38,9 @@ export type Settlement = {
 
 const EARNING = new Set(["pending", "approved"]);
 
+/** CONVERSIONS messages settled in one transaction at most (settleBatch). */
+export const CHANGES_PER_BATCH = 32;
+
 type EntryRow = {
   id: string;
   type: "commission" | "reversal" | "adjustment";
@@ -85,48 +88,153 @@ type BookingRow = {
  *   recorded with its reason, and settled again until the rate is there.
  */
 export async function settle(tx: Tx, c: ConversionChanged): Promise<Settlement> {
-  await tx`select pg_advisory_xact_lock(hashtextextended(${`ledger:${c.conversion_id}`}, 0))`;
-  const [seen] = await tx<{ later: boolean; same: boolean }[]>`
-    select bool_or(change_seq > ${c.seq}) as later, bool_or(change_seq = ${c.seq}) as same
-    from commission_changes where conversion_id = ${c.conversion_id}`;
-  if (seen?.same) return { outcome: "duplicate", entry: null };
-  if (seen?.later) {
+  return (await settleBatch(tx, [c]))[0] as Settlement;
+}
+
+/**
+ * `settle` for many changes in one transaction (the consumer's batch inbox transaction), one
+ * settlement per change in the order given, each seeing the ones before it. What a batch does
+ * once instead of once per change: take its locks — every conversion's, then every offer event's
+ * a booking may count, each kind in one sorted order so two batches never deadlock — and find the
+ * payout rules.
+ */
+export async function settleBatch(
+  tx: Tx,
+  cs: readonly ConversionChanged[],
+  options: {
+    /** Runs one change's share (by index) where it belongs, e.g. in its own trace (inMessageTrace). */
+    each?: (index: number, run: () => Promise<Settlement>) => Promise<Settlement>;
+  } = {},
+): Promise<Settlement[]> {
+  if (cs.length === 0) return [];
+  await tx`
+    select pg_advisory_xact_lock(k)
+    from (select distinct hashtextextended('ledger:' || id, 0) as k
+          from unnest(${tx.array(cs.map((c) => c.conversion_id))}::text[]) as id order by 1) s`;
+  // Only an earning change can book (and count); one that finds its conversion booked already
+  // holds its offer event's lock for nothing, which costs nothing.
+  const earning = cs.filter((c) => EARNING.has(c.status));
+  const rules = await findRules(tx, earning);
+  const counts = new Map<string, boolean>();
+  for (const c of earning) {
+    const key = `rules:${c.offer_id}:${c.event}`;
+    const rule = rules.get(ruleKey(c));
+    counts.set(key, (counts.get(key) ?? false) || Boolean(rule && countsBookings(rule)));
+  }
+  await lockOfferEvents(tx, counts);
+  const each = options.each ?? ((_: number, run: () => Promise<Settlement>) => run());
+  const out: Settlement[] = [];
+  for (const [i, c] of cs.entries()) out.push(await each(i, () => settleOne(tx, c, rules.get(ruleKey(c)))));
+  return out;
+}
+
+/** What a change needs to know of its conversion, read in one statement under its lock. */
+type State = {
+  later: boolean;
+  same: boolean;
+  is_test: boolean;
+  /** A block of this or an earlier change waits (blocks.ts). */
+  blocked: boolean;
+  entries: EntryRow[];
+  booking: (BookingRow & { rule_currency: string | null }) | null;
+  /** Null when the affiliate or the brand is not found. */
+  ctx: Context | null;
+};
+
+async function settleOne(tx: Tx, c: ConversionChanged, rule: PayoutRule | undefined): Promise<Settlement> {
+  const occurredAt = new Date(c.occurred_at);
+  const [row] = await tx<
+    (Omit<State, "entries"> & {
+      entries: (Omit<EntryRow, "available_at"> & { available_at: string | null })[];
+    })[]
+  >`
+    select coalesce(bool_or(x.change_seq > ${c.seq}), false) as later, coalesce(bool_or(x.change_seq = ${c.seq}), false) as same,
+      coalesce((select is_test from conversions where id = ${c.conversion_id}), false) as is_test,
+      exists (select 1 from commission_blocks where conversion_id = ${c.conversion_id} and change_seq <= ${c.seq}) as blocked,
+      (select coalesce(jsonb_agg(to_jsonb(e) - 'n' order by e.n), '[]') from (
+         select id as n, id::text as id, type, payout::text as payout, revenue::text as revenue, currency,
+                affiliate_payout::text as affiliate_payout, affiliate_currency, reporting_payout::text as reporting_payout,
+                reporting_revenue::text as reporting_revenue, reporting_currency, available_at, calculation->'priced' as priced
+         from ledger_entries where conversion_id = ${c.conversion_id} and tier = 1) e) as entries,
+      (select to_jsonb(b) from (
+         select outcome, hold_days, affiliate_currency, rule_id::text as rule_id, tier, qualifying_count,
+                (select currency from payout_rules r where r.id = cb.rule_id) as rule_currency
+         from commission_bookings cb where conversion_id = ${c.conversion_id}) b) as booking,
+      (select to_jsonb(k) from (
+         select a.payout_currency as affiliate_currency, b.currency as reporting_currency, b.timezone,
+                (${occurredAt}::timestamptz at time zone b.timezone)::date::text as day,
+                date_trunc('month', ${occurredAt}::timestamptz at time zone b.timezone)::date::text as month
+         from affiliates a, brands b where a.id = ${c.affiliate_id} and b.id = ${c.brand_id}) k) as ctx
+    from commission_changes x where x.conversion_id = ${c.conversion_id}`;
+  const state: State = {
+    ...(row as NonNullable<typeof row>),
+    entries: (row?.entries ?? []).map((e) => ({
+      ...e,
+      available_at: e.available_at === null ? null : new Date(e.available_at),
+    })),
+  };
+  if (state.same) return { outcome: "duplicate", entry: null };
+  if (state.later) {
     await record(tx, c, "stale", null);
     return { outcome: "stale", entry: null };
   }
   // Launch-validation traffic (a test affiliate's conversions) proves the pipeline but moves no
   // money: recorded, never priced, and nothing is sent on to delivery.
-  const [conversion] = await tx<
-    { is_test: boolean }[]
-  >`select is_test from conversions where id = ${c.conversion_id}`;
-  if (conversion?.is_test) {
+  if (state.is_test) {
     await record(tx, c, "test", null);
     return { outcome: "test", entry: null };
   }
 
-  try {
-    const settled = await tx.savepoint((sp) => settleChange(sp, c));
-    await unblock(tx, c.conversion_id, c.seq);
-    return settled;
-  } catch (err) {
-    if (!(err instanceof FxRateMissingError)) throw err;
-    // Everything the attempt wrote was rolled back to the savepoint; the change waits, visibly.
-    const blocked = await blockChange(tx, c, err);
-    return { outcome: "blocked", entry: null, blocked };
+  let settled: Settlement;
+  if (singleCurrency(c, state, rule)) {
+    // Nothing to convert, so no FX rate can be missing: no savepoint to fall back to.
+    settled = await settleChange(tx, c, state, rule);
+  } else {
+    try {
+      settled = await tx.savepoint((sp) => settleChange(sp, c, state, rule));
+    } catch (err) {
+      if (!(err instanceof FxRateMissingError)) throw err;
+      // Everything the attempt wrote was rolled back to the savepoint; the change waits, visibly.
+      const blocked = await blockChange(tx, c, err);
+      return { outcome: "blocked", entry: null, blocked };
+    }
   }
+  if (state.blocked) await unblock(tx, c.conversion_id, c.seq);
+  return settled;
 }
 
-async function settleChange(tx: Tx, c: ConversionChanged): Promise<Settlement> {
-  const entries = await tx<EntryRow[]>`
-    select ${ENTRY_COLUMNS(tx)} from ledger_entries where conversion_id = ${c.conversion_id} and tier = 1 order by id`;
-  let [booking] = await tx<BookingRow[]>`
-    select outcome, hold_days, affiliate_currency, rule_id, tier, qualifying_count
-    from commission_bookings where conversion_id = ${c.conversion_id}`;
+/** Every figure of the change, its rules and its entries in one currency: rateAt converts nothing. */
+function singleCurrency(c: ConversionChanged, state: State, rule: PayoutRule | undefined): boolean {
+  const currencies = new Set([c.currency.trim()]);
+  const add = (x: string | null | undefined) => {
+    if (x) currencies.add(x.trim());
+  };
+  add(rule?.currency);
+  add(state.ctx?.affiliate_currency);
+  add(state.ctx?.reporting_currency);
+  add(state.booking?.affiliate_currency);
+  add(state.booking?.rule_currency);
+  for (const e of state.entries) {
+    add(e.currency);
+    add(e.affiliate_currency);
+    add(e.reporting_currency);
+  }
+  return currencies.size === 1 && state.ctx !== null;
+}
+
+async function settleChange(
+  tx: Tx,
+  c: ConversionChanged,
+  state: State,
+  rule: PayoutRule | undefined,
+): Promise<Settlement> {
+  const entries = [...state.entries];
+  let booking: BookingRow | undefined = state.booking ?? undefined;
 
   let outcome: Settlement["outcome"] = "none";
   let entry: BookedEntry | null = null;
   if (EARNING.has(c.status) && !booking) {
-    const priced = await book(tx, c);
+    const priced = await book(tx, c, state.ctx, rule);
     booking = priced.booking;
     outcome = priced.booking.outcome;
     entry = priced.entry;
@@ -169,7 +277,10 @@ async function settleChange(tx: Tx, c: ConversionChanged): Promise<Settlement> {
     });
   }
 
-  const affiliateCurrency = booking?.affiliate_currency ?? (await affiliateCurrencyOf(tx, c.affiliate_id));
+  const affiliateCurrency =
+    booking?.affiliate_currency ??
+    state.ctx?.affiliate_currency ??
+    (await affiliateCurrencyOf(tx, c.affiliate_id));
   const net = entries
     .filter((e) => e.affiliate_currency === affiliateCurrency)
     .reduce((sum, e) => add(sum, ratio(e.affiliate_payout)), ZERO);
@@ -237,13 +348,14 @@ const conversionOf = (c: ConversionChanged) => ({
   brand_id: c.brand_id,
 });
 
-/** Prices the conversion and books its commission (none when a cap rejects it). */
-async function book(tx: Tx, c: ConversionChanged) {
+/**
+ * Prices the conversion and books its commission (none when a cap rejects it). Its rule was found
+ * and its offer event locked by the batch (settleBatch).
+ */
+async function book(tx: Tx, c: ConversionChanged, found: Context | null, rule: PayoutRule | undefined) {
   const occurredAt = new Date(c.occurred_at);
-  const ctx = await contextOf(tx, c, occurredAt);
-
-  const rule = await findRule(tx, c);
-  await lockOfferEvent(tx, c, Boolean(rule && countsBookings(rule)));
+  if (!found) throw new Error(`affiliate ${c.affiliate_id} or brand ${c.brand_id} not found`);
+  const ctx = found;
   const pricing = rule ? await priceAt(tx, c, rule, await countQualifying(tx, rule, c, ctx)) : null;
   const outcome: BookingOutcome = pricing?.outcome ?? "no_rule";
   const booking: BookingRow = {
@@ -305,22 +417,17 @@ const countsBookings = (rule: PayoutRule) =>
  * priced it. A booking that counts takes the (offer, event) lock alone; one that counts nothing
  * — a flat CPA or RevShare, most of them — shares it: those run side by side (one exclusive lock
  * queued every booking of an offer's event behind the one before, ~70 a second in all), and a
- * count still waits for each of them to commit, so none is missed.
+ * count still waits for each of them to commit, so none is missed. A batch takes the locks of all
+ * its offer events in one statement, in one sorted order (exclusive where any of its bookings
+ * counts), so two batches never deadlock on them.
  */
-async function lockOfferEvent(tx: Tx, c: ConversionChanged, counts: boolean): Promise<void> {
-  const key = `rules:${c.offer_id}:${c.event}`;
-  if (counts) await tx`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
-  else await tx`select pg_advisory_xact_lock_shared(hashtextextended(${key}, 0))`;
-}
-
-async function contextOf(tx: Tx, c: ConversionChanged, occurredAt: Date): Promise<Context> {
-  const [ctx] = await tx<Context[]>`
-    select a.payout_currency as affiliate_currency, b.currency as reporting_currency, b.timezone,
-           (${occurredAt}::timestamptz at time zone b.timezone)::date::text as day,
-           date_trunc('month', ${occurredAt}::timestamptz at time zone b.timezone)::date::text as month
-    from affiliates a, brands b where a.id = ${c.affiliate_id} and b.id = ${c.brand_id}`;
-  if (!ctx) throw new Error(`affiliate ${c.affiliate_id} or brand ${c.brand_id} not found`);
-  return ctx;
+async function lockOfferEvents(tx: Tx, counts: ReadonlyMap<string, boolean>): Promise<void> {
+  if (counts.size === 0) return;
+  await tx`
+    select case when x then pg_advisory_xact_lock(k)::text else pg_advisory_xact_lock_shared(k)::text end
+    from (select hashtextextended(key, 0) as k, bool_or(x) as x
+          from unnest(${tx.array([...counts.keys()])}::text[], ${tx.array([...counts.values()])}::boolean[]) as q(key, x)
+          group by 1 order by 1) s`;
 }
 
 type PricedAt = Pricing & { amountRate: FxRate | null; overrideRate: FxRate | null };
@@ -568,17 +675,27 @@ async function ruleById(tx: Tx, id: string): Promise<PayoutRule | undefined> {
 }
 
 /** The most specific active rule wins: this affiliate's for the offer and event, else the offer's; the newest of equals. */
-export async function findRule(
+const ruleKey = (c: Pick<ConversionChanged, "offer_id" | "event" | "affiliate_id">) =>
+  `${c.offer_id}:${c.event}:${c.affiliate_id}`;
+
+/** `findRule` for every (offer, event, affiliate) of a batch's changes, in one statement; by ruleKey. */
+async function findRules(
   tx: Tx,
-  c: Pick<ConversionChanged, "offer_id" | "event" | "affiliate_id">,
-): Promise<PayoutRule | undefined> {
-  const [rule] = await tx<PayoutRule[]>`
-    select ${RULE_COLUMNS(tx)} from payout_rules
-    where offer_id = ${c.offer_id} and event = ${c.event} and status = 'active'
-      and (affiliate_id = ${c.affiliate_id} or affiliate_id is null)
-    order by affiliate_id nulls last, id desc
-    limit 1`;
-  return rule;
+  cs: readonly Pick<ConversionChanged, "offer_id" | "event" | "affiliate_id">[],
+): Promise<Map<string, PayoutRule>> {
+  const wanted = [...new Map(cs.map((c) => [ruleKey(c), c])).values()];
+  if (wanted.length === 0) return new Map();
+  const rows = await tx<(PayoutRule & { q_key: string })[]>`
+    select q.offer_id || ':' || q.event || ':' || q.affiliate_id as q_key, r.*
+    from unnest(${tx.array(wanted.map((c) => c.offer_id))}::text[], ${tx.array(wanted.map((c) => c.event))}::text[],
+                ${tx.array(wanted.map((c) => c.affiliate_id))}::text[]) as q(offer_id, event, affiliate_id)
+    cross join lateral (
+      select ${RULE_COLUMNS(tx)} from payout_rules
+      where offer_id = q.offer_id::bigint and event = q.event and status = 'active'
+        and (affiliate_id = q.affiliate_id::bigint or affiliate_id is null)
+      order by affiliate_id nulls last, id desc
+      limit 1) r`;
+  return new Map(rows.map(({ q_key, ...rule }) => [q_key, rule as PayoutRule]));
 }
 
 /**

@@ -1,6 +1,12 @@
-import { type ConversionStatus, REASON, type Reason, type RuleAction } from "@roundtrip/contracts";
+import {
+  type ConversionStatus,
+  type IpListKind,
+  REASON,
+  type Reason,
+  type RuleAction,
+} from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
-import { ipReasons, listKinds, loadRuleBook } from "@roundtrip/traffic";
+import { ipReasons, listKinds, loadRuleBook, type RuleBook } from "@roundtrip/traffic";
 
 /** How many of a device's latest conversions the same-device rule reads (see its query). */
 const DEVICE_SCAN = 500;
@@ -36,9 +42,13 @@ export async function judgeConversion(
     clickedAt: Date;
     occurredAt: Date;
     click: ClickFacts;
+    /** The rule book, when the caller read it for many conversions (else read here). */
+    rules?: RuleBook;
+    /** The IP lists of addresses the caller looked up for many conversions (else looked up here). */
+    ipKinds?: Map<string, Set<IpListKind>>;
   },
 ): Promise<Verdict> {
-  const rules = await loadRuleBook(tx, [c.offerId]);
+  const rules = c.rules ?? (await loadRuleBook(tx, [c.offerId]));
   const hits: RuleHit[] = [];
   const fire = (reason: Reason, measured: Record<string, unknown> | null, event: string | null = null) => {
     const s = rules.active(c.offerId, reason, event);
@@ -57,7 +67,10 @@ export async function judgeConversion(
   if (click) {
     const known = new Set<string>(click.reasons);
     // IP lists as they are now, as well as when the click was judged: a range added since counts.
-    if (click.ip) for (const r of ipReasons((await listKinds(tx, [click.ip])).get(click.ip))) known.add(r);
+    if (click.ip) {
+      const kinds = c.ipKinds ?? (await listKinds(tx, [click.ip]));
+      for (const r of ipReasons(kinds.get(click.ip))) known.add(r);
+    }
     for (const reason of known)
       fire(reason as Reason, click.ip && reason.startsWith("ip_") ? { ip: click.ip } : null);
 
@@ -106,35 +119,53 @@ export function startingStatus(reported: ConversionStatus, verdict: Verdict): Co
   return reported;
 }
 
+/** A new conversion's verdict, to record with the others of its batch (recordVerdicts). */
+export type PendingVerdict = { conversionId: string; verdict: Verdict; reported: ConversionStatus };
+
 /**
- * Records the hits beside the conversion and opens its review: held (waiting for a decision),
+ * Records the hits beside each conversion and opens its review: held (waiting for a decision),
  * flagged (paid, to look at) or, for a rule's reject, already decided. A rule-rejected or held
- * conversion's first history entry names the reason, so the trace shows why.
+ * conversion's first history entry names the reason, so the trace shows why. Three statements
+ * for a whole batch of conversions, none when no rule fired.
  */
-export async function recordVerdict(
-  tx: Tx,
-  conversionId: string,
-  verdict: Verdict,
-  reported: ConversionStatus,
-): Promise<void> {
-  if (verdict.hits.length === 0) return;
+export async function recordVerdicts(tx: Tx, pending: readonly PendingVerdict[]): Promise<void> {
+  const fired = pending.filter((v) => v.verdict.hits.length > 0);
+  if (fired.length === 0) return;
+  const hits = fired.flatMap((v) => v.verdict.hits.map((h) => ({ conversion_id: v.conversionId, ...h })));
   await tx`
     insert into conversion_rule_hits (conversion_id, reason, action, measured)
-    select ${conversionId}, reason, action, measured
-    from json_populate_recordset(null::conversion_rule_hits, ${JSON.stringify(verdict.hits)}::text::json)
+    select conversion_id, reason, action, measured
+    from json_populate_recordset(null::conversion_rule_hits, ${JSON.stringify(hits)}::text::json)
     on conflict do nothing`;
-  const reasons = verdict.hits.map((h) => h.reason);
-  const deciding = verdict.hits.find((h) => h.action === verdict.action)?.reason ?? null;
-  const state = verdict.action === "reject" ? "rejected" : verdict.action === "hold" ? "held" : "flagged";
+  const reviews = fired.map(({ conversionId, verdict, reported }) => {
+    const deciding = verdict.hits.find((h) => h.action === verdict.action)?.reason ?? null;
+    const state = verdict.action === "reject" ? "rejected" : verdict.action === "hold" ? "held" : "flagged";
+    return {
+      conversion_id: conversionId,
+      state,
+      reasons: verdict.hits.map((h) => h.reason),
+      decided_by: state === "rejected" ? "rule" : null,
+      decided: state === "rejected",
+      reject_reason: state === "rejected" ? deciding : null,
+      withheld_status: state === "held" && reported === "approved" ? "approved" : null,
+      history_reason: state === "flagged" ? null : deciding,
+    };
+  });
   await tx`
     insert into conversion_reviews (conversion_id, state, reasons, decided_by, decided_at, reject_reason, withheld_status)
-    values (${conversionId}, ${state}, ${reasons}, ${state === "rejected" ? "rule" : null},
-            ${state === "rejected" ? new Date() : null}, ${state === "rejected" ? deciding : null},
-            ${state === "held" && reported === "approved" ? "approved" : null})
+    select r.conversion_id, r.state, r.reasons, r.decided_by, case when r.decided then now() end, r.reject_reason,
+           r.withheld_status
+    from json_to_recordset(${JSON.stringify(reviews)}::text::json)
+      as r(conversion_id bigint, state text, reasons text[], decided_by text, decided boolean, reject_reason text,
+           withheld_status text)
     on conflict do nothing`;
-  if (state !== "flagged")
-    await tx`update conversion_history set reason = ${deciding}
-             where conversion_id = ${conversionId} and seq = 1 and reason is null`;
+  const named = reviews.filter((r) => r.history_reason !== null);
+  if (named.length)
+    await tx`
+      update conversion_history h set reason = r.reason
+      from unnest(${tx.array(named.map((r) => r.conversion_id))}::bigint[],
+                  ${tx.array(named.map((r) => r.history_reason as string))}::text[]) as r(conversion_id, reason)
+      where h.conversion_id = r.conversion_id and h.seq = 1 and h.reason is null`;
 }
 
 /**

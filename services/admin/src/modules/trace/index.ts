@@ -267,8 +267,9 @@ export async function buildTrace(
         ? sql`select * from attribution_rejections where receipt_id in ${sql(receiptIds)}`
         : [],
       receipts.length
-        ? sql`select message_id, handled_at from bus_inbox where consumer = 'attribution-postbacks'
-            and message_id in ${sql(receipts.map((r) => `pb:${r.advertiser_id}:${r.dedup_key}`))}`
+        ? // Per message or in a batch's row, whichever inbox recorded it (bus_handled).
+          sql`select id as message_id from unnest(${sql.array(receipts.map((r) => `pb:${r.advertiser_id}:${r.dedup_key}`))}::text[]) as id
+            where bus_handled('attribution-postbacks', id)`
         : [],
       // Why commission has not booked a conversion yet (e.g. no FX rate), until it can.
       conversionIds.length
