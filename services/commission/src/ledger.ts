@@ -123,8 +123,18 @@ export async function settleBatch(
   }
   await lockOfferEvents(tx, counts);
   const each = options.each ?? ((_: number, run: () => Promise<Settlement>) => run());
-  const out: Settlement[] = [];
-  for (const [i, c] of cs.entries()) out.push(await each(i, () => settleOne(tx, c, rules.get(ruleKey(c)))));
+  // Offer by offer (a stable sort: one conversion's changes keep their order), so the payout
+  // counter rows a batch moves (payout-caps.ts, held to the commit) are taken in one order too.
+  const order = [...cs.keys()].sort((a, b) => {
+    const x = (cs[a] as ConversionChanged).offer_id;
+    const y = (cs[b] as ConversionChanged).offer_id;
+    return x < y ? -1 : x > y ? 1 : a - b;
+  });
+  const out: Settlement[] = new Array(cs.length);
+  for (const i of order) {
+    const c = cs[i] as ConversionChanged;
+    out[i] = await each(i, () => settleOne(tx, c, rules.get(ruleKey(c))));
+  }
   return out;
 }
 
@@ -139,6 +149,8 @@ type State = {
   booking: (BookingRow & { rule_currency: string | null }) | null;
   /** Null when the affiliate or the brand is not found. */
   ctx: Context | null;
+  /** The offer's currency when it has a payout cap (its counters are kept in it: payout-caps.ts). */
+  payout_cap_currency: string | null;
 };
 
 async function settleOne(tx: Tx, c: ConversionChanged, rule: PayoutRule | undefined): Promise<Settlement> {
@@ -164,7 +176,9 @@ async function settleOne(tx: Tx, c: ConversionChanged, rule: PayoutRule | undefi
          select a.payout_currency as affiliate_currency, b.currency as reporting_currency, b.timezone,
                 (${occurredAt}::timestamptz at time zone b.timezone)::date::text as day,
                 date_trunc('month', ${occurredAt}::timestamptz at time zone b.timezone)::date::text as month
-         from affiliates a, brands b where a.id = ${c.affiliate_id} and b.id = ${c.brand_id}) k) as ctx
+         from affiliates a, brands b where a.id = ${c.affiliate_id} and b.id = ${c.brand_id}) k) as ctx,
+      (select currency from offers where id = ${c.offer_id}
+         and (payout_cap_daily is not null or payout_cap_monthly is not null)) as payout_cap_currency
     from commission_changes x where x.conversion_id = ${c.conversion_id}`;
   const state: State = {
     ...(row as NonNullable<typeof row>),
@@ -214,6 +228,7 @@ function singleCurrency(c: ConversionChanged, state: State, rule: PayoutRule | u
   add(state.ctx?.reporting_currency);
   add(state.booking?.affiliate_currency);
   add(state.booking?.rule_currency);
+  add(state.payout_cap_currency);
   for (const e of state.entries) {
     add(e.currency);
     add(e.affiliate_currency);
