@@ -460,7 +460,13 @@ export function startSender(sql: Sql, options: SenderOptions) {
       let disabling: { reason: "gone" | "failing"; detail: string } | null = null;
       const target = targetOf(d);
       if (outcome === "delivered") {
-        await tx`update ${tx(target.table)} set failing_since = null, last_success_at = now() where id = ${target.id}`;
+        // Every delivery to an endpoint shares its row: written on each success, it queued the
+        // endpoint's senders behind each other (3.8 ms a delivery in a soak). A healthy endpoint's
+        // row is now written at most once a second; a failing one's is cleared at once.
+        await tx`
+          update ${tx(target.table)} set failing_since = null, last_success_at = now()
+          where id = ${target.id}
+            and (failing_since is not null or last_success_at is null or last_success_at < now() - interval '1 second')`;
       } else {
         const [t] = await tx<{ failing_for_ms: number }[]>`
           update ${tx(target.table)} set failing_since = coalesce(failing_since, now()) where id = ${target.id}
