@@ -18,6 +18,11 @@ export type SoakEndpoints = {
   received: ReturnType<typeof startAffiliateEndpoint>["received"][];
   /** Postback → affiliate postback, per first successful delivery, since the last take(). */
   latencies: LatencyWindow;
+  /**
+   * The same for the healthy endpoints alone: what delivery itself adds, without the slow
+   * endpoint's delay or the failing one's retry schedule (which the issue's ≤ 1 s target is about).
+   */
+  healthyLatencies: LatencyWindow;
   stop(): void;
 };
 
@@ -32,13 +37,17 @@ export function startSoakEndpoints(
   ackedAt: ReadonlyMap<string, number>,
 ): SoakEndpoints {
   const latencies = new LatencyWindow();
+  const healthyLatencies = new LatencyWindow();
   const delivered = new Set<string>();
-  const ok = (req: Request) => {
+  const ok = (req: Request, healthy: boolean) => {
     const tx = new URL(req.url).searchParams.get("tx");
     if (tx && !delivered.has(tx)) {
       delivered.add(tx);
       const acked = ackedAt.get(tx);
-      if (acked !== undefined) latencies.push(Date.now() - acked);
+      if (acked !== undefined) {
+        latencies.push(Date.now() - acked);
+        if (healthy) healthyLatencies.push(Date.now() - acked);
+      }
     }
     return new Response("ok");
   };
@@ -46,7 +55,7 @@ export function startSoakEndpoints(
     startAffiliateEndpoint(async (req) => {
       if (e.kind === "slow") await Bun.sleep(e.delayMs);
       if (e.kind === "failing" && Math.random() < e.share) return new Response("busy", { status: 503 });
-      return ok(req);
+      return ok(req, e.kind === "ok");
     }),
   );
   return {
@@ -54,6 +63,7 @@ export function startSoakEndpoints(
     kinds,
     received: servers.map((s) => s.received),
     latencies,
+    healthyLatencies,
     stop: () => {
       for (const s of servers) s.stop();
     },

@@ -34,7 +34,7 @@ export function printSample(log: (line: string) => void, index: number, s: Sampl
       : "";
   log(
     `[${index}] redirects ${fmt(v["redirects/s"])}/s p99 ${fmt(v["redirect p99 ms"])} ms · postbacks ${fmt(v["postbacks/s"])}/s p99 ${fmt(v["postback p99 ms"])} ms · ` +
-      `postback → affiliate p50 ${fmt(v["e2e p50 ms"])} p99 ${fmt(v["e2e p99 ms"])} ms (${fmt(v["e2e count"])}) · stored-click lag ${fmt(v["stored-click lag s"])} s · errors ${fmt(v["errors count"])}${behind}`,
+      `postback → affiliate p50 ${fmt(v["e2e p50 ms"])} p99 ${fmt(v["e2e p99 ms"])} ms (${fmt(v["e2e count"])}; healthy endpoints p99 ${fmt(v["e2e healthy p99 ms"])} ms) · stored-click lag ${fmt(v["stored-click lag s"])} s · errors ${fmt(v["errors count"])}${behind}`,
   );
   log(`    consumer lag (msgs): ${group(v, "lag ", " msgs")}`);
   log(`    owed outbox events (oldest): ${owed || "none"}`);

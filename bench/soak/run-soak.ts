@@ -132,6 +132,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       const seconds = (now - last.at) / 1000;
       const postbackLatencies = postbacks.latencies.take();
       const e2e = endpoints.latencies.take();
+      const healthy = endpoints.healthyLatencies.take();
       const sample: Sample = {
         at: now,
         values: {
@@ -141,6 +142,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           "postback p99 ms": percentile(postbackLatencies, 99),
           "e2e p50 ms": percentile(e2e, 50),
           "e2e p99 ms": percentile(e2e, 99),
+          "e2e healthy p99 ms": percentile(healthy, 99),
           "e2e count": e2e.length,
           "errors count": c.errors + postbacks.counts.errors - last.errors,
           "clicks not sent on time count": c.skipped,

@@ -99,6 +99,21 @@ describe("the click writer", () => {
     expect(relayed.sort()).toEqual(rows.map((r) => r.click_id).sort());
   });
 
+  test("a publish that timed out but reached the broker: the fallback finds the rows stored already and still succeeds", async () => {
+    // Under load the publish timeout fires with the broker up: the batch may be in CLICKS and its
+    // rows stored by attribution before the fallback write runs. That click is recorded.
+    const rows = Array.from({ length: 2 }, row);
+    const [first] = rows as [ClickRow, ClickRow];
+    await db.sql`
+      insert into clicks (click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, is_unique)
+      values (${first.click_id}, ${first.clicked_at}, 1, 1, 1, 1, true)`;
+    const writer = new ClickWriter(db.sql, { ...defaults, sink: "postgres" });
+    await Promise.all(rows.map((r) => writer.record(r)));
+    const stored =
+      await db.sql`select click_id from clicks where click_id in ${db.sql(rows.map((r) => r.click_id))}`;
+    expect(stored).toHaveLength(2);
+  });
+
   test("a broker that does not answer costs a batch the publish timeout; then the circuit opens and batches skip it", async () => {
     // A namespace whose CLICKS stream does not exist, with a plain subscriber on its subject: the
     // publish finds a responder that never acknowledges, as a hung broker would.

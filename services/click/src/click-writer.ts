@@ -283,6 +283,9 @@ export class ClickWriter {
         select click_id, clicked_at, link_id, offer_id, affiliate_id, brand_id, ip, user_agent, referrer, subs, is_unique,
                device_type, os, browser, reasons, country, via_link_id, route_rule_id, route_destination_id
         from input
+        -- A publish that timed out may still have reached CLICKS, and attribution stored its rows
+        -- first: those clicks are recorded. The event goes out again under the same id (a duplicate).
+        on conflict (click_id, clicked_at) do nothing
       )
       insert into bus_outbox (subject, stream, msg_id, payload)
       values (${subjects.clickRecorded()}, ${streamOf(subjects.clickRecorded())}, ${msgId}, ${JSON.stringify(event)}::text::jsonb)`;
