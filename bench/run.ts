@@ -2,6 +2,7 @@
  * The hot paths against bare baselines, in one run on one machine (bench/README.md):
  *   click redirect (click durably recorded)  vs  a bare Bun.serve 302
  *   click redirect with its broker stopped   vs  the click redirect (batches go to PostgreSQL)
+ *   click redirect of an offer with conversion and payout caps  vs  the click redirect
  *   postback intake (committed before 200)   vs  a bare PostgreSQL insert-and-commit
  * and what the whole pipeline sustains behind them (bench/pipeline.ts, all six services):
  *   clickStored  redirects at full speed for --sustained seconds, and the rate their rows reach PostgreSQL
@@ -11,7 +12,7 @@
  *
  *   bun bench/run.ts [--duration 10] [--warmup 3] [--connections 50] [--rounds 1] [--threads 2]
  *                    [--sustained 60] [--e2e-rate 100] [--e2e-seconds 60]
- *                    [--only bare302,click,clickBrokerDown,bareInsert,postback,clickStored,e2e]
+ *                    [--only bare302,click,clickCapped,clickBrokerDown,bareInsert,postback,clickStored,e2e]
  */
 import { spawn, spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
@@ -80,6 +81,13 @@ try {
   const [link] =
     await sql`insert into links (code, offer_id, affiliate_id) values ('bench', ${offer?.id}, ${aff?.id}) returning id`;
   const clickId = ClickIdCodec.fromSpec(CLICK_ID_KEYS).mint(Number(link?.id));
+  // An offer with conversion and payout caps (far from full): each click reads their counters (docs/routing.md).
+  const [capped] = await sql`insert into offers (brand_id, advertiser_id, name, destination_url, currency,
+                                                 payout_cap_daily, fallback_url)
+    values (${brand?.id}, ${adv?.id}, 'Capped', 'https://casino.example/landing?cid={click_id}&s1={sub1}', 'EUR',
+            1000000, 'https://fallback.example/?cid={click_id}') returning id`;
+  await sql`insert into offer_events (offer_id, code, cap_daily) values (${capped?.id}, 'ftd', 1000000)`;
+  await sql`insert into links (code, offer_id, affiliate_id) values ('capped', ${capped?.id}, ${aff?.id})`;
 
   stack = await startStack({
     databaseUrl: db.url,
@@ -110,6 +118,7 @@ try {
   const targets = {
     bare302: { url: "http://127.0.0.1:19301/c/bench?sub1=news", lua: null },
     click: { url: `${stack.urls.click}/c/bench?sub1=news`, lua: null },
+    clickCapped: { url: `${stack.urls.click}/c/capped?sub1=news`, lua: null },
     clickBrokerDown: { url: `${outage?.stack?.urls.click}/c/bench?sub1=news`, lua: null },
     bareInsert: { url: "http://127.0.0.1:19302", lua: "/?k={n}" },
     postback: {
@@ -240,6 +249,7 @@ function report(round: number, r: Record<string, Result>) {
   };
   ratio("click / bare 302:", r.click, r.bare302, "target ≥ 25 % at p99 ≤ 10 ms");
   ratio("click, broker down / click:", r.clickBrokerDown, r.click, "target p99 ≤ 50 ms");
+  ratio("click, capped offer / click:", r.clickCapped, r.click, "one PostgreSQL read a click");
   ratio("postback / bare insert:", r.postback, r.bareInsert, "target ≥ 5000/s at p99 ≤ 20 ms");
 }
 
