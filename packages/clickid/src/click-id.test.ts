@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { createHmac } from "node:crypto";
 import { ClickIdCodec, clickTimeOf, parseKeys } from "./click-id.ts";
 
 const oldKey = `k1:${"a".repeat(40)}`;
@@ -21,6 +22,25 @@ describe("click IDs", () => {
     const at = new Date();
     const ids = new Set(Array.from({ length: 10_000 }, () => codec.mint(1, at)));
     expect(ids.size).toBe(10_000);
+  });
+
+  test("the seal is HMAC-SHA256 of the 17-byte body under the key's secret (UTF-8), first 10 bytes: the layout every issued ID carries", () => {
+    for (const secret of ["a".repeat(40), `é€${"ü".repeat(40)}`, "s".repeat(100)]) {
+      const ids = ClickIdCodec.fromSpec(`k:${secret}`);
+      for (let i = 0; i < 50; i++) {
+        const buf = Buffer.from(ids.mint(i * 1_000_003), "base64url");
+        const sealed = createHmac("sha256", secret).update(buf.subarray(0, 17)).digest().subarray(0, 10);
+        expect(buf.subarray(17).equals(sealed)).toBe(true);
+      }
+    }
+    // Every byte of the 5-byte link ID and the 4-byte second, read back as written.
+    const at = new Date("2099-12-31T23:59:59Z");
+    for (const linkId of [0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 40 - 1, 987_654_321_012]) {
+      expect(codec.verify(codec.mint(linkId, at))).toEqual({
+        ok: true,
+        claims: { version: 1, kid: "k1", clickedAt: at, linkId },
+      });
+    }
   });
 
   test("a mangled or forged ID is rejected", () => {

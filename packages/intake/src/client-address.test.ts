@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { loadConfig, serviceEnv } from "@roundtrip/config";
 import fc from "fast-check";
-import { clientAddress, NO_PROXY, proxyTrust, proxyTrustEnv } from "./client-address.ts";
+import ipaddr from "ipaddr.js";
+import { canonicalIpv4, clientAddress, NO_PROXY, proxyTrust, proxyTrustEnv } from "./client-address.ts";
 
 const trust = (env: Partial<Record<keyof typeof proxyTrustEnv, string>>) =>
   proxyTrust(
@@ -41,6 +42,33 @@ describe("client address", () => {
     );
     // A peer outside the trusted ranges is the client even if it sends a header.
     expect(clientAddress("198.51.100.3", "10.0.0.1", cidrs)).toBe("198.51.100.3");
+  });
+
+  test("property: the fast IPv4 path answers exactly what ipaddr.js answers, and only for what it accepts", () => {
+    // What ipaddr.js makes of a text, through the strict forms the client address accepts.
+    const slow = (text: string) =>
+      ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text)
+        ? ipaddr.process(text).toString()
+        : null;
+    const octet = fc.oneof(
+      fc.integer({ min: 0, max: 300 }).map(String),
+      fc.constantFrom("00", "01", "007", "0x1", "", " 1", "1 "),
+    );
+    const near = fc
+      .tuple(octet, octet, octet, octet, fc.constantFrom("", "::ffff:", "::FFFF:", "::", "x", "."))
+      .map(([a, b, c, d, pre]) => `${pre}${a}.${b}.${c}.${d}`);
+    fc.assert(
+      fc.property(fc.oneof(near, fc.ipV4(), fc.ipV6(), fc.string({ maxLength: 20 })), (text) => {
+        const fast = canonicalIpv4(text);
+        if (fast !== null) expect(slow(text)).toBe(fast);
+        expect(clientAddress(text, null, NO_PROXY)).toBe(slow(text));
+      }),
+      { numRuns: 5_000 },
+    );
+    expect(canonicalIpv4("203.0.113.9")).toBe("203.0.113.9");
+    expect(canonicalIpv4("203.0.113.09")).toBeNull();
+    expect(canonicalIpv4("256.0.0.1")).toBeNull();
+    expect(canonicalIpv4("1.2.3")).toBeNull();
   });
 
   test("a bad TRUSTED_PROXIES entry fails the configuration, naming the variable", () => {

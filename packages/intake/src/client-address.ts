@@ -84,9 +84,40 @@ function isTrusted(address: string, hop: number, trust: ProxyTrust): boolean {
 }
 
 function parse(text: string | null | undefined): string | null {
+  if (!text) return null;
+  // The forms a socket's peer takes (IPv4, or IPv4-mapped on a dual-stack listener) are answered
+  // without ipaddr.js, whose parse and canonical form cost the redirect more than its own work.
+  const v4 = canonicalIpv4(text.startsWith("::ffff:") ? text.slice(7) : text);
+  if (v4) return v4;
   // Strict forms only: ipaddr.js would also read `127.1` or `0x7f000001` as addresses.
-  if (!text || !(ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text))) return null;
+  if (!(ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text))) return null;
   return ipaddr.process(text).toString();
+}
+
+/**
+ * `text` itself when it is a dotted quad in canonical form (four decimal octets up to 255, no
+ * leading zeros): ipaddr.js would answer the same string. Null for anything else, which then
+ * takes the full parse.
+ */
+export function canonicalIpv4(text: string): string | null {
+  const n = text.length;
+  if (n < 7 || n > 15) return null;
+  let dots = 0;
+  let digits = 0;
+  let octet = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || ++dots > 3) return null;
+      digits = 0;
+      octet = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 1 && octet === 0) return null; // a leading zero
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return null;
+    } else return null;
+  }
+  return dots === 3 && digits > 0 ? text : null;
 }
 
 function splitList(value: string): string[] {
