@@ -1243,7 +1243,7 @@ export interface paths {
         };
         /**
          * List deliveries (status dead = dead-lettered, replayable)
-         * @description Outbound affiliate postbacks, ad-platform forwards (destination_id, platform_event_id) and operator webhook events (webhook_id: payout and statement events) page by id (or by `sort`, then id); filter by status, affiliate, conversion, template, destination or webhook, search with `q`. URLs are masked; platform tokens are never stored with a delivery; an affiliate key sees its own postbacks only.
+         * @description Outbound affiliate postbacks, ad-platform forwards (destination_id, platform_event_id) and operator webhook events (webhook_id: payout and statement events) page by id (or by `sort`, then id); filter by status, kind, affiliate, conversion, template, destination or webhook, search with `q`. URLs are masked; platform tokens are never stored with a delivery; an affiliate key sees its own postbacks only.
          */
         get: operations["getDeliveries"];
         put?: never;
@@ -1495,7 +1495,7 @@ export interface paths {
         };
         /**
          * Payment details of an affiliate, the account reference masked
-         * @description An affiliate key reads its own only (another affiliate's answers 404).
+         * @description An affiliate key reads its own only (another affiliate's answers 404). An affiliate without payment details yet answers 200 with every field null (method null: not set; payout runs leave it out until it has some); an unknown affiliate is a 404.
          */
         get: operations["getAffiliatesByIdPaymentDetails"];
         /**
@@ -8420,6 +8420,7 @@ export interface operations {
                 template_id?: string;
                 destination_id?: string;
                 webhook_id?: string;
+                kind?: "postback" | "forward" | "webhook";
                 status?: "pending" | "delivered" | "failed" | "dead" | "skipped";
                 q?: string;
                 sort?: "created_at" | "next_attempt_at" | "attempts" | "status";
@@ -9724,7 +9725,8 @@ export interface operations {
                      */
                     "application/json": {
                         affiliate_id: string;
-                        method: string;
+                        /** @description null: no payment details yet */
+                        method: string | null;
                         /** @description last four characters only */
                         account_reference_masked: string | null;
                         account_holder: string | null;

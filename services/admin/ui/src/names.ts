@@ -3,7 +3,15 @@ import type { Me } from "./session.ts";
 import { createStore, useStore } from "./store.ts";
 
 /** Names of the things ids point at, so lists show "Welcome bonus", not "7". */
-export type Kind = "brand" | "advertiser" | "offer" | "affiliate" | "link" | "template";
+export type Kind =
+  | "brand"
+  | "advertiser"
+  | "offer"
+  | "affiliate"
+  | "link"
+  | "template"
+  | "destination"
+  | "webhook";
 export type Named = { id: string; name: string; brand_id?: string; currency?: string; [k: string]: unknown };
 export type Names = Record<Kind, Map<string, Named>>;
 
@@ -14,6 +22,8 @@ const empty = (): Names => ({
   affiliate: new Map(),
   link: new Map(),
   template: new Map(),
+  destination: new Map(),
+  webhook: new Map(),
 });
 export const names = createStore<Names>(empty());
 
@@ -28,6 +38,14 @@ const SOURCES: {
   { kind: "offer", path: "/v1/offers?limit=500", staffOnly: false, name: (r) => String(r.name) },
   { kind: "affiliate", path: "/v1/affiliates?limit=500", staffOnly: true, name: (r) => String(r.name) },
   { kind: "link", path: "/v1/links?limit=500", staffOnly: false, name: (r) => String(r.code) },
+  // Where forwards and operator events go (the deliveries list names them): staff only.
+  {
+    kind: "destination",
+    path: "/v1/conversion-destinations?limit=500",
+    staffOnly: true,
+    name: (r) => String(r.name),
+  },
+  { kind: "webhook", path: "/v1/operator-webhooks?limit=500", staffOnly: true, name: (r) => String(r.name) },
 ];
 
 /** Loads every name the signed-in role may read; called after sign-in and after a change. */

@@ -135,4 +135,48 @@ describe("deliveries and replays", () => {
     const key = await admin.affiliateKey(p.affiliate);
     expect((await admin.call("POST", `/v1/deliveries/${id}/retry`, undefined, { key })).status).toBe(403);
   });
+
+  test("kind=forward lists ad-platform forwards (skipped ones with their reason), searchable by the platform's event id; affiliates never see them", async () => {
+    const [dest] = await admin.sql`
+      insert into conversion_destinations (brand_id, offer_id, platform, name, platform_account, access_token, token_hint, events)
+      values (${p.brand}, ${p.offer}, 'meta', 'Meta dataset', '1234567890123', 'EAAB-secret-token', '…oken', '{"ftd": {"name": "Purchase"}}')
+      returning id`;
+    const forward = async (status: string, eventId: string, error: string | null) => {
+      const [d] = await admin.sql`
+        insert into deliveries (conversion_id, change_seq, destination_id, method, url, status, attempts, cycle_attempts,
+          platform_event_id, last_error)
+        values (${++n}, 1, ${dest?.id}, 'POST', 'https://graph.facebook.com/v24.0/1234567890123/events', ${status}, 0, 0,
+          ${eventId}, ${error})
+        returning id`;
+      return d?.id as string;
+    };
+    const reason = "too old for meta: the event is more than 7 days old";
+    const skipped = await forward("skipped", "tx-skipped-42", reason);
+    const sent = await forward("delivered", "tx-sent-43", null);
+    const postback = await delivery(await template(), "delivered");
+    type List = {
+      data: { id: string; destination_id: string | null; status: string; last_error: string | null }[];
+    };
+    const forwards = await admin.call<List>("GET", "/v1/deliveries?kind=forward&limit=500");
+    const ids = forwards.body.data.map((d) => d.id);
+    expect(ids).toContain(skipped);
+    expect(ids).toContain(sent);
+    expect(ids).not.toContain(postback);
+    expect(forwards.body.data.every((d) => d.destination_id === dest?.id)).toBe(true);
+    const postbacks = await admin.call<List>("GET", "/v1/deliveries?kind=postback&limit=500");
+    expect(postbacks.body.data.map((d) => d.id)).toContain(postback);
+    expect(postbacks.body.data.some((d) => d.destination_id)).toBe(false);
+    const skippedOnly = await admin.call<List>("GET", "/v1/deliveries?kind=forward&status=skipped");
+    expect(skippedOnly.body.data.map((d) => [d.id, d.status, d.last_error])).toEqual([
+      [skipped, "skipped", reason],
+    ]);
+    const found = await admin.call<List>("GET", "/v1/deliveries?q=tx-skipped");
+    expect(found.body.data.map((d) => d.id)).toEqual([skipped]);
+    expect((await admin.call("GET", "/v1/deliveries?kind=everything")).status).toBe(400);
+    const key = await admin.affiliateKey(p.affiliate);
+    const theirs = await admin.call<List>("GET", "/v1/deliveries?kind=forward", undefined, { key });
+    expect(theirs.body.data).toEqual([]);
+    // The token is never in what the list answers.
+    expect(JSON.stringify(forwards.body)).not.toContain("EAAB-secret-token");
+  });
 });

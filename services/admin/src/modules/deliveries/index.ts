@@ -3,7 +3,7 @@ import { HttpError } from "@roundtrip/service";
 import { Elysia, t } from "elysia";
 import { actor, assertCanWrite, authentication } from "../../auth.ts";
 import { audit } from "../../changes.ts";
-import { getRow, Id, IdOf, IdParams, listRows, Page, Search, searchWhere, SortBy } from "../common.ts";
+import { allOf, getRow, Id, IdOf, IdParams, listRows, Page, Search, searchWhere, SortBy } from "../common.ts";
 import { view, visibleColumns } from "../../visibility.ts";
 import { deliveryView, replay, replayable, retryNow } from "./service.ts";
 import { documented } from "../../openapi/documented.ts";
@@ -23,6 +23,12 @@ const Status = t.Union(
       "skipped: an ad-platform delivery deliberately not sent (too old, nothing to match); the reason is in last_error",
   },
 );
+
+const Kind = t.Union([t.Literal("postback"), t.Literal("forward"), t.Literal("webhook")], {
+  description:
+    "postback: an affiliate's postback (template_id); forward: an ad-platform forward (destination_id); webhook: an operator webhook event (webhook_id)",
+});
+const KIND_COLUMN = { postback: "template_id", forward: "destination_id", webhook: "webhook_id" } as const;
 
 /** Outbound affiliate postbacks, their attempt log, and replays of dead letters. */
 export function deliveries(sql: Sql) {
@@ -45,11 +51,20 @@ export function deliveries(sql: Sql) {
           },
           query,
           (row) => show(deliveryView(row)),
-          // Never the URL: a search would match the secrets its view masks.
-          searchWhere(
+          allOf(
             sql,
-            query.q,
-            visibleColumns("deliveries", principal, ["event_id", "last_error", "last_status_code"]),
+            query.kind ? sql`${sql(KIND_COLUMN[query.kind])} is not null` : undefined,
+            // Never the URL: a search would match the secrets its view masks.
+            searchWhere(
+              sql,
+              query.q,
+              visibleColumns("deliveries", principal, [
+                "event_id",
+                "platform_event_id",
+                "last_error",
+                "last_status_code",
+              ]),
+            ),
           ),
         );
       },
@@ -60,15 +75,16 @@ export function deliveries(sql: Sql) {
           template_id: t.Optional(Id),
           destination_id: t.Optional(Id),
           webhook_id: t.Optional(IdOf("an operator webhook's deliveries (staff)")),
+          kind: t.Optional(Kind),
           status: t.Optional(Status),
-          ...Search("the event id, the last error or the last status code"),
+          ...Search("the event id, the platform's event id, the last error or the last status code"),
           ...SortBy("created_at", "next_attempt_at", "attempts", "status"),
           ...Page,
         }),
         ...documented({
           summary: "List deliveries (status dead = dead-lettered, replayable)",
           description:
-            "Outbound affiliate postbacks, ad-platform forwards (destination_id, platform_event_id) and operator webhook events (webhook_id: payout and statement events) page by id (or by `sort`, then id); filter by status, affiliate, conversion, template, destination or webhook, search with `q`. URLs are masked; platform tokens are never stored with a delivery; an affiliate key sees its own postbacks only.",
+            "Outbound affiliate postbacks, ad-platform forwards (destination_id, platform_event_id) and operator webhook events (webhook_id: payout and statement events) page by id (or by `sort`, then id); filter by status, kind, affiliate, conversion, template, destination or webhook, search with `q`. URLs are masked; platform tokens are never stored with a delivery; an affiliate key sees its own postbacks only.",
           response: Paged(Row("deliveries")),
         }),
       },

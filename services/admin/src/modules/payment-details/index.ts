@@ -5,8 +5,8 @@ import { authentication } from "../../auth.ts";
 import { writeAudited } from "../../changes.ts";
 import { view } from "../../visibility.ts";
 import { IdParams } from "../common.ts";
-import { PaymentDetailsInput, PaymentDetailsView } from "./model.ts";
-import { assertOwnAffiliate, readDetails, writeDetails } from "./service.ts";
+import { PaymentDetailsInput, PaymentDetailsRead, PaymentDetailsView } from "./model.ts";
+import { assertOwnAffiliate, noDetails, readDetails, writeDetails } from "./service.ts";
 
 /**
  * Where an affiliate is paid. Write-only: the account reference goes in and only ever comes back
@@ -22,15 +22,18 @@ export function paymentDetails(sql: Sql) {
         const show = view("payment_details", principal);
         assertOwnAffiliate(principal, params.id);
         const details = await readDetails(sql, params.id);
-        if (!details) throw new HttpError(404, "not_found", "no payment details for this affiliate");
-        return show(details);
+        if (details) return show(details);
+        const [affiliate] = await sql`select id from affiliates where id = ${params.id}`;
+        if (!affiliate) throw new HttpError(404, "not_found", "no such affiliate");
+        return show(noDetails(params.id));
       },
       {
         params: IdParams,
-        response: { 200: PaymentDetailsView },
+        response: { 200: PaymentDetailsRead },
         detail: {
           summary: "Payment details of an affiliate, the account reference masked",
-          description: "An affiliate key reads its own only (another affiliate's answers 404).",
+          description:
+            "An affiliate key reads its own only (another affiliate's answers 404). An affiliate without payment details yet answers 200 with every field null (method null: not set; payout runs leave it out until it has some); an unknown affiliate is a 404.",
         },
       },
     )

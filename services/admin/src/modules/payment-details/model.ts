@@ -41,3 +41,21 @@ export const PaymentDetailsView = t.Object({
   updated_at: t.Any(),
 });
 export type PaymentDetailsView = typeof PaymentDetailsView.static;
+
+/**
+ * What GET answers: the details, masked — or, for an affiliate that has none yet, the same shape
+ * with every field null (`method: null`: not set). Having none is an affiliate's normal first
+ * state (the payout run leaves it out until it has some), not a missing resource: only an
+ * unknown affiliate is a 404.
+ */
+export const PaymentDetailsRead = t.Object({
+  affiliate_id: t.String(),
+  method: t.Union([t.String(), t.Null()], { description: "null: no payment details yet" }),
+  account_reference_masked: t.Union([t.String(), t.Null()], { description: "last four characters only" }),
+  account_holder: t.Union([t.String(), t.Null()]),
+  bic: t.Union([t.String(), t.Null()]),
+  vat_number: t.Union([t.String(), t.Null()]),
+  vat_rate: t.Union([t.String(), t.Null()]),
+  updated_at: t.Any(),
+});
+export type PaymentDetailsRead = typeof PaymentDetailsRead.static;

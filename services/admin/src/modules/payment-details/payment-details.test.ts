@@ -49,6 +49,44 @@ describe("payment details: write-only, masked everywhere, audited", () => {
     expect(JSON.stringify(audit)).toContain("****3000");
   });
 
+  test("none set yet is an empty state, not a missing resource: 200 with every field null; an unknown affiliate is a 404", async () => {
+    const fresh = (
+      await admin.call<{ id: string }>("POST", "/v1/affiliates", {
+        name: "No details yet",
+        payout_currency: "EUR",
+      })
+    ).body.id;
+    const none = await admin.call("GET", `/v1/affiliates/${fresh}/payment-details`);
+    expect(none).toEqual({
+      status: 200,
+      body: {
+        affiliate_id: fresh,
+        method: null,
+        account_reference_masked: null,
+        account_holder: null,
+        bic: null,
+        vat_number: null,
+        vat_rate: null,
+        updated_at: null,
+      },
+    });
+    // The affiliate reads its own empty state too; an affiliate that does not exist is a 404.
+    const key = await admin.affiliateKey(fresh);
+    const own = await admin.call("GET", `/v1/affiliates/${fresh}/payment-details`, undefined, { key });
+    expect(own).toMatchObject({ status: 200, body: { affiliate_id: fresh, method: null } });
+    expect((await admin.call("GET", "/v1/affiliates/987654321/payment-details")).status).toBe(404);
+    // Once set, the same read answers them.
+    await admin.call("PUT", `/v1/affiliates/${fresh}/payment-details`, {
+      method: "paypal",
+      account_reference: "fresh@affiliate.example",
+    });
+    const set = await admin.call("GET", `/v1/affiliates/${fresh}/payment-details`);
+    expect(set.body).toMatchObject({
+      method: "paypal",
+      account_reference_masked: expect.stringMatching(/^\*{4}/),
+    });
+  });
+
   test("refused with the field named: an unknown method, an extra field, a bad BIC", async () => {
     const bad = async (body: Record<string, unknown>) =>
       (await admin.call("PUT", `/v1/affiliates/${p.affiliate}/payment-details`, body)).status;

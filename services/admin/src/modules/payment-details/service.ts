@@ -2,7 +2,7 @@ import { maskAccountReference } from "@roundtrip/contracts";
 import type { Sql, Tx } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import type { Principal } from "../../auth.ts";
-import type { PaymentDetailsInput, PaymentDetailsView } from "./model.ts";
+import type { PaymentDetailsInput, PaymentDetailsRead, PaymentDetailsView } from "./model.ts";
 
 type Stored = PaymentDetailsInput & { affiliate_id: string; updated_at: Date };
 
@@ -17,6 +17,20 @@ export function masked(row: Stored): PaymentDetailsView {
     vat_number: row.vat_number ?? null,
     vat_rate: row.vat_rate ?? null,
     updated_at: row.updated_at,
+  };
+}
+
+/** An affiliate's payment details before any were set: the same shape, nothing in it. */
+export function noDetails(affiliateId: string): PaymentDetailsRead {
+  return {
+    affiliate_id: affiliateId,
+    method: null,
+    account_reference_masked: null,
+    account_holder: null,
+    bic: null,
+    vat_number: null,
+    vat_rate: null,
+    updated_at: null,
   };
 }
 

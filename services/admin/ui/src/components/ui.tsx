@@ -53,6 +53,7 @@ const TONES: Record<string, string> = {
   reversed: "bad",
   blocked: "bad",
   archived: "muted",
+  skipped: "muted",
 };
 export const Badge = (p: { value: string | null | undefined }) =>
   p.value ? (
@@ -89,6 +90,8 @@ const PAGES: Partial<Record<Kind, string>> = {
   offer: "offers",
   affiliate: "affiliates",
   link: "links",
+  destination: "conversion-destinations",
+  webhook: "operator-webhooks",
 };
 
 /** A thing's name, its id on hover; links to its page when there is one. */

@@ -3,11 +3,12 @@ import { useState } from "preact/hooks";
 import { api } from "../api.ts";
 import { bodyOf, type Field, Form } from "../components/form.tsx";
 import { DataTable, type Row } from "../components/table.tsx";
-import { Badge, Card, Copy, Page, Time, toast } from "../components/ui.tsx";
-import { optionsOf, useNames } from "../names.ts";
+import { Badge, Card, Copy, Name, Page, Time, toast } from "../components/ui.tsx";
+import { type Names, optionsOf, useNames } from "../names.ts";
+import { href } from "../route.ts";
 import { canWrite, isStaff } from "../session.ts";
 import { useApi } from "../use-api.ts";
-import { opts } from "./options.ts";
+import { opts, platformName } from "./options.ts";
 import type { PageProps } from "./registry.ts";
 
 type Attempt = {
@@ -19,7 +20,7 @@ type Attempt = {
   response_excerpt: string | null;
 };
 
-function Attempts(p: { id: string; onClose: () => void }) {
+export function Attempts(p: { id: string; onClose: () => void }) {
   const { data } = useApi<Row & { attempts?: Attempt[] }>(`/v1/deliveries/${p.id}`);
   return (
     <Card title={`Delivery ${p.id}: attempts`}>
@@ -64,38 +65,128 @@ function act(label: string, call: () => Promise<unknown>, reload: () => void) {
   };
 }
 
+/** Where a delivery went: an affiliate's postback, an ad-platform forward or an operator webhook. */
+export const kindOf = (r: Row): "forward" | "webhook" | "postback" =>
+  r.destination_id ? "forward" : r.webhook_id ? "webhook" : "postback";
+
+function target(all: Names, r: Row): string {
+  const kind = kindOf(r);
+  if (kind === "forward") {
+    const d = all.destination.get(String(r.destination_id));
+    const platform = platformName(d?.platform);
+    return `${d?.name ?? `destination #${r.destination_id}`}${platform ? ` (${platform})` : ""}`;
+  }
+  if (kind === "webhook") return all.webhook.get(String(r.webhook_id))?.name ?? `webhook #${r.webhook_id}`;
+  return all.affiliate.get(String(r.affiliate_id))?.name ?? String(r.affiliate_id ?? "");
+}
+
+const KINDS = [
+  { value: "postback", label: "affiliate postbacks" },
+  { value: "forward", label: "ad-platform forwards" },
+  { value: "webhook", label: "operator webhooks" },
+];
+
 export function DeliveriesPage({ me, route }: PageProps) {
   const all = useNames();
   const staff = isStaff(me);
   const [open, setOpen] = useState<string | null>(null);
   const initial: Record<string, string> = {};
-  for (const k of ["status", "template_id", "webhook_id", "affiliate_id", "conversion_id"]) {
+  for (const k of [
+    "status",
+    "kind",
+    "template_id",
+    "destination_id",
+    "webhook_id",
+    "affiliate_id",
+    "conversion_id",
+  ]) {
     const v = route.params.get(k);
     if (v) initial[k] = v;
   }
   return (
     <Page
       title="Outbound postbacks"
-      intro="Every postback sent to an affiliate's tracker and its attempts. Failed and dead ones can be replayed once the endpoint is fixed; a failing pending one is retried on its schedule, or at once with Retry now."
+      intro={
+        staff
+          ? "Everything sent out and its attempts: affiliates' postbacks, conversions forwarded to ad platforms (Conversions API) and your operator webhooks. Failed and dead ones can be replayed once the endpoint is fixed; a failing pending one is retried on its schedule, or at once with Retry now. A skipped forward was deliberately not sent (too old for the platform, nothing to match it by): the reason says which."
+          : "Every postback sent to your tracker and its attempts. Failed and dead ones can be replayed once your endpoint is fixed; a failing pending one is retried on its schedule, or at once with Retry now."
+      }
     >
       {open ? <Attempts id={open} onClose={() => setOpen(null)} /> : null}
       <DataTable
+        // A link to this page with other filters (a destination's forwards, the skipped ones)
+        // starts the list over with them, even when this page is already open.
+        key={route.params.toString()}
         path="/v1/deliveries"
         server={{ search: true, sort: ["created_at", "next_attempt_at", "attempts", "status"] }}
         caption="Outbound postbacks"
         csvName="deliveries"
         initialFilters={initial}
         filters={[
-          { name: "status", label: "Status", options: opts("pending", "delivered", "failed", "dead") },
+          {
+            name: "status",
+            label: "Status",
+            options: staff
+              ? opts("pending", "delivered", "failed", "dead", "skipped")
+              : opts("pending", "delivered", "failed", "dead"),
+          },
           ...(staff
-            ? [{ name: "affiliate_id", label: "Affiliate", options: optionsOf(all, "affiliate") }]
+            ? [
+                { name: "kind", label: "Kind", options: KINDS },
+                { name: "affiliate_id", label: "Affiliate", options: optionsOf(all, "affiliate") },
+                { name: "destination_id", label: "Ad platform", options: optionsOf(all, "destination") },
+              ]
             : []),
           { name: "conversion_id", label: "Conversion" },
         ]}
         columns={[
           timeColumn("created_at", "Created"),
-          nameColumn(all, "affiliate", "affiliate_id", "Affiliate"),
-          { key: "conversion_id", label: "Conversion" },
+          staff
+            ? {
+                key: "sent_to",
+                label: "Sent to",
+                render: (r) => {
+                  const kind = kindOf(r);
+                  const id = String(
+                    kind === "forward"
+                      ? r.destination_id
+                      : kind === "webhook"
+                        ? r.webhook_id
+                        : r.affiliate_id,
+                  );
+                  return (
+                    <>
+                      <Name
+                        kind={
+                          kind === "forward" ? "destination" : kind === "webhook" ? "webhook" : "affiliate"
+                        }
+                        id={id}
+                      />
+                      {kind === "forward" && all.destination.get(id) ? (
+                        <span class="muted"> · {platformName(all.destination.get(id)?.platform)}</span>
+                      ) : kind === "webhook" ? (
+                        <span class="muted"> · operator webhook</span>
+                      ) : null}
+                    </>
+                  );
+                },
+                value: (r) => target(all, r),
+              }
+            : nameColumn(all, "affiliate", "affiliate_id", "Affiliate"),
+          {
+            key: "conversion_id",
+            label: "Conversion",
+            render: (r) =>
+              r.conversion_id && staff ? (
+                <a href={href("trace", { conversion_id: String(r.conversion_id) })} title="its trace">
+                  {String(r.conversion_id)}
+                </a>
+              ) : r.conversion_id ? (
+                String(r.conversion_id)
+              ) : (
+                String(r.event_id ?? "")
+              ),
+          },
           {
             key: "status",
             render: (r) => (
@@ -115,6 +206,17 @@ export function DeliveriesPage({ me, route }: PageProps) {
             key: "next_attempt_at",
             label: "Next attempt",
             render: (r) => (r.status === "pending" ? <Time at={r.next_attempt_at as string} /> : ""),
+          },
+          {
+            key: "last_error",
+            label: "Reason or last error",
+            render: (r) =>
+              r.status !== "delivered" && r.last_error ? (
+                <span class="wrap">{String(r.last_error)}</span>
+              ) : (
+                ""
+              ),
+            value: (r) => (r.status !== "delivered" ? (r.last_error as string | null) : null),
           },
           { key: "url", label: "URL", render: (r) => <code class="wrap">{String(r.url ?? "")}</code> },
         ]}

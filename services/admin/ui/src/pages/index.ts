@@ -27,6 +27,7 @@ import { LinkRoutingPage } from "./routing.tsx";
 import { PayoutLinesPage, PayoutRunsPage } from "./payouts.tsx";
 import { PayoutSettingsPage, SubAffiliateEarningsPage } from "./payout-settings.tsx";
 import { OperatorWebhooksPage } from "./operator-webhooks.tsx";
+import { ConversionDestinationsPage } from "./conversion-destinations.tsx";
 import { IpListsPage, ReviewsPage, TrafficQualityPage, TrafficRulesPage } from "./quality.tsx";
 import { TestPostbackPage } from "./test-postback.tsx";
 import { UsersPage } from "./users.tsx";
@@ -98,6 +99,13 @@ export const PAGES: PageDef[] = [
     component: DeliveriesPage,
   },
   { path: "portal", title: "Links and tests", section: "Delivery", roles: ALL, component: PortalPage },
+  {
+    path: "conversion-destinations",
+    title: "Conversions API",
+    section: "Delivery",
+    roles: STAFF,
+    component: ConversionDestinationsPage,
+  },
   {
     path: "operator-webhooks",
     title: "Operator webhooks",

@@ -24,3 +24,12 @@ export const kindField = (
   label: string,
   options: { required?: boolean; empty?: string } = {},
 ): Field => ({ name, label, type: "select", options: optionsOf(all, kind), ...options });
+
+/** The ad platforms a conversion is forwarded to (docs/conversions-api.md). */
+export const PLATFORMS: Option[] = [
+  { value: "meta", label: "Meta (Conversions API)" },
+  { value: "google", label: "Google Ads" },
+  { value: "tiktok", label: "TikTok (Events API)" },
+];
+export const platformName = (p: unknown): string =>
+  ({ meta: "Meta", google: "Google Ads", tiktok: "TikTok" })[String(p)] ?? String(p ?? "");

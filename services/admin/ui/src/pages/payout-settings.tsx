@@ -4,7 +4,7 @@
  * the minimum payout per currency; what parents earned from their sub-affiliates.
  */
 import { useState } from "preact/hooks";
-import { api, ApiError } from "../api.ts";
+import { api } from "../api.ts";
 import { nameColumn } from "../components/columns.tsx";
 import { bodyOf, type Field, Form, type Values } from "../components/form.tsx";
 import { DataTable, type Row } from "../components/table.tsx";
@@ -30,7 +30,7 @@ type Settings = {
   negative_carryover: string;
 };
 type Details = {
-  method: string;
+  method: string | null;
   account_reference_masked: string | null;
   account_holder: string | null;
   bic: string | null;
@@ -148,8 +148,9 @@ function AffiliateSettings(p: { id: string; me: PageProps["me"] }) {
   if (settings.error) return <ErrorBox error={settings.error} />;
   const s = settings.data;
   if (!s) return null;
-  const noDetails = details.error instanceof ApiError && details.error.status === 404;
-  const d = details.data;
+  // An affiliate without payment details answers method null (not a 404: nothing is missing).
+  const noDetails = details.data?.method === null;
+  const d = details.data?.method ? details.data : undefined;
   return (
     <div class="grid two" id="affiliate-payout-settings">
       <Card title="Cycle, hold, sub-affiliates, carryover">
@@ -192,7 +193,7 @@ function AffiliateSettings(p: { id: string; me: PageProps["me"] }) {
         {d ? (
           <Facts
             items={[
-              ["Method", d.method.replace("_", " ")],
+              ["Method", (d.method ?? "").replace("_", " ")],
               ["Account", d.account_reference_masked ?? ""],
               ["Holder", d.account_holder ?? ""],
               ["BIC", d.bic ?? ""],

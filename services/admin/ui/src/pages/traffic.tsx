@@ -135,6 +135,10 @@ type Trace = {
       status: string;
       method: string;
       url: string;
+      affiliate_id?: string | null;
+      destination_id?: string | null;
+      webhook_id?: string | null;
+      last_error?: string | null;
       attempts: {
         attempt: number;
         started_at: string;
@@ -385,13 +389,29 @@ export function TracePage({ route }: PageProps) {
                   </li>
                 ))}
               </ul>
-              <h3>Outbound postbacks</h3>
+              <h3>Outbound postbacks and forwards</h3>
               {c.deliveries.length === 0 ? <p class="muted">None.</p> : null}
               {c.deliveries.map((d) => (
                 <div key={d.id}>
                   <p>
-                    <Badge value={d.status} /> {d.method} <code>{d.url}</code>
+                    <Badge value={d.status} />{" "}
+                    {d.destination_id ? (
+                      <>
+                        to <Name kind="destination" id={d.destination_id} link={false} /> (ad platform){" "}
+                      </>
+                    ) : d.affiliate_id ? (
+                      <>
+                        to <Name kind="affiliate" id={d.affiliate_id} link={false} />{" "}
+                      </>
+                    ) : null}
+                    {d.method} <code class="wrap">{d.url}</code>
                   </p>
+                  {d.last_error && d.status !== "delivered" ? (
+                    <p class={d.status === "skipped" ? "muted" : "error"}>
+                      {d.status === "skipped" ? "Not sent: " : "Last error: "}
+                      {d.last_error}
+                    </p>
+                  ) : null}
                   <ul>
                     {d.attempts.map((a) => (
                       <li key={a.attempt}>
