@@ -153,7 +153,8 @@ async function measurePostbacks(
     const rate = (r: { first: Sample; last: Sample }) =>
       (r.last.n - r.first.n) / ((r.last.at - r.first.at) / 1000);
     console.log(`${n} postbacks: load ${(loadavg()[0] ?? 0).toFixed(2)}`);
-    const statements = counting ? await statementsRun(db.sql, Boolean(args.statements)) : null;
+    const statements =
+      counting === null ? null : await statementsRun(db.sql, Boolean(args.statements), counting);
     return { n, conversions: rate(conversions), bookings: rate(bookings), statements };
   } finally {
     await stack?.stop();
@@ -167,18 +168,35 @@ async function measurePostbacks(
  * every statement attribution and commission send — transactions, locks, reads, writes, their
  * outbox relays and periodic jobs — counts, this script's own sampling does not.
  */
-async function countStatements(sql: Sql): Promise<boolean> {
+async function countStatements(sql: Sql): Promise<string | null> {
   try {
     await sql`create extension if not exists pg_stat_statements`;
     await sql`select pg_stat_statements_reset(0, (select oid from pg_database where datname = current_database()), 0)`;
-    return true;
+    return await evictions(sql);
   } catch (err) {
     console.log(`statements not counted: ${(err as Error).message}`);
-    return false;
+    return null;
   }
 }
 
-async function statementsRun(sql: Sql, list: boolean): Promise<number> {
+/**
+ * Entries the server dropped to make room (pg_stat_statements.max, shared by every database), and
+ * when another client last reset every database's counts: either during a run makes it undercount.
+ */
+async function evictions(sql: Sql): Promise<string> {
+  const [info] =
+    await sql`select dealloc::text || ' ' || coalesce(stats_reset::text, '') as v from pg_stat_statements_info`;
+  return String(info?.v);
+}
+
+async function statementsRun(sql: Sql, list: boolean, before: string): Promise<number | null> {
+  const after = await evictions(sql);
+  if (after !== before) {
+    console.log(
+      `statements not counted: pg_stat_statements evicted or was reset during the run (${before} → ${after})`,
+    );
+    return null;
+  }
   const rows = await sql<{ calls: number; query: string }[]>`
     select calls::int as calls, query from pg_stat_statements
     where dbid = (select oid from pg_database where datname = current_database())

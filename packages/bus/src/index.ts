@@ -26,10 +26,13 @@ export { type LagCollector, startLagCollector } from "./lag.ts";
 export type { Logger } from "./logger.ts";
 export {
   enqueue,
+  enqueueAll,
   OUTBOX_CHANNEL,
   type OutboxMessage,
   type OutboxRelay,
   type OutboxRelayOptions,
+  type PreparedEvent,
+  prepareEvent,
   pruneOutbox,
   startOutboxRelay,
 } from "./outbox.ts";

@@ -3,7 +3,14 @@ import type { TestDatabase } from "@roundtrip/db";
 import { Registry } from "prom-client";
 import { consume } from "./consume.ts";
 import { handleOnce } from "./inbox.ts";
-import { enqueue, OUTBOX_CHANNEL, pruneOutbox, startOutboxRelay } from "./outbox.ts";
+import {
+  enqueue,
+  enqueueAll,
+  OUTBOX_CHANNEL,
+  prepareEvent,
+  pruneOutbox,
+  startOutboxRelay,
+} from "./outbox.ts";
 import { metricValue, quietLogger, type TestBus, testBus, testDatabase, waitFor } from "./test-support.ts";
 import { provision } from "./provision.ts";
 import { subjects, type TopologyOverrides } from "./topology.ts";
@@ -48,6 +55,40 @@ describe("outbox", () => {
     expect(await pruneOutbox(db.sql, { olderThanMs: 86_400_000, batch: 100 })).toBe(1_234);
     const left = await db.sql`select payload from bus_outbox order by id`;
     expect(left.map((r) => r.payload)).toEqual([{ owed: true }, { recent: true }]);
+  });
+
+  test("enqueueAll writes prepared events in the order given, each as enqueue would (stream, ids, payload, trace)", async () => {
+    const event = (n: number) => ({
+      subject: subjects.conversionChanged("ftd", "approved"),
+      payload: { conversion_id: String(n), big: 10n ** 20n, nested: { b: 1, a: [n] } },
+      msgId: `conv:${n}:1`,
+      headers: { "x-n": String(n) },
+      trace: { traceparent: `00-${"a".repeat(31)}${n}-${"b".repeat(16)}-01` },
+    });
+    const order = [3, 1, 2];
+    await db.sql.begin((tx) =>
+      enqueueAll(
+        tx,
+        order.map((n) => prepareEvent(event(n))),
+      ),
+    );
+    await db.sql.begin((tx) => enqueue(tx, event(9)));
+    const rows = await db.sql<
+      { subject: string; stream: string; msg_id: string; payload: unknown; headers: unknown }[]
+    >`
+      select subject, stream, msg_id, payload, headers from bus_outbox order by id`;
+    expect(rows.map((r) => r.msg_id)).toEqual(["conv:3:1", "conv:1:1", "conv:2:1", "conv:9:1"]);
+    const one = rows[0];
+    const single = rows[3];
+    expect(one?.stream).toBe(single?.stream as string);
+    expect(one?.payload).toEqual({
+      conversion_id: "3",
+      big: "100000000000000000000",
+      nested: { b: 1, a: [3] },
+    });
+    expect(one?.headers).toEqual({ "x-n": "3", traceparent: `00-${"a".repeat(31)}3-${"b".repeat(16)}-01` });
+    await db.sql.begin((tx) => enqueueAll(tx, []));
+    expect(await unpublished()).toBe(4);
   });
 
   test("an event exists only if its transaction committed", async () => {

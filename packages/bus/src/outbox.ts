@@ -56,6 +56,40 @@ export async function enqueue(tx: Tx, message: OutboxMessage): Promise<{ id: str
 
 export const outboxMsgId = (id: string) => `outbox:${id}`;
 
+/** An outbox row prepared now (its trace captured now), to be written with others (enqueueAll). */
+export type PreparedEvent = {
+  subject: string;
+  stream: string;
+  msg_id: string | null;
+  payload: unknown;
+  headers: Record<string, string>;
+};
+
+/**
+ * `enqueue` in two halves, for a batch handler that writes the events of many messages in one
+ * statement: `prepareEvent` captures the trace where the event is decided (each message's own),
+ * `enqueueAll` inserts the rows in the order given, so their ids (and the relay's publishing
+ * order) follow it. Only events with a business `msgId`: nothing needs their row ids.
+ */
+export function prepareEvent(message: OutboxMessage & { msgId: string }): PreparedEvent {
+  return {
+    subject: message.subject,
+    stream: streamOf(message.subject),
+    msg_id: message.msgId,
+    payload: JSON.parse(encodeJson(message.payload)),
+    headers: { ...message.headers, ...(message.trace ?? captureTraceHeaders()) },
+  };
+}
+
+export async function enqueueAll(tx: Tx, events: readonly PreparedEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await tx`
+    insert into bus_outbox (subject, stream, msg_id, payload, headers)
+    select e->>'subject', e->>'stream', e->>'msg_id', e->'payload', e->'headers'
+    from jsonb_array_elements(${JSON.stringify(events)}::text::jsonb) with ordinality as x(e, n)
+    order by n`;
+}
+
 /**
  * Deletes settled rows (handled by every consumer) older than `olderThanMs`, batch after batch
  * until a batch comes back short. Only settled rows go: an owed row is the one copy left if the

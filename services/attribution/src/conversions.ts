@@ -1,4 +1,12 @@
-import { captureTraceHeaders, enqueue, PermanentError, subjects } from "@roundtrip/bus";
+import {
+  captureTraceHeaders,
+  enqueue,
+  enqueueAll,
+  PermanentError,
+  type PreparedEvent,
+  prepareEvent,
+  subjects,
+} from "@roundtrip/bus";
 import type { ClickIdCodec } from "@roundtrip/clickid";
 import {
   type ConversionChanged,
@@ -152,6 +160,8 @@ type Batch = {
   rules: () => Promise<RuleBook>;
   /** Rule verdicts of the conversions created, recorded together (recordVerdicts). */
   verdicts: PendingVerdict[];
+  /** The CONVERSIONS events, written together at the end in the order announced (enqueueAll). */
+  events: PreparedEvent[];
 };
 
 /**
@@ -252,10 +262,12 @@ export async function attributeBatch(
       return rules;
     },
     verdicts: [],
+    events: [],
   };
   const each = options.each ?? ((_: number, run: () => Promise<Outcome>) => run());
   for (const c of checked) outcomes[c.index] = await each(c.index, () => apply(b, c));
   await recordVerdicts(tx, b.verdicts);
+  await enqueueAll(tx, b.events);
   return outcomes;
 }
 
@@ -423,7 +435,7 @@ async function apply(b: Batch, c: Checked): Promise<Outcome> {
   if (!created) throw new PermanentError("insert_failed", "conversion insert returned nothing");
   if (!overCap) await recordCapTakes(tx, created, taken);
   if (verdict.hits.length) b.verdicts.push({ conversionId: created.id, verdict, reported: report.status });
-  await announce(tx, created, 1, null);
+  await announce(tx, created, 1, null, b.events);
   const applied: Applied[] = [{ event: created.event, status }];
 
   // A refund of this transaction that arrived first reverses it now.
@@ -526,7 +538,7 @@ async function applyReport(
     : null;
   if (m.kind === "apply") {
     for (const step of m.steps) {
-      current = await changeStatus(tx, current, step.status, step.reason, p.receipt_id);
+      current = await changeStatus(tx, current, step.status, step.reason, p.receipt_id, b.events);
       applied.push({ event: current.event, status: step.status });
     }
   } else if (figuresChanged) {
@@ -536,6 +548,7 @@ async function applyReport(
       current,
       seq ?? (await history(tx, current.id, current.status, p.receipt_id, "figures_changed")),
       current.status,
+      b.events,
     );
   }
   if ((takeover || adoptsTxid) && current.txid) applied.push(...(await applyStandingReversals(b, current)));
@@ -571,7 +584,7 @@ async function reverseTransaction(
   const applied: Applied[] = [];
   let last: Outcome | undefined;
   for (const row of rows) {
-    const steps = await reverse(tx, row, p.event, p.receipt_id);
+    const steps = await reverse(tx, row, p.event, p.receipt_id, b.events);
     if (steps.length === 0) continue;
     applied.push(...steps);
     last = { kind: "changed", conversionId: row.id, applied };
@@ -595,16 +608,22 @@ async function applyStandingReversals(b: Batch, row: ConversionRow): Promise<App
   if (!first) return [];
   await tx`update pending_reversals set applied_at = coalesce(applied_at, now())
            where advertiser_id = ${row.advertiser_id} and txid = ${row.txid}`;
-  return reverse(tx, row, first.event, first.receipt_id);
+  return reverse(tx, row, first.event, first.receipt_id, b.events);
 }
 
-async function reverse(tx: Tx, row: ConversionRow, reason: string, receiptId: string): Promise<Applied[]> {
+async function reverse(
+  tx: Tx,
+  row: ConversionRow,
+  reason: string,
+  receiptId: string,
+  events: PreparedEvent[],
+): Promise<Applied[]> {
   const m = move(row.status, "reversed");
   if (m.kind !== "apply") return [];
   const applied: Applied[] = [];
   let current = row;
   for (const step of m.steps) {
-    current = await changeStatus(tx, current, step.status, step.reason ?? reason, receiptId);
+    current = await changeStatus(tx, current, step.status, step.reason ?? reason, receiptId, events);
     applied.push({ event: row.event, status: step.status });
   }
   return applied;
@@ -616,6 +635,7 @@ async function changeStatus(
   status: ConversionStatus,
   reason: string | null,
   receiptId: string,
+  events: PreparedEvent[],
 ): Promise<ConversionRow> {
   const seq = await history(tx, row.id, status, receiptId, reason);
   // A conversion that stops earning needs no cap place: if it was waiting for one, it is released
@@ -627,7 +647,7 @@ async function changeStatus(
   if (!updated) throw new PermanentError("update_failed", "conversion update returned nothing");
   // A conversion that stops earning frees the cap places it took.
   if (isEarning(row.status) && !isEarning(status)) await giveBackCap(tx, row.id);
-  await announce(tx, updated, seq, row.status);
+  await announce(tx, updated, seq, row.status, events);
   return updated;
 }
 
@@ -668,7 +688,14 @@ async function record(
  * click row is not announced at all: its first announcement is its release, with its state at
  * that moment (cap-blocks.ts, click-wait.ts).
  */
-export async function announce(tx: Tx, row: ConversionRow, seq: number, previous: ConversionStatus | null) {
+export async function announce(
+  tx: Tx,
+  row: ConversionRow,
+  seq: number,
+  previous: ConversionStatus | null,
+  /** A batch's events, written together at its end (attributeBatch); else written now. */
+  events?: PreparedEvent[],
+) {
   if (row.cap_blocked_since || row.awaiting_click_since) return;
   const event: ConversionChanged = {
     conversion_id: row.id,
@@ -688,12 +715,14 @@ export async function announce(tx: Tx, row: ConversionRow, seq: number, previous
     currency: row.currency,
     occurred_at: row.occurred_at.toISOString(),
   };
-  await enqueue(tx, {
+  const message = {
     subject: subjects.conversionChanged(row.event, row.status),
     payload: event,
     msgId: `conv:${row.id}:${seq}`,
     // A first announcement may be a release (cap room, click stored) from another transaction:
     // it continues the trace of the postback that created the conversion.
     ...(previous === null && row.trace_context ? { trace: row.trace_context } : {}),
-  });
+  };
+  if (events) events.push(prepareEvent(message));
+  else await enqueue(tx, message);
 }

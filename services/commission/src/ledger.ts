@@ -1,4 +1,4 @@
-import { enqueue, subjects } from "@roundtrip/bus";
+import { enqueueAll, type PreparedEvent, prepareEvent, subjects } from "@roundtrip/bus";
 import type { CommissionBooked, ConversionChanged } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
 import { bookSubAffiliateShares, insertEntry } from "@roundtrip/ledger";
@@ -6,7 +6,7 @@ import { blockChange, type ChangeBlocked, unblock } from "./blocks.ts";
 import { add, cmp, isZero, mul, neg, type Ratio, ratio, sub, toCurrency, ZERO } from "./decimal.ts";
 import { type FxRate, FxRateMissingError, rateAt } from "./fx.ts";
 import { type Counts, type PayoutRule, type Pricing, price } from "./payout.ts";
-import { countPayout } from "./payout-caps.ts";
+import { countPayout, payoutCapLock } from "./payout-caps.ts";
 
 export type BookedEntry = {
   id: string;
@@ -122,6 +122,12 @@ export async function settleBatch(
     counts.set(key, (counts.get(key) ?? false) || Boolean(rule && countsBookings(rule)));
   }
   await lockOfferEvents(tx, counts);
+  // Payout caps (payout-caps.ts): whether an offer has one is read under this lock, shared with
+  // every booking and taken alone by admin setting a cap.
+  await tx`
+    select pg_advisory_xact_lock_shared(k)
+    from (select distinct hashtextextended(key, 0) as k
+          from unnest(${tx.array([...new Set(cs.map((c) => payoutCapLock(c.offer_id)))])}::text[]) as key order by 1) s`;
   const each = options.each ?? ((_: number, run: () => Promise<Settlement>) => run());
   // Offer by offer (a stable sort: one conversion's changes keep their order), so the payout
   // counter rows a batch moves (payout-caps.ts, held to the commit) are taken in one order too.
@@ -131,10 +137,12 @@ export async function settleBatch(
     return x < y ? -1 : x > y ? 1 : a - b;
   });
   const out: Settlement[] = new Array(cs.length);
+  const events: PreparedEvent[] = [];
   for (const i of order) {
     const c = cs[i] as ConversionChanged;
-    out[i] = await each(i, () => settleOne(tx, c, rules.get(ruleKey(c))));
+    out[i] = await each(i, () => settleOne(tx, c, rules.get(ruleKey(c)), events));
   }
+  await enqueueAll(tx, events);
   return out;
 }
 
@@ -151,9 +159,18 @@ type State = {
   ctx: Context | null;
   /** The offer's currency when it has a payout cap (its counters are kept in it: payout-caps.ts). */
   payout_cap_currency: string | null;
+  /** The affiliate has a parent (sub-affiliate shares may be due). */
+  has_parent: boolean;
+  /** Sub-affiliate shares were booked for the conversion (a reversal reverses them). */
+  has_shares: boolean;
 };
 
-async function settleOne(tx: Tx, c: ConversionChanged, rule: PayoutRule | undefined): Promise<Settlement> {
+async function settleOne(
+  tx: Tx,
+  c: ConversionChanged,
+  rule: PayoutRule | undefined,
+  events: PreparedEvent[],
+): Promise<Settlement> {
   const occurredAt = new Date(c.occurred_at);
   const [row] = await tx<
     (Omit<State, "entries"> & {
@@ -178,7 +195,10 @@ async function settleOne(tx: Tx, c: ConversionChanged, rule: PayoutRule | undefi
                 date_trunc('month', ${occurredAt}::timestamptz at time zone b.timezone)::date::text as month
          from affiliates a, brands b where a.id = ${c.affiliate_id} and b.id = ${c.brand_id}) k) as ctx,
       (select currency from offers where id = ${c.offer_id}
-         and (payout_cap_daily is not null or payout_cap_monthly is not null)) as payout_cap_currency
+         and (payout_cap_daily is not null or payout_cap_monthly is not null)) as payout_cap_currency,
+      exists (select 1 from affiliate_payout_settings
+              where affiliate_id = ${c.affiliate_id} and parent_affiliate_id is not null) as has_parent,
+      exists (select 1 from ledger_entries where conversion_id = ${c.conversion_id} and tier > 1) as has_shares
     from commission_changes x where x.conversion_id = ${c.conversion_id}`;
   const state: State = {
     ...(row as NonNullable<typeof row>),
@@ -199,7 +219,7 @@ async function settleOne(tx: Tx, c: ConversionChanged, rule: PayoutRule | undefi
     return { outcome: "test", entry: null };
   }
 
-  let settled: Settlement;
+  let settled: Settlement & { event: PreparedEvent };
   if (singleCurrency(c, state, rule)) {
     // Nothing to convert, so no FX rate can be missing: no savepoint to fall back to.
     settled = await settleChange(tx, c, state, rule);
@@ -214,7 +234,8 @@ async function settleOne(tx: Tx, c: ConversionChanged, rule: PayoutRule | undefi
     }
   }
   if (state.blocked) await unblock(tx, c.conversion_id, c.seq);
-  return settled;
+  events.push(settled.event);
+  return { outcome: settled.outcome, entry: settled.entry };
 }
 
 /** Every figure of the change, its rules and its entries in one currency: rateAt converts nothing. */
@@ -242,7 +263,7 @@ async function settleChange(
   c: ConversionChanged,
   state: State,
   rule: PayoutRule | undefined,
-): Promise<Settlement> {
+): Promise<Settlement & { event: PreparedEvent }> {
   const entries = [...state.entries];
   let booking: BookingRow | undefined = state.booking ?? undefined;
 
@@ -279,7 +300,9 @@ async function settleChange(
   }
   await record(tx, c, outcome, entry?.id ?? null);
   const booked = entry && entries.at(-1);
-  if (entry && booked) {
+  // Shares only where there can be any: the affiliate has a parent, or a reversal finds shares.
+  const shares = entry?.type === "reversal" ? state.has_shares : state.has_parent;
+  if (entry && booked && shares) {
     // Parents' shares commit with the child's entry, so they are booked exactly once with it.
     await bookSubAffiliateShares(tx, {
       ...conversionOf(c),
@@ -319,14 +342,17 @@ async function settleChange(
     occurred_at: c.occurred_at,
     ...(rejectedByCap ? { reason: "cap" } : {}),
   };
-  await enqueue(tx, {
+  // Written with the batch's other events once it is settled (settleBatch), never for a change
+  // rolled back to its savepoint.
+  const prepared = prepareEvent({
     subject: subjects.commissionBooked(),
     payload: event,
     msgId: `comm:${c.conversion_id}:${c.seq}`,
   });
-  // Last: an offer's payout counter row is held from here to the commit.
-  if (entry) await countPayout(tx, c, entry);
-  return { outcome, entry };
+  // Last: an offer's payout counter row is held from here to the commit. An offer without a
+  // payout cap counts nothing (read under the batch's payout-cap lock: settleBatch).
+  if (entry && state.payout_cap_currency !== null) await countPayout(tx, c, entry);
+  return { outcome, entry, event: prepared };
 }
 
 async function record(tx: Tx, c: ConversionChanged, outcome: string, entryId: string | null): Promise<void> {
