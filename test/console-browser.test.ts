@@ -130,11 +130,14 @@ describe("the web console in Chromium", () => {
     await page.locator("#total-clicks").waitFor();
     await page.waitForLoadState("networkidle");
     expect(await page.locator("#who").textContent()).toContain("admin");
-    // One page, one set of figures and charts, one report request: nothing drawn twice.
+    // One page, one set of figures and charts, one request per report (the days, the countries):
+    // nothing drawn or fetched twice.
     expect(await page.getByRole("heading", { name: "Dashboard" }).count()).toBe(1);
     expect(await page.locator("#total-clicks").count()).toBe(1);
     expect(await page.locator(".uplot").count()).toBe(await page.locator("figure.chart").count());
-    expect(reports).toHaveLength(1);
+    expect(reports.filter((u) => u.includes("group_by=day"))).toHaveLength(1);
+    expect(reports.filter((u) => u.includes("group_by=country"))).toHaveLength(1);
+    expect(reports).toHaveLength(2);
     await shot(page, "01-dashboard-empty");
   });
 
@@ -349,6 +352,8 @@ describe("the web console in Chromium", () => {
     // The charts draw when their series arrive, after the totals: wait for them, then count.
     await page.locator(".uplot").nth(1).waitFor({ timeout: 30_000 });
     expect(await page.locator(".uplot").count()).toBeGreaterThanOrEqual(2);
+    // The range by country: these clicks came from this machine's own address, a country nobody has.
+    await seeText(page.locator("#by-country"), "unknown");
     await shot(page, "06-dashboard");
   });
 

@@ -61,6 +61,7 @@ const REPORT_DIMENSIONS = [
   "sub3",
   "sub4",
   "sub5",
+  "country",
 ];
 
 export const VISIBILITY = {

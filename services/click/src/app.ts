@@ -167,8 +167,8 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
           os: agent.os,
           browser: agent.browser,
           reasons,
-          // Looked up for links that route (about a microsecond): plain links keep the redirect's budget.
-          country: link.routing ? countryOf() : null,
+          // Every click's (about a microsecond): reports group by it (report_country_daily).
+          country: countryOf(),
           via_link_id: choice.route ? link.linkId : null,
           route_rule_id: choice.route?.ruleId ?? null,
           route_destination_id: choice.route?.destinationId ?? null,

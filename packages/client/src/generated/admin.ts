@@ -2122,8 +2122,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Clicks (gross, unique), conversions by status, CR, approval rate, amount, payout, revenue, profit — by hour/day/week/month, brand, advertiser, offer, affiliate, event, sub1–sub5
-         * @description The performance report: clicks (gross, unique), conversions by status, conversion and approval rates, amount, payout, revenue and profit, grouped by time and any of brand, advertiser, offer, affiliate, event and sub IDs. An affiliate key sees its own rows without revenue or profit. `format=csv` answers text/csv.
+         * Clicks (gross, unique), conversions by status, CR, approval rate, amount, payout, revenue, profit — by hour/day/week/month, brand, advertiser, offer, affiliate, event, sub1–sub5 or country
+         * @description The performance report: clicks (gross, unique), conversions by status, conversion and approval rates, amount, payout, revenue and profit, grouped by time and any of brand, advertiser, offer, affiliate, event and sub IDs — or by the visitor's country (offline GeoIP; '' unknown) with day/week/month, brand, advertiser, offer and affiliate. An affiliate key sees its own rows without revenue or profit. `format=csv` answers text/csv.
          */
         get: operations["getReportsPerformance"];
         put?: never;
@@ -12259,6 +12259,7 @@ export interface operations {
                 sub3?: string;
                 sub4?: string;
                 sub5?: string;
+                country?: string;
             };
             header?: never;
             path?: never;
@@ -12266,7 +12267,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Clicks (gross, unique), conversions by status, CR, approval rate, amount, payout, revenue, profit — by hour/day/week/month, brand, advertiser, offer, affiliate, event, sub1–sub5 */
+            /** @description Clicks (gross, unique), conversions by status, CR, approval rate, amount, payout, revenue, profit — by hour/day/week/month, brand, advertiser, offer, affiliate, event, sub1–sub5 or country */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -90,6 +90,7 @@ export const PERFORMANCE_DIMENSIONS = [
   "sub3",
   "sub4",
   "sub5",
+  "country",
 ] as const;
 export type PerformanceDimension = (typeof PERFORMANCE_DIMENSIONS)[number];
 
@@ -118,6 +119,7 @@ export type PerformanceFilters = {
   sub3?: string;
   sub4?: string;
   sub5?: string;
+  country?: string;
 };
 
 function outputName(dim: string): string {
@@ -160,6 +162,9 @@ const TIME_FORMATS: Record<string, string> = {
  * brand-local dates; day, week, month or no time dimension read the daily rollup (one row a day),
  * hour reads the hourly one. With `tz` (or absolute from/to), the hourly rollup in that zone.
  * Time dimensions group by cheap values and are formatted after grouping.
+ *
+ * Country (the visitor's, '' unknown) reads the country rollup (report_country_daily, brand-local
+ * days): with it, no hour, event or sub ID dimension or filter, and no `tz` (400 naming the field).
  */
 export async function performanceReport(
   sql: Sql,
@@ -169,8 +174,26 @@ export async function performanceReport(
 ) {
   const dims = [...new Set(groupBy)];
   const absolute = [period.from, period.to].some((v) => v !== undefined && ABSOLUTE.test(v));
-  const mode =
-    period.tz !== undefined || absolute ? "zone" : dims.includes("hour") ? "brand-hourly" : "daily";
+  const byCountry = dims.includes("country") || filters.country !== undefined;
+  if (byCountry) {
+    const field = ["hour", "event", "sub1", "sub2", "sub3", "sub4", "sub5"].find(
+      (d) => dims.includes(d as PerformanceDimension) || filters[d as keyof PerformanceFilters] !== undefined,
+    );
+    if (field || period.tz !== undefined || absolute)
+      throw new HttpError(
+        400,
+        "invalid_request",
+        `${field ?? "tz"}: not with country (the country report is by the brand's day, per offer and affiliate)`,
+        field ?? "tz",
+      );
+  }
+  const mode = byCountry
+    ? "country"
+    : period.tz !== undefined || absolute
+      ? "zone"
+      : dims.includes("hour")
+        ? "brand-hourly"
+        : "daily";
 
   let table: Fragment;
   let where: Fragment;
@@ -195,8 +218,8 @@ export async function performanceReport(
   } else {
     tz = "brand";
     ({ from, to } = brandDates(period));
-    if (mode === "daily") {
-      table = sql`report_daily r`;
+    if (mode === "daily" || mode === "country") {
+      table = mode === "country" ? sql`report_country_daily r` : sql`report_daily r`;
       where = sql`r.day >= ${from.slice(0, 10)}::date and r.day < ${to.slice(0, 10)}::date`;
       timeKey = truncated(sql`r.day::timestamp`);
     } else {
@@ -350,6 +373,7 @@ const DIMENSION_KEYS = new Set([
   "sub3",
   "sub4",
   "sub5",
+  "country",
   "currency",
   "source",
   "outcome",

@@ -82,6 +82,8 @@ async function generate() {
     if (s1) subs.sub1 = s1;
     const s2 = pick(["x", ""]);
     if (s2) subs.sub2 = s2;
+    // The visitor's country (offline GeoIP; null for a private address).
+    const country = pick(["GB", "DE", "MT", null]);
     clicks.push({
       click_id: h.codec.mint(Number(ref.link), at),
       clicked_at: at.toISOString(),
@@ -90,6 +92,7 @@ async function generate() {
       affiliate_id: ref.affiliate,
       brand_id: ref.brand,
       is_unique: rand() < 0.8,
+      country,
       subs,
       ref,
     });
@@ -106,6 +109,7 @@ async function generate() {
         brand_id: c.brand_id,
         subs: h.sql.json(c.subs),
         is_unique: c.is_unique,
+        country: c.country ?? null,
       })) as never,
     )}`;
     clickEvents.push(batch.map(({ subs: _s, ref: _r, ...c }) => c));
@@ -393,6 +397,73 @@ describe("the performance report equals the raw data", () => {
       { bad: number },
     ];
     expect(bad).toBe(0);
+  });
+
+  test("by the visitor's country, day and offer: clicks, conversions, payout and revenue as the raw data has them", async () => {
+    const report = await h.call<{ rows: Row[] }>(
+      "GET",
+      `/v1/reports/performance?${period}&group_by=day,offer,country`,
+      h.keys.analyst,
+    );
+    expect(report.status, report.text).toBe(200);
+    const clicks = await h.sql`
+      select to_char(c.clicked_at at time zone 'Europe/Malta', 'YYYY-MM-DD') as day, c.offer_id,
+             coalesce(c.country, '') as country, count(*)::int as clicks,
+             count(*) filter (where c.is_unique)::int as unique_clicks
+      from clicks c join affiliates a on a.id = c.affiliate_id where not a.is_test group by 1, 2, 3`;
+    const conversions = await h.sql`
+      select to_char(v.occurred_at at time zone 'Europe/Malta', 'YYYY-MM-DD') as day, v.offer_id,
+             coalesce(k.country, '') as country, count(*)::int as conversions,
+             coalesce(sum((select sum(payout) from ledger_entries e where e.conversion_id = v.id)), 0)::numeric(20,2)::text as payout,
+             coalesce(sum((select sum(revenue) from ledger_entries e where e.conversion_id = v.id)), 0)::numeric(20,2)::text as revenue
+      from conversions v join clicks k on k.click_id = v.click_id and k.clicked_at >= v.clicked_at and k.clicked_at < v.clicked_at + interval '1 second'
+      where not v.is_test group by 1, 2, 3`;
+    const key = (r: Row) => `${r.day}|${r.offer_id}|${r.country}`;
+    const want = new Map<string, Row>();
+    for (const c of clicks) want.set(key(c), { clicks: c.clicks, unique_clicks: c.unique_clicks });
+    for (const c of conversions)
+      want.set(key(c), {
+        clicks: 0,
+        unique_clicks: 0,
+        ...want.get(key(c)),
+        conversions: c.conversions,
+        payout: c.payout,
+        revenue: c.revenue,
+      });
+    const got = new Map<string, Row>(
+      report.body.rows.map((r) => [
+        key(r),
+        {
+          clicks: r.clicks,
+          unique_clicks: r.unique_clicks,
+          ...(r.conversions ? { conversions: r.conversions, payout: r.payout, revenue: r.revenue } : {}),
+        },
+      ]),
+    );
+    expect(Object.fromEntries(got)).toEqual(Object.fromEntries(want));
+    expect(new Set(report.body.rows.map((r) => r.country))).toEqual(new Set(["GB", "DE", "MT", ""]));
+    // A filter on one country; an affiliate sees its own, without revenue.
+    const gb = await h.call<{ rows: Row[] }>(
+      "GET",
+      `/v1/reports/performance?${period}&group_by=offer&country=GB&offer_id=${P1.offer.id}`,
+      h.keys.analyst,
+    );
+    expect(gb.body.rows[0]?.clicks).toBe(
+      clicks
+        .filter((c) => c.country === "GB" && c.offer_id === P1.offer.id)
+        .reduce((n, c) => n + c.clicks, 0),
+    );
+    // Country is a rollup of its own, by the brand's day: no hour, event, sub ID or fixed zone with it.
+    for (const [query, field] of [
+      ["group_by=hour,country", "hour"],
+      ["group_by=country,event", "event"],
+      ["group_by=country&sub1=news", "sub1"],
+      ["group_by=country&tz=UTC", "tz"],
+    ] as const) {
+      const refused = await h.call("GET", `/v1/reports/performance?${period}&${query}`, h.keys.analyst);
+      expect(refused.status).toBe(400);
+      expect(refused.text).toContain(field);
+    }
   });
 
   test("CSV export of the report has the same rows", async () => {

@@ -43,6 +43,8 @@ function subsOf(raw: Record<string, unknown> | null | undefined): Subs {
 }
 
 type RollupRow = Subs & {
+  /** The visitor's country ('' unknown): the key of report_country_daily only. */
+  country: string;
   hour: string;
   /** The hour's date in the brand's time zone (the daily rollup's key). */
   day: string;
@@ -97,7 +99,21 @@ async function addToRollup(tx: Tx, rows: RollupRow[]): Promise<void> {
     payout: r.payout ?? "0",
     revenue: r.revenue ?? "0",
   }));
-  await addMeasures(tx, "report_hourly", "hour", full);
+  // Rows apart only by country (report_country_daily's key) are one row here: summed first, as
+  // one statement may not update a row twice.
+  const hourly = new Map<string, Record<string, unknown>>();
+  for (const [i, r] of rows.entries()) {
+    const f = full[i] as Record<string, unknown>;
+    const key = keyOf(r);
+    const h = hourly.get(key);
+    if (!h) {
+      hourly.set(key, { ...f });
+      continue;
+    }
+    for (const m of COUNT_MEASURES) h[m] = (h[m] as number) + (f[m] as number);
+    for (const m of MONEY_MEASURES) h[m] = fromMicros(toMicros(h[m] as string) + toMicros(f[m] as string));
+  }
+  await addMeasures(tx, "report_hourly", "hour", [...hourly.values()]);
 
   // The same deltas by brand-local day; hours of one day in this batch are summed first.
   const daily = new Map<string, Record<string, unknown>>();
@@ -113,6 +129,41 @@ async function addToRollup(tx: Tx, rows: RollupRow[]): Promise<void> {
     for (const m of MONEY_MEASURES) d[m] = fromMicros(toMicros(d[m] as string) + toMicros(rest[m] as string));
   }
   await addMeasures(tx, "report_daily", "day", [...daily.values()]);
+
+  // And by country (report_country_daily): day, offer, affiliate, country, currency; no event or sub IDs.
+  const byCountry = new Map<string, Record<string, unknown>>();
+  for (const [i, r] of rows.entries()) {
+    const f = full[i] as Record<string, unknown>;
+    const key = [
+      r.day,
+      r.offer_id.padStart(20, "0"),
+      r.affiliate_id.padStart(20, "0"),
+      r.country,
+      r.currency,
+    ].join("\u0000");
+    const d = byCountry.get(key);
+    if (!d) {
+      const measures = Object.fromEntries([...COUNT_MEASURES, ...MONEY_MEASURES].map((m) => [m, f[m]]));
+      byCountry.set(key, {
+        day: r.day,
+        offer_id: r.offer_id,
+        affiliate_id: r.affiliate_id,
+        country: r.country,
+        currency: r.currency,
+        brand_id: r.brand_id,
+        advertiser_id: r.advertiser_id,
+        ...measures,
+      });
+      continue;
+    }
+    for (const m of COUNT_MEASURES) d[m] = (d[m] as number) + (f[m] as number);
+    for (const m of MONEY_MEASURES) d[m] = fromMicros(toMicros(d[m] as string) + toMicros(f[m] as string));
+  }
+  // In key order, as the others: concurrent folds take these rows in one order too.
+  const countryRows = [...byCountry.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, v]) => v);
+  await addMeasures(tx, "report_country_daily", "day", countryRows);
 }
 
 const COUNT_MEASURES = [
@@ -129,7 +180,7 @@ const MONEY_MEASURES = ["amount", "payout", "revenue"];
 /** Upserts rollup rows, adding their measures to what the row already holds. */
 async function addMeasures(
   tx: Tx,
-  table: "report_hourly" | "report_daily",
+  table: "report_hourly" | "report_daily" | "report_country_daily",
   period: "hour" | "day",
   rows: object[],
 ) {
@@ -138,9 +189,13 @@ async function addMeasures(
   );
   const [first, ...rest] = sums;
   const set = rest.reduce((acc, f) => tx`${acc}, ${f}`, first as (typeof sums)[number]);
+  const key =
+    table === "report_country_daily"
+      ? tx`day, offer_id, affiliate_id, country, currency`
+      : tx`${tx(period)}, offer_id, affiliate_id, event, currency, sub1, sub2, sub3, sub4, sub5`;
   await tx`
     insert into ${tx(table)} ${tx(rows as Record<string, never>[])}
-    on conflict (${tx(period)}, offer_id, affiliate_id, event, currency, sub1, sub2, sub3, sub4, sub5)
+    on conflict (${key})
     do update set ${set}`;
 }
 
@@ -196,6 +251,7 @@ export async function foldClicks(tx: Tx, batch: ClicksRecorded): Promise<number>
     if (!offer) continue; // an offer deleted under its clicks: nothing to report it under
     const s = subsOf(subs.get(c.click_id));
     const row: RollupRow = {
+      country: c.country ?? "",
       hour: hourOf(c.clicked_at),
       day: localDate(c.clicked_at, offer.timezone),
       offer_id: c.offer_id,
@@ -206,9 +262,14 @@ export async function foldClicks(tx: Tx, batch: ClicksRecorded): Promise<number>
       brand_id: c.brand_id,
       advertiser_id: offer.advertiser_id,
     };
-    const key = [row.hour, row.offer_id, row.affiliate_id, row.currency, ...SUB_KEYS.map((k) => s[k])].join(
-      "\u0000",
-    );
+    const key = [
+      row.hour,
+      row.offer_id,
+      row.affiliate_id,
+      row.currency,
+      row.country,
+      ...SUB_KEYS.map((k) => s[k]),
+    ].join("\u0000");
     const g = groups.get(key) ?? { ...row, clicks: 0, unique_clicks: 0 };
     g.clicks = (g.clicks ?? 0) + 1;
     if (c.is_unique) g.unique_clicks = (g.unique_clicks ?? 0) + 1;
@@ -219,6 +280,7 @@ export async function foldClicks(tx: Tx, batch: ClicksRecorded): Promise<number>
 }
 
 type ConversionKey = Subs & {
+  country: string;
   hour: string;
   day: string;
   offer_id: string;
@@ -248,7 +310,7 @@ async function conversionKey(
   const select = () => tx<ConversionKey[]>`
     select to_char(k.hour at time zone 'UTC', 'YYYY-MM-DD"T"HH24":00:00Z"') as hour,
            coalesce(k.day, (k.hour at time zone b.timezone)::date)::text as day, offer_id, affiliate_id, brand_id,
-           advertiser_id, event, sub1, sub2, sub3, sub4, sub5, is_test
+           advertiser_id, event, sub1, sub2, sub3, sub4, sub5, country, is_test
     from report_conversion_keys k join brands b on b.id = k.brand_id where conversion_id = ${conversionId}`;
   const [existing] = await select();
   if (existing) return existing;
@@ -258,8 +320,8 @@ async function conversionKey(
   >`
     select click_id, clicked_at, is_test, advertiser_id from conversions where id = ${conversionId}`;
   const [click] = conversion
-    ? await tx<{ subs: Record<string, unknown> }[]>`
-        select subs from clicks where click_id = ${conversion.click_id}
+    ? await tx<{ subs: Record<string, unknown>; country: string | null }[]>`
+        select subs, country from clicks where click_id = ${conversion.click_id}
           and clicked_at >= ${conversion.clicked_at} and clicked_at < ${new Date(conversion.clicked_at.getTime() + 1_000)}
         limit 1`
     : [];
@@ -279,6 +341,7 @@ async function conversionKey(
     advertiser_id: hint.advertiser_id ?? conversion?.advertiser_id ?? offer?.advertiser_id ?? "0",
     event: hint.event,
     ...subsOf(click?.subs),
+    country: click?.country ?? "",
     is_test: Boolean(conversion?.is_test || affiliate?.is_test),
   };
   const inserted = await tx`

@@ -129,12 +129,15 @@ export function reports(sql: Sql, codec: ClickIdCodec | null, defaults: { pixelG
           sub3: Sub,
           sub4: Sub,
           sub5: Sub,
+          country: t.Optional(
+            t.String({ pattern: "^[A-Z]{2}$", description: "the visitor's country (ISO 3166-1 alpha-2)" }),
+          ),
         }),
         ...documented({
           summary:
-            "Clicks (gross, unique), conversions by status, CR, approval rate, amount, payout, revenue, profit — by hour/day/week/month, brand, advertiser, offer, affiliate, event, sub1–sub5",
+            "Clicks (gross, unique), conversions by status, CR, approval rate, amount, payout, revenue, profit — by hour/day/week/month, brand, advertiser, offer, affiliate, event, sub1–sub5 or country",
           description:
-            "The performance report: clicks (gross, unique), conversions by status, conversion and approval rates, amount, payout, revenue and profit, grouped by time and any of brand, advertiser, offer, affiliate, event and sub IDs. An affiliate key sees its own rows without revenue or profit. `format=csv` answers text/csv.",
+            "The performance report: clicks (gross, unique), conversions by status, conversion and approval rates, amount, payout, revenue and profit, grouped by time and any of brand, advertiser, offer, affiliate, event and sub IDs — or by the visitor's country (offline GeoIP; '' unknown) with day/week/month, brand, advertiser, offer and affiliate. An affiliate key sees its own rows without revenue or profit. `format=csv` answers text/csv.",
           response: Report,
         }),
       },

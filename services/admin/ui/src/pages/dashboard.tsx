@@ -1,7 +1,7 @@
 import { useMemo } from "preact/hooks";
 import { qs } from "../api.ts";
 import { Chart, type Series } from "../components/chart.tsx";
-import { Card, ErrorBox, Loading, Money, Page, Pct } from "../components/ui.tsx";
+import { Card, ErrorBox, Head, Loading, Money, Page, Pct } from "../components/ui.tsx";
 import { globalFilters, rangeQuery } from "../filters.ts";
 import { money, number } from "../format.ts";
 import { isStaff } from "../session.ts";
@@ -28,6 +28,16 @@ type PerfTotals = {
   profit?: string;
 };
 type Perf = { rows: PerfRow[]; totals: PerfTotals[] };
+type CountryRow = {
+  country: string;
+  currency: string;
+  clicks: number;
+  unique_clicks: number;
+  conversions: number;
+  cr: number | null;
+  payout: string;
+  revenue?: string;
+};
 
 function daysBetween(from: string, to: string): string[] {
   const out: string[] = [];
@@ -129,6 +139,10 @@ export function DashboardPage({ me }: PageProps) {
               </Card>
             ))}
           </div>
+          <ByCountry
+            path={`/v1/reports/performance${qs({ ...rangeQuery(f), group_by: "country", brand_id: staff ? f.brandId : undefined })}`}
+            staff={staff}
+          />
           <div class="grid charts">
             <Chart
               id="chart-traffic"
@@ -157,5 +171,51 @@ export function DashboardPage({ me }: PageProps) {
         </>
       )}
     </Page>
+  );
+}
+
+/** The range's traffic by the visitor's country (offline GeoIP; "unknown" for a private address). */
+function ByCountry({ path, staff }: { path: string; staff: boolean }) {
+  const { data, error } = useApi<{ rows: CountryRow[] }>(path);
+  if (error) return <ErrorBox error={error} />;
+  if (!data || data.rows.length === 0) return null;
+  const rows = [...data.rows].sort((a, b) => b.clicks - a.clicks || a.country.localeCompare(b.country));
+  return (
+    <Card>
+      <h2>By country</h2>
+      <table id="by-country">
+        <caption class="sr-only">Clicks, conversions and payout by the visitor's country</caption>
+        <Head
+          cols={["Country", "Clicks", "Unique", "Conversions", "CR", ...(staff ? ["Revenue"] : []), "Payout"]}
+        />
+        <tbody>
+          {rows.map((r) => (
+            <tr key={`${r.country}:${r.currency}`}>
+              <td data-label="Country">{r.country || "unknown"}</td>
+              <td data-label="Clicks" class="num">
+                {number(r.clicks)}
+              </td>
+              <td data-label="Unique" class="num">
+                {number(r.unique_clicks)}
+              </td>
+              <td data-label="Conversions" class="num">
+                {number(r.conversions)}
+              </td>
+              <td data-label="CR" class="num">
+                <Pct value={r.cr} />
+              </td>
+              {staff ? (
+                <td data-label="Revenue" class="num">
+                  <Money amount={r.revenue} currency={r.currency} />
+                </td>
+              ) : null}
+              <td data-label="Payout" class="num">
+                <Money amount={r.payout} currency={r.currency} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Card>
   );
 }
