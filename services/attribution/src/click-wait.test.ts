@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type Bus, connectBus, provision, publish, subjects } from "@roundtrip/bus";
 import { ClickIdCodec } from "@roundtrip/clickid";
 import type { ClicksRecorded, ConversionChanged, PostbackReceived } from "@roundtrip/contracts";
-import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
+import { createTestDatabase, type Sql, type TestDatabase, type Tx } from "@roundtrip/db";
 import fc from "fast-check";
 import { storeClicks } from "./click-store.ts";
 import { awaitingClickCount, releaseStoredClicks, releaseUnmatched } from "./click-wait.ts";
@@ -187,6 +187,68 @@ describe("a conversion waits for its click row", () => {
       { numRuns: 24 },
     );
   });
+});
+
+describe("a postback and its click's batch handled at once", () => {
+  /** Runs `first` in a transaction held open until `second` has committed, then commits it. */
+  async function inFlightTogether(first: (tx: Tx) => Promise<unknown>, second: () => Promise<unknown>) {
+    let reached!: () => void;
+    const started = new Promise<void>((r) => {
+      reached = r;
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const one = sql.begin(async (tx) => {
+      await first(tx);
+      reached();
+      await gate;
+    });
+    await started;
+    await second(); // nothing makes it wait for the first: they share no lock
+    release();
+    await one;
+  }
+  const storeIn = async (tx: Tx, batch: ClicksRecorded) => {
+    await storeClicks(tx, batch);
+    await enrichConversions(tx, batch);
+    await releaseStoredClicks(
+      tx,
+      batch.clicks.map((c) => c.click_id),
+    );
+  };
+
+  for (const first of ["click batch", "postback"] as const)
+    test(`the ${first}'s transaction open while the other commits: they miss each other, and the release pass sends the conversion with its click`, async () => {
+      const clickedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+      const clickId = codec.mint(link.id, clickedAt);
+      const batch = batchOf(clickId, clickedAt, "both-in-flight");
+      if (first === "click batch")
+        await inFlightTogether(
+          (tx) => storeIn(tx, batch),
+          () => credit(clickId),
+        );
+      else
+        await inFlightTogether(
+          (tx) => attribute(tx, codec, postback(clickId)),
+          () => storeBatch(batch),
+        );
+      const missed = await conversionOf(clickId);
+      expect(missed).toMatchObject({ subs: null, awaiting: true });
+      expect(await announced(missed?.id as string)).toEqual([]);
+
+      // attribution-clicks is caught up here: the pass finds the click row stored.
+      expect((await releaseUnmatched(sql, bus, { maxWaitMs: 3_600_000 })).released).toBe(1);
+      const [row] = await sql`select subs, ip, user_agent from conversions where click_id = ${clickId}`;
+      expect(row).toMatchObject({
+        subs: { sub1: "both-in-flight" },
+        ip: "198.51.100.9",
+        user_agent: "Wait/1",
+      });
+      expect(await announced(missed?.id as string)).toHaveLength(1);
+      expect(await reasons(missed?.id as string)).not.toContain("click_not_stored");
+    });
 });
 
 describe("a click that can no longer come", () => {

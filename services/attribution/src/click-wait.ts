@@ -16,8 +16,10 @@ import { announce, type ConversionRow, history } from "./conversions.ts";
  *    transaction (`releaseStoredClicks`, from enrich.ts);
  *  - the click can no longer come: attribution-clicks has acknowledged every CLICKS message
  *    stored before the conversion was created (the redirect returns only after its click is
- *    published, so its message was among them) without storing it — a click refused by
- *    PostgreSQL, or a click ID minted by a tool rather than a redirect;
+ *    published, so its message was among them). If the click row is there then — its batch and
+ *    the postback were handled at once and missed each other — it is copied on as the batch would
+ *    have; if not, the click was refused by PostgreSQL, or the click ID was minted by a tool
+ *    rather than a redirect;
  *  - it waited CLICK_WAIT_MAX_MS (a safety net: a CLICKS consumer stuck on a message for its
  *    whole retry schedule, or NATS unreachable): an affiliate postback without sub IDs is better
  *    than none.
@@ -86,6 +88,20 @@ async function releaseOne(sql: Sql, id: string): Promise<boolean> {
     const [c] = await tx<ConversionRow[]>`
       select * from conversions where id = ${id} and awaiting_click_since is not null for update skip locked`;
     if (!c) return false;
+    // Its click may be stored after all: its batch and this conversion's postback were handled at
+    // once and missed each other (they share no lock). Then it goes out as the batch would have
+    // sent it — with the click, and no reason to record.
+    const [stored] = await tx<ConversionRow[]>`
+      update conversions c set awaiting_click_since = null,
+        subs = k.subs, ip = k.ip, user_agent = k.user_agent, enriched_at = now()
+      from clicks k
+      where c.id = ${id} and k.click_id = c.click_id
+        and k.clicked_at >= c.clicked_at and k.clicked_at < c.clicked_at + interval '1 second'
+      returning c.*`;
+    if (stored) {
+      await announce(tx, stored, await lastSeq(tx, id), null);
+      return true;
+    }
     const [row] = await tx<ConversionRow[]>`
       update conversions set awaiting_click_since = null where id = ${id} returning *`;
     const seq = await history(tx, id, c.status, null, "click_not_stored");

@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ClickIdCodec } from "@roundtrip/clickid";
-import type { ClicksRecorded, ConversionChanged, PostbackReceived } from "@roundtrip/contracts";
-import { createTestDatabase, type Sql, type TestDatabase, type Tx } from "@roundtrip/db";
-import { storeClicks } from "./click-store.ts";
+import type { ConversionChanged, PostbackReceived } from "@roundtrip/contracts";
+import { createTestDatabase, type Sql, type TestDatabase } from "@roundtrip/db";
 import { capBlockedCount, releaseCapBlocked } from "./cap-blocks.ts";
 import { attribute, type Outcome } from "./conversions.ts";
-import { releaseStoredClicks } from "./click-wait.ts";
 import { enrichConversions } from "./enrich.ts";
 import { move } from "./lifecycle.ts";
 
@@ -685,92 +683,5 @@ describe("over a cap: blocked, and booked once the cap has room (issue 10)", () 
     const [usage] = await sql`select used from offer_cap_usage where offer_id = ${offerId}`;
     expect(usage?.used).toBe(2);
     expect(await capBlockedCount(sql)).toBeGreaterThanOrEqual(2);
-  });
-});
-
-describe("enrichment race (issue 10)", () => {
-  /** Runs `first` in a transaction held open until `second` has started (and, with the fix, blocked). */
-  async function overlap(first: (tx: Tx) => Promise<unknown>, second: () => Promise<unknown>) {
-    let reached!: () => void;
-    const atCommit = new Promise<void>((r) => {
-      reached = r;
-    });
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    const one = sql.begin(async (tx) => {
-      await first(tx);
-      reached();
-      await gate;
-    });
-    await atCommit;
-    let settled = false;
-    const two = second().finally(() => {
-      settled = true;
-    });
-    // Let the second transaction run as far as it can while the first is open: until it is done,
-    // or waiting for a lock the first holds.
-    for (let i = 0; i < 100 && !settled; i++) {
-      const [w] = await sql`
-        select count(*)::int as n from pg_locks
-        where not granted and database = (select oid from pg_database where datname = current_database())`;
-      if (w?.n) break;
-      await Bun.sleep(50);
-    }
-    release();
-    await Promise.all([one, two]);
-  }
-
-  const batchOf = (clickId: string, clickedAt: Date, affiliate: string) => ({
-    clicks: [
-      {
-        click_id: clickId,
-        clicked_at: clickedAt.toISOString(),
-        link_id: String(ids.link),
-        offer_id: ids.offer,
-        affiliate_id: affiliate,
-        brand_id: ids.brand,
-        ip: "198.51.100.7",
-        user_agent: "Race/1",
-        subs: { sub1: "race" },
-        is_unique: true,
-      },
-    ],
-  });
-  const storeBatch = async (tx: Tx, batch: ClicksRecorded) => {
-    await storeClicks(tx, batch);
-    await enrichConversions(tx, batch);
-    await releaseStoredClicks(
-      tx,
-      batch.clicks.map((c) => c.click_id),
-    );
-  };
-
-  test("the click batch's transaction open while the postback's runs: the conversion is enriched", async () => {
-    const clickedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
-    const clickId = codec.mint(ids.link, clickedAt);
-    const [af] = await sql`select affiliate_id from links where id = ${ids.link}`;
-    await overlap(
-      (tx) => storeBatch(tx, batchOf(clickId, clickedAt, af?.affiliate_id)),
-      () => credit({ click_id: clickId, txid: "RACE-1" }),
-    );
-    const [row] = await sql`select id, subs, ip, user_agent from conversions where click_id = ${clickId}`;
-    expect(row).toMatchObject({ subs: { sub1: "race" }, ip: "198.51.100.7", user_agent: "Race/1" });
-    expect(await announced(row?.id)).toHaveLength(1);
-  });
-
-  test("the postback's transaction open while the click batch's runs: the conversion is enriched", async () => {
-    const clickedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
-    const clickId = codec.mint(ids.link, clickedAt);
-    const [af] = await sql`select affiliate_id from links where id = ${ids.link}`;
-    await overlap(
-      (tx) => attribute(tx, codec, payload({ click_id: clickId, txid: "RACE-2" })),
-      () => sql.begin((tx) => storeBatch(tx, batchOf(clickId, clickedAt, af?.affiliate_id))),
-    );
-    const [row] = await sql`select id, subs, ip, user_agent from conversions where click_id = ${clickId}`;
-    expect(row).toMatchObject({ subs: { sub1: "race" }, ip: "198.51.100.7", user_agent: "Race/1" });
-    // Created before its click was stored: announced once, by the click's batch.
-    expect(await announced(row?.id)).toHaveLength(1);
   });
 });

@@ -1,18 +1,16 @@
 import type { ClicksRecorded } from "@roundtrip/contracts";
 import type { Tx } from "@roundtrip/db";
-import { lockClicksForEnrichment } from "./click-lock.ts";
 
 /**
  * A conversion credited before its click row was stored (the postback overtook the click) gets
  * the click's sub IDs, IP and user agent once the click's batch is committed. Runs inside the
- * same inbox transaction as the click rollup, so it happens once per batch. The click lock makes
- * a conversion being created at this moment wait, or be waited for: whichever commits second
- * sees the other (click-lock.ts).
+ * same inbox transaction as the click rollup, so it happens once per batch. A conversion being
+ * created at this moment may miss this batch as it misses the conversion: it still waits for its
+ * click, and the release pass copies the stored click then (click-wait.ts, releaseUnmatched).
  */
 export async function enrichConversions(tx: Tx, batch: ClicksRecorded): Promise<number> {
   if (batch.clicks.length === 0) return 0;
   const ids = batch.clicks.map((c) => c.click_id);
-  await lockClicksForEnrichment(tx, ids);
   const times = batch.clicks.map((c) => Date.parse(c.clicked_at));
   const from = new Date(Math.min(...times));
   const to = new Date(Math.max(...times));
