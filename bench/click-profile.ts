@@ -10,7 +10,8 @@
  * click runs under Bun's `--cpu-prof` and leaves a Chrome .cpuprofile in DIR (top self times printed).
  *
  *   bun bench/click-profile.ts [--rounds 3] [--duration 10] [--warmup 3] [--connections 50] [--threads 2]
- *        [--checkouts before=/path/to/old/checkout,after=.] [--cpu-prof DIR] [--browser]
+ *        [--checkouts before=/path/to/old/checkout,after=.,pipelined=.:CLICK_BATCH_CONCURRENCY=2]
+ *        [--cpu-prof DIR] [--browser]
  *        [--env CLICK_BATCH_CONCURRENCY=2,…]
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -49,7 +50,17 @@ const pairs = (text: string) =>
     .filter(Boolean)
     .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as const);
 const extraEnv = Object.fromEntries(pairs(args.env as string));
-const checkouts = pairs(args.checkouts as string).map(([name, path]) => ({ name, root: resolve(path) }));
+// `name=path[:VAR=value:…]`: a checkout, and settings of its own (e.g. `pipelined=.:CLICK_BATCH_CONCURRENCY=2`).
+const checkouts = pairs(args.checkouts as string).map(([name, spec]) => {
+  const [path = ".", ...settings] = spec.split(":");
+  return {
+    name,
+    root: resolve(path),
+    env: Object.fromEntries(
+      settings.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+    ),
+  };
+});
 const profDir = args["cpu-prof"] ? resolve(args["cpu-prof"] as string) : undefined;
 
 if (spawnSync("wrk", ["--version"]).error) {
@@ -100,7 +111,7 @@ try {
       ports: "free",
       services: ["click"] as const,
       migrate: i === 0,
-      env: { CLICK_ID_KEYS, LOG_LEVEL: "warn", SHUTDOWN_TIMEOUT_MS: "5000", ...extraEnv },
+      env: { CLICK_ID_KEYS, LOG_LEVEL: "warn", SHUTDOWN_TIMEOUT_MS: "5000", ...extraEnv, ...c.env },
       command:
         profDir && i === 0
           ? () => [

@@ -6,6 +6,7 @@ import { type ConfigCache, errorHandler } from "@roundtrip/service";
 import type { Sql } from "@roundtrip/db";
 import { counter, histogram, type Logger, type Registry } from "@roundtrip/telemetry";
 import { Elysia } from "elysia";
+import { boundCounter, boundHistogram } from "./bound-metrics.ts";
 import { type ClickWriter, isQueueFull } from "./click-writer.ts";
 import type { ResolvedLink } from "./link-cache.ts";
 import { subsFromUrl } from "./redirect.ts";
@@ -54,16 +55,18 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
   const clicks = counter(deps.registry, "roundtrip_clicks_total", "Tracking link hits by outcome", [
     "outcome",
   ]);
+  // Bound once (bound-metrics.ts): prom-client would hash the label on every click.
+  const outcomeOf = (label: string) => ({ inc: boundCounter(clicks, { outcome: label }) });
   const outcome = {
-    recorded: clicks.labels("recorded"),
-    bot: clicks.labels("bot"),
-    prefetch: clicks.labels("prefetch"),
+    recorded: outcomeOf("recorded"),
+    bot: outcomeOf("bot"),
+    prefetch: outcomeOf("prefetch"),
     // Counted beside recorded/bot: the click is also recorded (reason click_cap, conversion_cap or payout_cap).
-    fallback: clicks.labels("cap_fallback"),
+    fallback: outcomeOf("cap_fallback"),
     // Counted beside recorded/bot too: a routing rule or fallback chose the destination.
-    routed: clicks.labels("routed"),
-    notFound: clicks.labels("not_found"),
-    unrecorded: clicks.labels("unrecorded"),
+    routed: outcomeOf("routed"),
+    notFound: outcomeOf("not_found"),
+    unrecorded: outcomeOf("unrecorded"),
   };
   const visitorKey = visitorKeyer(deps.visitorSecret);
   const agents = new AgentParser();
@@ -149,8 +152,9 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
       try {
         await deps.writer.record({
           click_id: clickId,
-          clicked_at: clickedAt,
-          link_id: served.linkId,
+          // As the CLICKS event carries them (the batch is published as the handler built it).
+          clicked_at: clickedAt.toISOString(),
+          link_id: String(served.linkId),
           offer_id: served.offerId,
           affiliate_id: served.affiliateId,
           brand_id: served.brandId,
@@ -169,7 +173,7 @@ export function clickHandler(deps: ClickDeps): ClickHandler {
           reasons,
           // Every click's (about a microsecond): reports group by it (report_country_daily).
           country: countryOf(),
-          via_link_id: choice.route ? link.linkId : null,
+          via_link_id: choice.route ? String(link.linkId) : null,
           route_rule_id: choice.route?.ruleId ?? null,
           route_destination_id: choice.route?.destinationId ?? null,
         });
@@ -221,39 +225,41 @@ export function clickRoutes(deps: ClickDeps, handle: ClickHandler = clickHandler
     "HTTP request duration",
     ["method", "route", "status"],
   );
-  const series = new Map<
-    string,
-    { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof duration.labels> }
-  >();
+  // The route's series, bound once per method and status (bound-metrics.ts).
+  const series = new Map<string, { count: () => void; time: (seconds: number) => void }>();
+  const bind = (method: string, status: number) => {
+    const labels = { method, route: ROUTE, status: String(status) };
+    return { count: boundCounter(requests, labels), time: boundHistogram(duration, labels) };
+  };
+  const redirected = bind("GET", 302);
   const observe = (method: string, status: number, seconds: number) => {
-    const key = `${method} ${status}`;
-    let s = series.get(key);
+    let s = method === "GET" && status === 302 ? redirected : series.get(`${method} ${status}`);
     if (!s) {
-      s = {
-        count: requests.labels(method, ROUTE, String(status)),
-        time: duration.labels(method, ROUTE, String(status)),
-      };
-      series.set(key, s);
+      s = bind(method, status);
+      series.set(`${method} ${status}`, s);
     }
-    s.count.inc();
-    s.time.observe(seconds);
+    s.count();
+    s.time(seconds);
+  };
+  const failed = (err: unknown) => {
+    deps.logger.error("unhandled error", { error: err as Error });
+    return Response.json({ error: { code: "internal", message: "internal error" } }, { status: 500 });
   };
   return {
-    [ROUTE]: async (request: Request & { params: Record<string, string> }, server: Server) => {
+    // Not async: the handler's promise is passed on with one reaction, not awaited in another frame.
+    [ROUTE]: (request: Request & { params: Record<string, string> }, server: Server) => {
       const t0 = performance.now();
-      let response: Response;
+      const done = (response: Response) => {
+        observe(request.method, response.status, (performance.now() - t0) / 1000);
+        return response;
+      };
+      let answer: Promise<Response>;
       try {
-        response = await handle(
-          request,
-          request.params.code ?? "",
-          server.requestIP(request)?.address ?? null,
-        );
+        answer = handle(request, request.params.code ?? "", server.requestIP(request)?.address ?? null);
       } catch (err) {
-        deps.logger.error("unhandled error", { error: err as Error });
-        response = Response.json({ error: { code: "internal", message: "internal error" } }, { status: 500 });
+        return done(failed(err));
       }
-      observe(request.method, response.status, (performance.now() - t0) / 1000);
-      return response;
+      return answer.then(done, (err) => done(failed(err)));
     },
   };
 }

@@ -34,8 +34,8 @@ const defaults = {
 let n = 0;
 const row = (): ClickRow => ({
   click_id: `click-${prefix}-${++n}`,
-  clicked_at: new Date(),
-  link_id: 1,
+  clicked_at: new Date().toISOString(),
+  link_id: "1",
   offer_id: "1",
   affiliate_id: "1",
   brand_id: "1",
@@ -185,7 +185,12 @@ describe("the click writer", () => {
     const queued = Array.from({ length: 3 }, row);
     const writes = queued.map((r) => writer.record(r));
     await expect(writer.record(row())).rejects.toBeInstanceOf(ClickQueueFullError);
+    const gauge = async () =>
+      (await registry.getMetricsAsJSON()).find((m) => m.name === "roundtrip_click_queue_clicks")?.values[0]
+        ?.value;
+    expect(await gauge()).toBe(3); // read from the queue when scraped
     await Promise.all(writes);
+    expect(await gauge()).toBe(0);
     const stored =
       await db.sql`select click_id from clicks where click_id in ${db.sql(queued.map((r) => r.click_id))}`;
     expect(stored).toHaveLength(3);

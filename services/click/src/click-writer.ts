@@ -1,35 +1,16 @@
 import { type Bus, publish, streamOf, subjects } from "@roundtrip/bus";
-import type { ClicksRecorded } from "@roundtrip/contracts";
+import type { ClickRecorded, ClicksRecorded } from "@roundtrip/contracts";
 import type { Sql } from "@roundtrip/db";
 import { counter, gauge, type Logger } from "@roundtrip/telemetry";
-import { Registry } from "prom-client";
+import { Gauge, Registry } from "prom-client";
 import { type BreakerState, PublishBreaker } from "./publish-breaker.ts";
 
-export type ClickRow = {
-  click_id: string;
-  clicked_at: Date;
-  link_id: number;
-  offer_id: string;
-  affiliate_id: string;
-  brand_id: string;
-  ip: string | null;
-  user_agent: string | null;
-  referrer: string | null;
-  subs: Record<string, string>;
-  is_unique: boolean;
-  /** Keyed hash of link, IP and user agent (visitors.ts): what uniqueness is decided on downstream. */
-  visitor?: string;
-  device_type: string | null;
-  os: string | null;
-  browser: string | null;
-  /** Traffic-quality reason codes (contracts' REASON) the click service already knows. */
-  reasons: string[];
-  /** The visitor's country (offline GeoIP), and for a routed click what served it (docs/routing.md). */
-  country?: string | null;
-  via_link_id?: number | null;
-  route_rule_id?: string | null;
-  route_destination_id?: string | null;
-};
+/**
+ * A click as the CLICKS event carries it (contracts' ClickRecorded): the redirect builds it once,
+ * a batch is published as it is, and the PostgreSQL fallback reads the same fields
+ * (json_populate_recordset over the clicks columns; `visitor` is not one of them).
+ */
+export type ClickRow = ClickRecorded;
 
 export type ClickWriterOptions = {
   /** Where batches go first; PostgreSQL is always the fallback. */
@@ -94,12 +75,15 @@ export class ClickWriter {
   private readonly metrics: ReturnType<typeof writerMetrics>;
   private lastShedLogAt = 0;
   private lastBreakerState: BreakerState = "closed";
+  private readonly registry: Registry;
 
   constructor(
     private readonly sql: Sql,
     private readonly options: ClickWriterOptions,
   ) {
-    this.metrics = writerMetrics(options.registry ?? new Registry());
+    this.registry = options.registry ?? new Registry();
+    this.metrics = writerMetrics(this.registry);
+    countQueue(this.registry, this);
     const { sink } = options;
     if (sink !== "postgres") {
       const stream = sink.bus.names.stream("CLICKS");
@@ -114,6 +98,11 @@ export class ClickWriter {
     this.breakerChanged(this.breaker?.state ?? "closed");
   }
 
+  /** Clicks waiting for a batch (the ones being written not counted). */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
   /** Where batches go now: the broker's circuit state (`closed` = published). */
   get breakerState(): BreakerState {
     return this.breaker?.state ?? "closed";
@@ -123,7 +112,6 @@ export class ClickWriter {
     if (this.queue.length >= this.options.maxQueue) return this.shed();
     return new Promise((resolve, reject) => {
       this.queue.push({ row, resolve, reject });
-      this.metrics.queue.set(this.queue.length);
       if (this.queue.length >= this.options.maxBatch) this.flushSoon(0);
       else this.flushSoon(this.options.maxDelayMs);
     });
@@ -143,6 +131,7 @@ export class ClickWriter {
   async close(): Promise<void> {
     await this.drain();
     this.breaker?.stop();
+    queued.get(this.registry)?.delete(this);
   }
 
   /**
@@ -197,7 +186,6 @@ export class ClickWriter {
   private flush(): void {
     if (this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.options.maxBatch);
-    this.metrics.queue.set(this.queue.length);
     const done: Promise<void> = this.write(batch.map((w) => w.row))
       .then(
         () => {
@@ -222,30 +210,7 @@ export class ClickWriter {
    * event — all or nothing.
    */
   private async write(rows: ClickRow[]): Promise<void> {
-    const event: ClicksRecorded = {
-      clicks: rows.map((r) => ({
-        click_id: r.click_id,
-        clicked_at: r.clicked_at.toISOString(),
-        link_id: String(r.link_id),
-        offer_id: r.offer_id,
-        affiliate_id: r.affiliate_id,
-        brand_id: r.brand_id,
-        is_unique: r.is_unique,
-        visitor: r.visitor,
-        ip: r.ip,
-        user_agent: r.user_agent,
-        referrer: r.referrer,
-        subs: r.subs,
-        device_type: r.device_type,
-        os: r.os,
-        browser: r.browser,
-        reasons: r.reasons,
-        country: r.country ?? null,
-        via_link_id: r.via_link_id == null ? null : String(r.via_link_id),
-        route_rule_id: r.route_rule_id ?? null,
-        route_destination_id: r.route_destination_id ?? null,
-      })),
-    };
+    const event: ClicksRecorded = { clicks: rows };
     // The first click ID names the batch: a retried publish inside the duplicate window is dropped.
     const msgId = `clicks:${rows[0]?.click_id}`;
     const { sink } = this.options;
@@ -293,9 +258,35 @@ export class ClickWriter {
   }
 }
 
+/** The writers counted by each registry's queue gauge (one per process; tests make more). */
+const queued = new WeakMap<Registry, Set<ClickWriter>>();
+
+/**
+ * `roundtrip_click_queue_clicks`, read from the writers' queues when scraped rather than set on
+ * every click (a gauge's set() is an allocation and a label hash per redirect).
+ */
+function countQueue(registry: Registry, writer: ClickWriter): void {
+  let writers = queued.get(registry);
+  if (!writers) {
+    const all = new Set<ClickWriter>();
+    writers = all;
+    queued.set(registry, all);
+    new Gauge({
+      name: "roundtrip_click_queue_clicks",
+      help: "Clicks waiting for a batch write",
+      registers: [registry],
+      collect() {
+        let n = 0;
+        for (const w of all) n += w.waiting;
+        this.set(n);
+      },
+    });
+  }
+  writers.add(writer);
+}
+
 function writerMetrics(registry: Registry) {
   return {
-    queue: gauge(registry, "roundtrip_click_queue_clicks", "Clicks waiting for a batch write"),
     shed: counter(
       registry,
       "roundtrip_click_queue_shed_total",

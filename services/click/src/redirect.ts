@@ -28,12 +28,15 @@ export function subsFromUrl(url: string): Record<string, string> {
     const key = plain ? rawKey : (new URLSearchParams(segment).keys().next().value ?? "");
     if (!SUB_SET.has(key) || key in subs) continue;
     const raw = eq === -1 ? "" : segment.slice(eq + 1);
-    let value: string;
-    try {
-      value = decodeURIComponent(raw.replaceAll("+", " "));
-    } catch {
-      // Malformed escapes: decode exactly as URLSearchParams does.
-      value = new URLSearchParams(segment).get(key) ?? "";
+    let value = raw;
+    // Only what is escaped needs decoding (a plain `sub1=news` is the common case).
+    if (raw.includes("%") || raw.includes("+")) {
+      try {
+        value = decodeURIComponent(raw.replaceAll("+", " "));
+      } catch {
+        // Malformed escapes: decode exactly as URLSearchParams does.
+        value = new URLSearchParams(segment).get(key) ?? "";
+      }
     }
     if (value) value = stripUnstorable(value.slice(0, MAX_SUB_LENGTH));
     if (value) subs[key] = value;
@@ -84,8 +87,12 @@ export function compileDestination(t: DestinationTemplate): Destination {
     let out = literals[0] as string;
     for (let i = 0; i < macros.length; i++) {
       const name = macros[i] as string;
-      const value = name === "click_id" ? clickId : subs[name];
-      out += (value ? encodeURIComponent(value) : "") + literals[i + 1];
+      // A click ID is base64url, which encodeURIComponent leaves as it is.
+      if (name === "click_id") out += clickId + literals[i + 1];
+      else {
+        const value = subs[name];
+        out += (value ? encodeURIComponent(value) : "") + literals[i + 1];
+      }
     }
     return out;
   };
