@@ -22,12 +22,15 @@ export const payoutCapLock = (offerId: string) => `payout-cap:${offerId}`;
 
 type Period = "day" | "month";
 
+/**
+ * Counts an entry just written. The caller holds `payoutCapLock` shared since before it read
+ * whether the offer has a payout cap (settleBatch takes it for the batch's offers at once).
+ */
 export async function countPayout(
   tx: Tx,
   c: ConversionChanged,
   entry: { payout: string; currency: string },
 ): Promise<void> {
-  await tx`select pg_advisory_xact_lock_shared(hashtextextended(${payoutCapLock(c.offer_id)}, 0))`;
   const [offer] = await tx<{ currency: string; day: string; month: string }[]>`
     select o.currency, b.period_day::text as day, b.period_month::text as month
     from offers o join commission_bookings b on b.conversion_id = ${c.conversion_id}
