@@ -1,4 +1,4 @@
-import { consume, handleOnce } from "@roundtrip/bus";
+import { consume, handleBatchOnce, handleOnce, inMessageTrace } from "@roundtrip/bus";
 import { serviceEnv, t } from "@roundtrip/config";
 import { CommissionBooked, PartnerEvent } from "@roundtrip/contracts";
 import { runService } from "@roundtrip/service";
@@ -57,15 +57,30 @@ await runService("delivery", schema, ({ env, sql, bus, logger, registry }) => {
         parse: (payload) => Value.Parse(CommissionBooked, payload),
         registry,
         logger,
-        handler: async (d) => {
-          // The affiliate's postback and the ad platforms' forwards commit together, once per message.
-          const r = await handleOnce(
+        maxBatch: 32,
+        // The bookings that waited together, planned in one transaction under one batch inbox row
+        // (a failing batch is handled again message by message, so one that cannot be handled is
+        // retried or dead-lettered alone). A message's affiliate postback and ad-platform forwards
+        // commit together, once; each continues its own conversion's trace.
+        batchHandler: async (ds) => {
+          const r = await handleBatchOnce(
             sql,
-            { consumer: d.consumer, messageId: d.msgId },
-            async (tx) =>
-              (await planDeliveries(tx, d.payload)) + (await planPlatformDeliveries(tx, d.payload)),
+            "delivery-commissions",
+            ds,
+            (d) => d.msgId,
+            async (tx, fresh) => {
+              let due = 0;
+              for (const d of fresh)
+                due += await inMessageTrace(
+                  d,
+                  "plan deliveries",
+                  async () =>
+                    (await planDeliveries(tx, d.payload)) + (await planPlatformDeliveries(tx, d.payload)),
+                );
+              return due;
+            },
           );
-          if (r.result) sender?.wake(); // committed and due: send it now, not at the next poll
+          if (r.result) sender?.wake(); // committed and due: send them now, not at the next poll
           return r;
         },
       });

@@ -26,28 +26,36 @@ type Template = {
  * Returns how many rows are now due to be sent (0 for a repeat or a disabled endpoint).
  */
 export async function planDeliveries(tx: Tx, c: CommissionBooked): Promise<number> {
-  const [template] = await tx<Template[]>`
-    select id, method, url_template, body_template, content_type, status, disabled_reason from affiliate_postbacks
-    where affiliate_id = ${c.affiliate_id}
-      and (status = 'active' or disabled_reason in ('gone', 'failing'))
-      and (offer_id is null or offer_id = ${c.offer_id})
-      and (event is null or event = ${c.event})
-    order by (offer_id is not null) desc, (event is not null) desc, id
-    limit 1`;
-  if (!template) return 0;
-  // The click row, or — when attribution credited the conversion before the click was stored —
-  // the sub IDs it copied onto the conversion once the click arrived. The click ID carries the
-  // click's second, so the lookup probes that second of one partition, not every partition.
+  // The affiliate's template, the click's sub IDs and the brand's slug in one statement. The sub
+  // IDs are the click row's, or — when attribution credited the conversion before the click was
+  // stored — the ones it copied onto the conversion once the click arrived. The click ID carries
+  // the click's second, so the lookup probes that second of one partition, not every partition.
   const clickedAt = clickTimeOf(c.click_id);
-  const [click] = await tx<{ subs: Record<string, string> }[]>`
-    select coalesce(
-      (select subs from clicks
-       where ${clickedAt !== null} and click_id = ${c.click_id}
-         and clicked_at >= ${clickedAt ?? new Date(0)} and clicked_at < ${new Date((clickedAt?.getTime() ?? 0) + 1000)}
-       limit 1),
-      (select subs from conversions where id = ${c.conversion_id}),
-      '{}'::jsonb) as subs`;
-  const [brand] = await tx<{ slug: string }[]>`select slug from brands where id = ${c.brand_id}`;
+  const [found] = await tx<
+    { template: Template | null; subs: Record<string, string>; brand: string | null }[]
+  >`
+    select
+      (select to_jsonb(t) from (
+         select id::text as id, method, url_template, body_template, content_type, status, disabled_reason
+         from affiliate_postbacks
+         where affiliate_id = ${c.affiliate_id}
+           and (status = 'active' or disabled_reason in ('gone', 'failing'))
+           and (offer_id is null or offer_id = ${c.offer_id})
+           and (event is null or event = ${c.event})
+         order by (offer_id is not null) desc, (event is not null) desc, affiliate_postbacks.id
+         limit 1) t) as template,
+      coalesce(
+        (select subs from clicks
+         where ${clickedAt !== null} and click_id = ${c.click_id}
+           and clicked_at >= ${clickedAt ?? new Date(0)} and clicked_at < ${new Date((clickedAt?.getTime() ?? 0) + 1000)}
+         limit 1),
+        (select subs from conversions where id = ${c.conversion_id}),
+        '{}'::jsonb) as subs,
+      (select slug from brands where id = ${c.brand_id}) as brand`;
+  const template = found?.template;
+  if (!template) return 0;
+  const click = { subs: found.subs };
+  const brand = found.brand === null ? undefined : { slug: found.brand };
   // A rule's or reviewer's reason (conversion_reviews), else the rejection's own history reason.
   const [rejection] =
     c.status === "rejected"
