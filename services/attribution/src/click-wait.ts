@@ -1,4 +1,4 @@
-import { acknowledgedBefore, type Bus } from "@roundtrip/bus";
+import { acknowledgedBefore, type Bus, enqueueAll, type PreparedEvent } from "@roundtrip/bus";
 import type { Sql, Tx } from "@roundtrip/db";
 import { announce, type ConversionRow, history } from "./conversions.ts";
 
@@ -34,12 +34,19 @@ const CLOCK_MARGIN_MS = 1_000;
 /** Inside the click batch's transaction, after enrichment: its clicks' waiting conversions go out. */
 export async function releaseStoredClicks(tx: Tx, clickIds: readonly string[]): Promise<number> {
   if (clickIds.length === 0) return 0;
-  // The WHERE is re-checked after a concurrent release's commit: each is announced once.
-  const released = await tx<ConversionRow[]>`
-    update conversions set awaiting_click_since = null
-    where click_id = any(${tx.array(clickIds as string[])}::text[]) and awaiting_click_since is not null
-    returning *`;
-  for (const row of released) await announce(tx, row, await lastSeq(tx, row.id), null);
+  // The WHERE is re-checked after a concurrent release's commit: each is announced once. Each
+  // with the seq of its latest history entry; their events written in one statement.
+  const released = await tx<(ConversionRow & { last_seq: number })[]>`
+    with released as (
+      update conversions set awaiting_click_since = null
+      where click_id = any(${tx.array(clickIds as string[])}::text[]) and awaiting_click_since is not null
+      returning *)
+    select r.*, coalesce((select max(seq) from conversion_history h where h.conversion_id = r.id), 1)::int as last_seq
+    from released r
+    order by r.id`;
+  const events: PreparedEvent[] = [];
+  for (const { last_seq, ...row } of released) await announce(tx, row, last_seq, null, events);
+  await enqueueAll(tx, events);
   return released.length;
 }
 
