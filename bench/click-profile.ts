@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { createTestDatabase } from "@roundtrip/db";
-import { REPO_ROOT, startStack } from "@roundtrip/stack";
+import { freePort, REPO_ROOT, startStack } from "@roundtrip/stack";
 import { deleteStreams } from "./streams.ts";
 
 const { values: args } = parseArgs({
@@ -43,7 +43,6 @@ const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const CLICK_ID_KEYS = `bench:${"b".repeat(40)}`;
 const UA =
   "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-const BARE_PORT = 19311;
 const pairs = (text: string) =>
   text
     .split(",")
@@ -84,6 +83,7 @@ const db = await createTestDatabase("clickprof");
 const run = crypto.randomUUID().slice(0, 6);
 const stacks: { stop(): Promise<void> }[] = [];
 const prefixes: string[] = [];
+const BARE_PORT = freePort();
 const bare = spawn(process.execPath, [join(import.meta.dir, "bare-302.ts")], {
   env: { ...process.env, PORT: String(BARE_PORT) },
   stdio: "ignore",
