@@ -58,13 +58,18 @@ export async function runService<S extends EnvSchema>(
   name: string,
   schema: S,
   build: (ctx: ServiceContext<Static<S>>) => ServiceParts | Promise<ServiceParts>,
+  options: { postgresSettings?: Record<string, string> } = {},
 ): Promise<void> {
   const env = loadConfigOrExit(schema, name) as Static<S>;
   const base = env as unknown as ServiceEnv;
   const tracing = startTracing(name);
   const logger = createLogger(name, base.LOG_LEVEL);
   const registry = createRegistry(name);
-  const sql = createSql(base.DATABASE_URL, { max: base.DATABASE_POOL_MAX, application: `roundtrip-${name}` });
+  const sql = createSql(base.DATABASE_URL, {
+    max: base.DATABASE_POOL_MAX,
+    application: `roundtrip-${name}`,
+    settings: options.postgresSettings,
+  });
   const topology = { replicas: base.BUS_REPLICAS };
 
   let draining = false;

@@ -1,4 +1,4 @@
 import { runService } from "@roundtrip/service";
-import { adminEnv, buildAdmin } from "./service.ts";
+import { ADMIN_POSTGRES_SETTINGS, adminEnv, buildAdmin } from "./service.ts";
 
-await runService("admin", adminEnv, buildAdmin);
+await runService("admin", adminEnv, buildAdmin, { postgresSettings: ADMIN_POSTGRES_SETTINGS });

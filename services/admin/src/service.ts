@@ -47,6 +47,16 @@ const Url = (fallback?: string) =>
     ? t.Optional(t.String({ pattern: "^https?://" }))
     : t.String({ pattern: "^https?://", default: fallback });
 
+/**
+ * Admin plans every statement for its own parameters. postgres.js prepares each statement, and
+ * after five executions PostgreSQL may keep a generic plan that cannot see a search's pattern or
+ * how selective a filter's value is: a list searched with `q` then walks the primary key backwards
+ * instead of using the trigram index (measured on 1M conversions: 1.2–1.6 s instead of ~30 ms;
+ * migration 0760, docs/scaling.md "Search indexes"). Admin's statements are few and varied, so
+ * planning each one costs little next to one bad generic plan.
+ */
+export const ADMIN_POSTGRES_SETTINGS = { plan_cache_mode: "force_custom_plan" };
+
 export const adminEnv = serviceEnv(8080, {
   ADMIN_BOOTSTRAP_API_KEY: t.Optional(t.String({ minLength: 24 })),
   PUBLIC_CLICK_URL: Url("http://127.0.0.1:8081"),
