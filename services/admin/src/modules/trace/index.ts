@@ -1,5 +1,5 @@
 import type { ClickIdCodec } from "@roundtrip/clickid";
-import { REASON } from "@roundtrip/contracts";
+import { REASON, roundToCurrency } from "@roundtrip/contracts";
 import type { Sql } from "@roundtrip/db";
 import { HttpError } from "@roundtrip/service";
 import type postgres from "postgres";
@@ -392,14 +392,17 @@ export async function buildTrace(
     timeline.push({
       at: h.at,
       kind: "rule",
-      summary: `rule ${h.reason} fired on conversion ${h.conversion_id}: ${h.action}${h.measured ? ` ${JSON.stringify(h.measured)}` : ""}`,
+      summary: `rule ${h.reason} fired on conversion ${h.conversion_id}: ${h.action}${h.measured ? ` (${measuredText(h.measured)})` : ""}`,
       ref: h.conversion_id,
     });
   for (const e of ledger)
     timeline.push({
       at: e.created_at,
       kind: "ledger",
-      summary: `${e.type} ${e.payout} ${String(e.currency).trim()} (revenue ${e.revenue})`,
+      // In the currency's minor units (the ledger keeps six places): "commission 25.00 EUR".
+      summary: `${e.type} ${amountText(e.payout, e.currency)}${
+        e.revenue !== undefined && e.revenue !== null ? ` (revenue ${amountText(e.revenue, e.currency)})` : ""
+      }`,
       ref: e.id,
     });
   for (const b of blocks)
@@ -453,4 +456,22 @@ export async function buildTrace(
     conversions: conversionViews,
     timeline,
   };
+}
+
+/** An amount as people read it: rounded to its currency's minor unit, with the currency. */
+function amountText(amount: unknown, currency: unknown): string {
+  const code = String(currency ?? "").trim();
+  try {
+    return `${roundToCurrency(String(amount), code)} ${code}`;
+  } catch {
+    return `${String(amount)} ${code}`;
+  }
+}
+
+/** What a rule measured, in words: {"min_seconds":10,"ctit_seconds":0} → "min seconds 10, ctit seconds 0". */
+function measuredText(measured: unknown): string {
+  if (!measured || typeof measured !== "object") return String(measured);
+  return Object.entries(measured as Record<string, unknown>)
+    .map(([k, v]) => `${k.replaceAll("_", " ")} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+    .join(", ");
 }

@@ -97,6 +97,30 @@ describe("a conversion commission cannot book yet", () => {
   });
 });
 
+describe("the timeline in words", () => {
+  test("ledger amounts in the currency's minor units, not the ledger's six places", async () => {
+    const clickId = h.codec.mint(Number(p.link.id), new Date(Date.now() - 60_000));
+    const [c] = await h.sql`
+      insert into conversions (advertiser_id, brand_id, offer_id, affiliate_id, link_id, click_id, clicked_at, txid, event,
+                               status, amount, currency, occurred_at, receipt_id)
+      values (${p.advertiser.id}, ${p.brand.id}, ${p.offer.id}, ${p.affiliate.id}, ${p.link.id}, ${clickId}, now(), 'tr-words',
+              'ftd', 'approved', 100, 'EUR', now(), 1)
+      returning id`;
+    await h.sql`
+      insert into ledger_entries (conversion_id, change_seq, affiliate_id, offer_id, type, payout, revenue, currency,
+                                  affiliate_payout, affiliate_currency)
+      values (${c?.id}, 1, ${p.affiliate.id}, ${p.offer.id}, 'commission', 25.5, 40, 'EUR', 25.5, 'EUR')`;
+    const t = await h.call<{ timeline: { kind: string; summary: string }[] }>(
+      "GET",
+      `/v1/trace?conversion_id=${c?.id}`,
+      h.keys.analyst,
+    );
+    expect(t.body.timeline.find((e) => e.kind === "ledger")?.summary).toBe(
+      "commission 25.50 EUR (revenue 40.00 EUR)",
+    );
+  });
+});
+
 describe("a conversion over its cap", () => {
   test("the trace says it is held back and why, on the receipt, the conversion and the timeline", async () => {
     const clickId = h.codec.mint(Number(p.link.id), new Date(Date.now() - 60_000));

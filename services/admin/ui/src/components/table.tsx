@@ -247,7 +247,8 @@ export function DataTable<R extends Row>(p: {
               <tr key={p.rowKey ? p.rowKey(r) : String(r.id ?? r.click_id ?? i)} class={p.rowClass?.(r)}>
                 {p.columns.map((c) => (
                   <td key={c.key} data-label={c.label ?? label(c.key)} class={c.numeric ? "num" : ""}>
-                    {c.render ? c.render(r) : text(r[c.key])}
+                    {/* One element per cell: at phone width a cell is a grid of (label, value). */}
+                    {c.render ? <div class="cell">{c.render(r)}</div> : text(r[c.key])}
                   </td>
                 ))}
                 {p.actions ? <td class="actions">{p.actions(r, reload)}</td> : null}
