@@ -264,7 +264,12 @@ export async function attributeBatch(
     events: [],
   };
   const each = options.each ?? ((_: number, run: () => Promise<Outcome>) => run());
-  for (const c of checked) outcomes[c.index] = await each(c.index, () => apply(b, c));
+  // Offer by offer (a stable sort: the postbacks of one click keep their order), so the cap
+  // counter rows a batch moves (caps.ts, held to the commit) are taken in one order by every batch.
+  const byOffer = [...checked].sort((x, y) =>
+    x.link.offer_id < y.link.offer_id ? -1 : x.link.offer_id > y.link.offer_id ? 1 : x.index - y.index,
+  );
+  for (const c of byOffer) outcomes[c.index] = await each(c.index, () => apply(b, c));
   await recordVerdicts(tx, b.verdicts);
   await enqueueAll(tx, b.events);
   return outcomes;

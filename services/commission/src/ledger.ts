@@ -137,12 +137,17 @@ export async function settleBatch(
     return x < y ? -1 : x > y ? 1 : a - b;
   });
   const out: Settlement[] = new Array(cs.length);
-  const events: PreparedEvent[] = [];
+  const written: Written = { events: [], changes: [] };
+  const settled = new Set<string>();
   for (const i of order) {
     const c = cs[i] as ConversionChanged;
-    out[i] = await each(i, () => settleOne(tx, c, rules.get(ruleKey(c)), events));
+    // A second change of a conversion must see the first one's record (settleOne's state).
+    if (settled.has(c.conversion_id)) await recordChanges(tx, written.changes.splice(0));
+    settled.add(c.conversion_id);
+    out[i] = await each(i, () => settleOne(tx, c, rules.get(ruleKey(c)), written));
   }
-  await enqueueAll(tx, events);
+  await recordChanges(tx, written.changes);
+  await enqueueAll(tx, written.events);
   return out;
 }
 
@@ -165,11 +170,18 @@ type State = {
   has_shares: boolean;
 };
 
+/**
+ * What a batch writes together at its end, for the changes settled (never for one rolled back to
+ * its savepoint): the COMMISSIONS events and the commission_changes records.
+ */
+type Written = { events: PreparedEvent[]; changes: ChangeRecord[] };
+type ChangeRecord = { c: ConversionChanged; outcome: string; entryId: string | null };
+
 async function settleOne(
   tx: Tx,
   c: ConversionChanged,
   rule: PayoutRule | undefined,
-  events: PreparedEvent[],
+  written: Written,
 ): Promise<Settlement> {
   const occurredAt = new Date(c.occurred_at);
   const [row] = await tx<
@@ -209,13 +221,13 @@ async function settleOne(
   };
   if (state.same) return { outcome: "duplicate", entry: null };
   if (state.later) {
-    await record(tx, c, "stale", null);
+    written.changes.push({ c, outcome: "stale", entryId: null });
     return { outcome: "stale", entry: null };
   }
   // Launch-validation traffic (a test affiliate's conversions) proves the pipeline but moves no
   // money: recorded, never priced, and nothing is sent on to delivery.
   if (state.is_test) {
-    await record(tx, c, "test", null);
+    written.changes.push({ c, outcome: "test", entryId: null });
     return { outcome: "test", entry: null };
   }
 
@@ -234,7 +246,8 @@ async function settleOne(
     }
   }
   if (state.blocked) await unblock(tx, c.conversion_id, c.seq);
-  events.push(settled.event);
+  written.events.push(settled.event);
+  written.changes.push({ c, outcome: settled.outcome, entryId: settled.entry?.id ?? null });
   return { outcome: settled.outcome, entry: settled.entry };
 }
 
@@ -298,7 +311,6 @@ async function settleChange(
       entries.push(reversal.row);
     }
   }
-  await record(tx, c, outcome, entry?.id ?? null);
   const booked = entry && entries.at(-1);
   // Shares only where there can be any: the affiliate has a parent, or a reversal finds shares.
   const shares = entry?.type === "reversal" ? state.has_shares : state.has_parent;
@@ -355,10 +367,16 @@ async function settleChange(
   return { outcome, entry, event: prepared };
 }
 
-async function record(tx: Tx, c: ConversionChanged, outcome: string, entryId: string | null): Promise<void> {
+/** The changes settled, one commission_changes row each (its (conversion, seq) makes a repeat a no-op). */
+async function recordChanges(tx: Tx, changes: readonly ChangeRecord[]): Promise<void> {
+  if (changes.length === 0) return;
   await tx`
     insert into commission_changes (conversion_id, change_seq, status, outcome, entry_id)
-    values (${c.conversion_id}, ${c.seq}, ${c.status}, ${outcome}, ${entryId})`;
+    select * from unnest(${tx.array(changes.map((x) => x.c.conversion_id))}::bigint[],
+                         ${tx.array(changes.map((x) => x.c.seq))}::int[],
+                         ${tx.array(changes.map((x) => x.c.status))}::text[],
+                         ${tx.array(changes.map((x) => x.outcome))}::text[],
+                         ${tx.array(changes.map((x) => x.entryId))}::bigint[])`;
 }
 
 async function affiliateCurrencyOf(tx: Tx, affiliateId: string): Promise<string> {
