@@ -375,6 +375,13 @@ describe("the web console in Chromium", () => {
     expect(text).toMatch(/passed\s+Attribution: created conversion/);
     expect(text).toContain("test traffic");
     await shot(page, "07-test-postback");
+    // In the conversions list the tool's conversion is marked as test traffic, the real one is not.
+    await page.goto(`${env.urls.admin}/ui/#/conversions`);
+    const tested = page.locator("tr.conversion").filter({ hasText: /\btest-\w/ });
+    await tested.locator(".badge", { hasText: /^test$/ }).waitFor();
+    const real = page.locator("tr.conversion").filter({ hasText: "demo-ftd-" });
+    await real.first().waitFor();
+    expect(await real.locator(".badge", { hasText: /^test$/ }).count()).toBe(0);
   });
 
   test("an admin invites a person: the one-time link is shown and the invitation is listed", async () => {

@@ -1,5 +1,5 @@
 import { Head } from "../components/ui.tsx";
-import { nameColumn, timeColumn, statusColumn } from "../components/columns.tsx";
+import { nameColumn, timeColumn } from "../components/columns.tsx";
 import { qs } from "../api.ts";
 import { Form } from "../components/form.tsx";
 import { DataTable, type Row } from "../components/table.tsx";
@@ -50,7 +50,25 @@ export function ConversionsPage({ me, route }: PageProps) {
           nameColumn(all, "offer", "offer_id", "Offer"),
           nameColumn(all, "affiliate", "affiliate_id", "Affiliate"),
           { key: "event" },
-          statusColumn(),
+          {
+            key: "status",
+            render: (r) => (
+              <>
+                <Badge value={r.status as string} />
+                {r.is_test ? (
+                  <>
+                    {" "}
+                    <span
+                      class="badge"
+                      title="test traffic (the operator test tool, launch validation): left out of reports"
+                    >
+                      test
+                    </span>
+                  </>
+                ) : null}
+              </>
+            ),
+          },
           {
             key: "amount",
             numeric: true,
