@@ -377,7 +377,9 @@ describe("the web console in Chromium", () => {
     await shot(page, "07-test-postback");
     // In the conversions list the tool's conversion is marked as test traffic, the real one is not.
     await page.goto(`${env.urls.admin}/ui/#/conversions`);
+    // Named, though the tool's affiliate was made after this page signed in.
     const tested = page.locator("tr.conversion").filter({ hasText: /\btest-\w/ });
+    await seeText(tested, "Operator test postbacks");
     await tested.locator(".badge", { hasText: /^test$/ }).waitFor();
     const real = page.locator("tr.conversion").filter({ hasText: "demo-ftd-" });
     await real.first().waitFor();

@@ -2,7 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.ts";
 import { bodyOf, type Field, Form, type Values } from "../components/form.tsx";
 import { Badge, Card, ErrorBox, Facts, Page } from "../components/ui.tsx";
-import { optionsOf, useNames } from "../names.ts";
+import { loadNames, optionsOf, useNames } from "../names.ts";
 import { useApi } from "../use-api.ts";
 import type { PageProps } from "./registry.ts";
 
@@ -21,7 +21,7 @@ const POLL_MS = 700;
  * advertiser through the real gateway and shows each decision as it is taken, polling the steps
  * until none waits.
  */
-export function TestPostbackPage(_: PageProps) {
+export function TestPostbackPage({ me }: PageProps) {
   const all = useNames();
   const [fired, setFired] = useState<Fired | null>(null);
   const [tick, setTick] = useState(0);
@@ -62,6 +62,8 @@ export function TestPostbackPage(_: PageProps) {
           onSubmit={async (v: Values) => {
             setFired(await api<Fired>("POST", "/v1/test-postbacks", bodyOf(fields, v)));
             setTick(0);
+            // The first test makes the tool's own affiliate and link: name them everywhere.
+            void loadNames(me);
           }}
         />
       </Card>
