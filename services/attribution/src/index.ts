@@ -2,7 +2,7 @@ import { consume, handleBatchOnce, inMessageTrace, type OutboxRelay, startOutbox
 import { ClickIdCodec } from "@roundtrip/clickid";
 import { serviceEnv, t } from "@roundtrip/config";
 import { ClicksRecorded, PostbackReceived } from "@roundtrip/contracts";
-import { createSql, pruneVisitors } from "@roundtrip/db";
+import { pruneVisitors } from "@roundtrip/db";
 import { type Periodic, runService, startPeriodic } from "@roundtrip/service";
 import { counter, gauge } from "@roundtrip/telemetry";
 import { Value } from "@sinclair/typebox/value";
@@ -12,9 +12,6 @@ import { CLICK_MESSAGES_PER_BATCH, handleClickBatches } from "./click-batches.ts
 import { awaitingClickCount, CLICK_WAIT_REASON, releaseUnmatched } from "./click-wait.ts";
 import { attributeBatch, POSTBACKS_PER_BATCH } from "./conversions.ts";
 import { pruneJudgements } from "./rules/click-flags.ts";
-
-/** attribution-clicks batches in flight, each with its own connection (clickSql below). */
-const CLICK_CONCURRENCY = 4;
 
 const schema = serviceEnv(8083, {
   CLICK_ID_KEYS: t.String({ minLength: 35 }),
@@ -82,14 +79,6 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
     "Clicks stored, by affiliate",
     ["affiliate"],
   );
-  // Click storage has a pool of its own, one connection per batch in flight: sharing the service's
-  // pool with up to CONSUMER_CONCURRENCY postback batches, click batches queued for a connection
-  // behind them and the stored-click lag grew while conversions kept pace (and a conversion waits
-  // for its click row).
-  const clickSql = createSql(env.DATABASE_URL, {
-    max: CLICK_CONCURRENCY,
-    application: "roundtrip-attribution-clicks",
-  });
   const consumers: { stop(): Promise<void> }[] = [];
   let prune: Periodic | undefined;
   let relay: OutboxRelay | undefined;
@@ -151,14 +140,14 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
         }),
         consume(bus, {
           consumer: "attribution-clicks",
-          sql: clickSql,
-          concurrency: CLICK_CONCURRENCY,
+          sql,
+          concurrency: 4,
           maxBatch: CLICK_MESSAGES_PER_BATCH,
           parse: (payload) => Value.Parse(ClicksRecorded, payload),
           registry,
           logger,
           batchHandler: async (ds) => {
-            const r = await handleClickBatches(clickSql, bus, ds, { registry, logger });
+            const r = await handleClickBatches(sql, bus, ds, { registry, logger });
             if (r.result?.announced) relay?.wake(); // conversions that waited for these clicks
             for (const reasons of r.result?.flags.values() ?? [])
               for (const reason of reasons) ruleHits.inc({ reason, action: "flag", on: "click" });
@@ -217,7 +206,6 @@ await runService("attribution", schema, ({ env, sql, bus, logger, registry }) =>
       await prune?.stop();
       await Promise.all(consumers.map((c) => c.stop()));
       await relay?.stop();
-      await clickSql.end({ timeout: 5 });
     },
   };
 });
