@@ -313,20 +313,30 @@ describe("the launch validation protocol", () => {
         return byType.commission?.n === expectedEntries ? byType : undefined;
       }, `affiliate ${n}'s ledger`);
     expect(await ledger(1)).toEqual({ commission: { n: 4, payout: "60.000000" } });
-    const l2 = await eventually(async () => {
-      const l = await ledger(2);
-      return l.reversal ? l : undefined;
-    }, "the refund's reversal");
+    // The reversals wait longer than eventually's 15 s: a loaded CI machine (the cluster test's
+    // processes just ended) took more than that once.
+    const l2 = await eventually(
+      async () => {
+        const l = await ledger(2);
+        return l.reversal ? l : undefined;
+      },
+      "the refund's reversal",
+      45_000,
+    );
     expect(l2).toEqual({
       commission: { n: 3, payout: "55.000000" },
       reversal: { n: 1, payout: "-25.000000" },
     });
     expect(await ledger(3)).toEqual({ commission: { n: 3, payout: "55.000000" } });
     expect(await ledger(4)).toEqual({ commission: { n: 3, payout: "55.000000" } });
-    const l5 = await eventually(async () => {
-      const l = await ledger(5);
-      return l.reversal ? l : undefined;
-    }, "OOO-2's reversal");
+    const l5 = await eventually(
+      async () => {
+        const l = await ledger(5);
+        return l.reversal ? l : undefined;
+      },
+      "OOO-2's reversal",
+      45_000,
+    );
     expect(l5).toEqual({
       commission: { n: 4, payout: "80.000000" },
       reversal: { n: 1, payout: "-25.000000" },
@@ -360,5 +370,5 @@ describe("the launch validation protocol", () => {
     expect(sent(1, "V-REG")).toHaveLength(1);
     expect(sent(2, "V-REG")).toHaveLength(0);
     expect(sent(2, "V-DEP")[0]?.url.searchParams.get("pay")).toBe("25.00");
-  });
+  }, 150_000);
 });
